@@ -19,8 +19,8 @@ from bogfoer_devstack.postgres import Postgres
 def _read_env(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    lines = (line for line in path.read_text().splitlines() if "=" in line)
+    return dict(line.split("=", 1) for line in lines)
 
 
 def up(state: Path, kafka_port: int, pg_port: int) -> None:

@@ -85,20 +85,53 @@ class Postgres:
             self.port = free_port()
         fresh = not (self._pgdata / "PG_VERSION").exists()
         if fresh:
-            self._run([_bin("initdb"), "-D", str(self._pgdata), "--auth=trust", "-U", "postgres",
-                       "--encoding=UTF8", "--no-sync"])
-        self._run([
-            _bin("pg_ctl"), "-D", str(self._pgdata), "-w", "-t", "60",
-            "-l", str(self.data_dir / "postgres.log"),
-            "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off "
-                  "-c max_connections=200",
-            "start",
-        ])
+            self._run(
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self._pgdata),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            )
+        self._run(
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(self._pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.data_dir / "postgres.log"),
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off "
+                "-c max_connections=200",
+                "start",
+            ]
+        )
         if not wait_for_port(self.port, 30):
             raise RuntimeError(f"PostgreSQL did not open port {self.port}")
         if fresh:
-            self._run([_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                       "-d", "postgres", "-q", "-c", f"CREATE DATABASE {self.database}"])
+            self._run(
+                [
+                    _bin("psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-q",
+                    "-c",
+                    f"CREATE DATABASE {self.database}",
+                ]
+            )
         return self
 
     def stop(self) -> None:

@@ -45,8 +45,15 @@ def ensure_jars(version: str = KAFKA_VERSION) -> Path:
     try:
         (staging / "pom.xml").write_text(pom)
         subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(staging / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={staging / 'libs'}"],
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(staging / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging / 'libs'}",
+            ],
             check=True,
         )
         libs.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +125,30 @@ class KafkaBroker:
         java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         cluster_id = _cluster_id()
         subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-             "--ignore-formatted"],
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                "--ignore-formatted",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
-            [*java[:1], *self.heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             *java[1:], "kafka.Kafka", str(props)],
+            [
+                *java[:1],
+                *self.heap.split(),
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                *java[1:],
+                "kafka.Kafka",
+                str(props),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,0 +1,308 @@
+"""Canonical sales events: one envelope, typed data, a discriminated union on `type`.
+
+A shop platform or the Stripe adapter sends an `InboundEvent` (the envelope without the
+fields ingest stamps); ingest turns it into a `SalesEvent` with a deterministic id.
+Versioning rule (see docs/contracts.md): within `schema_version` 1 only additive,
+optional changes; anything else is version 2 with an upcaster in `upcast()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+
+from bogfoer_contracts.ids import TenantId, event_id
+from bogfoer_contracts.money import Currency, MinorUnits, VatRate
+
+SCHEMA_VERSION = 1
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+class _Model(BaseModel):
+    # Unknown fields are refused: a misspelt amount must fail loudly, never become zero.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Address(_Model):
+    country: CountryCode
+    postcode: str | None = None
+    city: str | None = None
+    street: str | None = None
+    name: str | None = None
+
+
+class Customer(_Model):
+    email: str | None = None
+    name: str
+    kind: Literal["person", "business"] = "person"
+    vat_number: str | None = Field(
+        default=None, description="EU VAT number incl. country prefix, e.g. DE123456789"
+    )
+    billing_address: Address
+    shipping_address: Address | None = Field(
+        default=None, description="Where goods go; the zone follows it. Defaults to billing."
+    )
+
+    @property
+    def ship_to(self) -> Address:
+        return self.shipping_address or self.billing_address
+
+
+LineKind = Literal["goods", "service", "shipping", "discount", "gift_card"]
+
+
+class OrderLine(_Model):
+    line_id: str
+    kind: LineKind
+    description: str
+    sku: str | None = None
+    quantity: Annotated[StrictInt, Field(gt=0)]
+    unit_price: MinorUnits = Field(description="Per unit; discount lines are negative")
+    vat_rate: VatRate
+    prices_include_vat: bool = True
+
+
+class PaymentRef(_Model):
+    provider: str = Field(description="stripe, mobilepay, bank, ...")
+    reference: str = Field(description="The provider's id, e.g. a Stripe PaymentIntent id")
+    method: str = Field(default="card", description="Chooses the tenant's deposit account")
+
+
+class Order(_Model):
+    order_id: str
+    order_number: str | None = None
+    placed_at: AwareDatetime
+    currency: Currency
+    customer: Customer
+    lines: Annotated[list[OrderLine], Field(min_length=1)]
+    total: MinorUnits = Field(description="What the customer pays, VAT included")
+    vat_total: MinorUnits
+    payments: list[PaymentRef] = Field(default_factory=list)
+
+
+class OrderPaid(_Model):
+    order_id: str
+    amount: MinorUnits
+    currency: Currency
+    payment: PaymentRef
+    paid_at: AwareDatetime
+
+
+class OrderFulfilled(_Model):
+    order_id: str
+    fulfilled_at: AwareDatetime
+
+
+class OrderCancelled(_Model):
+    order_id: str
+    reason: str | None = None
+
+
+class RefundLine(_Model):
+    line_id: str
+    quantity: Annotated[StrictInt, Field(gt=0)]
+
+
+class OrderRefunded(_Model):
+    order_id: str
+    refund_id: str
+    currency: Currency
+    amount: MinorUnits = Field(description="Total refunded, VAT included")
+    lines: list[RefundLine] = Field(default_factory=list, description="Empty: an amount refund")
+    payment: PaymentRef | None = None
+    reason: str | None = None
+    refunded_at: AwareDatetime
+
+
+class PaymentCaptured(_Model):
+    payment_id: str
+    order_id: str | None = Field(default=None, description="From the payment's metadata")
+    amount: MinorUnits
+    currency: Currency
+    method: str = "card"
+    provider: str = "stripe"
+    balance_transaction_id: str | None = None
+    fee: MinorUnits | None = Field(default=None, description="Filled in by the pipeline")
+    captured_at: AwareDatetime
+
+
+class PaymentRefunded(_Model):
+    refund_id: str
+    payment_id: str
+    order_id: str | None = None
+    amount: MinorUnits
+    currency: Currency
+    provider: str = "stripe"
+    balance_transaction_id: str | None = None
+    refunded_at: AwareDatetime
+
+
+class PaymentFee(_Model):
+    payment_id: str
+    amount: MinorUnits
+    currency: Currency
+    provider: str = "stripe"
+    balance_transaction_id: str | None = None
+    description: str | None = None
+    charged_at: AwareDatetime
+
+
+class BalanceTransaction(_Model):
+    id: str
+    reporting_category: str = Field(description="Stripe's: charge, refund, fee, payout, ...")
+    amount: MinorUnits
+    fee: MinorUnits = 0
+    net: MinorUnits
+    source: str | None = None
+
+
+class PayoutPaid(_Model):
+    payout_id: str
+    amount: MinorUnits
+    currency: Currency
+    provider: str = "stripe"
+    arrival_date: dt.date
+    balance_transactions: list[BalanceTransaction] = Field(default_factory=list)
+
+
+class _Envelope(_Model):
+    id: str = Field(description="Deterministic: bogfoer_contracts.ids.event_id")
+    source: str = Field(description="shopify, woocommerce, stripe, api, ...")
+    source_event_id: str
+    tenant_id: TenantId
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    schema_version: Literal[1] = 1
+
+
+class OrderPlacedEvent(_Envelope):
+    type: Literal["order.placed"]
+    data: Order
+
+
+class OrderPaidEvent(_Envelope):
+    type: Literal["order.paid"]
+    data: OrderPaid
+
+
+class OrderFulfilledEvent(_Envelope):
+    type: Literal["order.fulfilled"]
+    data: OrderFulfilled
+
+
+class OrderCancelledEvent(_Envelope):
+    type: Literal["order.cancelled"]
+    data: OrderCancelled
+
+
+class OrderRefundedEvent(_Envelope):
+    type: Literal["order.refunded"]
+    data: OrderRefunded
+
+
+class PaymentCapturedEvent(_Envelope):
+    type: Literal["payment.captured"]
+    data: PaymentCaptured
+
+
+class PaymentRefundedEvent(_Envelope):
+    type: Literal["payment.refunded"]
+    data: PaymentRefunded
+
+
+class PaymentFeeEvent(_Envelope):
+    type: Literal["payment.fee"]
+    data: PaymentFee
+
+
+class PayoutPaidEvent(_Envelope):
+    type: Literal["payout.paid"]
+    data: PayoutPaid
+
+
+SalesEvent = Annotated[
+    OrderPlacedEvent
+    | OrderPaidEvent
+    | OrderFulfilledEvent
+    | OrderCancelledEvent
+    | OrderRefundedEvent
+    | PaymentCapturedEvent
+    | PaymentRefundedEvent
+    | PaymentFeeEvent
+    | PayoutPaidEvent,
+    Field(discriminator="type"),
+]
+SALES_EVENT: TypeAdapter[SalesEvent] = TypeAdapter(SalesEvent)
+EVENT_TYPES: tuple[str, ...] = (
+    "order.placed",
+    "order.paid",
+    "order.fulfilled",
+    "order.cancelled",
+    "order.refunded",
+    "payment.captured",
+    "payment.refunded",
+    "payment.fee",
+    "payout.paid",
+)
+
+
+class InboundEvent(_Model):
+    """What a shop platform POSTs: the envelope without what ingest stamps."""
+
+    type: Literal[
+        "order.placed",
+        "order.paid",
+        "order.fulfilled",
+        "order.cancelled",
+        "order.refunded",
+        "payment.captured",
+        "payment.refunded",
+        "payment.fee",
+        "payout.paid",
+    ]
+    source: str = Field(min_length=1, max_length=64)
+    source_event_id: str = Field(min_length=1, max_length=256)
+    occurred_at: AwareDatetime
+    schema_version: StrictInt = SCHEMA_VERSION
+    data: dict[str, Any]
+
+
+def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored event of any known schema_version to the current one.
+
+    Version 1 is the only version so far; a v2 adds its step here, so consumers and
+    replays always see the current shape.
+    """
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if version == SCHEMA_VERSION:
+        return raw
+    raise ValueError(f"unknown schema_version {version!r}")
+
+
+def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
+    if isinstance(raw, bytes | str):
+        raw = json.loads(raw)
+    assert isinstance(raw, dict)
+    return SALES_EVENT.validate_python(upcast(raw))
+
+
+def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> SalesEvent:
+    """Turn an inbound event into the canonical envelope with its deterministic id."""
+    if inbound.schema_version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {inbound.schema_version}")
+    return SALES_EVENT.validate_python(
+        {
+            "id": event_id(tenant_id, inbound.source, inbound.source_event_id),
+            "type": inbound.type,
+            "source": inbound.source,
+            "source_event_id": inbound.source_event_id,
+            "tenant_id": tenant_id,
+            "occurred_at": inbound.occurred_at,
+            "received_at": received_at,
+            "schema_version": SCHEMA_VERSION,
+            "data": inbound.data,
+        }
+    )

@@ -1,0 +1,138 @@
+"""What must happen in Dinero (commands) and what did happen (results).
+
+Every command carries a deterministic `posting_key`: it is the document's
+ExternalReference in Dinero, the poster's claim key and the ledger's primary key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+
+from bogfoer_contracts.ids import TenantId
+from bogfoer_contracts.money import Currency, MinorUnits
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactSpec(_Model):
+    name: str
+    email: str | None = None
+    country: str
+    is_person: bool = True
+    vat_number: str | None = None
+
+
+class InvoiceLineSpec(_Model):
+    description: str
+    quantity: Annotated[StrictInt, Field(gt=0)]
+    unit_price: MinorUnits = Field(description="Incl. VAT when the document shows lines incl. VAT")
+    account_number: StrictInt
+    unit: str = "parts"
+
+
+class VoucherLineSpec(_Model):
+    description: str
+    account_number: StrictInt
+    balancing_account_number: StrictInt
+    amount: MinorUnits = Field(description="Positive debits account, credits balancing account")
+    account_vat_code: str = "none"
+    balancing_account_vat_code: str = "none"
+
+
+class _Command(_Model):
+    posting_key: str = Field(max_length=128)
+    tenant_id: TenantId
+    organization_id: StrictInt
+    source_event_ids: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(
+        default_factory=list, description="Posting keys that must be done first"
+    )
+    issued_at: AwareDatetime
+
+
+class EnsureContact(_Command):
+    kind: Literal["contact"] = "contact"
+    contact: ContactSpec
+
+
+class CreateInvoice(_Command):
+    kind: Literal["invoice"] = "invoice"
+    contact_key: str
+    date: dt.date
+    currency: Currency
+    description: str
+    lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
+    show_lines_incl_vat: bool = True
+    expected_total: MinorUnits
+    expected_vat: MinorUnits
+    booking: Literal["draft", "booked", "booked_and_emailed"]
+    invoice_template_id: str | None = None
+    payment_condition_type: str = "Paid"
+    payment_condition_days: StrictInt | None = None
+
+
+class RegisterPayment(_Command):
+    kind: Literal["payment"] = "payment"
+    invoice_key: str
+    amount: MinorUnits
+    currency: Currency
+    deposit_account: StrictInt
+    payment_date: dt.date
+    description: str
+
+
+class CreateCreditNote(_Command):
+    kind: Literal["credit_note"] = "credit_note"
+    invoice_key: str
+    contact_key: str
+    date: dt.date
+    currency: Currency
+    description: str
+    lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
+    show_lines_incl_vat: bool = True
+    expected_total: MinorUnits
+    booking: Literal["draft", "booked", "booked_and_emailed"]
+
+
+class CreateVoucher(_Command):
+    """A manual voucher (finansbilag): fees, payouts, refund money going back."""
+
+    kind: Literal["voucher"] = "voucher"
+    purpose: Literal["fee", "payout", "refund_payment"]
+    date: dt.date
+    lines: Annotated[list[VoucherLineSpec], Field(min_length=1)]
+
+
+PostingCommand = Annotated[
+    EnsureContact | CreateInvoice | RegisterPayment | CreateCreditNote | CreateVoucher,
+    Field(discriminator="kind"),
+]
+POSTING_COMMAND: TypeAdapter[PostingCommand] = TypeAdapter(PostingCommand)
+PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
+
+
+class PostingError(_Model):
+    category: Literal["validation", "not_found", "parked", "retry_exhausted", "held", "internal"]
+    message: str
+    dinero_code: StrictInt | None = None
+    raw: str | None = Field(default=None, description="Dinero's body, for the dead letter")
+
+
+class PostingResult(_Model):
+    posting_key: str = Field(max_length=128)
+    tenant_id: TenantId
+    kind: PostingKind
+    status: Literal["done", "waiting", "failed", "parked"]
+    dinero_guid: str | None = None
+    dinero_number: StrictInt | None = None
+    dinero_timestamp: str | None = None
+    amount: MinorUnits | None = None
+    attempts: StrictInt = 1
+    error: PostingError | None = None
+    detail: str | None = Field(default=None, description="Why waiting, in words for ops")
+    at: AwareDatetime

@@ -1,0 +1,69 @@
+"""Each tenant's settings, as published on the compacted `tenants.config.v1` topic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+from bogfoer_contracts.ids import TenantId
+from bogfoer_contracts.money import MinorUnits
+
+AccountNumber = StrictInt
+BookingMode = Literal["draft", "booked", "booked_and_emailed"]
+Trigger = Literal["order_placed", "order_paid", "order_fulfilled"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SalesAccounts(_Model):
+    """Revenue accounts per line kind and zone; defaults are Dinero's default chart."""
+
+    goods_domestic: AccountNumber = 1000
+    goods_eu_b2b: AccountNumber = 1100
+    goods_non_eu: AccountNumber = 1255
+    shipping_domestic: AccountNumber = 1350
+    shipping_eu_b2b: AccountNumber = Field(
+        default=1100, description="Shipping follows the goods' VAT treatment (UEUV)"
+    )
+    shipping_non_eu: AccountNumber = Field(default=1255, description="Export shipping (UVV)")
+    services_domestic: AccountNumber = 1000
+    services_eu_b2b: AccountNumber = 1200
+    services_non_eu: AccountNumber = 1260
+    without_vat: AccountNumber = Field(default=1050, description="For VAT-exempt sellers")
+    gift_cards: AccountNumber = Field(default=63080, description="A liability, not revenue")
+
+
+class PaymentTerms(_Model):
+    type: Literal["Netto", "NettoCash", "CurrentMonthOut", "Paid"] = "Paid"
+    days: StrictInt | None = None
+
+
+class TenantConfig(_Model):
+    tenant_id: TenantId
+    version: StrictInt = Field(ge=1, description="Bumped on every change; newest wins")
+    updated_at: AwareDatetime
+    dinero_organization_id: StrictInt
+    booking_mode: BookingMode = "booked"
+    trigger: Trigger = "order_paid"
+    cutover: dt.date = Field(description="Sales before this date are ignored unless backfilled")
+    accounts: SalesAccounts = Field(default_factory=SalesAccounts)
+    deposit_accounts: dict[str, AccountNumber] = Field(
+        default_factory=lambda: {"card": 55010},
+        description="Payment method -> Dinero deposit account (e.g. the Stripe beholdning)",
+    )
+    fee_account: AccountNumber = 7220
+    bank_account: AccountNumber = 55000
+    debtor_account: AccountNumber = 53000
+    invoice_template_id: str | None = None
+    payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
+    customer_handling: Literal["contact_per_email", "collective"] = "contact_per_email"
+    collective_contact_name: str = "Webshop-kunder"
+    vat_exempt_seller: bool = False
+    rounding_tolerance: MinorUnits = Field(
+        default=0, ge=0, le=100, description="Largest explicit rounding line allowed, in øre"
+    )
+    active: bool = True

@@ -1,0 +1,43 @@
+"""Topic names, their settings and the key rule, in one place.
+
+The key of every record is the tenant id: Dinero's rate limit is per organisation, so a
+tenant's records belong on one partition, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INGEST_RAW = "ingest.raw.v1"
+SALES_EVENTS = "sales.events.v1"
+TENANTS_CONFIG = "tenants.config.v1"
+POSTINGS_COMMANDS = "postings.commands.v1"
+POSTINGS_RESULTS = "postings.results.v1"
+
+
+def retry_topic(topic: str) -> str:
+    return topic.removesuffix(".v1") + ".retry.v1"
+
+
+def dlq_topic(topic: str) -> str:
+    return topic.removesuffix(".v1") + ".dlq.v1"
+
+
+def key_for(tenant_id: str) -> bytes:
+    return tenant_id.encode()
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_MAIN = (INGEST_RAW, SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)
+TOPICS: tuple[TopicSpec, ...] = (
+    *(TopicSpec(name) for name in _MAIN),
+    TopicSpec(TENANTS_CONFIG, partitions=1, config={"cleanup.policy": "compact"}),
+    *(TopicSpec(retry_topic(name)) for name in (SALES_EVENTS, POSTINGS_COMMANDS)),
+    *(TopicSpec(dlq_topic(name)) for name in (SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)),
+)

@@ -1,0 +1,101 @@
+"""The sales-event contract: round trips, validation, deterministic ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from bogfoer_contracts.events import (
+    SALES_EVENT,
+    InboundEvent,
+    OrderPlacedEvent,
+    PaymentCapturedEvent,
+    parse_event,
+    stamp,
+    upcast,
+)
+from bogfoer_contracts.ids import event_id
+from pydantic import ValidationError
+
+
+def test_order_placed_round_trips_through_json(placed_event: dict[str, Any]) -> None:
+    event = parse_event(placed_event)
+    assert isinstance(event, OrderPlacedEvent)
+    assert event.data.lines[0].unit_price == 12500
+    again = parse_event(SALES_EVENT.dump_json(event))
+    assert again == event
+
+
+def test_the_type_field_selects_the_data_model(placed_event: dict[str, Any]) -> None:
+    placed_event["type"] = "payment.captured"
+    with pytest.raises(ValidationError):
+        parse_event(placed_event)  # order data is not a payment
+    placed_event["data"] = {
+        "payment_id": "pi_1",
+        "amount": 30000,
+        "currency": "DKK",
+        "captured_at": "2026-11-20T10:00:00Z",
+    }
+    assert isinstance(parse_event(placed_event), PaymentCapturedEvent)
+
+
+@pytest.mark.parametrize("bad", [125.0, "12500", 12500.5, None])
+def test_money_must_be_integer_minor_units(placed_event: dict[str, Any], bad: object) -> None:
+    placed_event["data"]["lines"][0]["unit_price"] = bad
+    with pytest.raises(ValidationError):
+        parse_event(placed_event)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("data", "currency"), "dkk"),
+        (("tenant_id", None), "Shop A"),
+        (("occurred_at", None), "2026-11-20T10:00:00"),  # naive time is ambiguous
+        (("data", "lines"), []),
+        (("data", "customer"), {"name": "x", "billing_address": {"country": "Denmark"}}),
+    ],
+)
+def test_invalid_fields_are_rejected(
+    placed_event: dict[str, Any], path: tuple[str, str | None], value: object
+) -> None:
+    outer, inner = path
+    if inner is None:
+        placed_event[outer] = value
+    else:
+        placed_event[outer][inner] = value
+    with pytest.raises(ValidationError):
+        parse_event(placed_event)
+
+
+def test_unknown_fields_are_refused_so_typos_cannot_zero_an_amount(
+    placed_event: dict[str, Any],
+) -> None:
+    placed_event["data"]["lines"][0]["unitprice"] = 100
+    with pytest.raises(ValidationError, match="unitprice"):
+        parse_event(placed_event)
+
+
+def test_event_ids_are_deterministic_and_tenant_scoped() -> None:
+    a = event_id("shop-a", "stripe", "evt_1")
+    assert a == event_id("shop-a", "stripe", "evt_1")
+    assert a != event_id("shop-b", "stripe", "evt_1")
+    assert a != event_id("shop-a", "shopify", "evt_1")
+
+
+def test_stamp_gives_a_redelivered_event_the_same_id(placed_event: dict[str, Any]) -> None:
+    inbound = InboundEvent.model_validate(
+        {k: placed_event[k] for k in ("type", "source", "source_event_id", "occurred_at", "data")}
+    )
+    first = stamp(inbound, "shop-a", dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    second = stamp(inbound, "shop-a", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    assert first.id == second.id == event_id("shop-a", "shopify", "order-1042-created")
+    assert first.received_at != second.received_at
+
+
+def test_upcast_refuses_unknown_versions(placed_event: dict[str, Any]) -> None:
+    assert upcast(placed_event) is placed_event
+    placed_event["schema_version"] = 99
+    with pytest.raises(ValueError, match="schema_version"):
+        upcast(placed_event)

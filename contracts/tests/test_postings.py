@@ -1,0 +1,80 @@
+"""Posting commands and tenant config: discriminated by kind, strict about money."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bogfoer_contracts.postings import POSTING_COMMAND, CreateInvoice, CreateVoucher
+from bogfoer_contracts.tenants import TenantConfig
+from pydantic import ValidationError
+
+
+def _invoice(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": "invoice",
+        "posting_key": "bogfoer:shop-a:invoice:shopify:1042",
+        "tenant_id": "shop-a",
+        "organization_id": 100001,
+        "issued_at": "2026-11-20T10:00:00Z",
+        "contact_key": "bogfoer:shop-a:contact:kunde@example.dk",
+        "date": "2026-11-20",
+        "currency": "DKK",
+        "description": "Ordre #1042",
+        "lines": [
+            {"description": "T-shirt", "quantity": 2, "unit_price": 12500, "account_number": 1000}
+        ],
+        "expected_total": 25000,
+        "expected_vat": 5000,
+        "booking": "booked",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_commands_round_trip_and_dispatch_on_kind() -> None:
+    command = POSTING_COMMAND.validate_python(_invoice())
+    assert isinstance(command, CreateInvoice)
+    assert POSTING_COMMAND.validate_json(POSTING_COMMAND.dump_json(command)) == command
+    voucher = POSTING_COMMAND.validate_python(
+        {
+            "kind": "voucher",
+            "purpose": "fee",
+            "posting_key": "k",
+            "tenant_id": "shop-a",
+            "organization_id": 1,
+            "issued_at": "2026-11-20T10:00:00Z",
+            "date": "2026-11-20",
+            "lines": [
+                {
+                    "description": "fee",
+                    "account_number": 7220,
+                    "balancing_account_number": 55010,
+                    "amount": 465,
+                }
+            ],
+        }
+    )
+    assert isinstance(voucher, CreateVoucher)
+
+
+def test_posting_keys_longer_than_dinero_allows_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        POSTING_COMMAND.validate_python(_invoice(posting_key="k" * 129))
+
+
+def test_tenant_config_defaults_follow_dinero_default_chart() -> None:
+    config = TenantConfig.model_validate(
+        {
+            "tenant_id": "shop-a",
+            "version": 1,
+            "updated_at": "2026-11-20T10:00:00Z",
+            "dinero_organization_id": 100001,
+            "cutover": "2026-01-01",
+        }
+    )
+    assert config.accounts.goods_domestic == 1000
+    assert config.accounts.shipping_domestic == 1350
+    assert config.deposit_accounts == {"card": 55010}
+    with pytest.raises(ValidationError):
+        TenantConfig.model_validate(config.model_dump() | {"booking_mode": "maybe"})
