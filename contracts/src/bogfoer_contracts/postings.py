@@ -127,7 +127,7 @@ class PostingResult(_Model):
     posting_key: str = Field(max_length=128)
     tenant_id: TenantId
     kind: PostingKind
-    status: Literal["done", "waiting", "failed", "parked"]
+    status: Literal["done", "waiting", "failed", "parked", "held"]
     dinero_guid: str | None = None
     dinero_number: StrictInt | None = None
     dinero_timestamp: str | None = None

@@ -1,1 +1,1 @@
-"""Package."""
+"""ledger: the posting state in PostgreSQL, for ops and for reconciliation."""

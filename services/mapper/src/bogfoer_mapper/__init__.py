@@ -1,1 +1,1 @@
-"""Package."""
+"""mapper: applies each tenant's rules to sales events and emits posting commands."""

@@ -1,0 +1,76 @@
+# Bogfør: `make help` lists the targets. Everything installs what it needs on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+PY := .venv/bin/python
+STATE := .run
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+
+.PHONY: help
+help: ## List the targets with one line each
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml $(wildcard */pyproject.toml */*/pyproject.toml)
+	$(UV) sync --all-packages
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## Install uv, the pinned environment and the Kafka jars
+	$(PY) -m bogfoer_devstack.cli fetch
+
+.PHONY: pin
+pin: $(UV) ## Re-resolve dependencies and rewrite the pins in pyproject.toml (no URLs)
+	$(UV) lock --upgrade
+	$(PY) scripts/pin.py
+	$(UV) sync --all-packages
+
+.PHONY: lint
+lint: install ## ruff (lint + format check) and mypy strict
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+.PHONY: format
+format: install ## Format and auto-fix with ruff
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+.PHONY: schemas
+schemas: install ## Regenerate contracts/schemas/*.json from the models
+	$(PY) -m bogfoer_contracts.schemas
+
+.PHONY: test
+test: lint ## Install everything, lint, type-check and run every test (real Kafka, Postgres, sandbox)
+	$(PY) -m pytest
+
+.PHONY: infra-up
+infra-up: install ## Start Kafka and PostgreSQL in the background (addresses in .run/infra.env)
+	$(PY) -m bogfoer_devstack.cli up --state $(STATE)
+
+.PHONY: infra-down
+infra-down: ## Stop what infra-up started
+	$(PY) -m bogfoer_devstack.cli down --state $(STATE)
+
+.PHONY: sandbox
+sandbox: install ## Run the Dinero sandbox on 127.0.0.1:$${DINERO_SANDBOX_PORT:-8910}
+	$(PY) -m dinero_sandbox
+
+.PHONY: demo
+demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales
+	$(PY) -m bogfoer_demo
+
+.PHONY: bench
+bench: install ## Benchmarks: ratios against a baseline measured in the same run
+	$(PY) -m bench
+
+.PHONY: clean
+clean: ## Remove the environment and local state (the Kafka jar cache stays)
+	rm -rf .venv $(STATE) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,70 @@
+"""PostgreSQL for services: one schema per service, migrations applied once each.
+
+Each service owns a schema (`mapper`, `poster`, `ledger`) and its pool's search_path is
+that schema alone, so no service can read another's tables by accident. Several replicas
+may start at once; an advisory lock per schema makes exactly one of them migrate.
+"""
+
+from __future__ import annotations
+
+import zlib
+from importlib import resources
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# What a handler holds: a plain connection or one lent by a pool.
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+async def create_pool(url: str, schema: str, max_size: int = 10) -> asyncpg.Pool:
+    async with _connect(url) as conn:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    pool = await asyncpg.create_pool(
+        url, min_size=1, max_size=max_size, server_settings={"search_path": schema}
+    )
+    assert pool is not None
+    return pool
+
+
+class _connect:  # noqa: N801 - used as a context manager
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self.conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
+
+
+async def migrate(pool: asyncpg.Pool, package: str) -> list[str]:
+    """Apply `<package>/migrations/*.sql` not yet applied in the pool's schema."""
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        schema = await conn.fetchval("SELECT current_schema()")
+        lock_id = zlib.crc32(f"migrate:{schema}".encode())
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            folder = resources.files(package).joinpath("migrations")
+            files = sorted(
+                (f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name
+            )
+            for file in files:
+                if file.name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(file.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (name) VALUES ($1)", file.name
+                    )
+                applied_now.append(file.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+    return applied_now

@@ -1,0 +1,37 @@
+"""Liveness, readiness and Prometheus metrics, the same in every service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def health_router(broker: KafkaBroker, *extra_checks: tuple[str, ReadyCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get("/health/ready")
+    async def ready() -> JSONResponse:
+        checks = {"kafka": await broker.ping(timeout=2.0)}
+        for name, check in extra_checks:
+            try:
+                checks[name] = await check()
+            except Exception:  # a failing dependency means "not ready", not a 500
+                checks[name] = False
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,27 @@
+"""Run a service's ASGI app under uvicorn; SIGTERM drains in-flight work, then exits."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+
+from bogfoer_kit.settings import ServiceSettings
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        # uvicorn stops accepting requests, then the lifespan stops the broker, which
+        # waits up to graceful_timeout for handlers in flight and commits their offsets.
+        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
+        access_log=False,
+    )

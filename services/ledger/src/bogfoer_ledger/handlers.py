@@ -1,0 +1,64 @@
+"""Kafka handlers: parse, apply exactly once, commit. Poison records go to the DLQ."""
+
+from __future__ import annotations
+
+import asyncpg
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
+from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
+from bogfoer_kit.deadletter import PoisonMessage, reliably
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from pydantic import ValidationError
+
+from bogfoer_ledger import store
+from bogfoer_ledger.settings import LedgerSettings
+
+DEAD_LETTER_TOPICS = tuple(
+    dlq_topic(t) for t in ("sales.events.v1", POSTINGS_COMMANDS, POSTINGS_RESULTS)
+)
+
+
+def _ref(msg: KafkaMessage) -> store.RecordRef:
+    record = msg.raw_message
+    assert not isinstance(record, tuple)
+    return store.RecordRef(record.topic, record.partition, record.offset)
+
+
+def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) -> None:
+    def subscribe(name: str, *topics: str) -> DefaultSubscriber:
+        # One group per subscription: groups with different subscriptions rebalance
+        # each other for nothing.
+        return broker.subscriber(
+            *topics,
+            group_id=f"{settings.group_id}.{name}",
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+        )
+
+    @subscribe("commands", POSTINGS_COMMANDS)
+    @reliably(broker)
+    async def on_command(msg: KafkaMessage) -> None:
+        try:
+            command = POSTING_COMMAND.validate_json(msg.body)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_command", str(exc)) from exc
+        await store.apply_command(pool, _ref(msg), command)
+
+    @subscribe("results", POSTINGS_RESULTS)
+    @reliably(broker)
+    async def on_result(msg: KafkaMessage) -> None:
+        try:
+            result = PostingResult.model_validate_json(msg.body)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_result", str(exc)) from exc
+        await store.apply_result(pool, _ref(msg), result)
+
+    @subscribe("dead-letters", *DEAD_LETTER_TOPICS)
+    @reliably(broker)
+    async def on_dead_letter(msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        assert not isinstance(record, tuple)
+        tenant = record.key.decode() if record.key else None
+        await store.apply_dead_letter(pool, _ref(msg), tenant, msg.body, dict(msg.headers))

@@ -1,0 +1,157 @@
+"""Kafka handlers: remember the event, apply the tenant's rules, publish after commit.
+
+One transaction records the event (dedup by id), loads and saves the order's state and
+writes the resulting commands and holds to the outbox; only after it commits are they
+published. Events of a tenant without settings wait, and run when the settings arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import asyncpg
+from bogfoer_contracts.events import parse_event
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_contracts.topics import (
+    POSTINGS_COMMANDS,
+    POSTINGS_RESULTS,
+    SALES_EVENTS,
+    TENANTS_CONFIG,
+    key_for,
+)
+from bogfoer_kit.db import Conn
+from bogfoer_kit.deadletter import PoisonMessage, reliably
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from bogfoer_mapper import rules, store
+from bogfoer_mapper.settings import MapperSettings
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Mapper:
+    def __init__(self, broker: KafkaBroker, pool: asyncpg.Pool, clock: Clock = _utcnow) -> None:
+        self.broker = broker
+        self.pool = pool
+        self.clock = clock
+        self._relay_lock = asyncio.Lock()
+
+    async def on_event(self, raw: bytes) -> None:
+        try:
+            event = parse_event(raw)
+        except (ValidationError, ValueError) as exc:
+            raise PoisonMessage("invalid_event", str(exc)) from exc
+        key = rules.state_key(event)
+        async with self.pool.acquire() as conn, conn.transaction():
+            seq = await store.record_event(conn, event.tenant_id, event.id, key, raw.decode())
+            if seq is None:
+                log.info("event %s seen before; nothing to do", event.id)
+            else:
+                config = await store.load_config(conn, event.tenant_id)
+                if config is None:
+                    log.info("event %s waits for tenant %s's settings", event.id, event.tenant_id)
+                else:
+                    await self._process_pending(conn, config)
+        await self.relay()
+
+    async def on_config(self, raw: bytes) -> None:
+        try:
+            config = TenantConfig.model_validate_json(raw)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_tenant_config", str(exc)) from exc
+        await store.save_config(self.pool, config)
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await store.load_config(conn, config.tenant_id)
+            assert current is not None
+            await self._process_pending(conn, current)
+        await self.relay()
+
+    async def _process_pending(self, conn: Conn, config: TenantConfig) -> None:
+        for seq, payload in await store.unprocessed(conn, config.tenant_id):
+            event = parse_event(payload)
+            key = rules.state_key(event)
+            raw_state = await store.load_state(conn, event.tenant_id, key)
+            state = None if raw_state is None else rules.OrderState.model_validate_json(raw_state)
+            decision = rules.decide(event, config, state, self.clock())
+            await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
+            for command in decision.commands:
+                await store.enqueue(
+                    conn,
+                    event.tenant_id,
+                    POSTINGS_COMMANDS,
+                    POSTING_COMMAND.dump_json(command).decode(),
+                )
+            for hold in decision.holds:
+                result = PostingResult(
+                    posting_key=hold.posting_key,
+                    tenant_id=event.tenant_id,
+                    kind=hold.kind,
+                    status="held",
+                    detail=hold.message,
+                    error={"category": "held", "message": f"{hold.reason}: {hold.message}"},
+                    attempts=0,
+                    at=event.occurred_at,
+                )
+                await store.enqueue(
+                    conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json()
+                )
+            outcome = decision.ignored or (
+                f"{len(decision.commands)} commands, {len(decision.holds)} holds"
+            )
+            await store.mark_processed(conn, seq, outcome)
+
+    async def relay(self) -> None:
+        """Publish committed outbox rows in order, then delete them."""
+        async with self._relay_lock:
+            while True:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    rows = await store.claim_outbox(conn)
+                    if not rows:
+                        return
+                    for row in rows:
+                        await self.broker.publish(
+                            row.payload.encode(),
+                            topic=row.topic,
+                            key=key_for(row.tenant_id),
+                            headers={"content-type": "application/json"},
+                        )
+                    await store.delete_outbox(conn, [row.seq for row in rows])
+
+
+def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:
+    @broker.subscriber(
+        SALES_EVENTS,
+        group_id=f"{settings.group_id}.events",
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+    )
+    @reliably(broker)
+    async def on_event(msg: KafkaMessage) -> None:
+        await mapper.on_event(msg.body)
+
+    @broker.subscriber(
+        TENANTS_CONFIG,
+        group_id=f"{settings.group_id}.config",
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+    )
+    @reliably(broker)
+    async def on_config(msg: KafkaMessage) -> None:
+        if not msg.body:
+            return  # a tombstone: the tenant was deleted; its stored settings stay for audit
+        await mapper.on_config(msg.body)
+
+
+__all__ = ["Mapper", "register"]

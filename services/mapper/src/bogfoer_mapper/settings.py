@@ -1,0 +1,17 @@
+"""mapper's configuration; nothing else in the service reads the environment."""
+
+from __future__ import annotations
+
+from bogfoer_kit.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class MapperSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BOGFOER_MAPPER_", extra="ignore", frozen=True)
+
+    http_port: int = 8002
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    group_id: str = "bogfoer-mapper"
+    # Postgres schema of the mapper's own tables; no other service reads them.
+    db_schema: str = "mapper"

@@ -1,0 +1,109 @@
+"""The mapper's tables: tenant settings, events seen, order states, the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_kit.db import Conn
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    tenant_id: str
+    topic: str
+    payload: str
+
+
+async def save_config(pool: asyncpg.Pool, config: TenantConfig) -> bool:
+    """Store a tenant's settings unless a newer version is already stored."""
+    row = await pool.fetchrow(
+        "INSERT INTO tenant_configs (tenant_id, version, config) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version,"
+        " config = EXCLUDED.config, updated_at = now()"
+        " WHERE tenant_configs.version < EXCLUDED.version RETURNING 1",
+        config.tenant_id,
+        config.version,
+        config.model_dump_json(),
+    )
+    return row is not None
+
+
+async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
+    raw = await conn.fetchval("SELECT config FROM tenant_configs WHERE tenant_id = $1", tenant_id)
+    return None if raw is None else TenantConfig.model_validate_json(raw)
+
+
+async def record_event(
+    conn: Conn, tenant_id: str, event_id: str, state_key: str, payload: str
+) -> int | None:
+    """Remember an event; None when this id was seen before (a redelivery)."""
+    seq: int | None = await conn.fetchval(
+        "INSERT INTO events (tenant_id, event_id, state_key, payload)"
+        " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING seq",
+        tenant_id,
+        event_id,
+        state_key,
+        payload,
+    )
+    return seq
+
+
+async def unprocessed(conn: Conn, tenant_id: str) -> list[tuple[int, str]]:
+    rows = await conn.fetch(
+        "SELECT seq, payload::text AS payload FROM events"
+        " WHERE tenant_id = $1 AND NOT processed ORDER BY seq FOR UPDATE",
+        tenant_id,
+    )
+    return [(r["seq"], r["payload"]) for r in rows]
+
+
+async def mark_processed(conn: Conn, seq: int, outcome: str) -> None:
+    await conn.execute(
+        "UPDATE events SET processed = true, outcome = $2 WHERE seq = $1", seq, outcome
+    )
+
+
+async def load_state(conn: Conn, tenant_id: str, state_key: str) -> str | None:
+    raw: str | None = await conn.fetchval(
+        "SELECT state::text FROM order_states WHERE tenant_id = $1 AND state_key = $2 FOR UPDATE",
+        tenant_id,
+        state_key,
+    )
+    return raw
+
+
+async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str) -> None:
+    await conn.execute(
+        "INSERT INTO order_states (tenant_id, state_key, state) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT (tenant_id, state_key) DO UPDATE SET state = EXCLUDED.state,"
+        " updated_at = now()",
+        tenant_id,
+        state_key,
+        state,
+    )
+
+
+async def enqueue(conn: Conn, tenant_id: str, topic: str, payload: str) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (tenant_id, topic, payload) VALUES ($1, $2, $3)",
+        tenant_id,
+        topic,
+        payload,
+    )
+
+
+async def claim_outbox(conn: Conn, limit: int = 500) -> list[OutboxRow]:
+    """Lock a batch of unpublished rows; other replicas skip them instead of waiting."""
+    rows = await conn.fetch(
+        "SELECT seq, tenant_id, topic, payload FROM outbox ORDER BY seq"
+        " LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [OutboxRow(r["seq"], r["tenant_id"], r["topic"], r["payload"]) for r in rows]
+
+
+async def delete_outbox(conn: Conn, seqs: list[int]) -> None:
+    await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)
