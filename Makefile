@@ -7,6 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
 STATE := .run
+PACKAGE_TEST_DIRS := $(wildcard dinero/client/tests dinero/sandbox/tests services/*/tests)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3.11
 
@@ -37,6 +38,8 @@ lint: install ## ruff (lint + format check) and mypy strict
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	@# Each package's own tests folder has a conftest.py; mypy takes one such folder a run.
+	@for dir in $(PACKAGE_TEST_DIRS); do echo "mypy $$dir"; $(PY) -m mypy $$dir || exit 1; done
 
 .PHONY: format
 format: install ## Format and auto-fix with ruff

@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from bogfoer_contracts.events import (
     SALES_EVENT,
     InboundEvent,
@@ -16,7 +18,6 @@ from bogfoer_contracts.events import (
     upcast,
 )
 from bogfoer_contracts.ids import event_id
-from pydantic import ValidationError
 
 
 def test_order_placed_round_trips_through_json(placed_event: dict[str, Any]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, posting_key
-from bogfoer_contracts.money import Money
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, posting_key
+from bogfoer_contracts.money import Money
 
 
 @given(st.integers(min_value=-(10**15), max_value=10**15))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from bogfoer_contracts.postings import POSTING_COMMAND, CreateInvoice, CreateVoucher
 from bogfoer_contracts.tenants import TenantConfig
-from pydantic import ValidationError
 
 
 def _invoice(**overrides: Any) -> dict[str, Any]:

@@ -116,6 +116,19 @@ POSTING_COMMAND: TypeAdapter[PostingCommand] = TypeAdapter(PostingCommand)
 PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
 
 
+def amount_of(command: PostingCommand) -> int | None:
+    """The money a command moves, in minor units (None for a contact)."""
+    match command:
+        case CreateInvoice() | CreateCreditNote():
+            return command.expected_total
+        case RegisterPayment():
+            return command.amount
+        case CreateVoucher():
+            return sum(line.amount for line in command.lines)
+        case EnsureContact():
+            return None
+
+
 class PostingError(_Model):
     category: Literal["validation", "not_found", "parked", "retry_exhausted", "held", "internal"]
     message: str

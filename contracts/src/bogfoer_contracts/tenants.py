@@ -42,10 +42,9 @@ class PaymentTerms(_Model):
     days: StrictInt | None = None
 
 
-class TenantConfig(_Model):
-    tenant_id: TenantId
-    version: StrictInt = Field(ge=1, description="Bumped on every change; newest wins")
-    updated_at: AwareDatetime
+class TenantSettings(_Model):
+    """What a tenant chooses (the admin API's body); validated against Dinero first."""
+
     dinero_organization_id: StrictInt
     booking_mode: BookingMode = "booked"
     trigger: Trigger = "order_paid"
@@ -67,3 +66,11 @@ class TenantConfig(_Model):
         default=0, ge=0, le=100, description="Largest explicit rounding line allowed, in øre"
     )
     active: bool = True
+
+
+class TenantConfig(TenantSettings):
+    """The settings as published, with who they belong to and which version they are."""
+
+    tenant_id: TenantId
+    version: StrictInt = Field(ge=1, description="Bumped on every change; newest wins")
+    updated_at: AwareDatetime

@@ -1,37 +1,51 @@
-"""ingest's wiring: settings -> broker -> FastAPI app with lifespan."""
+"""ingest's wiring: settings -> pool, broker -> FastAPI app with lifespan."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bogfoer_kit.http import health_router
-from bogfoer_kit.kafka import ensure_topics, make_broker
-from bogfoer_kit.telemetry import make_tracer_provider
+import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
-from bogfoer_ingest.api import events_router
+from bogfoer_dinero.sealing import SecretSealer
+from bogfoer_ingest.api import admin_router, events_router
 from bogfoer_ingest.errors import ApiError, api_error_handler
 from bogfoer_ingest.settings import IngestSettings
+from bogfoer_ingest.tenants import TenantDirectory
+from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.http import health_router
+from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.telemetry import make_tracer_provider
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ingest", settings.otel_exporter)
     broker: KafkaBroker = make_broker(settings, tracer_provider, client_id="bogfoer-ingest")
+    state: dict[str, asyncpg.Pool] = {}
+
+    async def db_ready() -> bool:
+        return bool(await state["pool"].fetchval("SELECT true"))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, settings.db_schema)
+        state["pool"] = pool
+        await migrate(pool, "bogfoer_ingest")
+        tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
+        app.include_router(events_router(broker, settings, tenants))
+        app.include_router(admin_router(settings, tenants))
         await ensure_topics(settings.kafka_bootstrap_servers)
         await broker.start()
         try:
             yield
         finally:
             await broker.stop()
+            await pool.close()
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
     app.add_exception_handler(ApiError, api_error_handler)
-    app.include_router(health_router(broker))
-    app.include_router(events_router(broker, settings))
+    app.include_router(health_router(broker, ("postgres", db_ready)))
     return app

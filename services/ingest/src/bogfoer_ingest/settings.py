@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from bogfoer_kit.settings import ServiceSettings
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from bogfoer_kit.settings import ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BOGFOER_INGEST_", extra="ignore", frozen=True)
 
     http_port: int = 8001
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    db_schema: str = "ingest"
+    group_id: str = "bogfoer-ingest"
     # Shop orders are a few kB; Stripe caps webhook payloads well below this.
     max_body_bytes: int = 1_048_576
+    # Replay window for Bogfoer-Signature and Stripe-Signature (Stripe's own default).
+    signature_tolerance_seconds: int = 300
+    # Bearer token for the tenant admin API.
+    admin_token: SecretStr
+    # Key that seals tenants' secrets at rest (SecretSealer.generate_key()).
+    secrets_key: SecretStr
+    # Stripe's API; tests and the demo point it at the local Stripe double.
+    stripe_api_base: str = "https://api.stripe.com"

@@ -16,9 +16,10 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from bogfoer_contracts.topics import dlq_topic
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+
+from bogfoer_contracts.topics import dlq_topic
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ Handler = Callable[[KafkaMessage], Awaitable[None]]
 MAX_BACKOFF_SECONDS = 30.0
 
 
-class PoisonMessage(Exception):  # noqa: N818 - the domain name for it
+class PoisonMessage(Exception):
     """The record can never be processed as it is; `reason` is machine-readable."""
 
     def __init__(self, reason: str, detail: str) -> None:

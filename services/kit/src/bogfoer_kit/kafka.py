@@ -12,11 +12,11 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from bogfoer_contracts.topics import TOPICS, TopicSpec
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
+from bogfoer_contracts.topics import TOPICS, TopicSpec
 from bogfoer_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,6 @@
 """`python -m bogfoer_ledger`: run the ledger until SIGTERM."""
 
 from bogfoer_kit.serve import serve
-
 from bogfoer_ledger.app import create_app
 from bogfoer_ledger.settings import LedgerSettings
 

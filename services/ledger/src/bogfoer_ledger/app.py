@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from fastapi import FastAPI
+
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
-from fastapi import FastAPI
-
 from bogfoer_ledger import handlers
 from bogfoer_ledger.api import ops_router
 from bogfoer_ledger.settings import LedgerSettings

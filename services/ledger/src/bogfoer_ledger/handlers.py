@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncpg
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
-from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
-from bogfoer_kit.deadletter import PoisonMessage, reliably
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from pydantic import ValidationError
 
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
+from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
+from bogfoer_kit.deadletter import PoisonMessage, reliably
 from bogfoer_ledger import store
 from bogfoer_ledger.settings import LedgerSettings
 

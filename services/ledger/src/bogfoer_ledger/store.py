@@ -11,15 +11,8 @@ import json
 from dataclasses import dataclass
 
 import asyncpg
-from bogfoer_contracts.postings import (
-    CreateCreditNote,
-    CreateInvoice,
-    CreateVoucher,
-    EnsureContact,
-    PostingCommand,
-    PostingResult,
-    RegisterPayment,
-)
+
+from bogfoer_contracts.postings import PostingCommand, PostingResult, amount_of
 from bogfoer_kit.db import Conn
 
 
@@ -28,18 +21,6 @@ class RecordRef:
     topic: str
     partition: int
     offset: int
-
-
-def command_amount(command: PostingCommand) -> tuple[int | None, str | None]:
-    match command:
-        case CreateInvoice() | CreateCreditNote():
-            return command.expected_total, command.currency
-        case RegisterPayment():
-            return command.amount, command.currency
-        case CreateVoucher():
-            return sum(line.amount for line in command.lines), "DKK"
-        case EnsureContact():
-            return None, None
 
 
 async def _claim(conn: Conn, ref: RecordRef) -> bool:
@@ -79,7 +60,8 @@ async def _transition(
 
 
 async def apply_command(pool: asyncpg.Pool, ref: RecordRef, command: PostingCommand) -> bool:
-    amount, currency = command_amount(command)
+    amount = amount_of(command)
+    currency = getattr(command, "currency", "DKK" if amount is not None else None)
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
             return False

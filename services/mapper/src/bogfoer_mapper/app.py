@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from fastapi import FastAPI
+
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
-from fastapi import FastAPI
-
 from bogfoer_mapper import handlers
 from bogfoer_mapper.settings import MapperSettings
 
@@ -33,7 +33,7 @@ def create_app(settings: MapperSettings) -> FastAPI:
         mapper = handlers.Mapper(broker, pool)
         handlers.register(broker, settings, mapper)
         await broker.start()
-        await mapper.relay()  # what a crash left committed but unpublished
+        await mapper.outbox.relay()  # what a crash left committed but unpublished
         try:
             yield
         finally:

@@ -7,29 +7,28 @@ published. Events of a tenant without settings wait, and run when the settings a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
 
 import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
 from bogfoer_contracts.events import parse_event
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
     TENANTS_CONFIG,
-    key_for,
 )
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import PoisonMessage, reliably
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
-
+from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_mapper import rules, store
 from bogfoer_mapper.settings import MapperSettings
 
@@ -46,7 +45,7 @@ class Mapper:
         self.broker = broker
         self.pool = pool
         self.clock = clock
-        self._relay_lock = asyncio.Lock()
+        self.outbox = OutboxRelay(broker, pool)
 
     async def on_event(self, raw: bytes) -> None:
         try:
@@ -64,7 +63,7 @@ class Mapper:
                     log.info("event %s waits for tenant %s's settings", event.id, event.tenant_id)
                 else:
                     await self._process_pending(conn, config)
-        await self.relay()
+        await self.outbox.relay()
 
     async def on_config(self, raw: bytes) -> None:
         try:
@@ -76,7 +75,7 @@ class Mapper:
             current = await store.load_config(conn, config.tenant_id)
             assert current is not None
             await self._process_pending(conn, current)
-        await self.relay()
+        await self.outbox.relay()
 
     async def _process_pending(self, conn: Conn, config: TenantConfig) -> None:
         for seq, payload in await store.unprocessed(conn, config.tenant_id):
@@ -87,7 +86,7 @@ class Mapper:
             decision = rules.decide(event, config, state, self.clock())
             await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
             for command in decision.commands:
-                await store.enqueue(
+                await enqueue(
                     conn,
                     event.tenant_id,
                     POSTINGS_COMMANDS,
@@ -100,34 +99,15 @@ class Mapper:
                     kind=hold.kind,
                     status="held",
                     detail=hold.message,
-                    error={"category": "held", "message": f"{hold.reason}: {hold.message}"},
+                    error=PostingError(category="held", message=f"{hold.reason}: {hold.message}"),
                     attempts=0,
                     at=event.occurred_at,
                 )
-                await store.enqueue(
-                    conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json()
-                )
+                await enqueue(conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json())
             outcome = decision.ignored or (
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
             await store.mark_processed(conn, seq, outcome)
-
-    async def relay(self) -> None:
-        """Publish committed outbox rows in order, then delete them."""
-        async with self._relay_lock:
-            while True:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    rows = await store.claim_outbox(conn)
-                    if not rows:
-                        return
-                    for row in rows:
-                        await self.broker.publish(
-                            row.payload.encode(),
-                            topic=row.topic,
-                            key=key_for(row.tenant_id),
-                            headers={"content-type": "application/json"},
-                        )
-                    await store.delete_outbox(conn, [row.seq for row in rows])
 
 
 def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:

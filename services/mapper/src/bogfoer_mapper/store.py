@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
+
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_kit.db import Conn
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    seq: int
-    tenant_id: str
-    topic: str
-    payload: str
 
 
 async def save_config(pool: asyncpg.Pool, config: TenantConfig) -> bool:
@@ -84,26 +75,3 @@ async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str) -> 
         state_key,
         state,
     )
-
-
-async def enqueue(conn: Conn, tenant_id: str, topic: str, payload: str) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (tenant_id, topic, payload) VALUES ($1, $2, $3)",
-        tenant_id,
-        topic,
-        payload,
-    )
-
-
-async def claim_outbox(conn: Conn, limit: int = 500) -> list[OutboxRow]:
-    """Lock a batch of unpublished rows; other replicas skip them instead of waiting."""
-    rows = await conn.fetch(
-        "SELECT seq, tenant_id, topic, payload FROM outbox ORDER BY seq"
-        " LIMIT $1 FOR UPDATE SKIP LOCKED",
-        limit,
-    )
-    return [OutboxRow(r["seq"], r["tenant_id"], r["topic"], r["payload"]) for r in rows]
-
-
-async def delete_outbox(conn: Conn, seqs: list[int]) -> None:
-    await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)

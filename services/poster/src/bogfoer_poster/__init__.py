@@ -1,1 +1,1 @@
-"""Package."""
+"""poster: talks to Dinero exactly once per posting, within Dinero's rate limit."""

@@ -35,5 +35,6 @@ CREATE TABLE outbox (
     tenant_id   text NOT NULL,
     topic       text NOT NULL,
     payload     text NOT NULL,  -- the exact bytes to publish
+    headers     jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now()
 );

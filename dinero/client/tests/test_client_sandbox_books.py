@@ -1,0 +1,168 @@
+"""End-to-end through the client: the sandbox's books match figures computed by hand, and
+three organisations at full speed never see a 429 while using (nearly) the whole limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+import httpx
+import pytest
+from sandbox_client_harness import CONNECT_TENANT, legacy_tenant, sandbox_client
+
+from bogfoer_dinero import RetryLater
+from bogfoer_dinero.models import (
+    NO_VAT,
+    ContactCreate,
+    DepositAccountCreate,
+    InvoiceCreate,
+    ManualVoucherCreate,
+    ManualVoucherLine,
+    PaymentCreate,
+    ProductLine,
+)
+from dinero_sandbox.pytest_plugin import SandboxHandle
+
+pytestmark = pytest.mark.integration
+
+STRIPE = 55010
+
+
+async def test_invoice_payment_and_fee_voucher_give_the_hand_computed_trial_balance(
+    dinero_sandbox: SandboxHandle,
+) -> None:
+    async with sandbox_client(dinero_sandbox) as client:
+        org = client.organisation(CONNECT_TENANT, dinero_sandbox.main_org)
+        await org.create_deposit_account(DepositAccountCreate(number=STRIPE, name="Stripe"))
+        contact = await org.create_contact(ContactCreate(name="Kunde", is_person=True))
+        # 2 T-shirts at 125.00 incl. VAT (account 1000, U25) + shipping 50.00 incl. VAT (1350).
+        created = await org.create_invoice(
+            InvoiceCreate(
+                contact_guid=contact,
+                date=date(2025, 3, 14),
+                external_reference="bogfoer:t1:order:1042",
+                show_lines_incl_vat=True,
+                product_lines=[
+                    ProductLine(
+                        description="T-shirt",
+                        quantity=Decimal(2),
+                        account_number=1000,
+                        base_amount_ore=12500,
+                    ),
+                    ProductLine(description="Fragt", account_number=1350, base_amount_ore=5000),
+                ],
+            )
+        )
+        assert created.timestamp is not None
+        booked = await org.book_invoice(created.guid, created.timestamp)
+        assert booked.timestamp is not None
+        await org.add_payment(
+            created.guid,
+            PaymentCreate(
+                timestamp=booked.timestamp,
+                deposit_account_number=STRIPE,
+                amount_ore=30000,
+                external_reference="bogfoer:t1:pi_1:payment",
+                payment_date=date(2025, 3, 14),
+            ),
+        )
+        fee = await org.create_manual_voucher(
+            ManualVoucherCreate(
+                voucher_date=date(2025, 3, 18),
+                external_reference="bogfoer:t1:fee:w11",
+                lines=[
+                    ManualVoucherLine(
+                        description="Stripe gebyrer",
+                        account_number=7220,
+                        balancing_account_number=STRIPE,
+                        amount_ore=465,
+                        account_vat_code=NO_VAT,
+                        balancing_account_vat_code=NO_VAT,
+                    )
+                ],
+            )
+        )
+        assert fee.timestamp is not None
+        await org.book_manual_voucher(fee.guid, fee.timestamp)
+
+    # By hand, øre, debit positive:
+    #   goods 2 x 12500 incl. VAT = 25000 -> revenue 20000, VAT 5000
+    #   shipping          5000 incl. VAT  -> revenue  4000, VAT 1000
+    #   invoice: Dr 53000 30000 / Cr 1000 20000 / Cr 1350 4000 / Cr 64000 6000
+    #   payment: Dr 55010 30000 / Cr 53000 30000
+    #   fee:     Dr 7220    465 / Cr 55010   465
+    expected = {1000: -20000, 1350: -4000, 64000: -6000, 55010: 29535, 7220: 465}
+    balances = dinero_sandbox.trial_balance(dinero_sandbox.main_org)
+    assert {a: b for a, b in balances.items() if b != 0} == expected
+    assert sum(balances.values()) == 0
+
+
+def max_in_window(starts: list[float], window: float) -> int:
+    starts = sorted(starts)
+    best, j = 0, 0
+    for i, t in enumerate(starts):
+        while starts[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def test_three_organisations_at_full_speed_never_see_a_429(
+    dinero_sandbox_factory: Callable[..., SandboxHandle],
+) -> None:
+    limit, window = 100, 6.0
+    sandbox = dinero_sandbox_factory(
+        "--rate-limit", str(limit), "--rate-window-seconds", str(window)
+    )
+    # Three (client id, organisation) buckets: the two Pro organisations through Visma
+    # Connect and the main one through its legacy API key (a different client id).
+    sent: dict[tuple[str, str], list[float]] = defaultdict(list)
+
+    async def on_request(request: httpx.Request) -> None:
+        # The moment each API request leaves the client, per (organisation, credential).
+        if request.url.path.startswith("/v1/"):
+            org = request.url.path.split("/")[2]
+            sent[(org, request.headers["Authorization"])].append(time.monotonic())
+
+    async with sandbox_client(
+        sandbox,
+        on_request=on_request,
+        rate_limit_requests=limit,
+        rate_limit_window_seconds=window,
+        max_attempts=1,
+    ) as client:
+        orgs = [
+            client.organisation(CONNECT_TENANT, sandbox.main_org),
+            client.organisation(CONNECT_TENANT, sandbox.vat_free_org),
+            client.organisation(legacy_tenant(sandbox.main_org), sandbox.main_org),
+        ]
+        per_org_calls = 2 * limit + 1  # three bursts: the limit is reached twice over
+
+        async def worker(index: int, remaining: list[int]) -> None:
+            org = orgs[index]
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                try:
+                    await org.vat_types()
+                except RetryLater:  # max_attempts=1: a 429 would surface here
+                    pytest.fail("a 429 reached the caller")
+
+        budgets = [[per_org_calls] for _ in orgs]
+        await asyncio.gather(*(worker(i, budgets[i]) for i in range(len(orgs)) for _ in range(20)))
+
+    log = sandbox.requests()
+    assert [r for r in log if r.get("status") == 429] == []
+    assert len(sent) == 3
+    for index, times in sent.items():
+        times.sort()
+        assert len(times) == per_org_calls
+        # Client-side send times: never more than the limit in any window...
+        assert max_in_window(times, window) <= limit
+        # ...and the limit is used: 2 x limit calls took about 2 windows, within 10%.
+        elapsed = times[2 * limit] - times[0]
+        rate, ceiling = 2 * limit / elapsed, limit / window
+        assert 0.9 * ceiling <= rate <= ceiling, (index, rate, ceiling)

@@ -1,0 +1,62 @@
+"""How a shop platform proves it speaks for a tenant (docs/ingest-api.md).
+
+Either `Authorization: Bearer <api key>`, or a signature over the exact bytes sent:
+
+    Bogfoer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>
+
+checked in constant time, within a replay window of `signature_tolerance` seconds.
+Several v1 values may be sent while a secret is being rotated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from bogfoer_ingest.errors import ApiError
+from bogfoer_ingest.tenants import Tenant, api_key_hash
+
+SIGNATURE_HEADER = "bogfoer-signature"
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The header value a sender computes; used by the demo and tests as a platform would."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def authenticate(
+    tenant: Tenant,
+    body: bytes,
+    authorization: str | None,
+    signature: str | None,
+    tolerance: int,
+    now: float | None = None,
+) -> None:
+    if authorization:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key or tenant.api_key_sha256 is None:
+            raise ApiError(401, "bad_api_key")
+        if not hmac.compare_digest(api_key_hash(key.strip()), tenant.api_key_sha256):
+            raise ApiError(401, "bad_api_key")
+        return
+    if not signature:
+        raise ApiError(401, "missing_credentials", "send Bogfoer-Signature or a Bearer API key")
+    if tenant.hmac_secret is None:
+        raise ApiError(401, "bad_signature", "no signing secret is set for this tenant")
+    parts = [p.partition("=") for p in signature.split(",")]
+    stamps = [v for k, _, v in parts if k.strip() == "t"]
+    macs = [v.strip() for k, _, v in parts if k.strip() == "v1"]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit() or not macs:
+        raise ApiError(401, "bad_signature", "expected t=<unix seconds>,v1=<hex>")
+    t = int(stamps[0])
+    current = time.time() if now is None else now
+    if abs(current - t) > tolerance:
+        raise ApiError(401, "signature_expired", {"tolerance_seconds": tolerance})
+    expected = hmac.new(
+        tenant.hmac_secret.encode(), f"{t}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    if not any(hmac.compare_digest(expected, mac) for mac in macs):
+        raise ApiError(401, "bad_signature")

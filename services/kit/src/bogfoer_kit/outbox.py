@@ -1,0 +1,62 @@
+"""Publish after commit: rows written in the same transaction as the state they follow
+from, published to Kafka only once that transaction committed, deleted once acked.
+
+Each service's migrations create its own `outbox` table with the columns used here. A
+crash between publish and delete publishes a row again; every consumer drops such a
+duplicate by its event id or posting key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from bogfoer_contracts.topics import key_for
+from bogfoer_kit.db import Conn
+
+
+async def enqueue(
+    conn: Conn, tenant_id: str, topic: str, payload: str, headers: dict[str, str] | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (tenant_id, topic, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
+        tenant_id,
+        topic,
+        payload,
+        json.dumps(headers or {}),
+    )
+
+
+class OutboxRelay:
+    def __init__(self, broker: KafkaBroker, pool: asyncpg.Pool) -> None:
+        self.broker = broker
+        self.pool = pool
+        self._lock = asyncio.Lock()
+
+    async def relay(self) -> int:
+        """Publish committed rows in order; other replicas skip rows this one holds."""
+        sent = 0
+        async with self._lock:
+            while True:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    rows = await conn.fetch(
+                        "SELECT seq, tenant_id, topic, payload, headers::text AS headers"
+                        " FROM outbox ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED"
+                    )
+                    if not rows:
+                        return sent
+                    for r in rows:
+                        headers = {"content-type": "application/json", **json.loads(r["headers"])}
+                        await self.broker.publish(
+                            r["payload"].encode(),
+                            topic=r["topic"],
+                            key=key_for(r["tenant_id"]),
+                            headers=headers,
+                        )
+                    await conn.execute(
+                        "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+                    )
+                    sent += len(rows)

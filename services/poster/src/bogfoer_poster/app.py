@@ -1,0 +1,62 @@
+"""poster's wiring: settings -> pool, Dinero client, workers -> broker -> FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+from bogfoer_dinero import DineroClient
+from bogfoer_dinero.sealing import SecretSealer
+from bogfoer_dinero.store_postgres import PostgresCredentialStore
+from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.http import health_router
+from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.outbox import OutboxRelay
+from bogfoer_kit.telemetry import make_tracer_provider
+from bogfoer_poster import handlers
+from bogfoer_poster.admin import admin_router
+from bogfoer_poster.settings import PosterSettings
+from bogfoer_poster.workers import Supervisor
+
+
+def create_app(settings: PosterSettings) -> FastAPI:
+    tracer_provider = make_tracer_provider("poster", settings.otel_exporter)
+    broker = make_broker(settings, tracer_provider, client_id="bogfoer-poster")
+    state: dict[str, asyncpg.Pool] = {}
+
+    async def db_ready() -> bool:
+        return bool(await state["pool"].fetchval("SELECT true"))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, settings.db_schema, max_size=20)
+        state["pool"] = pool
+        await migrate(pool, "bogfoer_poster")
+        await PostgresCredentialStore.create_schema(pool)
+        credentials = PostgresCredentialStore(pool, SecretSealer(settings.credentials_key))
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        outbox = OutboxRelay(broker, pool)
+        async with DineroClient.open(settings.dinero_config(), credentials) as dinero:
+            supervisor = Supervisor(pool, dinero, outbox, settings)
+            handlers.register(broker, settings, pool, supervisor)
+            app.include_router(admin_router(settings, pool, dinero, outbox, supervisor))
+            await broker.start()
+            await outbox.relay()  # what a crash left committed but unpublished
+            running = asyncio.create_task(supervisor.run(), name="poster-supervisor")
+            try:
+                yield
+            finally:
+                await broker.stop()  # no new commands
+                await supervisor.stop()  # the Dinero calls in hand finish and are recorded
+                await outbox.relay()
+                running.cancel()
+                await pool.close()
+                tracer_provider.shutdown()
+
+    app = FastAPI(title="Bogfør poster", version="1", lifespan=lifespan)
+    app.include_router(health_router(broker, ("postgres", db_ready)))
+    return app

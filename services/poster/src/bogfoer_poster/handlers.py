@@ -1,0 +1,36 @@
+"""Kafka intake: a command is durable in the poster's queue before its offset commits."""
+
+from __future__ import annotations
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from bogfoer_contracts.postings import POSTING_COMMAND
+from bogfoer_contracts.topics import POSTINGS_COMMANDS
+from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_poster import store
+from bogfoer_poster.settings import PosterSettings
+from bogfoer_poster.workers import Supervisor
+
+
+def register(
+    broker: KafkaBroker, settings: PosterSettings, pool: asyncpg.Pool, supervisor: Supervisor
+) -> None:
+    @broker.subscriber(
+        POSTINGS_COMMANDS,
+        group_id=f"{settings.group_id}.commands",
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+    )
+    @reliably(broker)
+    async def on_command(msg: KafkaMessage) -> None:
+        try:
+            command = POSTING_COMMAND.validate_json(msg.body)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_command", str(exc)) from exc
+        async with pool.acquire() as conn:
+            await store.intake(conn, command)  # a known posting key is a duplicate: dropped
+        supervisor.wake.set()

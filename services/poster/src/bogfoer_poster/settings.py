@@ -1,0 +1,59 @@
+"""poster's configuration; nothing else in the service reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from bogfoer_dinero import DineroConfig
+from bogfoer_kit.settings import ServiceSettings
+
+
+class PosterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BOGFOER_POSTER_", extra="ignore", frozen=True)
+
+    http_port: int = 8003
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    group_id: str = "bogfoer-poster"
+    db_schema: str = "poster"
+
+    # Bearer token for the tenant admin API (settings, Dinero connection, re-drive).
+    admin_token: SecretStr
+    # Key that seals Dinero credentials at rest (SecretSealer.generate_key()).
+    credentials_key: SecretStr
+
+    dinero_api_url: str = "https://api.dinero.dk"
+    dinero_connect_token_url: str = "https://connect.visma.com/connect/token"  # noqa: S105
+    dinero_legacy_token_url: str = "https://authz.dinero.dk/dineroapi/oauth/token"  # noqa: S105
+    dinero_connect_client_id: str | None = None
+    dinero_connect_client_secret: SecretStr | None = None
+    dinero_legacy_client_id: str | None = None
+    dinero_legacy_client_secret: SecretStr | None = None
+    dinero_refresh_grace_seconds: float = 0.0
+    dinero_rate_limit: int = 100
+    dinero_rate_window_seconds: float = 60.0
+    dinero_read_timeout_seconds: float = 30.0
+
+    # How often idle workers look for due postings; new commands wake them at once.
+    poll_interval_seconds: float = 0.5
+    # A retryable failure waits base * 2^attempt, capped (plus Dinero's Retry-After).
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 300.0
+    # How often a payment waiting for a bookkeeper to book a draft looks again (doubling).
+    draft_poll_min_seconds: float = 30.0
+    draft_poll_max_seconds: float = 3600.0
+
+    def dinero_config(self) -> DineroConfig:
+        return DineroConfig(
+            api_base_url=self.dinero_api_url,
+            connect_token_url=self.dinero_connect_token_url,
+            legacy_token_url=self.dinero_legacy_token_url,
+            connect_client_id=self.dinero_connect_client_id,
+            connect_client_secret=self.dinero_connect_client_secret,
+            legacy_client_id=self.dinero_legacy_client_id,
+            legacy_client_secret=self.dinero_legacy_client_secret,
+            refresh_grace_seconds=self.dinero_refresh_grace_seconds,
+            rate_limit_requests=self.dinero_rate_limit,
+            rate_limit_window_seconds=self.dinero_rate_window_seconds,
+            read_timeout_seconds=self.dinero_read_timeout_seconds,
+        )

@@ -1,0 +1,353 @@
+"""Per-tenant workers: one tenant's outage or rate limit never stalls another tenant.
+
+Commands are taken off Kafka into the `postings` table (the durable per-tenant queue) and
+the offset committed at once; a supervisor runs one asyncio task per tenant with due
+postings. A tenant's task holds a Postgres advisory lock, so across replicas each tenant
+is served by exactly one worker at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import zlib
+from collections.abc import Callable
+from typing import Literal
+
+import asyncpg
+
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult, amount_of
+from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
+from bogfoer_dinero import (
+    DineroClient,
+    DineroRejected,
+    OrganisationClient,
+    ReauthRequired,
+    RetryLater,
+    StaleTimestamp,
+    TenantParked,
+    UnknownOutcome,
+)
+from bogfoer_kit.db import Conn
+from bogfoer_kit.outbox import OutboxRelay, enqueue
+from bogfoer_poster import store
+from bogfoer_poster.execute import Executor, Outcome
+from bogfoer_poster.settings import PosterSettings
+from bogfoer_poster.store import Posting
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+ResultStatus = Literal["done", "waiting", "failed", "parked"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _lock_id(tenant_id: str) -> int:
+    return zlib.crc32(f"poster-tenant:{tenant_id}".encode())
+
+
+class Supervisor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dinero: DineroClient,
+        outbox: OutboxRelay,
+        settings: PosterSettings,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self.pool = pool
+        self.dinero = dinero
+        self.outbox = outbox
+        self.settings = settings
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        # Per tenant: how long until the next look for drafts that were booked by a person.
+        self._draft_poll: dict[str, tuple[float, dt.datetime]] = {}
+
+    async def run(self) -> None:
+        while not self._stopping:
+            for tenant in await store.due_tenants(self.pool):
+                task = self._workers.get(tenant)
+                if task is None or task.done():
+                    self._workers[tenant] = asyncio.create_task(
+                        self._serve(tenant), name=f"poster-{tenant}"
+                    )
+            await self._poll_drafts()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_seconds)
+
+    async def stop(self) -> None:
+        """Let each worker finish the posting in hand (its Dinero call), then return."""
+        self._stopping = True
+        self.wake.set()
+        workers = [t for t in self._workers.values() if not t.done()]
+        if workers:
+            await asyncio.wait(workers, timeout=self.settings.graceful_timeout_seconds)
+        for task in workers:
+            task.cancel()
+
+    async def _serve(self, tenant: str) -> None:
+        async with self.pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_id(tenant)):
+                return  # another replica serves this tenant now
+            try:
+                while not self._stopping:
+                    async with self.pool.acquire() as conn:
+                        if await store.parked_reason(conn, tenant):
+                            return
+                        posting = await store.next_due(conn, tenant)
+                    if posting is None:
+                        return
+                    await self._post(posting)
+                    await self.outbox.relay()
+            except Exception:
+                log.exception("worker for tenant %s stopped; the supervisor restarts it", tenant)
+                await asyncio.sleep(1)
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(tenant))
+
+    async def _post(self, posting: Posting) -> None:
+        async with self.pool.acquire() as conn:
+            await store.claim(conn, posting.posting_key)
+        attempts = posting.attempts + 1
+        posting = await self._reload(posting.posting_key)
+        org = self.dinero.organisation(posting.tenant_id, posting.organization_id)
+        executor = Executor(self._dependency)
+
+        async def progress(
+            step: str, guid: str | None, timestamp: str | None, number: int | None = None
+        ) -> None:
+            async with self.pool.acquire() as conn:
+                await store.progress(conn, posting.posting_key, step, guid, timestamp, number)
+
+        try:
+            outcome = await executor.run(posting, org, progress)
+        except (RetryLater, UnknownOutcome, StaleTimestamp) as exc:
+            await self._retry(posting, attempts, exc)
+            return
+        except (TenantParked, ReauthRequired) as exc:
+            await self._park(posting, exc)
+            return
+        except DineroRejected as exc:
+            await self._fail(posting, attempts, exc)
+            return
+        await self._record(posting, attempts, outcome, org)
+
+    async def _reload(self, key: str) -> Posting:
+        async with self.pool.acquire() as conn:
+            posting = await store.get(conn, key)
+        assert posting is not None
+        return posting
+
+    async def _dependency(self, key: str) -> Posting | None:
+        async with self.pool.acquire() as conn:
+            return await store.get(conn, key)
+
+    def _result(
+        self,
+        posting: Posting,
+        status: ResultStatus,
+        attempts: int,
+        *,
+        guid: str | None = None,
+        number: int | None = None,
+        timestamp: str | None = None,
+        detail: str | None = None,
+        error: PostingError | None = None,
+    ) -> str:
+        return PostingResult(
+            posting_key=posting.posting_key,
+            tenant_id=posting.tenant_id,
+            kind=posting.command.kind,
+            status=status,
+            dinero_guid=guid,
+            dinero_number=number,
+            dinero_timestamp=timestamp,
+            amount=amount_of(posting.command),
+            attempts=attempts,
+            detail=detail,
+            error=error,
+            at=self.clock(),
+        ).model_dump_json()
+
+    async def _record(
+        self, posting: Posting, attempts: int, outcome: Outcome, org: OrganisationClient
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if outcome.state == "done":
+                await store.progress(
+                    conn,
+                    posting.posting_key,
+                    "done",
+                    outcome.guid,
+                    outcome.timestamp,
+                    outcome.number,
+                )
+                await store.finish(conn, posting.posting_key, "done")
+            else:
+                retry_at = self.clock() + dt.timedelta(
+                    seconds=self.settings.draft_poll_max_seconds
+                    if outcome.watch_invoice
+                    else max(60.0, self.settings.retry_cap_seconds)
+                )
+                await store.finish(
+                    conn, posting.posting_key, "waiting", detail=outcome.detail, retry_at=retry_at
+                )
+                await store.watch(conn, posting.posting_key, outcome.watch_invoice)
+                if outcome.watch_invoice:
+                    self._draft_poll.setdefault(
+                        posting.tenant_id, (self.settings.draft_poll_min_seconds, self.clock())
+                    )
+                if posting.state == "waiting" and posting.detail == outcome.detail:
+                    return  # still waiting for the same thing: nothing new to tell
+            await self._publish_result(
+                conn,
+                posting,
+                outcome.state,
+                attempts,
+                guid=outcome.guid,
+                number=outcome.number,
+                timestamp=outcome.timestamp,
+                detail=outcome.detail,
+            )
+
+    async def _publish_result(
+        self,
+        conn: Conn,
+        posting: Posting,
+        status: ResultStatus,
+        attempts: int,
+        *,
+        guid: str | None = None,
+        number: int | None = None,
+        timestamp: str | None = None,
+        detail: str | None = None,
+        error: PostingError | None = None,
+    ) -> None:
+        payload = self._result(
+            posting,
+            status,
+            attempts,
+            guid=guid,
+            number=number,
+            timestamp=timestamp,
+            detail=detail,
+            error=error,
+        )
+        await enqueue(conn, posting.tenant_id, POSTINGS_RESULTS, payload)
+
+    async def _retry(self, posting: Posting, attempts: int, exc: Exception) -> None:
+        delay = min(
+            self.settings.retry_cap_seconds,
+            self.settings.retry_base_seconds * 2 ** min(attempts, 16),
+        )
+        delay = random.uniform(delay / 2, delay)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float):
+            delay = max(delay, float(retry_after))
+        if isinstance(exc, StaleTimestamp):
+            delay = 0.0
+        log.warning("%s: %s; retry in %.1fs", posting.posting_key, type(exc).__name__, delay)
+        async with self.pool.acquire() as conn:
+            await store.requeue(
+                conn,
+                posting.posting_key,
+                self.clock() + dt.timedelta(seconds=delay),
+                f"{type(exc).__name__}: {exc}"[:500],
+            )
+
+    async def _park(self, posting: Posting, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        log.error("parking tenant %s: %s", posting.tenant_id, reason)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.park_tenant(conn, posting.tenant_id, reason)
+            await self._publish_result(
+                conn,
+                posting,
+                "parked",
+                posting.attempts + 1,
+                detail=reason,
+                error=PostingError(category="parked", message=reason),
+            )
+
+    async def _fail(self, posting: Posting, attempts: int, exc: DineroRejected) -> None:
+        message = str(exc)[:2000]
+        code = getattr(exc, "code", None)
+        raw = getattr(exc, "raw_body", None)
+        error = PostingError(
+            category="not_found" if type(exc).__name__ == "NotFound" else "validation",
+            message=message,
+            dinero_code=code if isinstance(code, int) else None,
+            raw=raw if isinstance(raw, str) else None,
+        )
+        log.error("%s failed: %s", posting.posting_key, message)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.finish(
+                conn, posting.posting_key, "failed", detail=message, error=error.model_dump()
+            )
+            await self._publish_result(
+                conn, posting, "failed", attempts, detail=message, error=error
+            )
+            await enqueue(
+                conn,
+                posting.tenant_id,
+                dlq_topic(POSTINGS_COMMANDS),
+                POSTING_COMMAND.dump_json(posting.command).decode(),
+                {
+                    "x-dlq-reason": error.category,
+                    "x-dlq-detail": message[:2000],
+                    "x-original-topic": POSTINGS_COMMANDS,
+                    "x-posting-key": posting.posting_key,
+                },
+            )
+
+    async def _poll_drafts(self) -> None:
+        """Notice drafts a bookkeeper booked: one changesSince query per tenant, backing off."""
+        now = self.clock()
+        for tenant, (interval, due) in list(self._draft_poll.items()):
+            if now < due:
+                continue
+            async with self.pool.acquire() as conn:
+                watched = await store.watched_invoices(conn, tenant)
+                if not watched:
+                    del self._draft_poll[tenant]
+                    continue
+                since = await store.drafts_polled_at(conn, tenant)
+            org_id = watched[0][1]
+            org = self.dinero.organisation(tenant, org_id)
+            try:
+                changed = {
+                    inv.guid
+                    async for inv in org.iter_invoices(
+                        changes_since=(since or now - dt.timedelta(days=1))
+                        - dt.timedelta(seconds=5),
+                        status_filter=["Booked", "Paid", "OverPaid", "Overdue"],
+                    )
+                }
+            except (RetryLater, UnknownOutcome) as exc:
+                log.warning("draft poll for %s: %s", tenant, exc)
+                self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))
+                continue
+            except (TenantParked, ReauthRequired, DineroRejected) as exc:
+                log.error("draft poll for %s: %s", tenant, exc)
+                self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))
+                continue
+            booked = [guid for guid, _ in watched if guid in changed]
+            async with self.pool.acquire() as conn:
+                await store.set_drafts_polled_at(conn, tenant, now)
+                if booked:
+                    await store.wake_watchers(conn, tenant, booked)
+            if booked:
+                self.wake.set()
+                interval = self.settings.draft_poll_min_seconds
+            else:
+                interval = min(self.settings.draft_poll_max_seconds, interval * 2)
+            self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))

@@ -1,0 +1,103 @@
+"""The whole pipeline as separate processes: real Kafka, real PostgreSQL, the Dinero
+sandbox, and ingest, mapper, poster and ledger each started with `python -m`."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bogfoer_devstack.shop import Operator, Shop
+from bogfoer_devstack.stack import Stack
+from dinero_sandbox.pytest_plugin import SandboxHandle, start_sandbox
+
+_tenant_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    # Its own sandbox process: other tests reset the shared one between tests.
+    handle = start_sandbox(log_dir=tmp_path_factory.mktemp("e2e-sandbox"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    kafka_bootstrap: str,
+    database_url: str,
+    e2e_sandbox: SandboxHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    running = Stack(
+        workdir=tmp_path_factory.mktemp("stack"),
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        dinero_url=e2e_sandbox.base_url,
+        dinero_legacy_client_id=e2e_sandbox.legacy.client_id,
+        dinero_legacy_client_secret=e2e_sandbox.legacy.client_secret,
+    )
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def operator(stack: Stack, http: httpx.Client) -> Operator:
+    return Operator(stack, http)
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    org_id: int
+    shop: Shop
+    sandbox: SandboxHandle
+    config: dict[str, Any]
+
+    def trial_balance(self) -> dict[int, int]:
+        return {k: v for k, v in self.sandbox.trial_balance(self.org_id).items() if v != 0}
+
+
+@pytest.fixture
+def new_tenant(
+    stack: Stack, operator: Operator, e2e_sandbox: SandboxHandle, http: httpx.Client
+) -> Any:
+    """Make a tenant with its own fresh Dinero organisation (so its books are its own)."""
+
+    def make(**settings: Any) -> Tenant:
+        tenant_id = f"t{next(_tenant_numbers)}-{secrets.token_hex(3)}"
+        created = http.post(
+            f"{e2e_sandbox.base_url}/_sandbox/orgs",
+            json={"name": tenant_id, "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
+        ).json()
+        secret = secrets.token_urlsafe(24)
+        body = {"dinero_organization_id": created["id"], "cutover": "2026-01-01", **settings}
+        config = operator.onboard(
+            tenant_id, hmac_secret=secret, dinero_api_key=created["api_key"], settings=body
+        )
+        shop = Shop(stack, http, tenant_id, secret)
+        return Tenant(tenant_id, created["id"], shop, e2e_sandbox, config)
+
+    return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).parent.name == "e2e":
+            item.add_marker(pytest.mark.e2e)
