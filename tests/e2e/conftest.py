@@ -69,6 +69,7 @@ class Tenant:
     shop: Shop
     sandbox: SandboxHandle
     config: dict[str, Any]
+    api_key: str
 
     def trial_balance(self) -> dict[int, int]:
         return {k: v for k, v in self.sandbox.trial_balance(self.org_id).items() if v != 0}
@@ -92,7 +93,7 @@ def new_tenant(
             tenant_id, hmac_secret=secret, dinero_api_key=created["api_key"], settings=body
         )
         shop = Shop(stack, http, tenant_id, secret)
-        return Tenant(tenant_id, created["id"], shop, e2e_sandbox, config)
+        return Tenant(tenant_id, created["id"], shop, e2e_sandbox, config, created["api_key"])
 
     return make
 

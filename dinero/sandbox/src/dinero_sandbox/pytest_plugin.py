@@ -144,8 +144,9 @@ class SandboxHandle:
         self._admin("POST", "/tokens/expire", params={"org": str(org)} if org else {})
 
     # -- getting tokens the way a client would --
-    def password_token(self, org: int = ORG_MAIN) -> str:
-        key = self.legacy.api_keys[org]
+    def password_token(self, org: int = ORG_MAIN, api_key: str | None = None) -> str:
+        """A token through the API-key grant; `api_key` for organisations made at run time."""
+        key = api_key or self.legacy.api_keys[org]
         response = httpx.post(
             f"{self.base_url}/dineroapi/oauth/token",
             auth=(self.legacy.client_id, self.legacy.client_secret),

@@ -1,0 +1,72 @@
+"""Which Dinero account an order line goes on, and the VAT rate Dinero will apply there.
+
+Dinero has no per-line VAT code: VAT follows the account's VAT type (dinero-api.md §5.1). The
+mapper therefore knows the rate from the account's *role* in `SalesAccounts` (goods_domestic
+is a U25 account, goods_eu_b2b a UEUV account, ...); connecting a tenant must validate the
+configured numbers against `GET /accounts/entry` so the role and the real VAT code agree.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from bogfoer_contracts.events import LineKind
+from bogfoer_contracts.tenants import AccountNumber, TenantConfig
+from bogfoer_mapper.zones import Zone
+
+DANISH_VAT_RATE = 2500  # basis points: 25 %, the only Danish output VAT rate (U25)
+
+
+def account_for(kind: LineKind, zone: Zone, config: TenantConfig) -> AccountNumber:
+    """The revenue (or liability) account for one line of an order in `zone`.
+
+    EU B2C uses the domestic accounts: Danish VAT while the tenant stays under the €10,000
+    distance-sales threshold; Dinero has no OSS, so a shop charging another country's VAT
+    is held by the rules, not booked here. Discounts go on the goods account of the zone as
+    negative lines; gift cards are a liability whatever the zone; a VAT-exempt seller books
+    every sale on its without-VAT account.
+    """
+    accounts = config.accounts
+    if kind == "gift_card":
+        return accounts.gift_cards
+    if config.vat_exempt_seller:
+        return accounts.without_vat
+    match kind:
+        case "goods" | "discount":
+            by_zone = (accounts.goods_domestic, accounts.goods_eu_b2b, accounts.goods_non_eu)
+        case "shipping":
+            by_zone = (
+                accounts.shipping_domestic,
+                accounts.shipping_eu_b2b,
+                accounts.shipping_non_eu,
+            )
+        case "service":
+            by_zone = (
+                accounts.services_domestic,
+                accounts.services_eu_b2b,
+                accounts.services_non_eu,
+            )
+        case _:
+            assert_never(kind)
+    domestic, eu_b2b, non_eu = by_zone
+    match zone:
+        case "domestic" | "eu_b2c":
+            return domestic
+        case "eu_b2b":
+            return eu_b2b
+        case "non_eu":
+            return non_eu
+        case _:
+            assert_never(zone)
+
+
+def account_vat_rate(kind: LineKind, zone: Zone, config: TenantConfig) -> int:
+    """The VAT rate (basis points) Dinero applies on `account_for(kind, zone, config)`."""
+    if kind == "gift_card" or config.vat_exempt_seller:
+        return 0
+    return DANISH_VAT_RATE if zone in ("domestic", "eu_b2c") else 0
+
+
+def rounding_account(zone: Zone, config: TenantConfig) -> AccountNumber:
+    """Where an øre-rounding line goes: the goods account of the order's zone."""
+    return account_for("goods", zone, config)

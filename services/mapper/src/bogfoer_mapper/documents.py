@@ -1,0 +1,311 @@
+"""Pure builders for the documents of one order: contact, invoice lines, credit-note lines.
+
+Each builder returns either what to send or a `Problem` (reason + readable message) that the
+rules turn into a hold. No state, no I/O; rules.py decides *when* to build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from bogfoer_contracts.events import Customer, LineKind, Order, OrderLine, RefundLine
+from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_mapper.accounts import account_for, account_vat_rate, rounding_account
+from bogfoer_mapper.holds import HoldReason
+from bogfoer_mapper.totals import (
+    ROUNDING_DESCRIPTION,
+    PricedLine,
+    TotalsMismatch,
+    check_totals,
+    document_totals,
+    format_minor,
+    round_half_away_from_zero,
+    vat_of,
+)
+from bogfoer_mapper.zones import Zone, valid_eu_vat_number, zone_of
+
+# Dates on Danish documents are Danish calendar dates: 23:30 UTC on 31 March is 1 April here.
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
+ROUNDING_LINE_ID = "__rounding__"
+
+
+def danish_date(at: dt.datetime) -> dt.date:
+    return at.astimezone(DANISH_TIME).date()
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: HoldReason
+    message: str
+
+
+class InvoicedLine(BaseModel):
+    """One invoice line as sent, remembered so credit notes reuse its account and price."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line_id: str
+    kind: LineKind | None  # None for the rounding line
+    spec: InvoiceLineSpec
+    vat_rate: int
+
+    def priced(self, quantity: int | None = None) -> PricedLine:
+        spec = (
+            self.spec if quantity is None else self.spec.model_copy(update={"quantity": quantity})
+        )
+        return PricedLine(spec, self.vat_rate)
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    lines: list[InvoicedLine]
+    show_lines_incl_vat: bool
+    expected_total: int
+    expected_vat: int
+    zone: Zone
+
+
+def order_title(order: Order) -> str:
+    """ "Ordre #1042": the shop's order number (without a leading '#') or its id."""
+    number = (order.order_number or order.order_id).lstrip("#")
+    return f"Ordre #{number}"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, ContactSpec]:
+    """The contact's key part (normalised e-mail or "collective") and what Dinero should hold.
+
+    Per-e-mail handling without an e-mail falls back to the collective contact: there is
+    nothing stable to key a person on, and a new contact per order would litter the books.
+    """
+    if (
+        config.customer_handling == "contact_per_email"
+        and customer.email
+        and customer.email.strip()
+    ):
+        email = normalise_email(customer.email)
+        vat_number = (
+            valid_eu_vat_number(customer.vat_number) if customer.kind == "business" else None
+        )
+        return email, ContactSpec(
+            name=customer.name,
+            email=email,
+            country=customer.billing_address.country,
+            is_person=customer.kind == "person",
+            vat_number=vat_number,
+        )
+    return "collective", ContactSpec(name=config.collective_contact_name, country="DK")
+
+
+def _vat_problem(line: OrderLine, zone: Zone, expected: int, config: TenantConfig) -> Problem:
+    where = f"line {line.line_id!r} ({line.description})"
+    charged = f"{line.vat_rate / 100:g} %"
+    if config.vat_exempt_seller:
+        return Problem(
+            "vat_charged_by_exempt_seller",
+            f"{where} charges {charged} VAT, but the tenant is a VAT-exempt seller.",
+        )
+    if line.kind == "gift_card":
+        return Problem(
+            "gift_card_with_vat",
+            f"{where} is a gift card with {charged} VAT; gift cards are booked as a liability "
+            "without VAT (single-purpose vouchers are not supported).",
+        )
+    if zone in ("eu_b2b", "non_eu") and line.vat_rate > 0:
+        sale = "an intra-EU B2B sale" if zone == "eu_b2b" else "an export sale"
+        return Problem(
+            "vat_charged_on_zero_rated_sale",
+            f"{where} charges {charged} VAT on {sale}, which is zero-rated in Denmark. "
+            "Refund the VAT or correct the order's customer/VAT number.",
+        )
+    if zone == "eu_b2c" and line.vat_rate > 0:
+        return Problem(
+            "oss_not_supported",
+            f"{where} charges {charged} VAT on an EU consumer sale; Dinero does not support "
+            "OSS, so only Danish VAT (25 %) under the €10,000 threshold can be booked.",
+        )
+    return Problem(
+        "unsupported_vat_rate",
+        f"{where} charges {charged} VAT, but its account carries {expected / 100:g} %.",
+    )
+
+
+def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
+    """Map the order's lines to accounts and check Dinero's totals against the shop's."""
+    zone = zone_of(order.customer)
+    mapped: list[tuple[OrderLine, int, int]] = []
+    for line in order.lines:
+        account = account_for(line.kind, zone, config)
+        rate = account_vat_rate(line.kind, zone, config)
+        if line.vat_rate != rate:
+            return _vat_problem(line, zone, rate, config)
+        mapped.append((line, account, rate))
+    bases = {line.prices_include_vat for line, _, rate in mapped if rate > 0}
+    if len(bases) > 1:
+        return Problem(
+            "mixed_price_basis",
+            "Some VAT-bearing lines are priced incl. VAT and others excl. VAT; Dinero reads "
+            "every line of a document the same way.",
+        )
+    # With only zero-rated lines the basis changes nothing; then follow the shop.
+    incl_vat = bases.pop() if bases else any(line.prices_include_vat for line, _, _ in mapped)
+    lines = [
+        InvoicedLine(
+            line_id=line.line_id,
+            kind=line.kind,
+            spec=InvoiceLineSpec(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                account_number=account,
+                unit="shipment" if line.kind == "shipping" else "parts",
+            ),
+            vat_rate=rate,
+        )
+        for line, account, rate in mapped
+    ]
+    checked = check_totals(
+        [line.priced() for line in lines],
+        incl_vat=incl_vat,
+        expected_total=order.total,
+        expected_vat=order.vat_total,
+        tolerance=config.rounding_tolerance,
+        rounding_account=rounding_account(zone, config),
+        rounding_rate=account_vat_rate("goods", zone, config),
+        currency=order.currency,
+    )
+    if isinstance(checked, TotalsMismatch):
+        return Problem(checked.reason, checked.message)
+    if checked.rounding is not None:
+        lines.append(
+            InvoicedLine(
+                line_id=ROUNDING_LINE_ID,
+                kind=None,
+                spec=checked.rounding.spec,
+                vat_rate=checked.rounding.vat_rate,
+            )
+        )
+    return InvoiceDraft(lines, incl_vat, checked.totals.total, checked.totals.vat, zone)
+
+
+def rounding_for_total(total_diff: int, rate: int, *, incl_vat: bool) -> int | None:
+    """The unit price of one line at `rate` whose total incl. VAT is exactly `total_diff`."""
+    if incl_vat:
+        return total_diff
+    guess = round_half_away_from_zero(total_diff * 10_000, 10_000 + rate)
+    for candidate in (guess, guess - 1, guess + 1):
+        if candidate + vat_of(candidate, rate, incl_vat=False) == total_diff:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class CreditDraft:
+    lines: list[InvoicedLine]
+    show_lines_incl_vat: bool
+    total: int
+
+
+def credit_lines(
+    invoiced: Sequence[InvoicedLine],
+    credited: dict[str, int],
+    refund_lines: Sequence[RefundLine],
+    amount: int,
+    *,
+    incl_vat: bool,
+    tolerance: int,
+) -> CreditDraft | Problem:
+    """Credit-note lines for a refund of `refund_lines` totalling `amount` incl. VAT.
+
+    The lines reuse the invoice's accounts and unit prices; a difference between their total
+    and the refunded amount within the tolerance becomes an "Øreafrunding" line, a larger
+    one is a problem (e.g. a refund that also returns shipping not listed as a line).
+    """
+    by_id = {line.line_id: line for line in invoiced}
+    lines: list[InvoicedLine] = []
+    for refund_line in refund_lines:
+        original = by_id.get(refund_line.line_id)
+        if original is None:
+            return Problem(
+                "refund_unknown_line",
+                f"The refund names line {refund_line.line_id!r}, which is not on the invoice.",
+            )
+        left = original.spec.quantity - credited.get(original.line_id, 0)
+        if refund_line.quantity > left:
+            return Problem(
+                "refund_exceeds_order",
+                f"The refund credits {refund_line.quantity} × {original.spec.description!r}; "
+                f"only {left} are left to credit.",
+            )
+        lines.append(
+            original.model_copy(
+                update={"spec": original.spec.model_copy(update={"quantity": refund_line.quantity})}
+            )
+        )
+    total = document_totals([line.priced() for line in lines], incl_vat=incl_vat).total
+    diff = amount - total
+    if diff != 0:
+        first = lines[0] if lines else None
+        rate = first.vat_rate if first is not None else 0
+        unit = rounding_for_total(diff, rate, incl_vat=incl_vat)
+        if first is None or unit is None or abs(diff) > tolerance:
+            return Problem(
+                "refund_amount_mismatch",
+                f"The refund is {format_minor(amount)} but its lines credit "
+                f"{format_minor(total)}; the difference is above the tenant's rounding "
+                f"tolerance of {format_minor(tolerance)}.",
+            )
+        lines.append(
+            InvoicedLine(
+                line_id=ROUNDING_LINE_ID,
+                kind=None,
+                spec=InvoiceLineSpec(
+                    description=ROUNDING_DESCRIPTION,
+                    quantity=1,
+                    unit_price=unit,
+                    account_number=first.spec.account_number,
+                ),
+                vat_rate=rate,
+            )
+        )
+    return CreditDraft(lines, incl_vat, amount)
+
+
+def amount_credit_line(
+    invoiced: Sequence[InvoicedLine], amount: int, description: str
+) -> CreditDraft | Problem:
+    """An amount-only refund as one line incl. VAT on the invoice's goods account.
+
+    Only when every invoice line carries the same VAT rate: then the VAT split of the refund
+    is the same whatever lines it "really" refunds. Mixed rates (e.g. goods and a gift card)
+    cannot be split without knowing the lines, so that is a problem for a person.
+    """
+    rates = {line.vat_rate for line in invoiced if line.line_id != ROUNDING_LINE_ID}
+    if len(rates) != 1:
+        return Problem(
+            "ambiguous_amount_refund",
+            "The refund gives only an amount, and the invoice mixes VAT rates; "
+            "refund with lines so the VAT can be credited correctly.",
+        )
+    target = next((line for line in invoiced if line.kind == "goods"), invoiced[0])
+    line = InvoicedLine(
+        line_id="__amount__",
+        kind=target.kind,
+        spec=InvoiceLineSpec(
+            description=description,
+            quantity=1,
+            unit_price=amount,
+            account_number=target.spec.account_number,
+        ),
+        vat_rate=target.vat_rate,
+    )
+    return CreditDraft([line], True, amount)

@@ -1,0 +1,987 @@
+"""The mapper's decision: (event, tenant config, what is known about the order) → commands.
+
+`decide` is pure. The handler loads the `OrderState` stored under `state_key(event)`, calls
+`decide`, stores `Decision.state` and publishes `Decision.commands` (and the holds) after the
+state is committed. Every command's content comes from stored facts only (never from `now`),
+so replays give identical commands, and a command is emitted once per state (its posting key
+is remembered in `OrderState.emitted`).
+
+Ownership rules that keep one fact from being booked twice (see docs/mapper-rules.md):
+- Money that moves at a *provider that feeds Bogfør its own events* (`PROVIDER_FEEDS`, i.e.
+  Stripe) is booked from the provider's events: payment.captured registers the payment,
+  payment.refunded pays the refund back. The shop's order.paid / order.refunded for such a
+  payment only drive the trigger and the credit note.
+- Money at other providers (bank transfer, cash, MobilePay without a feed) is booked from
+  the shop's order.paid / order.refunded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import assert_never
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bogfoer_contracts.events import (
+    Order,
+    OrderCancelledEvent,
+    OrderFulfilledEvent,
+    OrderPaidEvent,
+    OrderPlacedEvent,
+    OrderRefundedEvent,
+    PaymentCapturedEvent,
+    PaymentFeeEvent,
+    PaymentRefundedEvent,
+    PayoutPaidEvent,
+    SalesEvent,
+)
+from bogfoer_contracts.ids import posting_key
+from bogfoer_contracts.postings import (
+    CreateCreditNote,
+    CreateInvoice,
+    CreateVoucher,
+    EnsureContact,
+    PostingCommand,
+    PostingKind,
+    RegisterPayment,
+    VoucherLineSpec,
+)
+from bogfoer_contracts.tenants import AccountNumber, TenantConfig
+from bogfoer_mapper.documents import (
+    ROUNDING_LINE_ID,
+    CreditDraft,
+    InvoicedLine,
+    Problem,
+    amount_credit_line,
+    contact_identity,
+    credit_lines,
+    danish_date,
+    map_order,
+    order_title,
+)
+from bogfoer_mapper.holds import Hold, HoldReason
+from bogfoer_mapper.totals import document_totals, format_minor
+
+# Providers whose own payment/refund/fee/payout events reach Bogfør. Their money movements
+# are booked from those events only (see the module docstring). [our design]
+PROVIDER_FEEDS: frozenset[str] = frozenset({"stripe"})
+# Stripe retries a webhook for up to three days; an event still waiting for its order after
+# that will not be rescued by a retry, so a person should look.
+WAIT_LIMIT = dt.timedelta(days=3)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderState(BaseModel):
+    """Everything known about one order (or one provider payment / payout), JSON-serialisable.
+
+    `events` keeps the accepted facts in arrival order; the flags record decisions that
+    depend on arrival (a cancellation before or after invoicing), and `emitted` the posting
+    keys already published, so nothing is emitted twice.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    seen_event_ids: list[str] = Field(default_factory=list)
+    events: list[SalesEvent] = Field(default_factory=list)
+    before_cutover: bool = False
+    cancelled_before_invoice: bool = False
+    cancel_credited: bool = False
+    invoice: CreateInvoice | None = None
+    invoice_lines: list[InvoicedLine] = Field(default_factory=list)
+    credited_quantities: dict[str, int] = Field(default_factory=dict)
+    credited_total: int = 0
+    amount_refunded: bool = False
+    done_refunds: list[str] = Field(default_factory=list, description="refund event ids handled")
+    emitted: list[str] = Field(default_factory=list)
+    holds_raised: list[str] = Field(default_factory=list)
+
+    @property
+    def placed(self) -> OrderPlacedEvent | None:
+        return next((e for e in self.events if isinstance(e, OrderPlacedEvent)), None)
+
+    @property
+    def order(self) -> Order | None:
+        placed = self.placed
+        return placed.data if placed is not None else None
+
+
+class Decision(_Model):
+    state: OrderState
+    commands: list[PostingCommand] = Field(default_factory=list)
+    holds: list[Hold] = Field(default_factory=list)
+    ignored: str | None = Field(default=None, description="Why nothing happened, if so")
+
+
+def state_key(event: SalesEvent) -> str:
+    """Which `OrderState` an event belongs to (per tenant).
+
+    - order.*: `order:<order_id>`.
+    - payment.captured / payment.refunded: `order:<order_id>` when the provider's metadata
+      names the order, else `payment:<provider>:<payment_id>`.
+    - payment.fee: `payment:<provider>:<payment_id>` (the fee event carries no order id; a fee
+      needs no invoice, so it never has to meet its order).
+    - payout.paid: `payout:<provider>:<payout_id>`.
+    """
+    match event:
+        case (
+            OrderPlacedEvent()
+            | OrderPaidEvent()
+            | OrderFulfilledEvent()
+            | OrderCancelledEvent()
+            | OrderRefundedEvent()
+        ):
+            return f"order:{event.data.order_id}"
+        case PaymentCapturedEvent() | PaymentRefundedEvent():
+            if event.data.order_id:
+                return f"order:{event.data.order_id}"
+            return f"payment:{event.data.provider}:{event.data.payment_id}"
+        case PaymentFeeEvent():
+            return f"payment:{event.data.provider}:{event.data.payment_id}"
+        case PayoutPaidEvent():
+            return f"payout:{event.data.provider}:{event.data.payout_id}"
+        case _:
+            assert_never(event)
+
+
+def decide(
+    event: SalesEvent, config: TenantConfig, state: OrderState | None, now: dt.datetime
+) -> Decision:
+    """Apply one event to the state and return what to post, what to hold, or why nothing."""
+    if event.tenant_id != config.tenant_id:
+        raise ValueError(
+            f"event for tenant {event.tenant_id!r} with config of {config.tenant_id!r}"
+        )
+    key = state_key(event)
+    current = state.model_copy(deep=True) if state is not None else OrderState(key=key)
+    if current.key != key:
+        raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
+    if event.id in current.seen_event_ids:
+        return Decision(state=current, ignored="duplicate_event")
+    if not config.active:
+        # Not marked as seen: once the tenant is active again a replay books it.
+        return Decision(state=current, ignored="tenant_inactive")
+    current.seen_event_ids.append(event.id)
+    if current.before_cutover:
+        return Decision(state=current, ignored="before_cutover")
+    ignored = _admit(current, event, config)
+    if ignored is not None:
+        return Decision(state=current, ignored=ignored)
+    return _advance(current, config, now)
+
+
+def advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decision:
+    """Re-evaluate a stored state without a new event, e.g. after the tenant fixed its config."""
+    return _advance(state.model_copy(deep=True), config, now)
+
+
+# --- admitting an event -------------------------------------------------------------------
+
+
+def _admit(state: OrderState, event: SalesEvent, config: TenantConfig) -> str | None:
+    """Store the event as a fact, or say why it is ignored. Applies the cutover."""
+    match event:
+        case OrderPlacedEvent():
+            if state.placed is not None:
+                return "order_already_placed"
+            if danish_date(event.data.placed_at) < config.cutover:
+                state.before_cutover = True
+                state.events.clear()  # facts of a pre-cutover order are never booked
+                return "before_cutover"
+        case OrderCancelledEvent():
+            if state.invoice is None:
+                state.cancelled_before_invoice = True
+        case PayoutPaidEvent():
+            if event.data.arrival_date < config.cutover:
+                return "before_cutover"
+        case PaymentFeeEvent():
+            if danish_date(event.data.charged_at) < config.cutover:
+                return "before_cutover"
+        case PaymentCapturedEvent():
+            if not event.data.order_id and danish_date(event.data.captured_at) < config.cutover:
+                return "before_cutover"
+        case PaymentRefundedEvent():
+            if not event.data.order_id and danish_date(event.data.refunded_at) < config.cutover:
+                return "before_cutover"
+        case OrderPaidEvent() | OrderFulfilledEvent() | OrderRefundedEvent():
+            pass
+        case _:
+            assert_never(event)
+    state.events.append(event)
+    return None
+
+
+# --- deriving commands --------------------------------------------------------------------
+
+
+class _Out:
+    """Collects the commands and holds of one decision; skips what was already emitted."""
+
+    def __init__(self, state: OrderState) -> None:
+        self.state = state
+        self.commands: list[PostingCommand] = []
+        self.holds: list[Hold] = []
+
+    def emit(self, command: PostingCommand) -> None:
+        if command.posting_key in self.state.emitted:
+            return
+        self.state.emitted.append(command.posting_key)
+        self.commands.append(command)
+
+    def hold(self, reason: HoldReason, message: str, key: str, kind: PostingKind) -> None:
+        marker = f"{key}|{reason}"
+        if marker in self.state.holds_raised:
+            return
+        self.state.holds_raised.append(marker)
+        self.holds.append(Hold(reason=reason, message=message, posting_key=key, kind=kind))
+
+    def problem(self, problem: Problem, key: str, kind: PostingKind) -> None:
+        self.hold(problem.reason, problem.message, key, kind)
+
+
+def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decision:
+    out = _Out(state)
+    # Provider-level facts need no order: fees, payouts, payments without order metadata.
+    for event in state.events:
+        match event:
+            case PaymentFeeEvent():
+                _fee(
+                    out,
+                    config,
+                    event,
+                    ref=event.data.balance_transaction_id or event.data.payment_id,
+                    payment_id=event.data.payment_id,
+                    fee=event.data.amount,
+                )
+            case PayoutPaidEvent():
+                _payout(out, config, event)
+            case PaymentCapturedEvent() if not event.data.order_id:
+                out.hold(
+                    "payment_without_order",
+                    f"{event.data.provider} payment {event.data.payment_id} of "
+                    f"{format_minor(event.data.amount)} {event.data.currency} names no order in "
+                    "its metadata, so it cannot be registered on an invoice.",
+                    posting_key(
+                        config.tenant_id, "payment", event.data.provider, event.data.payment_id
+                    ),
+                    "payment",
+                )
+            case PaymentRefundedEvent() if not event.data.order_id:
+                _provider_refund(out, config, event)
+            case _:
+                pass
+    placed = state.placed
+    if placed is None:
+        waiting = [e for e in state.events if _needs_order(e)]
+        if waiting and now - min(e.received_at for e in waiting) > WAIT_LIMIT:
+            out.hold(
+                "order_missing",
+                f"{len(waiting)} event(s) for {state.key} have waited more than "
+                f"{WAIT_LIMIT.days} days for the shop's order.",
+                posting_key(config.tenant_id, "invoice", state.key),
+                "invoice",
+            )
+        return Decision(state=state, commands=out.commands, holds=out.holds)
+    _invoice(out, config, placed)
+    for event in state.events:
+        match event:
+            case PaymentCapturedEvent():
+                _payment(
+                    out,
+                    config,
+                    event,
+                    provider=event.data.provider,
+                    reference=event.data.payment_id,
+                    method=event.data.method,
+                    amount=event.data.amount,
+                    currency=event.data.currency,
+                    at=event.data.captured_at,
+                )
+            case OrderPaidEvent() if event.data.payment.provider not in PROVIDER_FEEDS:
+                _payment(
+                    out,
+                    config,
+                    event,
+                    provider=event.data.payment.provider,
+                    reference=event.data.payment.reference,
+                    method=event.data.payment.method,
+                    amount=event.data.amount,
+                    currency=event.data.currency,
+                    at=event.data.paid_at,
+                )
+            case OrderCancelledEvent():
+                _cancel_credit(out, config, event)
+            case OrderRefundedEvent():
+                _refund(out, config, event)
+            case PaymentRefundedEvent():
+                if state.cancelled_before_invoice:
+                    out.hold(
+                        "refund_for_cancelled_order",
+                        f"{event.data.provider} refund {event.data.refund_id} is for an order "
+                        "that was cancelled before it was invoiced; its payment was not booked.",
+                        posting_key(
+                            config.tenant_id,
+                            "refund_payment",
+                            event.data.provider,
+                            event.data.refund_id,
+                        ),
+                        "voucher",
+                    )
+                elif state.invoice is not None:
+                    _provider_refund(out, config, event)
+            case _:
+                pass
+    return Decision(state=state, commands=out.commands, holds=out.holds)
+
+
+def _needs_order(event: SalesEvent) -> bool:
+    match event:
+        case PaymentFeeEvent() | PayoutPaidEvent():
+            return False
+        case PaymentCapturedEvent() | PaymentRefundedEvent():
+            return bool(event.data.order_id)
+        case _:
+            return True
+
+
+def _trigger_event(
+    state: OrderState, config: TenantConfig, placed: OrderPlacedEvent
+) -> tuple[SalesEvent, dt.datetime] | None:
+    """The event that makes the invoice due under the tenant's trigger, and its date."""
+    match config.trigger:
+        case "order_placed":
+            return placed, placed.data.placed_at
+        case "order_paid":
+            for event in state.events:
+                if isinstance(event, OrderPaidEvent):
+                    return event, event.data.paid_at
+            return None
+        case "order_fulfilled":
+            for event in state.events:
+                if isinstance(event, OrderFulfilledEvent):
+                    return event, event.data.fulfilled_at
+            return None
+        case _:
+            assert_never(config.trigger)
+
+
+def _invoice_key(config: TenantConfig, placed: OrderPlacedEvent) -> str:
+    return posting_key(config.tenant_id, "invoice", placed.source, placed.data.order_id)
+
+
+def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
+    state = out.state
+    if state.invoice is not None or state.cancelled_before_invoice:
+        return
+    trigger = _trigger_event(state, config, placed)
+    if trigger is None:
+        return
+    trigger_event, trigger_at = trigger
+    order = placed.data
+    invoice_key = _invoice_key(config, placed)
+    draft = map_order(order, config)
+    if isinstance(draft, Problem):
+        out.problem(draft, invoice_key, "invoice")
+        return
+    contact_part, contact = contact_identity(order.customer, config)
+    contact_key = posting_key(config.tenant_id, "contact", contact_part)
+    source_ids = list(dict.fromkeys([placed.id, trigger_event.id]))
+    out.emit(
+        EnsureContact(
+            posting_key=contact_key,
+            tenant_id=config.tenant_id,
+            organization_id=config.dinero_organization_id,
+            source_event_ids=[placed.id],
+            issued_at=trigger_event.occurred_at,
+            contact=contact,
+        )
+    )
+    invoice = CreateInvoice(
+        posting_key=invoice_key,
+        tenant_id=config.tenant_id,
+        organization_id=config.dinero_organization_id,
+        source_event_ids=source_ids,
+        depends_on=[contact_key],
+        issued_at=trigger_event.occurred_at,
+        contact_key=contact_key,
+        date=danish_date(trigger_at),
+        currency=order.currency,
+        description=order_title(order),
+        lines=[line.spec for line in draft.lines],
+        show_lines_incl_vat=draft.show_lines_incl_vat,
+        expected_total=draft.expected_total,
+        expected_vat=draft.expected_vat,
+        booking=config.booking_mode,
+        invoice_template_id=config.invoice_template_id,
+        payment_condition_type=config.payment_terms.type,
+        payment_condition_days=config.payment_terms.days,
+    )
+    out.emit(invoice)
+    state.invoice = invoice
+    state.invoice_lines = draft.lines
+
+
+def _payment(
+    out: _Out,
+    config: TenantConfig,
+    event: SalesEvent,
+    *,
+    provider: str,
+    reference: str,
+    method: str,
+    amount: int,
+    currency: str,
+    at: dt.datetime,
+) -> None:
+    state = out.state
+    key = posting_key(config.tenant_id, "payment", provider, reference)
+    if key in state.emitted:
+        return
+    if state.cancelled_before_invoice:
+        out.hold(
+            "payment_for_cancelled_order",
+            f"{provider} payment {reference} of {format_minor(amount)} {currency} arrived for an "
+            "order that was cancelled before it was invoiced; refund it or book it by hand.",
+            key,
+            "payment",
+        )
+        return
+    invoice = state.invoice
+    if invoice is None:
+        return  # waits for its invoice
+    if currency != invoice.currency:
+        out.hold(
+            "currency_mismatch",
+            f"Payment {reference} is in {currency}, the invoice in {invoice.currency}.",
+            key,
+            "payment",
+        )
+        return
+    if amount <= 0:
+        if amount < 0:
+            out.hold(
+                "invalid_amount", f"Payment {reference} has a negative amount.", key, "payment"
+            )
+        return  # a zero payment (e.g. fully paid by gift card) moves no money
+    deposit = config.deposit_accounts.get(method)
+    if deposit is None:
+        out.hold(
+            "unmapped_payment_method",
+            f"No deposit account is configured for payment method {method!r} "
+            f"({provider} {reference}).",
+            key,
+            "payment",
+        )
+        return
+    out.emit(
+        RegisterPayment(
+            posting_key=key,
+            tenant_id=config.tenant_id,
+            organization_id=config.dinero_organization_id,
+            source_event_ids=[event.id],
+            depends_on=[invoice.posting_key],
+            issued_at=event.occurred_at,
+            invoice_key=invoice.posting_key,
+            amount=amount,
+            currency=currency,
+            deposit_account=deposit,
+            payment_date=danish_date(at),
+            description=f"Betaling {provider} {reference}",
+        )
+    )
+
+
+def provider_deposit_account(config: TenantConfig, provider: str) -> AccountNumber | None:
+    """The deposit account where a provider's balance rests (its fees and payouts move it).
+
+    `deposit_accounts` is keyed by payment method; a tenant may add its provider's name as a
+    key. Stripe falls back to the "card" account, the default Stripe beholdning.
+    """
+    if provider in config.deposit_accounts:
+        return config.deposit_accounts[provider]
+    if provider == "stripe":
+        return config.deposit_accounts.get("card")
+    return None
+
+
+def fee_key(tenant_id: str, provider: str, ref: str) -> str:
+    """A fee's posting key: by the provider's balance transaction when known, else the payment.
+
+    Keying by balance transaction lets a payout book every fee it contains without booking
+    one twice: the per-payment fee event and the payout's transaction share the key.
+    """
+    return posting_key(tenant_id, "fee", provider, ref)
+
+
+def _fee(
+    out: _Out, config: TenantConfig, event: SalesEvent, *, ref: str, payment_id: str, fee: int
+) -> None:
+    provider = _provider_of(event)
+    key = fee_key(config.tenant_id, provider, ref)
+    if key in out.state.emitted or fee == 0:
+        return
+    deposit = provider_deposit_account(config, provider)
+    if deposit is None:
+        out.hold(
+            "unmapped_deposit_account",
+            f"No deposit account is configured for provider {provider!r}; add it to "
+            "deposit_accounts to book its fees and payouts.",
+            key,
+            "voucher",
+        )
+        return
+    out.emit(
+        CreateVoucher(
+            posting_key=key,
+            tenant_id=config.tenant_id,
+            organization_id=config.dinero_organization_id,
+            source_event_ids=[event.id],
+            issued_at=event.occurred_at,
+            purpose="fee",
+            date=danish_date(_event_time(event)),
+            lines=[
+                VoucherLineSpec(
+                    description=f"Gebyr {provider} {payment_id}",
+                    account_number=config.fee_account,
+                    balancing_account_number=deposit,
+                    amount=fee,
+                )
+            ],
+        )
+    )
+
+
+def _provider_of(event: SalesEvent) -> str:
+    match event:
+        case (
+            PaymentCapturedEvent() | PaymentFeeEvent() | PaymentRefundedEvent() | PayoutPaidEvent()
+        ):
+            return event.data.provider
+        case _:
+            return event.source
+
+
+def _event_time(event: SalesEvent) -> dt.datetime:
+    match event:
+        case PaymentCapturedEvent():
+            return event.data.captured_at
+        case PaymentFeeEvent():
+            return event.data.charged_at
+        case PaymentRefundedEvent():
+            return event.data.refunded_at
+        case _:
+            return event.occurred_at
+
+
+# Balance-transaction categories the payout rule knows how to book (webhooks.md, Stripe).
+_BOOKED_PER_PAYMENT = frozenset({"charge", "refund"})
+
+
+def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
+    """Dr bank / Cr deposit for the payout; book the fees only the payout reveals.
+
+    Charges and refunds themselves are booked from their own events (payment.captured,
+    payment.refunded). Every fee inside the payout is booked here as one voucher per balance
+    transaction, keyed by the transaction id (`fee_key`): the fee of a "charge" or "refund"
+    transaction (`fee`, a negative one being a reversal) and a standalone "fee" transaction
+    (its `-net`). A charge fee already booked from payment.fee has the same key, so the
+    poster books it once; charge fees ingest could not send per payment (e.g. a charge in
+    another currency than the balance) are booked here. Anything else (disputes,
+    adjustments, reserves, ...) is held for a person, and so is a payout whose transactions
+    do not sum to its amount.
+    """
+    data = event.data
+    key = posting_key(config.tenant_id, "payout", data.provider, data.payout_id)
+    deposit = provider_deposit_account(config, data.provider)
+    if deposit is None:
+        out.hold(
+            "unmapped_deposit_account",
+            f"No deposit account is configured for provider {data.provider!r}.",
+            key,
+            "voucher",
+        )
+        return
+    if data.amount != 0:
+        out.emit(
+            CreateVoucher(
+                posting_key=key,
+                tenant_id=config.tenant_id,
+                organization_id=config.dinero_organization_id,
+                source_event_ids=[event.id],
+                issued_at=event.occurred_at,
+                purpose="payout",
+                date=data.arrival_date,
+                lines=[
+                    VoucherLineSpec(
+                        description=f"Udbetaling {data.provider} {data.payout_id}",
+                        account_number=config.bank_account,
+                        balancing_account_number=deposit,
+                        amount=data.amount,
+                    )
+                ],
+            )
+        )
+    unknown: list[str] = []
+    for bt in data.balance_transactions:
+        fee = 0
+        if bt.reporting_category == "fee":
+            fee = -bt.net
+        elif bt.reporting_category in _BOOKED_PER_PAYMENT:
+            fee = bt.fee
+        elif bt.reporting_category != "payout":
+            unknown.append(f"{bt.reporting_category} {bt.id} ({format_minor(bt.net)})")
+        if fee:
+            out.emit(
+                CreateVoucher(
+                    posting_key=fee_key(config.tenant_id, data.provider, bt.id),
+                    tenant_id=config.tenant_id,
+                    organization_id=config.dinero_organization_id,
+                    source_event_ids=[event.id],
+                    issued_at=event.occurred_at,
+                    purpose="fee",
+                    date=data.arrival_date,
+                    lines=[
+                        VoucherLineSpec(
+                            description=f"Gebyr {data.provider} {bt.source or bt.id}",
+                            account_number=config.fee_account,
+                            balancing_account_number=deposit,
+                            amount=fee,
+                        )
+                    ],
+                )
+            )
+    if unknown:
+        out.hold(
+            "payout_needs_manual_booking",
+            f"Payout {data.payout_id} contains transactions Bogfør does not book: "
+            + ", ".join(unknown)
+            + ".",
+            key,
+            "voucher",
+        )
+    listed = [bt for bt in data.balance_transactions if bt.reporting_category != "payout"]
+    if listed and sum(bt.net for bt in listed) != data.amount:
+        out.hold(
+            "payout_unreconciled",
+            f"Payout {data.payout_id} is {format_minor(data.amount)} {data.currency}, but its "
+            f"transactions net {format_minor(sum(bt.net for bt in listed))}.",
+            key,
+            "voucher",
+        )
+
+
+def _refund_method(event: OrderRefundedEvent, order: Order) -> tuple[str, str] | None:
+    """(provider, method) of the money a shop refund returns: the refund's, else the order's."""
+    if event.data.payment is not None:
+        return event.data.payment.provider, event.data.payment.method
+    if order.payments:
+        return order.payments[0].provider, order.payments[0].method
+    return None
+
+
+def _refund(out: _Out, config: TenantConfig, event: OrderRefundedEvent) -> None:
+    state = out.state
+    data = event.data
+    if event.id in state.done_refunds:
+        return
+    credit_key = posting_key(config.tenant_id, "credit_note", event.source, data.refund_id)
+    if state.cancelled_before_invoice:
+        out.hold(
+            "refund_for_cancelled_order",
+            f"Refund {data.refund_id} is for an order cancelled before it was invoiced.",
+            credit_key,
+            "credit_note",
+        )
+        return
+    invoice = state.invoice
+    order = state.order
+    if invoice is None or order is None:
+        return  # waits for its invoice
+    if data.currency != invoice.currency:
+        out.hold(
+            "currency_mismatch",
+            f"Refund {data.refund_id} is in {data.currency}, the invoice in {invoice.currency}.",
+            credit_key,
+            "credit_note",
+        )
+        return
+    if data.amount <= 0:
+        out.hold(
+            "invalid_amount",
+            f"Refund {data.refund_id} has no positive amount.",
+            credit_key,
+            "credit_note",
+        )
+        return
+    money = _refund_money_side(config, event, order)
+    if isinstance(money, Problem):
+        out.problem(money, credit_key, "credit_note")
+        return
+    credit: CreditDraft | None = None
+    if not state.cancel_credited:
+        drafted = _credit_draft(state, config, event)
+        if isinstance(drafted, Problem):
+            out.problem(drafted, credit_key, "credit_note")
+            return
+        if state.credited_total + drafted.total > invoice.expected_total:
+            out.hold(
+                "refund_exceeds_invoice",
+                f"Refund {data.refund_id} of {format_minor(data.amount)} would credit more than "
+                f"the invoice's {format_minor(invoice.expected_total)} "
+                f"({format_minor(state.credited_total)} already credited).",
+                credit_key,
+                "credit_note",
+            )
+            return
+        credit = drafted
+    state.done_refunds.append(event.id)
+    depends_on = [invoice.posting_key]
+    if credit is not None:
+        _emit_credit_note(out, config, event, credit_key, credit, data.refunded_at)
+        depends_on = [credit_key]
+        if not data.lines:
+            state.amount_refunded = True
+    if money is not None:
+        deposit, provider = money
+        _refund_payment(
+            out,
+            config,
+            event,
+            key=posting_key(config.tenant_id, "refund_payment", event.source, data.refund_id),
+            invoice=invoice,
+            depends_on=depends_on,
+            deposit=deposit,
+            amount=data.amount,
+            at=data.refunded_at,
+            description=f"Refusion {order_title(order)} ({provider})",
+        )
+
+
+def _refund_money_side(
+    config: TenantConfig, event: OrderRefundedEvent, order: Order
+) -> tuple[int, str] | Problem | None:
+    """(deposit account, provider) when the shop's refund owns the money side, else None."""
+    found = _refund_method(event, order)
+    if found is None:
+        return Problem(
+            "refund_method_unknown",
+            f"Refund {event.data.refund_id} names no payment, and the order lists none: "
+            "Bogfør cannot tell which deposit account the money left.",
+        )
+    provider, method = found
+    if provider in PROVIDER_FEEDS:
+        return None  # the provider's payment.refunded books the money side
+    deposit = config.deposit_accounts.get(method)
+    if deposit is None:
+        return Problem(
+            "unmapped_payment_method",
+            f"No deposit account is configured for payment method {method!r} "
+            f"(refund {event.data.refund_id}).",
+        )
+    return deposit, provider
+
+
+def _credit_draft(
+    state: OrderState, config: TenantConfig, event: OrderRefundedEvent
+) -> CreditDraft | Problem:
+    data = event.data
+    assert state.invoice is not None
+    if data.lines:
+        return credit_lines(
+            state.invoice_lines,
+            state.credited_quantities,
+            data.lines,
+            data.amount,
+            incl_vat=state.invoice.show_lines_incl_vat,
+            tolerance=config.rounding_tolerance,
+        )
+    return amount_credit_line(state.invoice_lines, data.amount, data.reason or "Refusion")
+
+
+def _emit_credit_note(
+    out: _Out,
+    config: TenantConfig,
+    event: OrderRefundedEvent | OrderCancelledEvent,
+    key: str,
+    credit: CreditDraft,
+    at: dt.datetime,
+) -> None:
+    state = out.state
+    invoice = state.invoice
+    order = state.order
+    assert invoice is not None
+    assert order is not None
+    for line in credit.lines:
+        if line.line_id in {item.line_id for item in state.invoice_lines}:
+            state.credited_quantities[line.line_id] = (
+                state.credited_quantities.get(line.line_id, 0) + line.spec.quantity
+            )
+    state.credited_total += credit.total
+    out.emit(
+        CreateCreditNote(
+            posting_key=key,
+            tenant_id=config.tenant_id,
+            organization_id=config.dinero_organization_id,
+            source_event_ids=[event.id],
+            depends_on=[invoice.posting_key],
+            issued_at=event.occurred_at,
+            invoice_key=invoice.posting_key,
+            contact_key=invoice.contact_key,
+            date=danish_date(at),
+            currency=invoice.currency,
+            description=f"Kreditnota, {order_title(order)}",
+            lines=[line.spec for line in credit.lines],
+            show_lines_incl_vat=credit.show_lines_incl_vat,
+            expected_total=credit.total,
+            booking=config.booking_mode,
+        )
+    )
+
+
+def _cancel_credit(out: _Out, config: TenantConfig, event: OrderCancelledEvent) -> None:
+    """A cancellation after invoicing credits whatever is not credited yet (sale side only).
+
+    The money goes back through the refund events (the shop's order.refunded or the
+    provider's payment.refunded), which after this book only their money side.
+    """
+    state = out.state
+    if state.cancelled_before_invoice or state.cancel_credited or state.invoice is None:
+        return
+    key = posting_key(
+        config.tenant_id, "credit_note", event.source, f"cancel-{event.data.order_id}"
+    )
+    if state.amount_refunded:
+        out.hold(
+            "cancel_after_amount_refund",
+            "The order was cancelled after an amount-only refund; which lines are still "
+            "uncredited is unknown, so the rest must be credited by hand.",
+            key,
+            "credit_note",
+        )
+        return
+    remaining = [
+        line.model_copy(
+            update={
+                "spec": line.spec.model_copy(
+                    update={
+                        "quantity": line.spec.quantity
+                        - state.credited_quantities.get(line.line_id, 0)
+                    }
+                )
+            }
+        )
+        for line in state.invoice_lines
+        if line.spec.quantity > state.credited_quantities.get(line.line_id, 0)
+    ]
+    state.cancel_credited = True
+    if not remaining:
+        return
+    incl_vat = state.invoice.show_lines_incl_vat
+    total = document_totals([line.priced() for line in remaining], incl_vat=incl_vat).total
+    _emit_credit_note(
+        out,
+        config,
+        event,
+        key,
+        CreditDraft(remaining, incl_vat, total),
+        event.occurred_at,
+    )
+
+
+def _provider_refund(out: _Out, config: TenantConfig, event: PaymentRefundedEvent) -> None:
+    """Money side of a provider refund: Dr debtors / Cr the provider's deposit account."""
+    data = event.data
+    key = posting_key(config.tenant_id, "refund_payment", data.provider, data.refund_id)
+    if key in out.state.emitted:
+        return
+    deposit = provider_deposit_account(config, data.provider)
+    if deposit is None:
+        out.hold(
+            "unmapped_deposit_account",
+            f"No deposit account is configured for provider {data.provider!r}.",
+            key,
+            "voucher",
+        )
+        return
+    if data.amount <= 0:
+        out.hold(
+            "invalid_amount", f"Refund {data.refund_id} has no positive amount.", key, "voucher"
+        )
+        return
+    invoice = out.state.invoice
+    if invoice is None:
+        out.hold(
+            "refund_without_invoice",
+            f"{data.provider} refund {data.refund_id} belongs to no invoiced order, so its "
+            "money cannot be booked against an invoice.",
+            key,
+            "payment",
+        )
+        return
+    _refund_payment(
+        out,
+        config,
+        event,
+        key=key,
+        invoice=invoice,
+        depends_on=[invoice.posting_key],
+        deposit=deposit,
+        amount=data.amount,
+        at=data.refunded_at,
+        description=f"Refusion {data.provider} {data.refund_id}",
+    )
+
+
+def _refund_payment(
+    out: _Out,
+    config: TenantConfig,
+    event: SalesEvent,
+    *,
+    key: str,
+    invoice: CreateInvoice,
+    depends_on: list[str],
+    deposit: AccountNumber,
+    amount: int,
+    at: dt.datetime,
+    description: str,
+) -> None:
+    """Money going back: a negative payment on the original invoice (Dr 53000 / Cr deposit).
+
+    Dinero refuses manual vouchers on the debtor control account, and no client registers a
+    payment on a credit note; a negative invoice payment is what the API allows (the amount
+    must only be non-zero) and books exactly Dr debtors / Cr the deposit account.
+    """
+    out.emit(
+        RegisterPayment(
+            posting_key=key,
+            tenant_id=config.tenant_id,
+            organization_id=config.dinero_organization_id,
+            source_event_ids=[event.id],
+            depends_on=sorted({invoice.posting_key, *depends_on}),
+            issued_at=event.occurred_at,
+            invoice_key=invoice.posting_key,
+            amount=-amount,
+            currency=invoice.currency,
+            deposit_account=deposit,
+            payment_date=danish_date(at),
+            description=description,
+        )
+    )
+
+
+__all__ = [
+    "PROVIDER_FEEDS",
+    "ROUNDING_LINE_ID",
+    "Decision",
+    "Hold",
+    "HoldReason",
+    "OrderState",
+    "advance",
+    "decide",
+    "fee_key",
+    "provider_deposit_account",
+    "state_key",
+]

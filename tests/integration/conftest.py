@@ -1,0 +1,168 @@
+"""Helpers for the integration tests: a fresh database per test, consumer groups that
+start at the end of the shared topics, and services run as real processes.
+
+Kafka topics are shared by the whole session, so every test uses its own tenant id, its
+own database and its own consumer group ids (started at the current end of each topic,
+so a service never replays what earlier tests left on the shared topics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bogfoer_devstack.stack import Stack
+from bogfoer_kit.kafka import ensure_topics
+
+UNUSED_URL = "http://127.0.0.1:9"  # services under test here never call Dinero or Stripe
+
+
+def new_tenant() -> str:
+    return f"it-{uuid4().hex[:8]}"
+
+
+async def create_database(server_url: str) -> str:
+    """A new, empty database on the server of `server_url`; returns its URL."""
+    name = f"it_{uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[str]:
+    url = await create_database(database_url)
+    yield url
+    await drop_database(database_url, url)
+
+
+@pytest.fixture(scope="session")
+async def topics(kafka_bootstrap: str) -> str:
+    """Our declared topics exist (the broker never auto-creates); returns the bootstrap."""
+    await ensure_topics(kafka_bootstrap)
+    return kafka_bootstrap
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 10
+        # A topic created a moment ago may have no leaders yet: ask until it has.
+        while not consumer.partitions_for_topic(topic):
+            assert time.monotonic() < deadline, f"topic {topic} has no partitions"
+            await consumer.topics()  # refreshes the metadata
+            await asyncio.sleep(0.1)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def start_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
+    """Commit the current end of every partition for `group_id`, so a service joining that
+    group reads only what is produced from now on."""
+    ends = await end_offsets(bootstrap, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
+
+
+async def idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    return producer
+
+
+async def read_from(
+    bootstrap: str,
+    start: dict[TopicPartition, int],
+    done: Callable[[list[object]], bool],
+    timeout: float,
+    settle: float = 0.0,
+) -> list[object]:
+    """Read records from `start` until `done(records)`, then `settle` seconds more (to see
+    anything that would arrive twice); returns the records (aiokafka ConsumerRecords)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[object] = []
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for rs in batch.values():
+                records.extend(rs)
+            if settle_until is None and done(records):
+                settle_until = time.monotonic() + settle
+            if settle_until is not None and time.monotonic() >= settle_until:
+                return records
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.05
+) -> float:
+    """Poll `check` until true; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"not within {timeout}s: {what}")
+
+
+def make_stack(workdir: Path, bootstrap: str, db_url: str, **extra_env: str) -> Stack:
+    return Stack(
+        workdir=workdir,
+        kafka_bootstrap=bootstrap,
+        database_url=db_url,
+        dinero_url=UNUSED_URL,
+        extra_env=dict(extra_env),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(stack: Stack, *names: str) -> AsyncIterator[Stack]:
+    """Start the named services as processes (blocking waits run off the event loop)."""
+    try:
+        await asyncio.to_thread(stack.start, names)
+        yield stack
+    finally:
+        await asyncio.to_thread(stack.stop)
