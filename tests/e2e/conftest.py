@@ -35,6 +35,7 @@ def stack(
     kafka_bootstrap: str,
     database_url: str,
     e2e_sandbox: SandboxHandle,
+    stripe_double_process: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     running = Stack(
@@ -42,6 +43,7 @@ def stack(
         kafka_bootstrap=kafka_bootstrap,
         database_url=database_url,
         dinero_url=e2e_sandbox.base_url,
+        stripe_url=stripe_double_process,
         dinero_legacy_client_id=e2e_sandbox.legacy.client_id,
         dinero_legacy_client_secret=e2e_sandbox.legacy.client_secret,
     )
@@ -70,6 +72,8 @@ class Tenant:
     sandbox: SandboxHandle
     config: dict[str, Any]
     api_key: str
+    stripe_webhook_secret: str
+    stripe_api_key: str
 
     def trial_balance(self) -> dict[int, int]:
         return {k: v for k, v in self.sandbox.trial_balance(self.org_id).items() if v != 0}
@@ -88,12 +92,28 @@ def new_tenant(
             json={"name": tenant_id, "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
         ).json()
         secret = secrets.token_urlsafe(24)
+        whsec = f"whsec_{secrets.token_hex(16)}"
+        stripe_key = f"rk_test_{tenant_id}"
         body = {"dinero_organization_id": created["id"], "cutover": "2026-01-01", **settings}
         config = operator.onboard(
-            tenant_id, hmac_secret=secret, dinero_api_key=created["api_key"], settings=body
+            tenant_id,
+            hmac_secret=secret,
+            dinero_api_key=created["api_key"],
+            settings=body,
+            stripe_webhook_secret=whsec,
+            stripe_api_key=stripe_key,
         )
         shop = Shop(stack, http, tenant_id, secret)
-        return Tenant(tenant_id, created["id"], shop, e2e_sandbox, config, created["api_key"])
+        return Tenant(
+            tenant_id,
+            created["id"],
+            shop,
+            e2e_sandbox,
+            config,
+            created["api_key"],
+            whsec,
+            stripe_key,
+        )
 
     return make
 

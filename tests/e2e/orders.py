@@ -68,8 +68,14 @@ def shipping(unit_price: int, vat_rate: int = 2500) -> dict[str, Any]:
 
 def discount(amount: int, vat_rate: int = 2500) -> dict[str, Any]:
     """A discount line: negative, on the goods it discounts."""
-    return {"line_id": "disc", "kind": "discount", "description": "Rabat",
-            "quantity": 1, "unit_price": -amount, "vat_rate": vat_rate}
+    return {
+        "line_id": "disc",
+        "kind": "discount",
+        "description": "Rabat",
+        "quantity": 1,
+        "unit_price": -amount,
+        "vat_rate": vat_rate,
+    }
 
 
 def stripe_ref(payment_id: str) -> dict[str, Any]:
@@ -80,27 +86,58 @@ AT = "2026-11-20T10:00:00+01:00"
 
 
 def captured(payment_id: str, order_id: str | None, amount: int, txn: str) -> dict[str, Any]:
-    return {"payment_id": payment_id, "order_id": order_id, "amount": amount, "currency": "DKK",
-            "method": "card", "provider": "stripe", "balance_transaction_id": txn,
-            "captured_at": AT}
+    return {
+        "payment_id": payment_id,
+        "order_id": order_id,
+        "amount": amount,
+        "currency": "DKK",
+        "method": "card",
+        "provider": "stripe",
+        "balance_transaction_id": txn,
+        "captured_at": AT,
+    }
 
 
 def fee(payment_id: str, amount: int, txn: str) -> dict[str, Any]:
-    return {"payment_id": payment_id, "amount": amount, "currency": "DKK", "provider": "stripe",
-            "balance_transaction_id": txn, "charged_at": AT}
+    return {
+        "payment_id": payment_id,
+        "amount": amount,
+        "currency": "DKK",
+        "provider": "stripe",
+        "balance_transaction_id": txn,
+        "charged_at": AT,
+    }
 
 
 def payout(payout_id: str, transactions: list[dict[str, Any]]) -> dict[str, Any]:
     net = sum(t["net"] for t in transactions)
-    return {"payout_id": payout_id, "amount": net, "currency": "DKK", "provider": "stripe",
-            "arrival_date": "2026-11-23", "balance_transactions": transactions}
+    return {
+        "payout_id": payout_id,
+        "amount": net,
+        "currency": "DKK",
+        "provider": "stripe",
+        "arrival_date": "2026-11-23",
+        "balance_transactions": transactions,
+    }
 
 
 def charge_txn(txn: str, amount: int, fee_amount: int, source: str) -> dict[str, Any]:
-    return {"id": txn, "reporting_category": "charge", "amount": amount, "fee": fee_amount,
-            "net": amount - fee_amount, "source": source}
+    return {
+        "id": txn,
+        "reporting_category": "charge",
+        "amount": amount,
+        "fee": fee_amount,
+        "net": amount - fee_amount,
+        "source": source,
+    }
 
 
 def refund_txn(txn: str, amount: int, source: str) -> dict[str, Any]:
-    return {"id": txn, "reporting_category": "refund", "amount": -amount, "fee": 0,
-            "net": -amount, "source": source}
+    return {
+        "id": txn,
+        "reporting_category": "refund",
+        "amount": -amount,
+        "fee": 0,
+        "net": -amount,
+        "source": source,
+    }

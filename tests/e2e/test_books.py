@@ -34,25 +34,53 @@ def send_all(tenant: Any, events: list[tuple[str, str, dict[str, Any]]]) -> None
 
 def test_domestic_sale_paid_by_stripe_with_fee_and_payout(new_tenant: Any, operator: Any) -> None:
     tenant = new_tenant(booking_mode="booked", trigger="order_paid")
-    placed = order("A1", lines=[goods("1", 12500, 2), shipping(5000)],
-                   payments=[stripe_ref("pi_A1")])
-    send_all(tenant, [
-        ("order.placed", "A1-placed", placed),
-        ("payment.captured", "pi_A1", captured("pi_A1", "A1", 30000, "txn_A1")),
-        ("payment.fee", "pi_A1-fee", fee("pi_A1", 465, "txn_A1")),
-        ("order.paid", "A1-paid", {"order_id": "A1", "amount": 30000, "currency": "DKK",
-                                   "payment": stripe_ref("pi_A1"), "paid_at": AT}),
-        ("payout.paid", "po_1", payout("po_1", [charge_txn("txn_A1", 30000, 465, "ch_A1")])),
-    ])
+    placed = order(
+        "A1", lines=[goods("1", 12500, 2), shipping(5000)], payments=[stripe_ref("pi_A1")]
+    )
+    send_all(
+        tenant,
+        [
+            ("order.placed", "A1-placed", placed),
+            ("payment.captured", "pi_A1", captured("pi_A1", "A1", 30000, "txn_A1")),
+            ("payment.fee", "pi_A1-fee", fee("pi_A1", 465, "txn_A1")),
+            (
+                "order.paid",
+                "A1-paid",
+                {
+                    "order_id": "A1",
+                    "amount": 30000,
+                    "currency": "DKK",
+                    "payment": stripe_ref("pi_A1"),
+                    "paid_at": AT,
+                },
+            ),
+            ("payout.paid", "po_1", payout("po_1", [charge_txn("txn_A1", 30000, 465, "ch_A1")])),
+        ],
+    )
     rows = operator.wait_settled(tenant.tenant_id, expected=5)
     assert {r["kind"]: r["state"] for r in rows} == {
-        "contact": "done", "invoice": "done", "payment": "done", "voucher": "done"}
-    assert sorted(r["kind"] for r in rows) == ["contact", "invoice", "payment", "voucher", "voucher"]
+        "contact": "done",
+        "invoice": "done",
+        "payment": "done",
+        "voucher": "done",
+    }
+    assert sorted(r["kind"] for r in rows) == [
+        "contact",
+        "invoice",
+        "payment",
+        "voucher",
+        "voucher",
+    ]
     # Invoice: Dr 53000 300,00 / Cr 1000 200,00, Cr 1350 40,00, Cr 64000 60,00.
     # Payment: Dr 55010 / Cr 53000 300,00. Fee: Dr 7220 / Cr 55010 4,65.
     # Payout: Dr 55000 / Cr 55010 295,35, so the Stripe beholdning ends at zero.
     assert tenant.trial_balance() == {
-        1000: -20000, 1350: -4000, 64000: -6000, 7220: 465, 55000: 29535}
+        1000: -20000,
+        1350: -4000,
+        64000: -6000,
+        7220: 465,
+        55000: 29535,
+    }
 
 
 def test_every_zone_lands_on_its_accounts(new_tenant: Any, operator: Any) -> None:
@@ -63,11 +91,21 @@ def test_every_zone_lands_on_its_accounts(new_tenant: Any, operator: Any) -> Non
         # EU consumer below the distance-sales threshold: Danish VAT, domestic accounts.
         order("Z-EU-B2C", lines=[goods("1", 10000)], country="DE", postcode="10115"),
         # EU business with a valid VAT number: reverse charge, no VAT, rubrik B (1100).
-        order("Z-EU-B2B", lines=[goods("1", 10000, vat_rate=0), shipping(1000, vat_rate=0)],
-              country="DE", postcode="10115", kind="business", vat_number="DE123456789"),
+        order(
+            "Z-EU-B2B",
+            lines=[goods("1", 10000, vat_rate=0), shipping(1000, vat_rate=0)],
+            country="DE",
+            postcode="10115",
+            kind="business",
+            vat_number="DE123456789",
+        ),
         # Export outside the EU: no VAT, rubrik C (1255), shipping follows the goods.
-        order("Z-NO", lines=[goods("1", 20000, vat_rate=0), shipping(5000, vat_rate=0)],
-              country="NO", postcode="0150"),
+        order(
+            "Z-NO",
+            lines=[goods("1", 20000, vat_rate=0), shipping(5000, vat_rate=0)],
+            country="NO",
+            postcode="0150",
+        ),
         # Greenland and the Canary Islands are outside the EU VAT area: export.
         order("Z-GL", lines=[goods("1", 8000, vat_rate=0)], country="GL", postcode="3900"),
         order("Z-IC", lines=[goods("1", 6000, vat_rate=0)], country="ES", postcode="35001"),
@@ -91,14 +129,27 @@ def test_drafts_wait_for_the_bookkeeper_then_the_payment_follows(
 ) -> None:
     tenant = new_tenant(booking_mode="draft", trigger="order_paid")
     placed = order("D1", lines=[goods("1", 50000)], payments=[stripe_ref("pi_D1")])
-    send_all(tenant, [
-        ("order.placed", "D1-placed", placed),
-        ("payment.captured", "pi_D1", captured("pi_D1", "D1", 50000, "txn_D1")),
-        ("order.paid", "D1-paid", {"order_id": "D1", "amount": 50000, "currency": "DKK",
-                                   "payment": stripe_ref("pi_D1"), "paid_at": AT}),
-    ])
-    rows = operator.wait_settled(tenant.tenant_id, expected=3,
-                                 settled=("done", "waiting", "failed", "held"))
+    send_all(
+        tenant,
+        [
+            ("order.placed", "D1-placed", placed),
+            ("payment.captured", "pi_D1", captured("pi_D1", "D1", 50000, "txn_D1")),
+            (
+                "order.paid",
+                "D1-paid",
+                {
+                    "order_id": "D1",
+                    "amount": 50000,
+                    "currency": "DKK",
+                    "payment": stripe_ref("pi_D1"),
+                    "paid_at": AT,
+                },
+            ),
+        ],
+    )
+    rows = operator.wait_settled(
+        tenant.tenant_id, expected=3, settled=("done", "waiting", "failed", "held")
+    )
     states = {r["kind"]: (r["state"], r["detail"]) for r in rows}
     assert states["invoice"][0] == "done"
     assert states["payment"][0] == "waiting"
@@ -122,19 +173,33 @@ def test_drafts_wait_for_the_bookkeeper_then_the_payment_follows(
 def test_booked_and_emailed_on_fulfilment_with_a_bank_payment(
     new_tenant: Any, operator: Any
 ) -> None:
-    tenant = new_tenant(booking_mode="booked_and_emailed", trigger="order_fulfilled",
-                        deposit_accounts={"card": 55010, "bank_transfer": 55000})
+    tenant = new_tenant(
+        booking_mode="booked_and_emailed",
+        trigger="order_fulfilled",
+        deposit_accounts={"card": 55010, "bank_transfer": 55000},
+    )
     bank = {"provider": "bank", "reference": "F1-transfer", "method": "bank_transfer"}
     placed = order("F1", lines=[goods("1", 25000)], payments=[bank])
-    send_all(tenant, [
-        ("order.placed", "F1-placed", placed),
-        ("order.paid", "F1-paid", {"order_id": "F1", "amount": 25000, "currency": "DKK",
-                                   "payment": bank, "paid_at": AT}),
-    ])
+    send_all(
+        tenant,
+        [
+            ("order.placed", "F1-placed", placed),
+            (
+                "order.paid",
+                "F1-paid",
+                {
+                    "order_id": "F1",
+                    "amount": 25000,
+                    "currency": "DKK",
+                    "payment": bank,
+                    "paid_at": AT,
+                },
+            ),
+        ],
+    )
     # Paid but not fulfilled: nothing may be invoiced yet.
     assert operator.postings(tenant.tenant_id) == []
-    send_all(tenant, [("order.fulfilled", "F1-shipped",
-                       {"order_id": "F1", "fulfilled_at": AT})])
+    send_all(tenant, [("order.fulfilled", "F1-shipped", {"order_id": "F1", "fulfilled_at": AT})])
     rows = operator.wait_settled(tenant.tenant_id, expected=3)
     assert {r["state"] for r in rows} == {"done"}
     assert len(tenant.sandbox.emails(tenant.org_id)) == 1
@@ -145,33 +210,87 @@ def test_full_and_partial_refunds_become_credit_notes_with_their_money(
     new_tenant: Any, operator: Any
 ) -> None:
     tenant = new_tenant(booking_mode="booked", trigger="order_placed")
-    partial = order("R1", lines=[goods("1", 10000, 2), goods("2", 5000), shipping(5000)],
-                    payments=[stripe_ref("pi_R1")])
+    partial = order(
+        "R1",
+        lines=[goods("1", 10000, 2), goods("2", 5000), shipping(5000)],
+        payments=[stripe_ref("pi_R1")],
+    )
     full = order("R2", lines=[goods("1", 20000)], payments=[stripe_ref("pi_R2")])
-    send_all(tenant, [
-        ("order.placed", "R1-placed", partial),
-        ("payment.captured", "pi_R1", captured("pi_R1", "R1", 30000, "txn_R1")),
-        ("order.placed", "R2-placed", full),
-        ("payment.captured", "pi_R2", captured("pi_R2", "R2", 20000, "txn_R2")),
-        # One of the two line-1 items comes back: 100,00 incl. VAT.
-        ("order.refunded", "R1-refund", {
-            "order_id": "R1", "refund_id": "re_R1", "currency": "DKK", "amount": 10000,
-            "lines": [{"line_id": "1", "quantity": 1}], "payment": stripe_ref("pi_R1"),
-            "refunded_at": AT}),
-        ("payment.refunded", "re_R1", {
-            "refund_id": "re_R1", "payment_id": "pi_R1", "order_id": "R1", "amount": 10000,
-            "currency": "DKK", "balance_transaction_id": "txn_re_R1", "refunded_at": AT}),
-        ("order.refunded", "R2-refund", {
-            "order_id": "R2", "refund_id": "re_R2", "currency": "DKK", "amount": 20000,
-            "lines": [{"line_id": "1", "quantity": 1}], "payment": stripe_ref("pi_R2"),
-            "refunded_at": AT}),
-        ("payment.refunded", "re_R2", {
-            "refund_id": "re_R2", "payment_id": "pi_R2", "order_id": "R2", "amount": 20000,
-            "currency": "DKK", "balance_transaction_id": "txn_re_R2", "refunded_at": AT}),
-        ("payout.paid", "po_R", payout("po_R", [
-            charge_txn("txn_R1", 30000, 0, "ch_R1"), charge_txn("txn_R2", 20000, 0, "ch_R2"),
-            refund_txn("txn_re_R1", 10000, "re_R1"), refund_txn("txn_re_R2", 20000, "re_R2")])),
-    ])
+    send_all(
+        tenant,
+        [
+            ("order.placed", "R1-placed", partial),
+            ("payment.captured", "pi_R1", captured("pi_R1", "R1", 30000, "txn_R1")),
+            ("order.placed", "R2-placed", full),
+            ("payment.captured", "pi_R2", captured("pi_R2", "R2", 20000, "txn_R2")),
+            # One of the two line-1 items comes back: 100,00 incl. VAT.
+            (
+                "order.refunded",
+                "R1-refund",
+                {
+                    "order_id": "R1",
+                    "refund_id": "re_R1",
+                    "currency": "DKK",
+                    "amount": 10000,
+                    "lines": [{"line_id": "1", "quantity": 1}],
+                    "payment": stripe_ref("pi_R1"),
+                    "refunded_at": AT,
+                },
+            ),
+            (
+                "payment.refunded",
+                "re_R1",
+                {
+                    "refund_id": "re_R1",
+                    "payment_id": "pi_R1",
+                    "order_id": "R1",
+                    "amount": 10000,
+                    "currency": "DKK",
+                    "balance_transaction_id": "txn_re_R1",
+                    "refunded_at": AT,
+                },
+            ),
+            (
+                "order.refunded",
+                "R2-refund",
+                {
+                    "order_id": "R2",
+                    "refund_id": "re_R2",
+                    "currency": "DKK",
+                    "amount": 20000,
+                    "lines": [{"line_id": "1", "quantity": 1}],
+                    "payment": stripe_ref("pi_R2"),
+                    "refunded_at": AT,
+                },
+            ),
+            (
+                "payment.refunded",
+                "re_R2",
+                {
+                    "refund_id": "re_R2",
+                    "payment_id": "pi_R2",
+                    "order_id": "R2",
+                    "amount": 20000,
+                    "currency": "DKK",
+                    "balance_transaction_id": "txn_re_R2",
+                    "refunded_at": AT,
+                },
+            ),
+            (
+                "payout.paid",
+                "po_R",
+                payout(
+                    "po_R",
+                    [
+                        charge_txn("txn_R1", 30000, 0, "ch_R1"),
+                        charge_txn("txn_R2", 20000, 0, "ch_R2"),
+                        refund_txn("txn_re_R1", 10000, "re_R1"),
+                        refund_txn("txn_re_R2", 20000, "re_R2"),
+                    ],
+                ),
+            ),
+        ],
+    )
     # 2 contacts, 2 invoices, 2 payments, 2 credit notes, 2 refund payments, 1 payout.
     rows = operator.wait_settled(tenant.tenant_id, expected=11)
     assert {r["state"] for r in rows} == {"done"}, [(r["posting_key"], r["state"]) for r in rows]
@@ -190,15 +309,26 @@ def test_full_and_partial_refunds_become_credit_notes_with_their_money(
 def test_an_order_cancelled_before_invoicing_posts_nothing(new_tenant: Any, operator: Any) -> None:
     tenant = new_tenant(booking_mode="booked", trigger="order_paid")
     placed = order("C1", lines=[goods("1", 10000)])
-    send_all(tenant, [
-        ("order.placed", "C1-placed", placed),
-        ("order.cancelled", "C1-cancel", {"order_id": "C1", "reason": "customer"}),
-        # A later order of the same tenant shows the pipeline kept going.
-        ("order.placed", "C2-placed", order("C2", lines=[goods("1", 10000)])),
-        ("order.paid", "C2-paid", {"order_id": "C2", "amount": 10000, "currency": "DKK",
-                                   "payment": {"provider": "bank", "reference": "C2",
-                                               "method": "card"}, "paid_at": AT}),
-    ])
+    send_all(
+        tenant,
+        [
+            ("order.placed", "C1-placed", placed),
+            ("order.cancelled", "C1-cancel", {"order_id": "C1", "reason": "customer"}),
+            # A later order of the same tenant shows the pipeline kept going.
+            ("order.placed", "C2-placed", order("C2", lines=[goods("1", 10000)])),
+            (
+                "order.paid",
+                "C2-paid",
+                {
+                    "order_id": "C2",
+                    "amount": 10000,
+                    "currency": "DKK",
+                    "payment": {"provider": "bank", "reference": "C2", "method": "card"},
+                    "paid_at": AT,
+                },
+            ),
+        ],
+    )
     rows = operator.wait_settled(tenant.tenant_id, expected=3)
     assert not [r for r in rows if "C1" in r["posting_key"]]
     assert tenant.trial_balance() == {1000: -8000, 64000: -2000, 55010: 10000}

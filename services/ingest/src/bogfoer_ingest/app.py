@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from bogfoer_dinero.sealing import SecretSealer
+from bogfoer_ingest import stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
 from bogfoer_ingest.errors import ApiError, api_error_handler
 from bogfoer_ingest.settings import IngestSettings
+from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.http import health_router
@@ -36,12 +38,18 @@ def create_app(settings: IngestSettings) -> FastAPI:
         tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
         app.include_router(events_router(broker, settings, tenants))
         app.include_router(admin_router(settings, tenants))
+        # One connection to Stripe per process; each tenant's calls carry its own key.
+        stripe_api = StripeApi("unused-default-key", api_base=settings.stripe_api_base)
+        stripe_consumer.register(
+            broker, settings, stripe_consumer.StripeNormaliser(broker, tenants, stripe_api)
+        )
         await ensure_topics(settings.kafka_bootstrap_servers)
         await broker.start()
         try:
             yield
         finally:
             await broker.stop()
+            await stripe_api.aclose()
             await pool.close()
             tracer_provider.shutdown()
 
