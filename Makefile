@@ -68,7 +68,7 @@ sandbox: install ## Run the Dinero sandbox on 127.0.0.1:$${DINERO_SANDBOX_PORT:-
 
 .PHONY: demo
 demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales
-	$(PY) -m bogfoer_demo
+	$(PY) -m bogfoer_devstack.demo
 
 .PHONY: bench
 bench: install ## Benchmarks: ratios against a baseline measured in the same run

@@ -15,7 +15,7 @@ import pytest
 
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
-from dinero_sandbox.pytest_plugin import SandboxHandle, start_sandbox
+from dinero_sandbox.process import SandboxHandle, start_sandbox
 
 _tenant_numbers = itertools.count(1)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.orders import (
+from bogfoer_devstack.sales import (
     AT,
     captured,
     charge_txn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.orders import goods, order, shipping
+from bogfoer_devstack.sales import goods, order, shipping
 
 
 def test_an_order_posted_to_ingest_is_booked_in_dinero_and_recorded_in_the_ledger(

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from bogfoer_devstack.sales import AT, goods, order, shipping, stripe_ref
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld, sign
-from tests.e2e.orders import AT, goods, order, shipping, stripe_ref
 
 
 def deliver(http: httpx.Client, stack: Any, tenant: Any, event: dict[str, Any]) -> httpx.Response:

@@ -13,17 +13,25 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
 
 UNUSED_URL = "http://127.0.0.1:9"  # services under test here never call Dinero or Stripe
+
+
+def report(line: str) -> None:
+    """The figures a test measured (records, timings, versions): shown with `pytest -s`,
+    and under "Captured stdout" with `-rA`."""
+    print(line)  # noqa: T201 - reporting measured figures is the point here
 
 
 def new_tenant() -> str:
@@ -65,17 +73,22 @@ async def topics(kafka_bootstrap: str) -> str:
     return kafka_bootstrap
 
 
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0, described
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+
+
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    partitions = await partitions_of(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        deadline = time.monotonic() + 10
-        # A topic created a moment ago may have no leaders yet: ask until it has.
-        while not consumer.partitions_for_topic(topic):
-            assert time.monotonic() < deadline, f"topic {topic} has no partitions"
-            await consumer.topics()  # refreshes the metadata
-            await asyncio.sleep(0.1)
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return ends
     finally:
@@ -98,9 +111,7 @@ async def start_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
 
 
 async def idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
     await producer.start()
     return producer
 
@@ -108,20 +119,20 @@ async def idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
 async def read_from(
     bootstrap: str,
     start: dict[TopicPartition, int],
-    done: Callable[[list[object]], bool],
-    timeout: float,
+    done: Callable[[list[Any]], bool],
+    within: float,
     settle: float = 0.0,
-) -> list[object]:
+) -> list[Any]:
     """Read records from `start` until `done(records)`, then `settle` seconds more (to see
     anything that would arrive twice); returns the records (aiokafka ConsumerRecords)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
-    records: list[object] = []
+    records: list[Any] = []
     try:
         consumer.assign(list(start))
         for tp, offset in start.items():
             consumer.seek(tp, offset)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         settle_until: float | None = None
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
@@ -137,15 +148,15 @@ async def read_from(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], within: float, what: str, interval: float = 0.05
 ) -> float:
     """Poll `check` until true; returns the seconds it took."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < within:
         if await check():
             return time.monotonic() - started
         await asyncio.sleep(interval)
-    raise TimeoutError(f"not within {timeout}s: {what}")
+    raise TimeoutError(f"not within {within}s: {what}")
 
 
 def make_stack(workdir: Path, bootstrap: str, db_url: str, **extra_env: str) -> Stack:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
@@ -18,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KAFKA_VERSION, cache_root
+from tests.integration.conftest import report
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +79,14 @@ def _features(data: bytes) -> dict[str, tuple[int, int]]:
     return out
 
 
-async def api_versions_v3(host: str, port: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class ApiVersions:
+    apis: dict[int, tuple[int, int]]  # api key -> (min, max) version
+    supported: dict[str, tuple[int, int]]  # feature -> (min, max) version
+    finalized: dict[str, tuple[int, int]]  # feature -> (max, min) level in force
+
+
+async def api_versions_v3(host: str, port: int) -> ApiVersions:
     """Send ApiVersions v3 (flexible) and decode the API ranges and feature tags."""
     client_id = b"bogfoer-it"
     header = struct.pack(">hhih", 18, 3, 7, len(client_id)) + client_id + b"\x00"
@@ -109,11 +119,11 @@ async def api_versions_v3(host: str, port: int) -> dict[str, object]:
         pos += size
     # Tags of ApiVersionsResponse: 0 SupportedFeatures {name, min, max},
     # 1 FinalizedFeaturesEpoch, 2 FinalizedFeatures {name, max_level, min_level}.
-    return {
-        "apis": apis,
-        "supported": _features(tags[0]) if 0 in tags else {},
-        "finalized": _features(tags[2]) if 2 in tags else {},
-    }
+    return ApiVersions(
+        apis=apis,
+        supported=_features(tags[0]) if 0 in tags else {},
+        finalized=_features(tags[2]) if 2 in tags else {},
+    )
 
 
 async def test_broker_reports_its_release_as_kafka_4_4(
@@ -121,17 +131,13 @@ async def test_broker_reports_its_release_as_kafka_4_4(
 ) -> None:
     host, _, port = kafka_bootstrap.split(",")[0].rpartition(":")
     answer = await api_versions_v3(host, int(port))
-    finalized = answer["finalized"]
-    supported = answer["supported"]
-    assert isinstance(finalized, dict)
-    assert isinstance(supported, dict)
-    level = finalized["metadata.version"][0]
-    supported_max = supported["metadata.version"][1]
+    level = answer.finalized["metadata.version"][0]
+    supported_max = answer.supported["metadata.version"][1]
     release = METADATA_VERSION_RELEASE.get(level, f"unknown (level {level})")
-    print(
+    report(
         f"\n[kafka] broker at {kafka_bootstrap}: metadata.version level {level} "
         f"(release {release}), supports up to level {supported_max}; "
-        f"{len(answer['apis'])} APIs (ApiVersions v3)"  # type: ignore[arg-type]
+        f"{len(answer.apis)} APIs (ApiVersions v3)"
     )
     assert release == "4.4"
     assert METADATA_VERSION_RELEASE.get(supported_max) == "4.4"
@@ -142,7 +148,7 @@ async def test_broker_reports_its_release_as_kafka_4_4(
         jar = cache_root() / f"kafka-{KAFKA_VERSION}" / "libs" / f"kafka_2.13-{KAFKA_VERSION}.jar"
         assert jar.exists()
         assert f"metadata.version {release}-IV" in log.read_text(errors="replace")
-        print(f"[kafka] local devstack broker: {jar.name} (KAFKA_VERSION={KAFKA_VERSION})")
+        report(f"[kafka] local devstack broker: {jar.name} (KAFKA_VERSION={KAFKA_VERSION})")
         assert KAFKA_VERSION.startswith("4.4.")
 
 
@@ -156,7 +162,7 @@ async def _new_topic(admin: AIOKafkaAdminClient, partitions: int) -> str:
 
 
 @pytest.fixture
-async def admin(kafka_bootstrap: str) -> AIOKafkaAdminClient:
+async def admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await client.start()
     yield client
@@ -172,7 +178,7 @@ async def test_admin_creates_lists_and_describes(admin: AIOKafkaAdminClient) -> 
     (described,) = await admin.describe_topics([name])
     assert described["error_code"] == 0
     assert sorted(p["partition"] for p in described["partitions"]) == [0, 1, 2]
-    print(f"\n[kafka] cluster {cluster['cluster_id']}, brokers {cluster['brokers']}")
+    report(f"\n[kafka] cluster {cluster['cluster_id']}, brokers {cluster['brokers']}")
 
 
 async def test_idempotent_producer_acks_all_and_returns_offsets(
@@ -280,9 +286,7 @@ async def test_two_members_of_one_group_split_three_partitions(
             assert mine_a | mine_b == {0, 1, 2}
 
             # Each member now gets the records of its own partitions only.
-            producer = AIOKafkaProducer(
-                bootstrap_servers=kafka_bootstrap, enable_idempotence=True
-            )
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
             await producer.start()
             try:
                 for i in range(30):
@@ -299,7 +303,7 @@ async def test_two_members_of_one_group_split_three_partitions(
             await b.stop()
     finally:
         await a.stop()
-    print(
+    report(
         f"\n[kafka] rebalance: a={sorted(mine_a)} b={sorted(mine_b)} in {rebalance_s:.2f}s;"
         f" records a={len(got['a'])} b={len(got['b'])}"
     )

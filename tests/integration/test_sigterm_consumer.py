@@ -15,12 +15,14 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import posting_key
@@ -41,6 +43,7 @@ from tests.integration.conftest import (
     make_stack,
     new_tenant,
     read_from,
+    report,
     running,
     start_group_at_end,
 )
@@ -96,7 +99,9 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
                     dinero_number=i + 1,
                     amount=100 * (i + 1),
                     at=at,
-                ).model_dump_json().encode(),
+                )
+                .model_dump_json()
+                .encode(),
                 key=key_for(tenant),
             )
             for i, key in enumerate(keys)
@@ -127,7 +132,7 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
             await eventually(lambda: _at_least(applied, 100), 30, "the ledger applies 100")
             code, took = await sigterm_and_wait(ledger)
             at_exit = await applied()
-            print(
+            report(
                 f"\n[ledger] SIGTERM after >=100 of {RESULTS} applied; exit {code} in"
                 f" {took:.2f}s with {at_exit} applied"
             )
@@ -150,7 +155,9 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
             started = time.monotonic()
             await restart(ledger)
             await eventually(lambda: _at_least(applied, RESULTS), 60, "all results applied")
-            print(f"[ledger] restarted; all {RESULTS} applied {time.monotonic() - started:.2f}s later")
+            report(
+                f"[ledger] restarted; all {RESULTS} applied {time.monotonic() - started:.2f}s later"
+            )
             await asyncio.sleep(0.5)  # anything redelivered would be applied by now
 
         postings = await db.fetchval(
@@ -166,7 +173,7 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
     finally:
         await db.close()
     counts = Counter(r["n"] for r in per_key)
-    print(f"[ledger] postings {postings}, transitions per key {dict(counts)}, tracked {tracking}")
+    report(f"[ledger] postings {postings}, transitions per key {dict(counts)}, tracked {tracking}")
     assert postings == RESULTS
     assert len(per_key) == RESULTS
     assert counts == {1: RESULTS}
@@ -174,16 +181,11 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
     assert tracking == RESULTS
 
 
-async def _at_least(count: object, n: int) -> bool:
-    assert callable(count)
-    value = await count()
-    assert isinstance(value, int)
-    return value >= n
+async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() >= n
 
 
 async def _committed(bootstrap: str, group: str, topic: str, partition: int) -> int:
-    from aiokafka import AIOKafkaConsumer
-
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
@@ -279,7 +281,7 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
             await eventually(lambda: _at_least(processed, 30), 30, "the mapper processes 30")
             code, took = await sigterm_and_wait(mapper)
             at_exit = await processed()
-            print(
+            report(
                 f"\n[mapper] SIGTERM after >=30 of {ORDERS} events; exit {code} in {took:.2f}s"
                 f" with {at_exit} processed"
             )
@@ -292,20 +294,21 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
             started = time.monotonic()
             await restart(mapper)
             await eventually(lambda: _at_least(processed, ORDERS), 60, "all events processed")
-            print(f"[mapper] restarted; all {ORDERS} processed {time.monotonic() - started:.2f}s later")
+            took = time.monotonic() - started
+            report(f"[mapper] restarted; all {ORDERS} processed {took:.2f}s later")
     finally:
         await db.close()
 
-    def all_invoices(records: list[object]) -> bool:
-        seen = {r.value and json.loads(r.value)["posting_key"] for r in records if _ours(r, tenant)}  # type: ignore[attr-defined]
+    def all_invoices(records: list[Any]) -> bool:
+        seen = {json.loads(r.value)["posting_key"] for r in records if r.key == key_for(tenant)}
         return invoice_keys <= seen
 
-    records = await read_from(topics, commands_start, all_invoices, timeout=30, settle=1.0)
-    commands = [json.loads(r.value) for r in records if _ours(r, tenant)]  # type: ignore[attr-defined]
+    records = await read_from(topics, commands_start, all_invoices, within=30, settle=1.0)
+    commands = [json.loads(r.value) for r in records if r.key == key_for(tenant)]
     per_key = Counter(c["posting_key"] for c in commands)
     contact_keys = {c["contact_key"] for c in commands if c["kind"] == "invoice"}
     repeated = {k: n for k, n in per_key.items() if n > 1}
-    print(
+    report(
         f"[mapper] {len(commands)} commands for {len(per_key)} keys on {POSTINGS_COMMANDS};"
         f" keys published more than once: {len(repeated)}"
     )
@@ -313,7 +316,3 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
     assert contact_keys <= per_key.keys(), "a contact command was lost"
     assert len(per_key) == 2 * ORDERS
     assert repeated == {}
-
-
-def _ours(record: object, tenant: str) -> bool:
-    return getattr(record, "key", None) == key_for(tenant)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -10,11 +12,19 @@ from fastapi import FastAPI
 from bogfoer_kit.settings import ServiceSettings
 
 
+def _drained(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # uvicorn captures SIGTERM, shuts down gracefully, then raises the signal again at the
+    # handler it found installed; Python's default would end a cleanly drained process
+    # "killed by SIGTERM" (exit -15/143). This one turns the drained stop into exit 0.
+    signal.signal(signal.SIGTERM, _drained)
     uvicorn.run(
         app,
         host=settings.http_host,

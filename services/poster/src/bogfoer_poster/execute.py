@@ -231,10 +231,11 @@ class Executor:
         if isinstance(booked, Outcome):
             return booked
         invoice_guid, timestamp = booked
-        existing = await org.list_payments(invoice_guid)
-        for payment in existing.payments:
-            if payment.external_reference == posting.posting_key:
-                return Outcome("done", guid=payment.guid)
+        if posting.attempts > 1:  # an earlier attempt may have registered it
+            existing = await org.list_payments(invoice_guid)
+            for payment in existing.payments:
+                if payment.external_reference == posting.posting_key:
+                    return Outcome("done", guid=payment.guid)
 
         async def reread() -> str:
             return (await org.get_invoice(invoice_guid)).timestamp or ""
@@ -344,10 +345,12 @@ class Executor:
             guid, timestamp = created.guid, created.timestamp
             await progress("created", guid, timestamp)
         if number is None:
-            voucher = await org.get_manual_voucher(guid)
-            if voucher.status != "Draft" and voucher.voucher_number is not None:
-                number, timestamp = voucher.voucher_number, voucher.timestamp
-            else:
+            if posting.attempts > 1 or timestamp is None:
+                voucher = await org.get_manual_voucher(guid)
+                draft = voucher.status == "Draft" or voucher.voucher_number is None
+                number = None if draft else voucher.voucher_number
+                timestamp = voucher.timestamp
+            if number is None:
 
                 async def reread() -> str:
                     fresh = await org.get_manual_voucher(guid)
@@ -358,7 +361,7 @@ class Executor:
                 try:
                     booked = await _with_fresh_timestamp(
                         lambda ts: org.book_manual_voucher(guid, ts),
-                        voucher.timestamp or "",
+                        timestamp or "",
                         reread,
                     )
                     number, timestamp = booked.voucher_number, booked.timestamp

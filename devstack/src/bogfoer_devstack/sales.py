@@ -1,4 +1,4 @@
-"""Realistic canonical shop events for the end-to-end tests and the demo's checks."""
+"""Realistic canonical shop events, for the end-to-end tests and `make demo`."""
 
 from __future__ import annotations
 

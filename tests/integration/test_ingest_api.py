@@ -1,0 +1,278 @@
+"""ingest's HTTP contract, against the real process, Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import TopicPartition
+
+from bogfoer_contracts.ids import event_id
+from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_devstack.shop import signature
+from bogfoer_devstack.stack import Stack
+from tests.integration.conftest import (
+    create_database,
+    drop_database,
+    end_offsets,
+    make_stack,
+    new_tenant,
+    read_from,
+    report,
+    running,
+)
+
+pytestmark = pytest.mark.integration
+
+MAX_BODY = 4096
+
+
+@dataclass
+class Ingest:
+    stack: Stack
+    http: httpx.AsyncClient
+    tenant: str
+    secret: str
+    api_key: str
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.stack.url('ingest')}/v1/tenants/{self.tenant}/events"
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await self.http.post(
+            self.events_url, content=body, headers={"Content-Type": "application/json", **headers}
+        )
+
+    async def signed(self, body: bytes, timestamp: int | None = None) -> httpx.Response:
+        return await self.post(body, {"Bogfoer-Signature": signature(self.secret, body, timestamp)})
+
+
+@pytest.fixture(scope="module")
+async def ingest(
+    topics: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Ingest]:
+    db = await create_database(database_url)
+    stack = make_stack(
+        tmp_path_factory.mktemp("ingest"),
+        topics,
+        db,
+        BOGFOER_INGEST_MAX_BODY_BYTES=str(MAX_BODY),
+    )
+    try:
+        async with running(stack, "ingest"), httpx.AsyncClient(timeout=15) as http:
+            tenant = new_tenant()
+            secret = secrets.token_urlsafe(24)
+            api_key = secrets.token_urlsafe(24)
+            r = await http.put(
+                f"{stack.url('ingest')}/v1/admin/tenants/{tenant}/credentials",
+                json={"hmac_secret": secret, "api_key": api_key},
+                headers={"Authorization": f"Bearer {stack.admin_token}"},
+            )
+            assert r.status_code == 204, r.text
+            yield Ingest(stack, http, tenant, secret, api_key)
+    finally:
+        await drop_database(database_url, db)
+
+
+def event(source_event_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "order.fulfilled",
+        "source": "shopify",
+        "source_event_id": source_event_id,
+        "occurred_at": "2026-11-20T10:00:00+01:00",
+        "data": {"order_id": "1001", "fulfilled_at": "2026-11-20T12:00:00+01:00"},
+    }
+    body.update(overrides)
+    return body
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+def error_of(response: httpx.Response) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"reason", "detail"}, body
+    reason: str = body["error"]["reason"]
+    return response.status_code, reason
+
+
+def _total(offsets: dict[TopicPartition, int]) -> int:
+    return sum(offsets.values())
+
+
+async def test_accepted_event_is_on_both_topics_with_its_id_before_the_202(
+    ingest: Ingest, topics: str
+) -> None:
+    raw_start = await end_offsets(topics, INGEST_RAW)
+    events_start = await end_offsets(topics, SALES_EVENTS)
+    body = encode(event(f"ful-{secrets.token_hex(4)}"))
+
+    started = time.monotonic()
+    response = await ingest.signed(body)
+    took = time.monotonic() - started
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    # What a 202 promises: both records are already replicated (acks=all), so the
+    # partitions' ends have moved by the time the answer arrives.
+    assert _total(await end_offsets(topics, INGEST_RAW)) > _total(raw_start)
+    assert _total(await end_offsets(topics, SALES_EVENTS)) > _total(events_start)
+    assert accepted["type"] == "order.fulfilled"
+    source_event_id = json.loads(body)["source_event_id"]
+    assert accepted["event_id"] == event_id(ingest.tenant, "shopify", source_event_id)
+
+    def carries(records: list[Any]) -> bool:
+        return any(
+            dict(r.headers).get("x-event-id") == accepted["event_id"].encode() for r in records
+        )
+
+    raw = [r for r in await read_from(topics, raw_start, carries, 10) if carries([r])]
+    canonical = [r for r in await read_from(topics, events_start, carries, 10) if carries([r])]
+    report(f"\n[ingest] 202 in {took * 1000:.0f} ms; raw {len(raw)}, canonical {len(canonical)}")
+    assert len(raw) == 1
+    assert len(canonical) == 1
+    assert raw[0].key == canonical[0].key == key_for(ingest.tenant)
+    assert raw[0].value == body  # the exact bytes, for audit and replay
+    assert dict(raw[0].headers)["x-tenant"] == ingest.tenant.encode()
+    stamped = json.loads(canonical[0].value)
+    assert stamped["id"] == accepted["event_id"]
+    assert stamped["tenant_id"] == ingest.tenant
+    assert stamped["data"]["order_id"] == "1001"
+
+
+async def test_the_same_body_twice_gives_the_same_event_id(ingest: Ingest) -> None:
+    body = encode(event(f"ful-{secrets.token_hex(4)}"))
+    first = await ingest.signed(body)
+    second = await ingest.signed(body)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["event_id"] == second.json()["event_id"]
+
+
+async def test_a_bearer_api_key_is_accepted(ingest: Ingest) -> None:
+    response = await ingest.post(
+        encode(event(f"ful-{secrets.token_hex(4)}")),
+        {"Authorization": f"Bearer {ingest.api_key}"},
+    )
+    assert response.status_code == 202, response.text
+
+
+async def test_credentials_are_checked(ingest: Ingest) -> None:
+    body = encode(event(f"ful-{secrets.token_hex(4)}"))
+    assert error_of(await ingest.post(body, {})) == (401, "missing_credentials")
+    wrong = signature("not-the-secret", body)
+    assert error_of(await ingest.post(body, {"Bogfoer-Signature": wrong})) == (
+        401,
+        "bad_signature",
+    )
+    # Signed over other bytes than those sent.
+    tampered = signature(ingest.secret, body + b" ")
+    assert error_of(await ingest.post(body, {"Bogfoer-Signature": tampered})) == (
+        401,
+        "bad_signature",
+    )
+    assert error_of(await ingest.post(body, {"Bogfoer-Signature": "garbage"})) == (
+        401,
+        "bad_signature",
+    )
+    old = await ingest.signed(body, timestamp=int(time.time()) - 3600)
+    assert error_of(old) == (401, "signature_expired")
+    assert error_of(await ingest.post(body, {"Authorization": "Bearer nope"})) == (
+        401,
+        "bad_api_key",
+    )
+    assert error_of(await ingest.post(body, {"Authorization": f"Basic {ingest.api_key}"})) == (
+        401,
+        "bad_api_key",
+    )
+
+
+async def test_an_unknown_tenant_is_404(ingest: Ingest) -> None:
+    body = encode(event("x"))
+    response = await ingest.http.post(
+        f"{ingest.stack.url('ingest')}/v1/tenants/{new_tenant()}/events",
+        content=body,
+        headers={"Bogfoer-Signature": signature(ingest.secret, body)},
+    )
+    assert error_of(response) == (404, "unknown_tenant")
+
+
+async def test_malformed_json_is_400(ingest: Ingest) -> None:
+    assert error_of(await ingest.signed(b'{"type": "order.paid",')) == (400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    ("case", "body"),
+    [
+        ("float amount", event("p", type="order.paid", data={
+            "order_id": "1", "amount": 125.5, "currency": "DKK",
+            "payment": {"provider": "stripe", "reference": "pi_1"},
+            "paid_at": "2026-11-20T10:00:00+01:00",
+        })),
+        ("unknown envelope field", {**event("u"), "amount_minor": 100}),
+        ("unknown data field", event("d", data={
+            "order_id": "1", "fulfilled_at": "2026-11-20T12:00:00+01:00", "colour": "red",
+        })),
+        ("unknown type", event("t", type="order.teleported")),
+        ("naive time", event("n", occurred_at="2026-11-20T10:00:00")),
+    ],
+)  # fmt: skip
+async def test_a_body_that_breaks_the_contract_is_422(
+    ingest: Ingest, case: str, body: dict[str, Any]
+) -> None:
+    response = await ingest.signed(encode(body))
+    assert error_of(response) == (422, "invalid_event"), case
+    assert response.json()["error"]["detail"], case
+
+
+async def test_a_body_over_the_limit_is_413(ingest: Ingest) -> None:
+    big = encode(event("big", data={"order_id": "1", "note": "x" * MAX_BODY}))
+    response = await ingest.signed(big)
+    assert error_of(response) == (413, "body_too_large")
+    assert response.json()["error"]["detail"] == {"limit_bytes": MAX_BODY}
+
+    # Without a Content-Length (chunked), the limit holds while reading the stream.
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 1024):
+            yield big[start : start + 1024]
+
+    chunked = await ingest.http.post(
+        ingest.events_url,
+        content=chunks(),
+        headers={"Bogfoer-Signature": signature(ingest.secret, big)},
+    )
+    assert "content-length" not in chunked.request.headers
+    assert error_of(chunked) == (413, "body_too_large")
+
+
+async def test_openapi_health_and_metrics_are_served(ingest: Ingest) -> None:
+    base = ingest.stack.url("ingest")
+    spec = (await ingest.http.get(f"{base}/openapi.json")).json()
+    route = spec["paths"]["/v1/tenants/{tenant}/events"]["post"]
+    assert set(route["responses"]) >= {"202", "400", "401", "404", "413", "422"}
+    assert "/v1/admin/tenants/{tenant}/credentials" in spec["paths"]
+
+    live = await ingest.http.get(f"{base}/health/live")
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
+    ready = await ingest.http.get(f"{base}/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "checks": {"kafka": True, "postgres": True}}
+    metrics = await ingest.http.get(f"{base}/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "python_info" in metrics.text
+
+
+async def test_the_admin_api_wants_the_admin_token(ingest: Ingest) -> None:
+    url = f"{ingest.stack.url('ingest')}/v1/admin/tenants/{new_tenant()}/credentials"
+    response = await ingest.http.put(
+        url, json={"hmac_secret": "s"}, headers={"Authorization": "Bearer wrong"}
+    )
+    assert error_of(response) == (401, "bad_admin_token")
