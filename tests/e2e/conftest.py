@@ -20,7 +20,7 @@ from dinero_sandbox.process import SandboxHandle, start_sandbox
 _tenant_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     # Its own sandbox process: other tests reset the shared one between tests.
     handle = start_sandbox(log_dir=tmp_path_factory.mktemp("e2e-sandbox"))
@@ -30,7 +30,7 @@ def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHan
         handle.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(
     kafka_bootstrap: str,
     database_url: str,
@@ -53,13 +53,13 @@ def stack(
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator(stack: Stack, http: httpx.Client) -> Operator:
     return Operator(stack, http)
 

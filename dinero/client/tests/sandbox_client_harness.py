@@ -10,7 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from bogfoer_dinero import DineroClient, DineroConfig, InMemoryCredentialStore
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 CONNECT_TENANT = "tenant-connect"
 

@@ -34,7 +34,7 @@ from bogfoer_dinero.models import (
     PaymentCreate,
     ProductLine,
 )
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

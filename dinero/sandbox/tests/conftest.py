@@ -1,4 +1,4 @@
-"""Load the sandbox plugin when the repo-root conftest has not (it lists it in pytest_plugins)."""
+"""Fixtures of the sandbox tests (the sandbox plugin itself is listed in the root conftest)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sandbox_harness import Api
 
-from dinero_sandbox import pytest_plugin
-from dinero_sandbox.pytest_plugin import SandboxHandle
-
-PLUGIN = "dinero_sandbox.pytest_plugin"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.register(pytest_plugin, PLUGIN)
+from dinero_sandbox.process import SandboxHandle
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 
 class Api:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sandbox_harness import assert_dinero_error
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sandbox_harness import Api, assert_dinero_error
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

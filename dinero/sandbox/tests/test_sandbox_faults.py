@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sandbox_harness import Api
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

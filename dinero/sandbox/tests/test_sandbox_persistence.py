@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sandbox_harness import Api
 
-from dinero_sandbox.pytest_plugin import SandboxHandle, free_port
+from dinero_sandbox.process import SandboxHandle, free_port
 
 pytestmark = pytest.mark.integration
 

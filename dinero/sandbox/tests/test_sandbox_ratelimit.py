@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sandbox_harness import Api
 
-from dinero_sandbox.pytest_plugin import SandboxHandle
+from dinero_sandbox.process import SandboxHandle
 
 pytestmark = pytest.mark.integration
 
