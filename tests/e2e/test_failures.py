@@ -1,0 +1,108 @@
+"""What goes wrong in Dinero is visible, isolated to its tenant, and recoverable:
+validation failures go to the dead-letter topic with Dinero's message and can be re-driven;
+a tenant whose consent is revoked is parked, not failed posting by posting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bogfoer_devstack.sales import AT, goods, order
+
+
+def _admin(stack: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.admin_token}"}
+
+
+def test_a_dinero_validation_failure_is_dead_lettered_and_re_driven_after_the_fix(
+    new_tenant: Any, operator: Any, stack: Any, http: httpx.Client
+) -> None:
+    tenant = new_tenant(
+        booking_mode="booked_and_emailed", trigger="order_placed", customer_handling="collective"
+    )
+    # One collective contact without an e-mail address: Dinero cannot e-mail the invoice.
+    placed = order("V1", lines=[goods("1", 10000)])
+    assert tenant.shop.send("order.placed", "V1-placed", AT, placed).status_code == 202
+    rows = operator.wait_settled(tenant.tenant_id, expected=2)
+    invoice = next(r for r in rows if r["kind"] == "invoice")
+    assert invoice["state"] == "failed"
+    assert "no e-mail" in invoice["last_error"]["message"]
+    assert invoice["last_error"]["dinero_code"] == 42
+    dead = http.get(
+        f"{stack.url('ledger')}/v1/dead-letters", params={"tenant": tenant.tenant_id}
+    ).json()
+    assert [d["reason"] for d in dead] == ["validation"]
+    assert dead[0]["headers"]["x-posting-key"] == invoice["posting_key"]
+
+    # The bookkeeper adds the e-mail address in Dinero; ops re-drive the posting.
+    token = tenant.sandbox.password_token(tenant.org_id, tenant.api_key)
+    auth = {"Authorization": f"Bearer {token}"}
+    contact_guid = next(r for r in rows if r["kind"] == "contact")["dinero_guid"]
+    contact_url = f"{tenant.sandbox.base_url}/v1/{tenant.org_id}/contacts/{contact_guid}"
+    contact = http.get(contact_url, headers=auth).json()
+    fixed = http.put(
+        contact_url,
+        headers=auth,
+        json={
+            "Name": contact["Name"],
+            "CountryKey": contact["CountryKey"],
+            "IsPerson": True,
+            "IsMember": False,
+            "UseCvr": False,
+            "Email": "bogholderi@example.dk",
+        },
+    )
+    assert fixed.status_code in (200, 204), fixed.text
+    redrive = http.post(
+        f"{stack.url('poster')}/v1/tenants/{tenant.tenant_id}/postings/"
+        f"{invoice['posting_key']}/redrive",
+        headers=_admin(stack),
+    )
+    assert redrive.status_code == 202, redrive.text
+
+    operator.wait_settled(tenant.tenant_id, expected=2, settled=("done",))
+    posting = http.get(
+        f"{stack.url('ledger')}/v1/tenants/{tenant.tenant_id}/postings/{invoice['posting_key']}"
+    ).json()
+    assert posting["state"] == "done"
+    assert [h["to_state"] for h in posting["history"]] == ["pending", "failed", "waiting", "done"]
+    assert len(tenant.sandbox.emails(tenant.org_id)) == 1
+    # Booked once (before the failure), e-mailed once (after the fix).
+    assert tenant.trial_balance() == {53000: 10000, 1000: -8000, 64000: -2000}
+
+
+def test_a_revoked_tenant_is_parked_without_stalling_others_and_resumes_after_reconnect(
+    new_tenant: Any, operator: Any, stack: Any, http: httpx.Client
+) -> None:
+    parked = new_tenant(booking_mode="booked", trigger="order_placed")
+    other = new_tenant(booking_mode="booked", trigger="order_placed")
+    sandbox = parked.sandbox
+    sandbox.revoke(parked.org_id)  # the shop owner withdrew Bogfør's access in Dinero
+
+    for tenant, oid in ((parked, "P1"), (other, "O1"), (parked, "P2")):
+        sent = tenant.shop.send(
+            "order.placed", f"{oid}-placed", AT, order(oid, lines=[goods("1", 10000)])
+        )
+        assert sent.status_code == 202
+    done = operator.wait_settled(other.tenant_id, expected=2)
+    assert {r["state"] for r in done} == {"done"}
+    rows = operator.wait_settled(parked.tenant_id, expected=1, settled=("parked", "pending"))
+    assert "parked" in {r["state"] for r in rows}
+    assert parked.trial_balance() == {}
+
+    # Dinero issues a new key; the operator reconnects and un-parks the tenant.
+    new_key = http.post(f"{sandbox.base_url}/_sandbox/orgs/{parked.org_id}/api-key").json()
+    reconnect = http.put(
+        f"{stack.url('poster')}/v1/tenants/{parked.tenant_id}/dinero/api-key",
+        json={"api_key": new_key["api_key"]},
+        headers=_admin(stack),
+    )
+    assert reconnect.status_code == 204
+    unpark = http.post(
+        f"{stack.url('poster')}/v1/tenants/{parked.tenant_id}/unpark", headers=_admin(stack)
+    )
+    assert unpark.status_code == 204
+    rows = operator.wait_settled(parked.tenant_id, expected=4)
+    assert {r["state"] for r in rows} == {"done"}
+    assert parked.trial_balance() == {53000: 20000, 1000: -16000, 64000: -4000}
