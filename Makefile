@@ -47,8 +47,9 @@ format: install ## Format and auto-fix with ruff
 	$(PY) -m ruff check --fix .
 
 .PHONY: schemas
-schemas: install ## Regenerate contracts/schemas/*.json from the models
+schemas: install ## Regenerate contracts/schemas/*.json and docs/asyncapi.json from the code
 	$(PY) -m bogfoer_contracts.schemas
+	$(PY) -m bogfoer_kit.asyncapi
 
 .PHONY: test
 test: lint ## Install everything, lint, type-check and run every test (real Kafka, Postgres, sandbox)

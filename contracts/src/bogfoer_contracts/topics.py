@@ -15,10 +15,6 @@ POSTINGS_COMMANDS = "postings.commands.v1"
 POSTINGS_RESULTS = "postings.results.v1"
 
 
-def retry_topic(topic: str) -> str:
-    return topic.removesuffix(".v1") + ".retry.v1"
-
-
 def dlq_topic(topic: str) -> str:
     return topic.removesuffix(".v1") + ".dlq.v1"
 
@@ -38,6 +34,5 @@ _MAIN = (INGEST_RAW, SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)
 TOPICS: tuple[TopicSpec, ...] = (
     *(TopicSpec(name) for name in _MAIN),
     TopicSpec(TENANTS_CONFIG, partitions=1, config={"cleanup.policy": "compact"}),
-    *(TopicSpec(retry_topic(name)) for name in (SALES_EVENTS, POSTINGS_COMMANDS)),
     *(TopicSpec(dlq_topic(name)) for name in (SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)),
 )

@@ -1,13 +1,16 @@
-"""Liveness, readiness and Prometheus metrics, the same in every service."""
+"""Liveness, readiness, Prometheus metrics and the topics' AsyncAPI, in every service."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bogfoer_kit.asyncapi import document
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -29,6 +32,10 @@ def health_router(broker: KafkaBroker, *extra_checks: tuple[str, ReadyCheck]) ->
                 checks[name] = False
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    @router.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> dict[str, Any]:
+        return document()
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

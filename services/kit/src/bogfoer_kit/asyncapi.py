@@ -1,0 +1,106 @@
+"""The AsyncAPI document of Bogfør's topics, generated from the contracts.
+
+`python -m bogfoer_kit.asyncapi` writes docs/asyncapi.json; every service also serves it at
+`/asyncapi.json`. A test fails when the committed file and the code disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from bogfoer_contracts.events import InboundEvent, SalesEvent
+from bogfoer_contracts.postings import PostingCommand, PostingResult
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_contracts.topics import (
+    INGEST_RAW,
+    POSTINGS_COMMANDS,
+    POSTINGS_RESULTS,
+    SALES_EVENTS,
+    TENANTS_CONFIG,
+    TOPICS,
+)
+
+DOC_PATH = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.json"
+
+# topic -> (payload type, who writes, who reads, what it holds)
+_CATALOGUE: dict[str, tuple[Any, str, str, str]] = {
+    INGEST_RAW: (
+        InboundEvent,
+        "ingest",
+        "ingest (Stripe normaliser), replay",
+        "Every accepted request body exactly as received (a shop's InboundEvent or a Stripe "
+        "event), with x-tenant, x-source, x-received-at headers: the audit trail.",
+    ),
+    SALES_EVENTS: (SalesEvent, "ingest", "mapper", "Canonical sales events (envelope + data)."),
+    TENANTS_CONFIG: (
+        TenantConfig,
+        "poster (tenant admin API)",
+        "mapper",
+        "Compacted: each tenant's settings, newest version wins.",
+    ),
+    POSTINGS_COMMANDS: (
+        PostingCommand,
+        "mapper",
+        "poster, ledger",
+        "What must happen in Dinero, one deterministic posting_key each.",
+    ),
+    POSTINGS_RESULTS: (
+        PostingResult,
+        "poster, mapper (holds)",
+        "ledger",
+        "What happened: done, waiting, failed, parked or held.",
+    ),
+}
+
+
+def catalogue_broker(bootstrap: str = "kafka:9092") -> KafkaBroker:
+    broker = KafkaBroker(bootstrap, description="Bogfør's topics; the record key is the tenant id")
+    for spec in TOPICS:
+        if spec.name in _CATALOGUE:
+            payload, writer, reader, what = _CATALOGUE[spec.name]
+            broker.publisher(
+                spec.name,
+                schema=payload,
+                title=spec.name,
+                description=f"{what} Written by {writer}; read by {reader}. "
+                f"{spec.partitions} partitions{_config(spec.config)}.",
+            )
+        else:
+            broker.publisher(
+                spec.name,
+                title=spec.name,
+                description="Dead letters: the original record's bytes and headers plus "
+                "x-dlq-reason, x-dlq-detail and x-original-topic/partition/offset; read by "
+                "the ledger (/v1/dead-letters).",
+            )
+    return broker
+
+
+def _config(config: dict[str, str]) -> str:
+    return "".join(f", {k}={v}" for k, v in sorted(config.items()))
+
+
+def document() -> dict[str, Any]:
+    spec = AsyncAPI(catalogue_broker(), title="Bogfør topics", version="1")
+    result: dict[str, Any] = spec.to_specification().to_jsonable()
+    return result
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    DOC_PATH.write_text(render())
+    sys.stdout.write(f"wrote {DOC_PATH}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
