@@ -7,6 +7,7 @@ is its own, and every expected figure is computed by hand in the test (øre).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -83,7 +84,9 @@ def test_domestic_sale_paid_by_stripe_with_fee_and_payout(new_tenant: Any, opera
     }
 
 
-def test_every_zone_lands_on_its_accounts(new_tenant: Any, operator: Any) -> None:
+def test_every_zone_lands_on_its_accounts(
+    new_tenant: Any, operator: Any, http: httpx.Client
+) -> None:
     tenant = new_tenant(booking_mode="booked", trigger="order_placed")
     orders = [
         # Domestic with a discount: goods 2 x 100,00 - 20,00, shipping 49,00, all incl. 25 %.
@@ -122,6 +125,15 @@ def test_every_zone_lands_on_its_accounts(new_tenant: Any, operator: Any) -> Non
         1100: -11000,  # EU B2B goods and shipping
         1255: -(25000 + 8000 + 6000),  # Norway, Greenland, Canary Islands
     }
+    # The EU B2B invoice carries the reverse-charge note with the buyer's VAT number.
+    b2b = next(r for r in rows if r["posting_key"].endswith(":Z-EU-B2B"))
+    token = tenant.sandbox.password_token(tenant.org_id, tenant.api_key)
+    invoice = http.get(
+        f"{tenant.sandbox.base_url}/v1/{tenant.org_id}/invoices/{b2b['dinero_guid']}",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert "reverse charge" in invoice["Comment"]
+    assert "DE123456789" in invoice["Comment"]
 
 
 def test_drafts_wait_for_the_bookkeeper_then_the_payment_follows(
@@ -332,3 +344,30 @@ def test_an_order_cancelled_before_invoicing_posts_nothing(new_tenant: Any, oper
     rows = operator.wait_settled(tenant.tenant_id, expected=3)
     assert not [r for r in rows if "C1" in r["posting_key"]]
     assert tenant.trial_balance() == {1000: -8000, 64000: -2000, 55010: 10000}
+
+
+def test_sales_before_the_cutover_are_ignored_unless_a_backfill_asks_for_them(
+    new_tenant: Any, operator: Any
+) -> None:
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed", cutover="2026-11-21")
+    old = order("B1", lines=[goods("1", 10000)])  # placed 2026-11-20
+    new = order("B2", lines=[goods("1", 20000)])
+    new["placed_at"] = "2026-11-22T09:00:00+01:00"
+    send_all(tenant, [("order.placed", "B1-placed", old), ("order.placed", "B2-placed", new)])
+    rows = operator.wait_settled(tenant.tenant_id, expected=2)
+    assert not [r for r in rows if "B1" in r["posting_key"]]
+
+    body = json.dumps(
+        {
+            "type": "order.placed",
+            "source": "shopify",
+            "source_event_id": "B1-placed",
+            "occurred_at": AT,
+            "backfill": True,
+            "data": old,
+        }
+    ).encode()
+    assert tenant.shop.send_raw(body).status_code == 202
+    rows = operator.wait_settled(tenant.tenant_id, expected=4)
+    assert {r["state"] for r in rows} == {"done"}
+    assert tenant.trial_balance() == {53000: 30000, 1000: -24000, 64000: -6000}

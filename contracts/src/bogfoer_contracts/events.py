@@ -176,6 +176,9 @@ class _Envelope(_Model):
     occurred_at: AwareDatetime
     received_at: AwareDatetime
     schema_version: Literal[1] = 1
+    backfill: bool = Field(
+        default=False, description="Book it even if it is from before the tenant's cutover"
+    )
 
 
 class OrderPlacedEvent(_Envelope):
@@ -267,6 +270,9 @@ class InboundEvent(_Model):
     source_event_id: str = Field(min_length=1, max_length=256)
     occurred_at: AwareDatetime
     schema_version: StrictInt = SCHEMA_VERSION
+    backfill: bool = Field(
+        default=False, description="Book it even if it is from before the tenant's cutover"
+    )
     data: dict[str, Any]
 
 
@@ -303,6 +309,7 @@ def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> Sa
             "occurred_at": inbound.occurred_at,
             "received_at": received_at,
             "schema_version": SCHEMA_VERSION,
+            "backfill": inbound.backfill,
             "data": inbound.data,
         }
     )

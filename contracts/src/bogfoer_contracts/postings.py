@@ -66,6 +66,7 @@ class CreateInvoice(_Command):
     date: dt.date
     currency: Currency
     description: str
+    comment: str | None = Field(default=None, description="Printed on the invoice")
     lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
     show_lines_incl_vat: bool = True
     expected_total: MinorUnits

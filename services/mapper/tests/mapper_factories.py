@@ -109,6 +109,7 @@ def event(
     source_event_id: str | None = None,
     at: dt.datetime = T0,
     tenant: str = TENANT,
+    backfill: bool = False,
 ) -> SalesEvent:
     sid = source_event_id or f"{type_}:{sorted(data.items())!r}"
     return SALES_EVENT.validate_python(
@@ -120,6 +121,7 @@ def event(
             "tenant_id": tenant,
             "occurred_at": at,
             "received_at": at + dt.timedelta(seconds=1),
+            "backfill": backfill,
             "data": data,
         }
     )

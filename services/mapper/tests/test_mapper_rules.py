@@ -144,6 +144,16 @@ def test_an_order_placed_before_cutover_is_ignored_with_everything_after_it() ->
     assert result.ignored == [None, "before_cutover", "before_cutover", "before_cutover"]
 
 
+def test_a_backfill_books_an_order_from_before_the_cutover_even_after_it_was_ignored() -> None:
+    cfg = config(trigger="order_placed", cutover=dt.date(2025, 3, 15))
+    ignored = run([placed()], cfg)
+    assert (ignored.commands, ignored.ignored) == ([], ["before_cutover"])
+    # The same order sent again as a backfill (same source ids) is booked like new.
+    result = run([placed(), placed(backfill=True)], cfg)
+    assert result.kinds() == ["contact", "invoice"]
+    assert result.ignored == ["before_cutover", None]
+
+
 def test_cutover_uses_the_danish_date() -> None:
     # 23:30 UTC on 14 March is 15 March in Copenhagen: on or after a 15 March cutover.
     late = dt.datetime(2025, 3, 14, 23, 30, tzinfo=dt.UTC)
@@ -219,6 +229,9 @@ def test_eu_b2b_sale_goes_on_1100_without_vat_and_the_contact_carries_the_vat_nu
     assert isinstance(contact, EnsureContact)
     assert isinstance(invoice, CreateInvoice)
     assert contact.contact.vat_number == "DE123456789"
+    assert invoice.comment is not None
+    assert "reverse charge" in invoice.comment
+    assert "DE123456789" in invoice.comment
     assert contact.contact.is_person is False
     assert {li.account_number for li in invoice.lines} == {1100}
     assert (invoice.expected_total, invoice.expected_vat) == (24000, 0)

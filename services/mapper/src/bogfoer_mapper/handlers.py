@@ -54,7 +54,9 @@ class Mapper:
             raise PoisonMessage("invalid_event", str(exc)) from exc
         key = rules.state_key(event)
         async with self.pool.acquire() as conn, conn.transaction():
-            seq = await store.record_event(conn, event.tenant_id, event.id, key, raw.decode())
+            seq = await store.record_event(
+                conn, event.tenant_id, event.id, key, raw.decode(), event.backfill
+            )
             if seq is None:
                 log.info("event %s seen before; nothing to do", event.id)
             else:

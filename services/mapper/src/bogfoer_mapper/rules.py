@@ -61,6 +61,7 @@ from bogfoer_mapper.documents import (
 )
 from bogfoer_mapper.holds import Hold, HoldReason
 from bogfoer_mapper.totals import document_totals, format_minor
+from bogfoer_mapper.zones import normalise_vat_number
 
 # Providers whose own payment/refund/fee/payout events reach Bogfør. Their money movements
 # are booked from those events only (see the module docstring). [our design]
@@ -159,6 +160,10 @@ def decide(
     current = state.model_copy(deep=True) if state is not None else OrderState(key=key)
     if current.key != key:
         raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
+    if event.backfill and current.before_cutover:
+        # A backfill re-opens an order that was ignored at the cutover; its events are
+        # sent again (with backfill set) and booked like new.
+        current = OrderState(key=key)
     if event.id in current.seen_event_ids:
         return Decision(state=current, ignored="duplicate_event")
     if not config.active:
@@ -187,7 +192,7 @@ def _admit(state: OrderState, event: SalesEvent, config: TenantConfig) -> str | 
         case OrderPlacedEvent():
             if state.placed is not None:
                 return "order_already_placed"
-            if danish_date(event.data.placed_at) < config.cutover:
+            if not event.backfill and danish_date(event.data.placed_at) < config.cutover:
                 state.before_cutover = True
                 state.events.clear()  # facts of a pre-cutover order are never booked
                 return "before_cutover"
@@ -195,16 +200,18 @@ def _admit(state: OrderState, event: SalesEvent, config: TenantConfig) -> str | 
             if state.invoice is None:
                 state.cancelled_before_invoice = True
         case PayoutPaidEvent():
-            if event.data.arrival_date < config.cutover:
+            if not event.backfill and event.data.arrival_date < config.cutover:
                 return "before_cutover"
         case PaymentFeeEvent():
-            if danish_date(event.data.charged_at) < config.cutover:
+            if not event.backfill and danish_date(event.data.charged_at) < config.cutover:
                 return "before_cutover"
         case PaymentCapturedEvent():
-            if not event.data.order_id and danish_date(event.data.captured_at) < config.cutover:
+            captured_at = danish_date(event.data.captured_at)
+            if not (event.data.order_id or event.backfill) and captured_at < config.cutover:
                 return "before_cutover"
         case PaymentRefundedEvent():
-            if not event.data.order_id and danish_date(event.data.refunded_at) < config.cutover:
+            refunded_at = danish_date(event.data.refunded_at)
+            if not (event.data.order_id or event.backfill) and refunded_at < config.cutover:
                 return "before_cutover"
         case OrderPaidEvent() | OrderFulfilledEvent() | OrderRefundedEvent():
             pass
@@ -410,6 +417,7 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
         date=danish_date(trigger_at),
         currency=order.currency,
         description=order_title(order),
+        comment=_reverse_charge_note(order) if draft.zone == "eu_b2b" else None,
         lines=[line.spec for line in draft.lines],
         show_lines_incl_vat=draft.show_lines_incl_vat,
         expected_total=draft.expected_total,
@@ -422,6 +430,15 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
     out.emit(invoice)
     state.invoice = invoice
     state.invoice_lines = draft.lines
+
+
+def _reverse_charge_note(order: Order) -> str:
+    """An intra-EU B2B invoice must name the buyer's VAT number and the reverse charge."""
+    vat_number = normalise_vat_number(order.customer.vat_number or "")
+    return (
+        f"Omvendt betalingspligt / reverse charge (VAT Directive art. 138, 196). "
+        f"Køberens momsnummer: {vat_number}"
+    )
 
 
 def _payment(

@@ -28,16 +28,17 @@ async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
 
 
 async def record_event(
-    conn: Conn, tenant_id: str, event_id: str, state_key: str, payload: str
+    conn: Conn, tenant_id: str, event_id: str, state_key: str, payload: str, backfill: bool
 ) -> int | None:
     """Remember an event; None when this id was seen before (a redelivery)."""
     seq: int | None = await conn.fetchval(
-        "INSERT INTO events (tenant_id, event_id, state_key, payload)"
-        " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING seq",
+        "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING seq",
         tenant_id,
         event_id,
         state_key,
         payload,
+        backfill,
     )
     return seq
 

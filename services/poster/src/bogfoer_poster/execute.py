@@ -171,6 +171,7 @@ class Executor:
                     currency=command.currency,
                     external_reference=posting.posting_key,
                     description=command.description,
+                    comment=command.comment,
                     show_lines_incl_vat=command.show_lines_incl_vat,
                     payment_condition_type=command.payment_condition_type,  # type: ignore[arg-type]
                     payment_condition_number_of_days=command.payment_condition_days,
