@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sandbox_client_harness import CONNECT_TENANT, legacy_tenant, sandbox_client
+from sandbox_client_harness import CONNECT_TENANT, sandbox_client
 
 from bogfoer_dinero import RetryLater
 from bogfoer_dinero.models import (
@@ -118,8 +118,11 @@ async def test_three_organisations_at_full_speed_never_see_a_429(
     sandbox = dinero_sandbox_factory(
         "--rate-limit", str(limit), "--rate-window-seconds", str(window)
     )
-    # Three (client id, organisation) buckets: the two Pro organisations through Visma
-    # Connect and the main one through its legacy API key (a different client id).
+    # Three organisations, each its own bucket: the two seeded Pro organisations through
+    # Visma Connect and a third, made for this test, through its legacy API key.
+    async with httpx.AsyncClient() as admin:
+        made = await admin.post(f"{sandbox.base_url}/_sandbox/orgs", json={"name": "Third ApS"})
+        third = made.json()
     sent: dict[tuple[str, str], list[float]] = defaultdict(list)
 
     async def on_request(request: httpx.Request) -> None:
@@ -135,10 +138,11 @@ async def test_three_organisations_at_full_speed_never_see_a_429(
         rate_limit_window_seconds=window,
         max_attempts=1,
     ) as client:
+        await client.auth.register_api_key("tenant-third", third["api_key"])
         orgs = [
             client.organisation(CONNECT_TENANT, sandbox.main_org),
             client.organisation(CONNECT_TENANT, sandbox.vat_free_org),
-            client.organisation(legacy_tenant(sandbox.main_org), sandbox.main_org),
+            client.organisation("tenant-third", third["id"]),
         ]
         per_org_calls = 2 * limit + 1  # three bursts: the limit is reached twice over
 
@@ -157,6 +161,11 @@ async def test_three_organisations_at_full_speed_never_see_a_429(
     log = sandbox.requests()
     assert [r for r in log if r.get("status") == 429] == []
     assert len(sent) == 3
+    assert {org for org, _ in sent} == {
+        str(sandbox.main_org),
+        str(sandbox.vat_free_org),
+        str(third["id"]),
+    }
     for index, times in sent.items():
         times.sort()
         assert len(times) == per_org_calls
