@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Any
 
 import pytest
@@ -100,3 +101,12 @@ def test_upcast_refuses_unknown_versions(placed_event: dict[str, Any]) -> None:
     placed_event["schema_version"] = 99
     with pytest.raises(ValueError, match="schema_version"):
         upcast(placed_event)
+
+
+def test_every_event_type_has_its_model_in_the_union() -> None:
+    from bogfoer_contracts.events import EVENT_TYPES, SalesEvent
+
+    models = typing.get_args(typing.get_args(SalesEvent)[0])
+    assert sorted(m.model_fields["type"].annotation.__args__[0] for m in models) == sorted(
+        EVENT_TYPES
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
@@ -239,7 +239,7 @@ SalesEvent = Annotated[
     Field(discriminator="type"),
 ]
 SALES_EVENT: TypeAdapter[SalesEvent] = TypeAdapter(SalesEvent)
-EVENT_TYPES: tuple[str, ...] = (
+EventType = Literal[
     "order.placed",
     "order.paid",
     "order.fulfilled",
@@ -249,23 +249,14 @@ EVENT_TYPES: tuple[str, ...] = (
     "payment.refunded",
     "payment.fee",
     "payout.paid",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 class InboundEvent(_Model):
     """What a shop platform POSTs: the envelope without what ingest stamps."""
 
-    type: Literal[
-        "order.placed",
-        "order.paid",
-        "order.fulfilled",
-        "order.cancelled",
-        "order.refunded",
-        "payment.captured",
-        "payment.refunded",
-        "payment.fee",
-        "payout.paid",
-    ]
+    type: EventType
     source: str = Field(min_length=1, max_length=64)
     source_event_id: str = Field(min_length=1, max_length=256)
     occurred_at: AwareDatetime

@@ -193,15 +193,12 @@ class Executor:
             if invoice.status != "Draft" and invoice.number is not None:
                 number, timestamp = invoice.number, invoice.timestamp  # booked before a crash
             else:
-                try:
-                    booked = await _with_fresh_timestamp(
-                        lambda ts: org.book_invoice(guid, ts),
-                        invoice.timestamp or "",
-                        lambda: _unbooked_timestamp(org.get_invoice, guid),
-                    )
-                    number, timestamp = booked.number, booked.timestamp
-                except _AlreadyBooked as already:
-                    number, timestamp = already.number, already.timestamp
+                number, timestamp = await _book(
+                    invoice.timestamp,
+                    lambda ts: org.book_invoice(guid, ts),
+                    lambda: org.get_invoice(guid),
+                    lambda document: document.number,
+                )
             await progress("booked", guid, timestamp, number)
         if command.booking == "booked_and_emailed" and posting.step != "emailed":
             invoice = await org.get_invoice(guid)
@@ -300,15 +297,12 @@ class Executor:
             if note.status != "Draft" and note.number is not None:
                 number, timestamp = note.number, note.timestamp
             else:
-                try:
-                    booked_note = await _with_fresh_timestamp(
-                        lambda ts: org.book_credit_note(guid, ts),
-                        note.timestamp or "",
-                        lambda: _unbooked_timestamp(org.get_credit_note, guid),
-                    )
-                    number, timestamp = booked_note.number, booked_note.timestamp
-                except _AlreadyBooked as already:
-                    number, timestamp = already.number, already.timestamp
+                number, timestamp = await _book(
+                    note.timestamp,
+                    lambda ts: org.book_credit_note(guid, ts),
+                    lambda: org.get_credit_note(guid),
+                    lambda document: document.number,
+                )
             await progress("booked", guid, timestamp, number)
         return Outcome("done", guid=guid, number=number, timestamp=timestamp)
 
@@ -352,22 +346,12 @@ class Executor:
                 number = None if draft else voucher.voucher_number
                 timestamp = voucher.timestamp
             if number is None:
-
-                async def reread() -> str:
-                    fresh = await org.get_manual_voucher(guid)
-                    if fresh.status != "Draft" and fresh.voucher_number is not None:
-                        raise _AlreadyBooked(fresh.voucher_number, fresh.timestamp)
-                    return fresh.timestamp or ""
-
-                try:
-                    booked = await _with_fresh_timestamp(
-                        lambda ts: org.book_manual_voucher(guid, ts),
-                        timestamp or "",
-                        reread,
-                    )
-                    number, timestamp = booked.voucher_number, booked.timestamp
-                except _AlreadyBooked as already:
-                    number, timestamp = already.number, already.timestamp
+                number, timestamp = await _book(
+                    timestamp,
+                    lambda ts: org.book_manual_voucher(guid, ts),
+                    lambda: org.get_manual_voucher(guid),
+                    lambda document: document.voucher_number,
+                )
             await progress("booked", guid, timestamp, number)
         return Outcome("done", guid=guid, number=number, timestamp=timestamp)
 
@@ -377,22 +361,37 @@ class _Document(Protocol):
     def timestamp(self) -> str | None: ...
     @property
     def status(self) -> str | None: ...
-    @property
-    def number(self) -> int | None: ...
 
 
-async def _unbooked_timestamp(get: Callable[[str], Awaitable[_Document]], guid: str) -> str:
-    """A fresh Timestamp for booking; signals when someone booked it meanwhile."""
-    document = await get(guid)
-    if document.status != "Draft" and document.number is not None:
-        raise _AlreadyBooked(document.number, document.timestamp)
-    return document.timestamp or ""
+D = TypeVar("D", bound=_Document)
+
+
+async def _book(
+    timestamp: str | None,
+    book: Callable[[str], Awaitable[D]],
+    get: Callable[[], Awaitable[D]],
+    number_of: Callable[[D], int | None],
+) -> tuple[int | None, str | None]:
+    """Book a draft; on a stale Timestamp re-read it, and if someone booked it meanwhile (a
+    person, or our own request whose answer was lost) take that booking instead."""
+
+    async def reread() -> str:
+        fresh = await get()
+        if fresh.status != "Draft" and number_of(fresh) is not None:
+            raise _AlreadyBooked(number_of(fresh), fresh.timestamp)
+        return fresh.timestamp or ""
+
+    try:
+        booked = await _with_fresh_timestamp(book, timestamp or "", reread)
+    except _AlreadyBooked as already:
+        return already.number, already.timestamp
+    return number_of(booked), booked.timestamp
 
 
 class _AlreadyBooked(Exception):
     """A signal: the document was booked meanwhile (by a person or our lost request)."""
 
-    def __init__(self, number: int, timestamp: str | None) -> None:
+    def __init__(self, number: int | None, timestamp: str | None) -> None:
         super().__init__(number)
         self.number = number
         self.timestamp = timestamp
