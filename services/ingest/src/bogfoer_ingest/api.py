@@ -9,6 +9,7 @@ fetched from Stripe's API, which is no business of the request path.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import json
@@ -73,9 +74,10 @@ def events_router(
 
     async def publish_raw(
         tenant: str, body: bytes, received_at: dt.datetime, headers: dict[str, str]
-    ) -> None:
-        # The raw body first: the audit trail and the source for replay.
-        await broker.publish(
+    ) -> asyncio.Future[Any]:
+        """Enqueue the raw body (the audit trail and the source for replay); the caller
+        awaits the returned acknowledgement before answering."""
+        return await broker.publish(
             body,
             topic=INGEST_RAW,
             key=key_for(tenant),
@@ -85,6 +87,7 @@ def events_router(
                 "x-received-at": received_at.isoformat(),
                 **headers,
             },
+            no_confirm=True,
         )
 
     @router.post(
@@ -134,15 +137,18 @@ def events_router(
             raise ApiError(
                 422, "invalid_event", json.loads(json.dumps(detail, default=str))
             ) from exc
-        await publish_raw(
+        raw_acked = await publish_raw(
             tenant, body, received_at, {"x-source": event.source, "x-event-id": event.id}
         )
-        await broker.publish(
+        event_acked = await broker.publish(
             SALES_EVENT.dump_json(event),
             topic=SALES_EVENTS,
             key=key_for(tenant),
             headers={"content-type": "application/json", "x-event-id": event.id},
+            no_confirm=True,
         )
+        # Both enqueued, one wait: 202 only once Kafka (acks=all) holds both records.
+        await asyncio.gather(raw_acked, event_acked)
         return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
 
     @router.post("/webhooks/stripe", response_model=StripeReceived, responses=ERRORS)
@@ -169,7 +175,7 @@ def events_router(
             raise ApiError(400, "bad_signature", str(exc)) from exc
         except ValueError as exc:
             raise ApiError(400, "malformed_json", str(exc)) from exc
-        await publish_raw(
+        acked = await publish_raw(
             tenant,
             body,
             received_at,
@@ -179,6 +185,7 @@ def events_router(
                 "x-stripe-event-type": str(event["type"]),
             },
         )
+        await acked  # Stripe hears 200 only once Kafka holds the event
         return StripeReceived(
             received=True, stripe_event_id=str(event["id"]), type=str(event["type"])
         )

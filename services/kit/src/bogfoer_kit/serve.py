@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
+from bogfoer_kit.logs import configure
 from bogfoer_kit.settings import ServiceSettings
 
 
@@ -17,10 +17,7 @@ def _drained(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure(settings.log_level, settings.log_format)
     # uvicorn captures SIGTERM, shuts down gracefully, then raises the signal again at the
     # handler it found installed; Python's default would end a cleanly drained process
     # "killed by SIGTERM" (exit -15/143). This one turns the drained stop into exit 0.
@@ -34,4 +31,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         # waits up to graceful_timeout for handlers in flight and commits their offsets.
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
         access_log=False,
+        log_config=None,  # keep our handler: uvicorn's loggers propagate to it
     )

@@ -18,3 +18,5 @@ class ServiceSettings(BaseSettings):
     # "none" in tests, "console" for people, "otlp" with OTEL_EXPORTER_OTLP_ENDPOINT in prod.
     otel_exporter: str = "none"
     log_level: str = "INFO"
+    # "json" (one object a line, with trace ids) for log collectors; "text" for people.
+    log_format: str = "text"

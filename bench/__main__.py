@@ -1,0 +1,47 @@
+"""`python -m bench [name ...]`: run the benchmarks (all by default), print the table, exit 1
+when a ratio misses its target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from bench import dinero_client_overhead, ingest_throughput, mapper_decide
+from bench.common import Result, table
+
+BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
+    "mapper_decide": mapper_decide.run,
+    "dinero_client_overhead": dinero_client_overhead.run,
+    "ingest_throughput": ingest_throughput.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"any of {', '.join(BENCHMARKS)}; default: all")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
+    results: list[Result] = []
+    for name in args.names or BENCHMARKS:
+        started = time.monotonic()
+        print(f"running {name} ...", flush=True)
+        results += BENCHMARKS[name]()
+        print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
+    print()
+    print(table(results))
+    failed = [r.name for r in results if not r.passed]
+    if failed:
+        print(f"\nFAIL: {', '.join(failed)} missed the target ratio")
+        return 1
+    print("\nevery ratio is within its target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
