@@ -32,6 +32,13 @@ pytestmark = pytest.mark.integration
 POISON = b'{"kind": "contact", "posting_key": '  # cut off: not JSON
 
 
+def poisoned_key(tenant: str) -> Any:
+    def found(records: list[Any]) -> bool:
+        return any(r.key == key_for(tenant) for r in records)
+
+    return found
+
+
 def contact(tenant: str, name: str) -> bytes:
     command = EnsureContact(
         posting_key=posting_key(tenant, "contact", name),
@@ -96,6 +103,30 @@ async def test_poison_command_is_dead_lettered_and_later_records_still_apply(
 
         await eventually(listed, 30, "the dead letter is listed by the ledger")
 
+        # Ops re-drive it to its original topic (here still poison: it comes back, marked).
+        commands_start = await end_offsets(topics, POSTINGS_COMMANDS)
+        redriven = await http.post(f"{base}/v1/dead-letters/{letters[0]['id']}/redrive")
+        assert redriven.status_code == 202, redriven.text
+
+        async def dead_again() -> bool:
+            nonlocal letters
+            letters = (await http.get(f"{base}/v1/dead-letters", params={"tenant": tenant})).json()
+            return len(letters) == 2
+
+        await eventually(dead_again, 30, "the re-driven poison is dead-lettered again")
+        again = [
+            r
+            for r in await read_from(topics, commands_start, poisoned_key(tenant), 10)
+            if r.key == key_for(tenant)
+        ]
+        assert [r.value for r in again] == [POISON]
+        assert dict(again[0].headers)["x-redriven-from"].decode().startswith(dlq)
+        first, second = sorted(letters, key=lambda d: d["id"])
+        assert first["redriven_at"] is not None
+        assert second["redriven_at"] is None
+        assert second["headers"]["x-redriven-from"].startswith(dlq)
+        letters = [first]
+
     def poisoned(records: list[Any]) -> bool:
         return any(r.key == key_for(tenant) for r in records)
 
@@ -104,8 +135,9 @@ async def test_poison_command_is_dead_lettered_and_later_records_still_apply(
         f"\n[dlq] good commands applied {took:.2f}s after produce; DLQ records {len(records)};"
         f" ledger dead letters {len(letters)}"
     )
-    assert len(records) == 1
-    (record,) = records
+    # The original dead letter and the re-driven copy that came back.
+    assert len(records) == 2
+    (record,) = [r for r in records if "x-redriven-from" not in dict(r.headers)]
     headers = {k: v.decode() for k, v in record.headers}
     assert record.value == POISON
     assert headers["x-dlq-reason"] == "invalid_command"

@@ -19,10 +19,10 @@ from faststream.kafka.annotations import KafkaMessage
 from bogfoer_contracts.events import SALES_EVENT, stamp
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest.settings import IngestSettings
-from bogfoer_ingest.stripe.api import StripeApi, StripePermanent
+from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
 from bogfoer_ingest.stripe.normalise import StripeEventError, normalise
 from bogfoer_ingest.tenants import TenantDirectory
-from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_kit.deadletter import PoisonMessage, TransientFailure, reliably
 
 
 class StripeNormaliser:
@@ -44,6 +44,8 @@ class StripeNormaliser:
             raise PoisonMessage("invalid_stripe_event", str(exc)) from exc
         except StripePermanent as exc:
             raise PoisonMessage("stripe_api_refused", str(exc)) from exc
+        except StripeTransient as exc:
+            raise TransientFailure(f"Stripe API: {exc}") from exc
         for event in (stamp(item, tenant_id, received_at) for item in inbound):
             await self.broker.publish(
                 SALES_EVENT.dump_json(event),

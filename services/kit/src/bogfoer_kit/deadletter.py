@@ -1,11 +1,18 @@
 """At-least-once consumption with dead letters, for handlers that take the raw message.
 
-A handler either succeeds (the offset is committed), raises `PoisonMessage` (the record
-cannot ever be processed: it goes to `<topic>.dlq.v1` with the reason in headers, then
-the offset is committed, so nothing is lost and nothing blocks), or raises anything else
-(a transient fault such as a database restart: the record is redelivered after a backoff,
-in order, and the offset is not committed). Dead letters are re-driven with
-`python -m bogfoer_kit.redrive`.
+A handler either
+- succeeds: the offset is committed;
+- raises `PoisonMessage`: the record can never be processed as it is; it goes to
+  `<topic>.dlq.v1` with the reason in headers and the offset is committed, so nothing is
+  lost and nothing blocks;
+- raises a transient fault (`TransientFailure`, a connection or timeout error of Postgres,
+  Kafka or the network): the record is redelivered after a backoff, in order, for as long
+  as it takes (an outage must not dead-letter good records);
+- raises anything else (a bug meeting this record): redelivered with backoff up to
+  `MAX_UNEXPECTED_ATTEMPTS` times, then dead-lettered as `processing_error`, so one bad
+  record cannot stall its partition forever.
+The ledger lists dead letters and re-drives one to its original topic
+(`POST /v1/dead-letters/{id}/redrive`).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -25,6 +34,22 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[KafkaMessage], Awaitable[None]]
 MAX_BACKOFF_SECONDS = 30.0
+MAX_UNEXPECTED_ATTEMPTS = 5
+
+
+class TransientFailure(Exception):
+    """A fault that passes (a dependency is down): retry the record, however long it takes."""
+
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientFailure,
+    OSError,  # connection refused / reset, including asyncpg's connection errors
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    KafkaError,
+)
 
 
 class PoisonMessage(Exception):
@@ -76,13 +101,17 @@ def reliably(broker: KafkaBroker) -> Callable[[Handler], Handler]:
                 await dead_letter(broker, msg, poison.reason, poison.detail)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 attempt = failures.get(where, 0) + 1
                 failures[where] = attempt
+                if not isinstance(exc, TRANSIENT) and attempt >= MAX_UNEXPECTED_ATTEMPTS:
+                    log.exception("dead-lettering %s after %d failed attempts", where, attempt)
+                    await dead_letter(broker, msg, "processing_error", f"{exc!r}")
+                    failures.pop(where, None)
+                    await msg.ack()
+                    return
                 delay = min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt)
-                log.exception(
-                    "transient failure on %s, attempt %d; retry in %.1fs", where, attempt, delay
-                )
+                log.exception("failure on %s, attempt %d; retry in %.1fs", where, attempt, delay)
                 await asyncio.sleep(delay)
                 await msg.nack()
                 return

@@ -32,7 +32,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         await migrate(pool, "bogfoer_ledger")
         await ensure_topics(settings.kafka_bootstrap_servers)
         handlers.register(broker, settings, pool)
-        app.include_router(ops_router(pool))
+        app.include_router(ops_router(pool, broker))
         await broker.start()
         try:
             yield

@@ -78,3 +78,16 @@ async def dead_letters(pool: asyncpg.Pool, tenant: str | None, limit: int) -> li
         limit,
     )
     return [_row(r) for r in rows]
+
+
+async def dead_letter(pool: asyncpg.Pool, dead_letter_id: int) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        'SELECT id, tenant_id, topic, partition, "offset", original_topic, reason, payload,'
+        " headers FROM dead_letters WHERE id = $1",
+        dead_letter_id,
+    )
+    return None if row is None else _row(row)
+
+
+async def mark_redriven(pool: asyncpg.Pool, dead_letter_id: int) -> None:
+    await pool.execute("UPDATE dead_letters SET redriven_at = now() WHERE id = $1", dead_letter_id)

@@ -24,6 +24,7 @@ from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_to
 from bogfoer_dinero import (
     DineroClient,
     DineroRejected,
+    NotFound,
     OrganisationClient,
     ReauthRequired,
     RetryLater,
@@ -45,6 +46,19 @@ ResultStatus = Literal["done", "waiting", "failed", "parked"]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+MAX_UNEXPECTED_ATTEMPTS = 5
+
+
+def _rejection(exc: DineroRejected) -> PostingError:
+    """Dinero's refusal, with its own message, code and body, for the ledger and the DLQ."""
+    return PostingError(
+        category="not_found" if isinstance(exc, NotFound) else "validation",
+        message=str(exc)[:2000],
+        dinero_code=exc.code,
+        raw=exc.raw_body,
+    )
 
 
 def _lock_id(tenant_id: str) -> int:
@@ -151,7 +165,17 @@ class Supervisor:
             await self._park(posting, exc)
             return
         except DineroRejected as exc:
-            await self._fail(posting, attempts, exc)
+            await self._fail(posting, attempts, _rejection(exc))
+            return
+        except Exception as exc:
+            # A bug meeting this posting, or a dependency failing in a way we did not name:
+            # retried with backoff, then failed (and dead-lettered) so it cannot spin.
+            log.exception("%s: unexpected failure, attempt %d", posting.posting_key, attempts)
+            if attempts >= MAX_UNEXPECTED_ATTEMPTS:
+                error = PostingError(category="internal", message=f"{exc!r}"[:2000])
+                await self._fail(posting, attempts, error)
+            else:
+                await self._retry(posting, attempts, exc)
             return
         await self._record(posting, attempts, outcome, org)
 
@@ -270,13 +294,14 @@ class Supervisor:
         if isinstance(exc, StaleTimestamp):
             delay = 0.0
         log.warning("%s: %s; retry in %.1fs", posting.posting_key, type(exc).__name__, delay)
-        async with self.pool.acquire() as conn:
+        detail = f"retrying after {type(exc).__name__}: {exc}"[:500]
+        async with self.pool.acquire() as conn, conn.transaction():
             await store.requeue(
-                conn,
-                posting.posting_key,
-                self.clock() + dt.timedelta(seconds=delay),
-                f"{type(exc).__name__}: {exc}"[:500],
+                conn, posting.posting_key, self.clock() + dt.timedelta(seconds=delay), detail
             )
+            if attempts == 1 and not isinstance(exc, StaleTimestamp):
+                # Ops see on the first failure that it is retrying, and why; not on each retry.
+                await self._publish_result(conn, posting, "waiting", attempts, detail=detail)
 
     async def _park(self, posting: Posting, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:500]
@@ -292,16 +317,8 @@ class Supervisor:
                 error=PostingError(category="parked", message=reason),
             )
 
-    async def _fail(self, posting: Posting, attempts: int, exc: DineroRejected) -> None:
-        message = str(exc)[:2000]
-        code = getattr(exc, "code", None)
-        raw = getattr(exc, "raw_body", None)
-        error = PostingError(
-            category="not_found" if type(exc).__name__ == "NotFound" else "validation",
-            message=message,
-            dinero_code=code if isinstance(code, int) else None,
-            raw=raw if isinstance(raw, str) else None,
-        )
+    async def _fail(self, posting: Posting, attempts: int, error: PostingError) -> None:
+        message = error.message
         log.error("%s failed: %s", posting.posting_key, message)
         async with self.pool.acquire() as conn, conn.transaction():
             await store.finish(
