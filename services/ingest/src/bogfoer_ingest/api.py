@@ -19,6 +19,7 @@ import stripe
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
@@ -51,7 +52,7 @@ class StripeReceived(BaseModel):
 
 
 def events_router(
-    broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirectory
+    broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirectory, tracer: trace.Tracer
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["events"])
 
@@ -137,18 +138,24 @@ def events_router(
             raise ApiError(
                 422, "invalid_event", json.loads(json.dumps(detail, default=str))
             ) from exc
-        raw_acked = await publish_raw(
-            tenant, body, received_at, {"x-source": event.source, "x-event-id": event.id}
-        )
-        event_acked = await broker.publish(
-            SALES_EVENT.dump_json(event),
-            topic=SALES_EVENTS,
-            key=key_for(tenant),
-            headers={"content-type": "application/json", "x-event-id": event.id},
-            no_confirm=True,
-        )
-        # Both enqueued, one wait: 202 only once Kafka (acks=all) holds both records.
-        await asyncio.gather(raw_acked, event_acked)
+        # The sale's trace starts here: both records, and everything after, belong to it.
+        with tracer.start_as_current_span(
+            f"receive {event.type}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"bogfoer.tenant_id": tenant, "bogfoer.event_id": event.id},
+        ):
+            raw_acked = await publish_raw(
+                tenant, body, received_at, {"x-source": event.source, "x-event-id": event.id}
+            )
+            event_acked = await broker.publish(
+                SALES_EVENT.dump_json(event),
+                topic=SALES_EVENTS,
+                key=key_for(tenant),
+                headers={"content-type": "application/json", "x-event-id": event.id},
+                no_confirm=True,
+            )
+            # Both enqueued, one wait: 202 only once Kafka (acks=all) holds both records.
+            await asyncio.gather(raw_acked, event_acked)
         return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
 
     @router.post("/webhooks/stripe", response_model=StripeReceived, responses=ERRORS)
@@ -175,17 +182,22 @@ def events_router(
             raise ApiError(400, "bad_signature", str(exc)) from exc
         except ValueError as exc:
             raise ApiError(400, "malformed_json", str(exc)) from exc
-        acked = await publish_raw(
-            tenant,
-            body,
-            received_at,
-            {
-                "x-source": "stripe",
-                "x-stripe-event-id": str(event["id"]),
-                "x-stripe-event-type": str(event["type"]),
-            },
-        )
-        await acked  # Stripe hears 200 only once Kafka holds the event
+        with tracer.start_as_current_span(
+            f"receive stripe {event['type']}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"bogfoer.tenant_id": tenant, "stripe.event_id": str(event["id"])},
+        ):
+            acked = await publish_raw(
+                tenant,
+                body,
+                received_at,
+                {
+                    "x-source": "stripe",
+                    "x-stripe-event-id": str(event["id"]),
+                    "x-stripe-event-type": str(event["type"]),
+                },
+            )
+            await acked  # Stripe hears 200 only once Kafka holds the event
         return StripeReceived(
             received=True, stripe_event_id=str(event["id"]), type=str(event["type"])
         )

@@ -36,7 +36,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         state["pool"] = pool
         await migrate(pool, "bogfoer_ingest")
         tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
-        app.include_router(events_router(broker, settings, tenants))
+        app.include_router(
+            events_router(broker, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
+        )
         app.include_router(admin_router(settings, tenants))
         # One connection to Stripe per process; each tenant's calls carry its own key.
         stripe_api = StripeApi("unused-default-key", api_base=settings.stripe_api_base)

@@ -41,7 +41,9 @@ def create_app(settings: PosterSettings) -> FastAPI:
         await ensure_topics(settings.kafka_bootstrap_servers)
         outbox = OutboxRelay(broker, pool)
         async with DineroClient.open(settings.dinero_config(), credentials) as dinero:
-            supervisor = Supervisor(pool, dinero, outbox, settings)
+            supervisor = Supervisor(
+                pool, dinero, outbox, settings, tracer_provider.get_tracer("bogfoer.poster")
+            )
             handlers.register(broker, settings, pool, supervisor)
             app.include_router(admin_router(settings, pool, dinero, outbox, supervisor))
             await broker.start()

@@ -6,6 +6,7 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import propagate
 from pydantic import ValidationError
 
 from bogfoer_contracts.postings import POSTING_COMMAND
@@ -31,6 +32,9 @@ def register(
             command = POSTING_COMMAND.validate_json(msg.body)
         except ValidationError as exc:
             raise PoisonMessage("invalid_command", str(exc)) from exc
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # the consumer span this command arrived in
         async with pool.acquire() as conn:
-            await store.intake(conn, command)  # a known posting key is a duplicate: dropped
+            # A known posting key is a duplicate: dropped.
+            await store.intake(conn, command, carrier.get("traceparent"))
         supervisor.wake.set()

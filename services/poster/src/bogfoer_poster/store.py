@@ -28,6 +28,7 @@ class Posting:
     dinero_timestamp: str | None
     attempts: int
     detail: str | None
+    traceparent: str | None
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> Posting:
@@ -44,26 +45,29 @@ class Posting:
             dinero_timestamp=r["dinero_timestamp"],
             attempts=r["attempts"],
             detail=r["detail"],
+            traceparent=r["traceparent"],
         )
 
 
 _COLUMNS = (
     "posting_key, tenant_id, organization_id, kind, command::text AS command, state, step,"
-    " dinero_guid, dinero_number, dinero_timestamp, attempts, detail"
+    " dinero_guid, dinero_number, dinero_timestamp, attempts, detail, traceparent"
 )
 
 
-async def intake(conn: Conn, command: PostingCommand) -> bool:
+async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -> bool:
     """Record a command; False when its posting key is known (a duplicate command)."""
     row = await conn.fetchrow(
-        "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command, depends_on)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
+        "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command, depends_on,"
+        " traceparent) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+        " ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
         command.posting_key,
         command.tenant_id,
         command.organization_id,
         command.kind,
         POSTING_COMMAND.dump_json(command).decode(),
         command.depends_on,
+        traceparent,
     )
     return row is not None
 

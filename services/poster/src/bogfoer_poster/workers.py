@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import asyncpg
+from opentelemetry import propagate, trace
 
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult, amount_of
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
@@ -72,8 +73,10 @@ class Supervisor:
         dinero: DineroClient,
         outbox: OutboxRelay,
         settings: PosterSettings,
+        tracer: trace.Tracer,
         clock: Clock = _utcnow,
     ) -> None:
+        self.tracer = tracer
         self.pool = pool
         self.dinero = dinero
         self.outbox = outbox
@@ -143,6 +146,21 @@ class Supervisor:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(tenant))
 
     async def _post(self, posting: Posting) -> None:
+        """One attempt at one posting, as a span in the trace its command arrived in."""
+        parent = propagate.extract({"traceparent": posting.traceparent or ""})
+        with self.tracer.start_as_current_span(
+            f"post {posting.kind}",
+            context=parent,
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "bogfoer.tenant_id": posting.tenant_id,
+                "bogfoer.posting_key": posting.posting_key,
+                "bogfoer.attempt": posting.attempts + 1,
+            },
+        ):
+            await self._attempt(posting)
+
+    async def _attempt(self, posting: Posting) -> None:
         async with self.pool.acquire() as conn:
             await store.claim(conn, posting.posting_key)
         attempts = posting.attempts + 1
