@@ -8,6 +8,7 @@ is its own, and every expected figure is computed by hand in the test (øre).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -371,3 +372,71 @@ def test_sales_before_the_cutover_are_ignored_unless_a_backfill_asks_for_them(
     rows = operator.wait_settled(tenant.tenant_id, expected=4)
     assert {r["state"] for r in rows} == {"done"}
     assert tenant.trial_balance() == {53000: 30000, 1000: -24000, 64000: -6000}
+
+
+def test_events_that_arrive_before_the_tenants_settings_are_booked_once_they_arrive(
+    stack: Any, operator: Any, e2e_sandbox: Any, http: httpx.Client
+) -> None:
+    from bogfoer_devstack.shop import Shop
+
+    tenant_id = "early-bird"
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    org = http.post(
+        f"{e2e_sandbox.base_url}/_sandbox/orgs",
+        json={"name": tenant_id, "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
+    ).json()
+    secret = "early-bird-signing-secret"
+    http.put(
+        f"{stack.url('ingest')}/v1/admin/tenants/{tenant_id}/credentials",
+        json={"hmac_secret": secret},
+        headers=admin,
+    ).raise_for_status()
+    shop = Shop(stack, http, tenant_id, secret)
+    placed = order("EB1", lines=[goods("1", 10000)])
+    assert shop.send("order.placed", "EB1-placed", AT, placed).status_code == 202
+    time.sleep(2)
+    assert operator.postings(tenant_id) == []  # no settings yet: nothing can be mapped
+
+    http.put(
+        f"{stack.url('poster')}/v1/tenants/{tenant_id}/dinero/api-key",
+        json={"api_key": org["api_key"]},
+        headers=admin,
+    ).raise_for_status()
+    settings = {
+        "dinero_organization_id": org["id"],
+        "cutover": "2026-01-01",
+        "booking_mode": "booked",
+        "trigger": "order_placed",
+    }
+    http.put(
+        f"{stack.url('poster')}/v1/tenants/{tenant_id}/settings", json=settings, headers=admin
+    ).raise_for_status()
+    rows = operator.wait_settled(tenant_id, expected=2)
+    assert {r["state"] for r in rows} == {"done"}
+    balance = {k: v for k, v in e2e_sandbox.trial_balance(org["id"]).items() if v}
+    assert balance == {53000: 10000, 1000: -8000, 64000: -2000}
+
+
+def test_settings_naming_accounts_the_organisation_lacks_are_refused(
+    stack: Any, e2e_sandbox: Any, http: httpx.Client
+) -> None:
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    org = http.post(f"{e2e_sandbox.base_url}/_sandbox/orgs", json={"name": "no-stripe"}).json()
+    http.put(
+        f"{stack.url('poster')}/v1/tenants/no-stripe/dinero/api-key",
+        json={"api_key": org["api_key"]},
+        headers=admin,
+    ).raise_for_status()
+    refused = http.put(
+        f"{stack.url('poster')}/v1/tenants/no-stripe/settings",
+        json={
+            "dinero_organization_id": org["id"],
+            "cutover": "2026-01-01",
+            "accounts": {"goods_domestic": 1001},
+        },  # 55010 (Stripe) is missing too
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert detail["reason"] == "unknown_accounts"
+    assert detail["detail"] == {"accounts.goods_domestic": 1001, "deposit_accounts.card": 55010}
