@@ -64,7 +64,7 @@ infra-down: ## Stop what infra-up started
 	$(PY) -m bogfoer_devstack.cli down --state $(STATE)
 
 .PHONY: sandbox
-sandbox: install ## Run the Dinero sandbox on 127.0.0.1:$${DINERO_SANDBOX_PORT:-8910}
+sandbox: install ## Run the Dinero sandbox on 127.0.0.1:8910 (port from DINERO_SANDBOX_PORT)
 	$(PY) -m dinero_sandbox
 
 .PHONY: demo
