@@ -247,6 +247,7 @@ def progress(
     operator: Operator, tenants: list[DemoTenant], until: tuple[str, ...], timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
+    shown = ""
     while True:
         line = []
         finished = True
@@ -259,7 +260,10 @@ def progress(
             )
             settled = sum(n for s, n in states.items() if s in until)
             finished &= total >= tenant.expected_postings and settled == total
-        say("  [progress] " + " | ".join(line))
+        text = " | ".join(line)
+        if text != shown:  # a line when something moved, not every second
+            say(f"  [progress] {text}")
+            shown = text
         if finished or time.monotonic() > deadline:
             return
         time.sleep(1.0)
