@@ -79,3 +79,10 @@ def test_tenant_config_defaults_follow_dinero_default_chart() -> None:
     assert config.deposit_accounts == {"card": 55010}
     with pytest.raises(ValidationError):
         TenantConfig.model_validate(config.model_dump() | {"booking_mode": "maybe"})
+
+
+def test_every_consumed_topic_has_a_declared_dead_letter_topic() -> None:
+    from bogfoer_contracts.topics import DLQ_TOPICS, TOPICS, dlq_topic
+
+    consumed = {spec.name for spec in TOPICS if spec.name not in DLQ_TOPICS}
+    assert {dlq_topic(name) for name in consumed} == set(DLQ_TOPICS)

@@ -276,3 +276,45 @@ async def test_the_admin_api_wants_the_admin_token(ingest: Ingest) -> None:
         url, json={"hmac_secret": "s"}, headers={"Authorization": "Bearer wrong"}
     )
     assert error_of(response) == (401, "bad_admin_token")
+
+
+async def test_events_produced_straight_to_kafka_are_stamped_like_http_ones(
+    ingest: Ingest, topics: str
+) -> None:
+    from bogfoer_contracts.topics import INGEST_INBOUND, dlq_topic
+    from tests.integration.conftest import idempotent_producer
+
+    events_start = await end_offsets(topics, SALES_EVENTS)
+    dlq_start = await end_offsets(topics, dlq_topic(INGEST_INBOUND))
+    good = encode(event("kafka-1"))
+    producer = await idempotent_producer(topics)
+    try:
+        await producer.send_and_wait(INGEST_INBOUND, good, key=key_for(ingest.tenant))
+        await producer.send_and_wait(
+            INGEST_INBOUND,
+            encode(event("kafka-2", data={"order_id": 1})),
+            key=key_for(ingest.tenant),
+        )
+        await producer.send_and_wait(INGEST_INBOUND, good, key=b"nobody-we-know")
+    finally:
+        await producer.stop()
+
+    def mine(records: list[Any]) -> bool:
+        return any(r.key == key_for(ingest.tenant) for r in records)
+
+    stamped = [
+        r
+        for r in await read_from(topics, events_start, mine, 20, settle=1.0)
+        if r.key == key_for(ingest.tenant)
+    ]
+    assert len(stamped) == 1  # the invalid one and the unknown tenant's never get here
+    body = json.loads(stamped[0].value)
+    assert body["id"] == event_id(ingest.tenant, "shopify", "kafka-1")
+    assert body["tenant_id"] == ingest.tenant
+
+    def two(records: list[Any]) -> bool:
+        return len(records) >= 2
+
+    dead = await read_from(topics, dlq_start, two, 20)
+    reasons = sorted(dict(r.headers)["x-dlq-reason"].decode() for r in dead)
+    assert reasons == ["invalid_event", "unknown_tenant"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 INGEST_RAW = "ingest.raw.v1"
+# For shop platforms that produce straight to Kafka: InboundEvent records, key = tenant id.
+INGEST_INBOUND = "ingest.inbound.v1"
 SALES_EVENTS = "sales.events.v1"
 TENANTS_CONFIG = "tenants.config.v1"
 POSTINGS_COMMANDS = "postings.commands.v1"
@@ -30,9 +32,11 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-_MAIN = (INGEST_RAW, SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)
+_MAIN = (INGEST_INBOUND, INGEST_RAW, SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)
 TOPICS: tuple[TopicSpec, ...] = (
     *(TopicSpec(name) for name in _MAIN),
     TopicSpec(TENANTS_CONFIG, partitions=1, config={"cleanup.policy": "compact"}),
-    *(TopicSpec(dlq_topic(name)) for name in (SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)),
+    # Every topic that is consumed has its dead-letter topic.
+    *(TopicSpec(dlq_topic(name)) for name in (*_MAIN, TENANTS_CONFIG)),
 )
+DLQ_TOPICS: tuple[str, ...] = tuple(spec.name for spec in TOPICS if spec.name.endswith(".dlq.v1"))

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from bogfoer_dinero.sealing import SecretSealer
-from bogfoer_ingest import stripe_consumer
+from bogfoer_ingest import kafka_inbound, stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
 from bogfoer_ingest.errors import ApiError, api_error_handler
 from bogfoer_ingest.settings import IngestSettings
@@ -45,6 +45,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         stripe_consumer.register(
             broker, settings, stripe_consumer.StripeNormaliser(broker, tenants, stripe_api)
         )
+        kafka_inbound.register(broker, settings, tenants)
         await ensure_topics(settings.kafka_bootstrap_servers)
         await broker.start()
         try:

@@ -18,6 +18,7 @@ from bogfoer_contracts.events import InboundEvent, SalesEvent
 from bogfoer_contracts.postings import PostingCommand, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
+    INGEST_INBOUND,
     INGEST_RAW,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
@@ -30,6 +31,12 @@ DOC_PATH = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.json"
 
 # topic -> (payload type, who writes, who reads, what it holds)
 _CATALOGUE: dict[str, tuple[Any, str, str, str]] = {
+    INGEST_INBOUND: (
+        InboundEvent,
+        "shop platforms that produce to Kafka (record key: the tenant id)",
+        "ingest",
+        "Shop events straight from Kafka, validated and stamped like an HTTP POST.",
+    ),
     INGEST_RAW: (
         InboundEvent,
         "ingest",

@@ -10,14 +10,12 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from pydantic import ValidationError
 
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
-from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
+from bogfoer_contracts.topics import DLQ_TOPICS, POSTINGS_COMMANDS, POSTINGS_RESULTS
 from bogfoer_kit.deadletter import PoisonMessage, reliably
 from bogfoer_ledger import store
 from bogfoer_ledger.settings import LedgerSettings
 
-DEAD_LETTER_TOPICS = tuple(
-    dlq_topic(t) for t in ("sales.events.v1", POSTINGS_COMMANDS, POSTINGS_RESULTS)
-)
+DEAD_LETTER_TOPICS = DLQ_TOPICS
 
 
 def _ref(msg: KafkaMessage) -> store.RecordRef:
