@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate, trace
 
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult, amount_of
@@ -26,7 +27,6 @@ from bogfoer_dinero import (
     DineroClient,
     DineroRejected,
     NotFound,
-    OrganisationClient,
     ReauthRequired,
     RetryLater,
     StaleTimestamp,
@@ -87,16 +87,28 @@ class Supervisor:
         self._stopping = False
         # Per tenant: how long until the next look for drafts that were booked by a person.
         self._draft_poll: dict[str, tuple[float, dt.datetime]] = {}
+        # The tenants' advisory locks live on one connection of this replica, taken out of
+        # the pool for good: a connection held per busy tenant would empty the pool and
+        # leave every worker waiting for a second one. Its generation changes when it is
+        # replaced (its locks died with it), which tells the workers to stop.
+        self._lock_conn: PoolConnectionProxy | None = None
+        self._lock_generation = 0
+        self._lock_mutex = asyncio.Lock()
 
     async def run(self) -> None:
         while not self._stopping:
-            for tenant in await store.due_tenants(self.pool):
-                task = self._workers.get(tenant)
-                if task is None or task.done():
-                    self._workers[tenant] = asyncio.create_task(
-                        self._serve(tenant), name=f"poster-{tenant}"
-                    )
-            await self._poll_drafts()
+            try:
+                for tenant in await store.due_tenants(self.pool):
+                    task = self._workers.get(tenant)
+                    if task is None or task.done():
+                        self._workers[tenant] = asyncio.create_task(
+                            self._serve(tenant), name=f"poster-{tenant}"
+                        )
+                await self._poll_drafts()
+            except Exception:
+                # The database or Dinero failed under us: this loop is the only thing that
+                # starts workers, so it must outlive any failure and look again.
+                log.exception("looking for due postings failed; looking again")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_seconds)
@@ -110,6 +122,10 @@ class Supervisor:
             await asyncio.wait(workers, timeout=self.settings.graceful_timeout_seconds)
         for task in workers:
             task.cancel()
+        async with self._lock_mutex:
+            if self._lock_conn is not None:
+                await self.pool.release(self._lock_conn)  # releases every tenant's lock
+                self._lock_conn = None
 
     async def redrive(self, tenant: str, posting_key: str) -> bool:
         """Queue a failed posting again (its cause fixed); it starts with a look-up."""
@@ -126,24 +142,48 @@ class Supervisor:
         return True
 
     async def _serve(self, tenant: str) -> None:
-        async with self.pool.acquire() as lock_conn:
-            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_id(tenant)):
-                return  # another replica serves this tenant now
-            try:
-                while not self._stopping:
-                    async with self.pool.acquire() as conn:
-                        if await store.parked_reason(conn, tenant):
-                            return
-                        posting = await store.next_due(conn, tenant)
-                    if posting is None:
+        generation = await self._lock(tenant)
+        if generation is None:
+            return  # another replica serves this tenant now
+        try:
+            while not self._stopping and self._holds_locks(generation):
+                async with self.pool.acquire() as conn:
+                    if await store.parked_reason(conn, tenant):
                         return
-                    await self._post(posting)
-                    await self.outbox.relay()
-            except Exception:
-                log.exception("worker for tenant %s stopped; the supervisor restarts it", tenant)
-                await asyncio.sleep(1)
-            finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(tenant))
+                    posting = await store.next_due(conn, tenant)
+                if posting is None:
+                    return
+                await self._post(posting)
+                await self.outbox.relay()
+        except Exception:
+            log.exception("worker for tenant %s stopped; the supervisor restarts it", tenant)
+            await asyncio.sleep(1)
+        finally:
+            await self._unlock(tenant, generation)
+
+    async def _lock(self, tenant: str) -> int | None:
+        """The tenant's advisory lock (None: another replica holds it). Session locks are
+        re-entrant, which is safe because this replica runs one task per tenant."""
+        async with self._lock_mutex:
+            if self._lock_conn is not None and self._lock_conn.is_closed():
+                await self.pool.release(self._lock_conn)  # its locks are gone with it
+                self._lock_conn = None
+            if self._lock_conn is None:
+                self._lock_conn = await self.pool.acquire()
+                self._lock_generation += 1
+            taken = await self._lock_conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", _lock_id(tenant)
+            )
+            return self._lock_generation if taken else None
+
+    def _holds_locks(self, generation: int) -> bool:
+        conn = self._lock_conn
+        return generation == self._lock_generation and conn is not None and not conn.is_closed()
+
+    async def _unlock(self, tenant: str, generation: int) -> None:
+        async with self._lock_mutex:
+            if self._lock_conn is not None and self._holds_locks(generation):
+                await self._lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(tenant))
 
     async def _post(self, posting: Posting) -> None:
         """One attempt at one posting, as a span in the trace its command arrived in."""
@@ -164,6 +204,7 @@ class Supervisor:
         async with self.pool.acquire() as conn:
             await store.claim(conn, posting.posting_key)
         attempts = posting.attempts + 1
+        before = posting  # its state and detail as the last attempt left them
         posting = await self._reload(posting.posting_key)
         org = self.dinero.organisation(posting.tenant_id, posting.organization_id)
         executor = Executor(self._dependency)
@@ -195,7 +236,7 @@ class Supervisor:
             else:
                 await self._retry(posting, attempts, exc)
             return
-        await self._record(posting, attempts, outcome, org)
+        await self._record(posting, attempts, outcome, before)
 
     async def _reload(self, key: str) -> Posting:
         async with self.pool.acquire() as conn:
@@ -235,7 +276,7 @@ class Supervisor:
         ).model_dump_json()
 
     async def _record(
-        self, posting: Posting, attempts: int, outcome: Outcome, org: OrganisationClient
+        self, posting: Posting, attempts: int, outcome: Outcome, before: Posting
     ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if outcome.state == "done":
@@ -262,7 +303,7 @@ class Supervisor:
                     self._draft_poll.setdefault(
                         posting.tenant_id, (self.settings.draft_poll_min_seconds, self.clock())
                     )
-                if posting.state == "waiting" and posting.detail == outcome.detail:
+                if before.state == "waiting" and before.detail == outcome.detail:
                     return  # still waiting for the same thing: nothing new to tell
             await self._publish_result(
                 conn,
