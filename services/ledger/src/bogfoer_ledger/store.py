@@ -103,14 +103,35 @@ async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
             return False
-        old = await conn.fetchval(
-            "SELECT state FROM postings WHERE posting_key = $1 FOR UPDATE", result.posting_key
+        current = await conn.fetchrow(
+            "SELECT state, last_result_at FROM postings WHERE posting_key = $1 FOR UPDATE",
+            result.posting_key,
         )
+        old: str | None = None if current is None else current["state"]
+        if (
+            old is not None
+            and current is not None
+            and (old == "done" or (current["last_result_at"] or result.at) > result.at)
+        ):
+            # Done is final, and a result older than the one applied is stale (results of
+            # two poster replicas may arrive out of order): kept as history, state unchanged.
+            await _transition(
+                conn,
+                result.posting_key,
+                old,
+                old,
+                ref,
+                result.at,
+                f"stale {result.status} result ignored",
+                error,
+            )
+            return True
         if old is None:
             await conn.execute(
                 "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor,"
-                " dinero_guid, dinero_number, attempts, last_error, detail, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11)",
+                " dinero_guid, dinero_number, attempts, last_error, detail, created_at, updated_at,"
+                " last_result_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11, $11)",
                 result.posting_key,
                 result.tenant_id,
                 result.kind,
@@ -127,7 +148,7 @@ async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
             await conn.execute(
                 "UPDATE postings SET state = $2, dinero_guid = COALESCE($3, dinero_guid),"
                 " dinero_number = COALESCE($4, dinero_number), attempts = $5,"
-                " last_error = $6::jsonb, detail = $7, updated_at = $8,"
+                " last_error = $6::jsonb, detail = $7, updated_at = $8, last_result_at = $8,"
                 " amount_minor = COALESCE(amount_minor, $9) WHERE posting_key = $1",
                 result.posting_key,
                 result.status,

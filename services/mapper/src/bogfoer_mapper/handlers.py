@@ -25,9 +25,10 @@ from bogfoer_contracts.topics import (
     POSTINGS_RESULTS,
     SALES_EVENTS,
     TENANTS_CONFIG,
+    dlq_topic,
 )
 from bogfoer_kit.db import Conn
-from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, reliably
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_mapper import rules, store
 from bogfoer_mapper.settings import MapperSettings
@@ -54,6 +55,7 @@ class Mapper:
             raise PoisonMessage("invalid_event", str(exc)) from exc
         key = rules.state_key(event)
         async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_tenant(conn, event.tenant_id)
             seq = await store.record_event(
                 conn, event.tenant_id, event.id, key, raw.decode(), event.backfill
             )
@@ -72,8 +74,11 @@ class Mapper:
             config = TenantConfig.model_validate_json(raw)
         except ValidationError as exc:
             raise PoisonMessage("invalid_tenant_config", str(exc)) from exc
-        await store.save_config(self.pool, config)
         async with self.pool.acquire() as conn, conn.transaction():
+            # The same lock as an event's transaction: an event committing while these
+            # settings arrive is either seen here or sees the settings itself.
+            await store.lock_tenant(conn, config.tenant_id)
+            await store.save_config(conn, config)
             current = await store.load_config(conn, config.tenant_id)
             assert current is not None
             await self._process_pending(conn, current)
@@ -81,35 +86,59 @@ class Mapper:
 
     async def _process_pending(self, conn: Conn, config: TenantConfig) -> None:
         for seq, payload in await store.unprocessed(conn, config.tenant_id):
-            event = parse_event(payload)
-            key = rules.state_key(event)
-            raw_state = await store.load_state(conn, event.tenant_id, key)
-            state = None if raw_state is None else rules.OrderState.model_validate_json(raw_state)
-            decision = rules.decide(event, config, state, self.clock())
-            await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
-            for command in decision.commands:
+            try:
+                async with conn.transaction():  # a savepoint per event
+                    await self._process(conn, config, seq, payload)
+            except TRANSIENT:
+                raise  # the whole record is retried
+            except Exception as exc:
+                # A bug meeting this one event must not block every later event of the
+                # tenant: it is dead-lettered (re-drivable from the ledger) and forgotten
+                # here, so a re-drive is processed like a new arrival.
+                log.exception("event %s of %s failed in the mapper", seq, config.tenant_id)
+                await store.forget_event(conn, seq)
                 await enqueue(
                     conn,
-                    event.tenant_id,
-                    POSTINGS_COMMANDS,
-                    POSTING_COMMAND.dump_json(command).decode(),
+                    config.tenant_id,
+                    dlq_topic(SALES_EVENTS),
+                    payload,
+                    {
+                        "x-dlq-reason": "processing_error",
+                        "x-dlq-detail": f"{exc!r}"[:2000],
+                        "x-original-topic": SALES_EVENTS,
+                    },
                 )
-            for hold in decision.holds:
-                result = PostingResult(
-                    posting_key=hold.posting_key,
-                    tenant_id=event.tenant_id,
-                    kind=hold.kind,
-                    status="held",
-                    detail=hold.message,
-                    error=PostingError(category="held", message=f"{hold.reason}: {hold.message}"),
-                    attempts=0,
-                    at=event.occurred_at,
-                )
-                await enqueue(conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json())
-            outcome = decision.ignored or (
-                f"{len(decision.commands)} commands, {len(decision.holds)} holds"
+
+    async def _process(self, conn: Conn, config: TenantConfig, seq: int, payload: str) -> None:
+        event = parse_event(payload)
+        key = rules.state_key(event)
+        raw_state = await store.load_state(conn, event.tenant_id, key)
+        state = None if raw_state is None else rules.OrderState.model_validate_json(raw_state)
+        decision = rules.decide(event, config, state, self.clock())
+        await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
+        for command in decision.commands:
+            await enqueue(
+                conn,
+                event.tenant_id,
+                POSTINGS_COMMANDS,
+                POSTING_COMMAND.dump_json(command).decode(),
             )
-            await store.mark_processed(conn, seq, outcome)
+        for hold in decision.holds:
+            result = PostingResult(
+                posting_key=hold.posting_key,
+                tenant_id=event.tenant_id,
+                kind=hold.kind,
+                status="held",
+                detail=hold.message,
+                error=PostingError(category="held", message=f"{hold.reason}: {hold.message}"),
+                attempts=0,
+                at=event.occurred_at,
+            )
+            await enqueue(conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json())
+        outcome = decision.ignored or (
+            f"{len(decision.commands)} commands, {len(decision.holds)} holds"
+        )
+        await store.mark_processed(conn, seq, outcome)
 
 
 def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_kit.db import Conn
 
 
-async def save_config(pool: asyncpg.Pool, config: TenantConfig) -> bool:
+async def lock_tenant(conn: Conn, tenant_id: str) -> None:
+    """Serialise this transaction with the tenant's other event and settings transactions."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"mapper:{tenant_id}")
+
+
+async def save_config(conn: Conn, config: TenantConfig) -> bool:
     """Store a tenant's settings unless a newer version is already stored."""
-    row = await pool.fetchrow(
+    row = await conn.fetchrow(
         "INSERT INTO tenant_configs (tenant_id, version, config) VALUES ($1, $2, $3::jsonb)"
         " ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version,"
         " config = EXCLUDED.config, updated_at = now()"
@@ -50,6 +53,10 @@ async def unprocessed(conn: Conn, tenant_id: str) -> list[tuple[int, str]]:
         tenant_id,
     )
     return [(r["seq"], r["payload"]) for r in rows]
+
+
+async def forget_event(conn: Conn, seq: int) -> None:
+    await conn.execute("DELETE FROM events WHERE seq = $1", seq)
 
 
 async def mark_processed(conn: Conn, seq: int, outcome: str) -> None:

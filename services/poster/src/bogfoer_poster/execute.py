@@ -67,6 +67,16 @@ class PostingRejected(DineroValidationError):
     """Our own check refused the posting (never booked wrong); dead-lettered like Dinero's."""
 
 
+def _check_total(dinero_total: int | None, expected: int, document: str) -> None:
+    """Never book wrong: Dinero's own total must be the one the mapper checked to the øre."""
+    if dinero_total != expected:
+        raise PostingRejected(
+            f"Dinero totals the {document} {dinero_total} øre, Bogfør expected {expected} øre;"
+            " left as a draft, not booked",
+            code=None,
+        )
+
+
 def _lines(lines: list[InvoiceLineSpec]) -> list[ProductLine]:
     return [
         ProductLine(
@@ -182,12 +192,7 @@ class Executor:
             await progress("created", guid, timestamp)
         if number is None:
             invoice = await org.get_invoice(guid)
-            if invoice.total_incl_vat_ore != command.expected_total:
-                raise PostingRejected(
-                    f"Dinero totals {invoice.total_incl_vat_ore} øre, the order "
-                    f"{command.expected_total} øre; left as a draft, not booked",
-                    code=None,
-                )
+            _check_total(invoice.total_incl_vat_ore, command.expected_total, "invoice")
             if command.booking == "draft":
                 return Outcome("done", guid=guid, timestamp=invoice.timestamp)
             if invoice.status != "Draft" and invoice.number is not None:
@@ -292,8 +297,11 @@ class Executor:
                 )
                 guid, timestamp = created.guid, created.timestamp
                 await progress("created", guid, timestamp)
-        if number is None and command.booking != "draft":
+        if number is None:
             note = await org.get_credit_note(guid)
+            _check_total(note.total_incl_vat_ore, command.expected_total, "credit note")
+            if command.booking == "draft":
+                return Outcome("done", guid=guid, timestamp=note.timestamp)
             if note.status != "Draft" and note.number is not None:
                 number, timestamp = note.number, note.timestamp
             else:

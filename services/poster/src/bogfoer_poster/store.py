@@ -111,6 +111,15 @@ async def claim(conn: Conn, posting_key: str) -> None:
     )
 
 
+async def count_unexpected_failure(conn: Conn, posting_key: str) -> int:
+    failures: int = await conn.fetchval(
+        "UPDATE postings SET unexpected_failures = unexpected_failures + 1"
+        " WHERE posting_key = $1 RETURNING unexpected_failures",
+        posting_key,
+    )
+    return failures
+
+
 async def progress(
     conn: Conn,
     posting_key: str,
@@ -205,6 +214,7 @@ async def redrive(conn: Conn, tenant_id: str, posting_key: str) -> bool:
     """Put a failed posting back in the queue (after the tenant fixed the cause)."""
     row = await conn.fetchrow(
         "UPDATE postings SET state = 'in_flight', next_attempt_at = now(), last_error = NULL,"
+        " unexpected_failures = 0,"
         " detail = 're-driven' WHERE tenant_id = $1 AND posting_key = $2 AND state = 'failed'"
         " RETURNING 1",
         tenant_id,

@@ -229,8 +229,10 @@ class Supervisor:
         except Exception as exc:
             # A bug meeting this posting, or a dependency failing in a way we did not name:
             # retried with backoff, then failed (and dead-lettered) so it cannot spin.
-            log.exception("%s: unexpected failure, attempt %d", posting.posting_key, attempts)
-            if attempts >= MAX_UNEXPECTED_ATTEMPTS:
+            async with self.pool.acquire() as conn:
+                failures = await store.count_unexpected_failure(conn, posting.posting_key)
+            log.exception("%s: unexpected failure %d", posting.posting_key, failures)
+            if failures >= MAX_UNEXPECTED_ATTEMPTS:
                 error = PostingError(category="internal", message=f"{exc!r}"[:2000])
                 await self._fail(posting, attempts, error)
             else:

@@ -1,0 +1,66 @@
+"""The ledger keeps a posting's newest state: done is final, and a result older than the
+applied one (two poster replicas' outboxes may overtake each other) changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from bogfoer_contracts.postings import PostingResult
+from bogfoer_kit.db import create_pool, migrate
+from bogfoer_ledger import queries, store
+from tests.integration.conftest import new_tenant
+
+pytestmark = pytest.mark.integration
+T0 = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(fresh_database, "ledger")
+    await migrate(pool, "bogfoer_ledger")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def result(tenant: str, status: str, minutes: int) -> PostingResult:
+    return PostingResult.model_validate(
+        {
+            "posting_key": f"bogfoer:{tenant}:invoice:shopify:1",
+            "tenant_id": tenant,
+            "kind": "invoice",
+            "status": status,
+            "at": T0 + dt.timedelta(minutes=minutes),
+        }
+    )
+
+
+async def test_done_is_final_and_stale_results_only_join_the_history(pool: asyncpg.Pool) -> None:
+    tenant = new_tenant()
+    ref = iter(range(100))
+
+    async def apply(status: str, minutes: int) -> None:
+        await store.apply_result(
+            pool,
+            store.RecordRef("postings.results.v1", 0, next(ref)),
+            result(tenant, status, minutes),
+        )
+
+    await apply("waiting", 1)
+    await apply("done", 3)
+    await apply("waiting", 2)  # an older result arriving late
+    await apply("failed", 4)  # nothing moves a posting out of done
+    (posting,) = await queries.postings(pool, tenant, None, None, 10)
+    assert posting["state"] == "done"
+    detail = await queries.posting(pool, tenant, posting["posting_key"])
+    assert detail is not None
+    assert [h["to_state"] for h in detail["history"]] == ["waiting", "done", "done", "done"]
+    assert [h["detail"] for h in detail["history"]][2:] == [
+        "stale waiting result ignored",
+        "stale failed result ignored",
+    ]

@@ -1,0 +1,99 @@
+"""One event the mapper's rules cannot handle is dead-lettered on its own; the tenant's
+later events are still mapped (real PostgreSQL, the Kafka side recorded in memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_devstack.sales import AT, goods, order
+from bogfoer_kit.db import create_pool, migrate
+from bogfoer_mapper import handlers, rules
+from tests.integration.conftest import new_tenant
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingBroker:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def publish(
+        self, body: bytes, *, topic: str, key: bytes, headers: dict[str, str], no_confirm: bool
+    ) -> asyncio.Future[None]:
+        self.published.append((topic, headers, body))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(fresh_database, "mapper")
+    await migrate(pool, "bogfoer_mapper")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def placed(tenant: str, order_id: str) -> bytes:
+    inbound = InboundEvent.model_validate(
+        {
+            "type": "order.placed",
+            "source": "shopify",
+            "source_event_id": f"{order_id}-placed",
+            "occurred_at": AT,
+            "data": order(order_id, lines=[goods("1", 10000)]),
+        }
+    )
+    return SALES_EVENT.dump_json(stamp(inbound, tenant, dt.datetime.now(dt.UTC)))
+
+
+async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = new_tenant()
+    broker = RecordingBroker()
+    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    real_decide = rules.decide
+
+    def decide(event: Any, *args: Any) -> Any:
+        if event.data.order_id == "BAD":
+            raise RuntimeError("a rule the mapper does not have")
+        return real_decide(event, *args)
+
+    monkeypatch.setattr(rules, "decide", decide)
+    config = TenantConfig.model_validate(
+        {
+            "tenant_id": tenant,
+            "version": 1,
+            "updated_at": AT,
+            "dinero_organization_id": 1,
+            "cutover": "2026-01-01",
+            "trigger": "order_placed",
+        }
+    )
+    # Both events wait for the settings; the settings then map them in one go.
+    await mapper.on_event(placed(tenant, "BAD"))
+    await mapper.on_event(placed(tenant, "GOOD"))
+    await mapper.on_config(config.model_dump_json().encode())
+
+    topics = [topic for topic, _, _ in broker.published]
+    assert topics.count("postings.commands.v1") == 2  # contact and invoice of GOOD
+    ((_, headers, body),) = [p for p in broker.published if p[0] == "sales.events.dlq.v1"]
+    assert headers["x-dlq-reason"] == "processing_error"
+    assert "a rule the mapper does not have" in headers["x-dlq-detail"]
+    assert json.loads(body)["data"]["order_id"] == "BAD"
+    # Forgotten, so a re-drive from the ledger is mapped like a new arrival.
+    monkeypatch.setattr(rules, "decide", real_decide)
+    await mapper.on_event(body)
+    assert [t for t, _, _ in broker.published].count("postings.commands.v1") == 4
