@@ -73,7 +73,7 @@ class CreateInvoice(_Command):
     expected_vat: MinorUnits
     booking: Literal["draft", "booked", "booked_and_emailed"]
     invoice_template_id: str | None = None
-    payment_condition_type: str = "Paid"
+    payment_condition_type: Literal["Netto", "NettoCash", "CurrentMonthOut", "Paid"] = "Paid"
     payment_condition_days: StrictInt | None = None
 
 

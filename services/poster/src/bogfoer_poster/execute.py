@@ -183,7 +183,7 @@ class Executor:
                     description=command.description,
                     comment=command.comment,
                     show_lines_incl_vat=command.show_lines_incl_vat,
-                    payment_condition_type=command.payment_condition_type,  # type: ignore[arg-type]
+                    payment_condition_type=command.payment_condition_type,
                     payment_condition_number_of_days=command.payment_condition_days,
                     invoice_template_id=command.invoice_template_id,
                 )
