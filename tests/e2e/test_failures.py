@@ -4,6 +4,7 @@ a tenant whose consent is revoked is parked, not failed posting by posting."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -106,3 +107,51 @@ def test_a_revoked_tenant_is_parked_without_stalling_others_and_resumes_after_re
     rows = operator.wait_settled(parked.tenant_id, expected=4)
     assert {r["state"] for r in rows} == {"done"}
     assert parked.trial_balance() == {53000: 20000, 1000: -16000, 64000: -4000}
+
+
+def test_an_order_whose_lines_do_not_reproduce_its_total_is_held_not_posted(
+    new_tenant: Any, operator: Any
+) -> None:
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    wrong = order("H1", lines=[goods("1", 10000)])
+    wrong["total"] = 10100  # the shop says 101,00; its lines say 100,00
+    assert tenant.shop.send("order.placed", "H1-placed", AT, wrong).status_code == 202
+    (held,) = operator.wait_settled(tenant.tenant_id, expected=1)
+    assert held["state"] == "held"
+    assert held["last_error"]["category"] == "held"
+    assert "total_mismatch" in held["last_error"]["message"]
+    assert "101.00" in held["detail"]
+    assert tenant.trial_balance() == {}  # never booked wrong
+
+
+def test_a_slow_dinero_organisation_does_not_stall_another_tenant(
+    new_tenant: Any, operator: Any
+) -> None:
+    slow = new_tenant(booking_mode="booked", trigger="order_placed")
+    fast = new_tenant(booking_mode="booked", trigger="order_placed")
+    # Every call for the slow tenant's organisation takes 1.5 s (Dinero struggling).
+    slow.sandbox.set_faults([{"kind": "latency", "org": slow.org_id, "delay_ms": 1500}])
+    try:
+        for oid in ("S1", "S2", "S3"):
+            sent = slow.shop.send(
+                "order.placed", f"{oid}-placed", AT, order(oid, lines=[goods("1", 10000)])
+            )
+            assert sent.status_code == 202
+        assert (
+            fast.shop.send(
+                "order.placed", "F1-placed", AT, order("F1", lines=[goods("1", 10000)])
+            ).status_code
+            == 202
+        )
+        started = time.monotonic()
+        operator.wait_settled(fast.tenant_id, expected=2, timeout=20)
+        fast_took = time.monotonic() - started
+        slow_rows = operator.postings(slow.tenant_id)
+        # The fast tenant is done while the slow one is still on its first posting (a
+        # contact takes three calls, 4.5 s at this pace).
+        assert not [r for r in slow_rows if r["state"] == "done"], slow_rows
+        assert fast_took < 4
+    finally:
+        slow.sandbox.clear_faults()
+    rows = operator.wait_settled(slow.tenant_id, expected=6, timeout=90)
+    assert {r["state"] for r in rows} == {"done"}
