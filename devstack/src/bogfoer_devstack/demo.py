@@ -385,9 +385,11 @@ def main() -> int:
         )
         drafts_tenant = tenants[0]
         waiting = [r for r in operator.postings(drafts_tenant.tenant_id) if r["state"] == "waiting"]
+        kinds = Counter(r["kind"] for r in waiting)
         say(
-            f"{drafts_tenant.title} leaves invoices as drafts: {len(waiting)} payments wait, e.g. "
-            f'"{waiting[0]["detail"] if waiting else "-"}"'
+            f"{drafts_tenant.title} leaves invoices as drafts, so "
+            + ", ".join(f"{n} {kind.replace('_', ' ')}s" for kind, n in sorted(kinds.items()))
+            + f' wait, e.g. "{waiting[0]["detail"] if waiting else "-"}"'
         )
         booked = book_drafts(drafts_tenant, sandbox, http, "invoices")
         say(f"The bookkeeper books {booked} draft invoices in Dinero; the poster notices ...")
