@@ -222,3 +222,39 @@ async def test_a_posting_still_waiting_for_the_same_thing_tells_the_ledger_once(
     rows = await db.fetch("SELECT payload FROM outbox ORDER BY seq")
     results = [PostingResult.model_validate_json(r["payload"]) for r in rows]
     assert [(r.posting_key, r.status) for r in results] == [(payment.posting_key, "waiting")]
+
+
+async def test_a_posting_leased_by_another_replica_is_left_alone_until_the_lease_ends(
+    db: asyncpg.Connection, supervisor: Supervisor
+) -> None:
+    tenant = new_tenant()
+    command = _contact(tenant, 1)
+    assert await store.intake(db, command, None)
+    # Another replica claimed it and may be talking to Dinero right now.
+    assert await store.claim(db, command.posting_key, "poster-elsewhere", 1.5)
+    supervisor.wake.set()
+    await asyncio.sleep(0.8)
+    row = await db.fetchrow(
+        "SELECT state, attempts, lease_owner FROM postings WHERE posting_key = $1",
+        command.posting_key,
+    )
+    assert row is not None
+    assert (row["state"], row["attempts"], row["lease_owner"]) == (
+        "in_flight",
+        1,
+        "poster-elsewhere",
+    )
+
+    async def done() -> bool:
+        state = await db.fetchval(
+            "SELECT state FROM postings WHERE posting_key = $1", command.posting_key
+        )
+        return bool(state == "done")
+
+    # The lease ran out without a word from its owner: this replica takes over, look-up first.
+    await eventually(done, within=10, what="the posting after the lease ended")
+    row = await db.fetchrow(
+        "SELECT attempts, lease_owner FROM postings WHERE posting_key = $1", command.posting_key
+    )
+    assert row is not None
+    assert (row["attempts"], row["lease_owner"]) == (2, None)

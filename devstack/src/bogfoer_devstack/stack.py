@@ -153,6 +153,8 @@ class Stack:
                     f"{prefix}DRAFT_POLL_MIN_SECONDS": "0.5",
                     f"{prefix}DRAFT_POLL_MAX_SECONDS": "5",
                     f"{prefix}POLL_INTERVAL_SECONDS": "0.2",
+                    # A restarted poster is a new replica: it waits out the old lease.
+                    f"{prefix}CLAIM_LEASE_SECONDS": "8",
                 }
             )
         env.update(self.extra_env)

@@ -34,6 +34,9 @@ class PosterSettings(ServiceSettings):
     dinero_rate_window_seconds: float = 60.0
     dinero_read_timeout_seconds: float = 30.0
 
+    # How long a claimed posting belongs to the replica that claimed it (renewed at every
+    # step): longer than one attempt can take, rate-limit waits and timeouts included.
+    claim_lease_seconds: float = 300.0
     # How often idle workers look for due postings; new commands wake them at once.
     poll_interval_seconds: float = 0.5
     # A retryable failure waits base * 2^attempt, capped (plus Dinero's Retry-After).

@@ -102,12 +102,47 @@ async def get(conn: Conn, posting_key: str) -> Posting | None:
     return None if row is None else Posting.from_record(row)
 
 
-async def claim(conn: Conn, posting_key: str) -> None:
-    """Mark that a call to Dinero may be about to happen (committed before the call)."""
-    await conn.execute(
-        "UPDATE postings SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
-        " WHERE posting_key = $1",
+async def claim(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> bool:
+    """Mark that a call to Dinero may be about to happen (committed before the call).
+
+    False when another replica's lease on the posting is still running: its attempt may be
+    in flight, so this replica must not touch the posting (it is deferred to the lease end).
+    """
+    row = await conn.fetchrow(
+        "UPDATE postings SET state = 'in_flight', attempts = attempts + 1, updated_at = now(),"
+        " lease_owner = $2, lease_until = now() + make_interval(secs => $3)"
+        " WHERE posting_key = $1"
+        " AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now()) RETURNING 1",
         posting_key,
+        owner,
+        lease_seconds,
+    )
+    if row is None:
+        await conn.execute(
+            "UPDATE postings SET next_attempt_at = GREATEST(next_attempt_at, lease_until)"
+            " WHERE posting_key = $1",
+            posting_key,
+        )
+    return row is not None
+
+
+async def renew_lease(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> None:
+    await conn.execute(
+        "UPDATE postings SET lease_until = now() + make_interval(secs => $3)"
+        " WHERE posting_key = $1 AND lease_owner = $2",
+        posting_key,
+        owner,
+        lease_seconds,
+    )
+
+
+async def release(conn: Conn, posting_key: str, owner: str) -> None:
+    """The attempt is over (recorded, retried later, failed or parked)."""
+    await conn.execute(
+        "UPDATE postings SET lease_owner = NULL, lease_until = NULL"
+        " WHERE posting_key = $1 AND lease_owner = $2",
+        posting_key,
+        owner,
     )
 
 

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Literal
@@ -77,6 +78,8 @@ class Supervisor:
         clock: Clock = _utcnow,
     ) -> None:
         self.tracer = tracer
+        # Who holds a posting's claim lease: this process (a restart is a new replica).
+        self.replica_id = f"poster-{uuid.uuid4().hex[:12]}"
         self.pool = pool
         self.dinero = dinero
         self.outbox = outbox
@@ -201,8 +204,18 @@ class Supervisor:
             await self._attempt(posting)
 
     async def _attempt(self, posting: Posting) -> None:
+        lease = self.settings.claim_lease_seconds
         async with self.pool.acquire() as conn:
-            await store.claim(conn, posting.posting_key)
+            if not await store.claim(conn, posting.posting_key, self.replica_id, lease):
+                log.warning("%s is leased by another replica; deferred", posting.posting_key)
+                return
+        try:
+            await self._carry_out(posting)
+        finally:
+            async with self.pool.acquire() as conn:
+                await store.release(conn, posting.posting_key, self.replica_id)
+
+    async def _carry_out(self, posting: Posting) -> None:
         attempts = posting.attempts + 1
         before = posting  # its state and detail as the last attempt left them
         posting = await self._reload(posting.posting_key)
@@ -212,8 +225,11 @@ class Supervisor:
         async def progress(
             step: str, guid: str | None, timestamp: str | None, number: int | None = None
         ) -> None:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction():
                 await store.progress(conn, posting.posting_key, step, guid, timestamp, number)
+                await store.renew_lease(
+                    conn, posting.posting_key, self.replica_id, self.settings.claim_lease_seconds
+                )
 
         try:
             outcome = await executor.run(posting, org, progress)
