@@ -101,10 +101,10 @@ class CreateCreditNote(_Command):
 
 
 class CreateVoucher(_Command):
-    """A manual voucher (finansbilag): fees, payouts, refund money going back."""
+    """A manual voucher (finansbilag): fees and payouts."""
 
     kind: Literal["voucher"] = "voucher"
-    purpose: Literal["fee", "payout", "refund_payment"]
+    purpose: Literal["fee", "payout"]
     date: dt.date
     lines: Annotated[list[VoucherLineSpec], Field(min_length=1)]
 

@@ -18,7 +18,7 @@ Ownership rules that keep one fact from being booked twice (see docs/mapper-rule
 from __future__ import annotations
 
 import datetime as dt
-from typing import assert_never
+from typing import Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -335,7 +335,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                             event.data.provider,
                             event.data.refund_id,
                         ),
-                        "voucher",
+                        "payment",
                     )
                 elif state.invoice is not None:
                     _provider_refund(out, config, event)
@@ -551,23 +551,49 @@ def _fee(
         )
         return
     out.emit(
-        CreateVoucher(
-            posting_key=key,
-            tenant_id=config.tenant_id,
-            organization_id=config.dinero_organization_id,
-            source_event_ids=[event.id],
-            issued_at=event.occurred_at,
-            purpose="fee",
-            date=danish_date(_event_time(event)),
-            lines=[
-                VoucherLineSpec(
-                    description=f"Gebyr {provider} {payment_id}",
-                    account_number=config.fee_account,
-                    balancing_account_number=deposit,
-                    amount=fee,
-                )
-            ],
+        _voucher(
+            config,
+            event,
+            key,
+            "fee",
+            danish_date(_event_time(event)),
+            f"Gebyr {provider} {payment_id}",
+            debit=config.fee_account,
+            credit=deposit,
+            amount=fee,
         )
+    )
+
+
+def _voucher(
+    config: TenantConfig,
+    event: SalesEvent,
+    key: str,
+    purpose: Literal["fee", "payout"],
+    date: dt.date,
+    description: str,
+    *,
+    debit: AccountNumber,
+    credit: AccountNumber,
+    amount: int,
+) -> CreateVoucher:
+    """A one-line manual voucher without VAT: Dr `debit` / Cr `credit`."""
+    return CreateVoucher(
+        posting_key=key,
+        tenant_id=config.tenant_id,
+        organization_id=config.dinero_organization_id,
+        source_event_ids=[event.id],
+        issued_at=event.occurred_at,
+        purpose=purpose,
+        date=date,
+        lines=[
+            VoucherLineSpec(
+                description=description,
+                account_number=debit,
+                balancing_account_number=credit,
+                amount=amount,
+            )
+        ],
     )
 
 
@@ -623,22 +649,16 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
         return
     if data.amount != 0:
         out.emit(
-            CreateVoucher(
-                posting_key=key,
-                tenant_id=config.tenant_id,
-                organization_id=config.dinero_organization_id,
-                source_event_ids=[event.id],
-                issued_at=event.occurred_at,
-                purpose="payout",
-                date=data.arrival_date,
-                lines=[
-                    VoucherLineSpec(
-                        description=f"Udbetaling {data.provider} {data.payout_id}",
-                        account_number=config.bank_account,
-                        balancing_account_number=deposit,
-                        amount=data.amount,
-                    )
-                ],
+            _voucher(
+                config,
+                event,
+                key,
+                "payout",
+                data.arrival_date,
+                f"Udbetaling {data.provider} {data.payout_id}",
+                debit=config.bank_account,
+                credit=deposit,
+                amount=data.amount,
             )
         )
     unknown: list[str] = []
@@ -652,22 +672,16 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
             unknown.append(f"{bt.reporting_category} {bt.id} ({format_minor(bt.net)})")
         if fee:
             out.emit(
-                CreateVoucher(
-                    posting_key=fee_key(config.tenant_id, data.provider, bt.id),
-                    tenant_id=config.tenant_id,
-                    organization_id=config.dinero_organization_id,
-                    source_event_ids=[event.id],
-                    issued_at=event.occurred_at,
-                    purpose="fee",
-                    date=data.arrival_date,
-                    lines=[
-                        VoucherLineSpec(
-                            description=f"Gebyr {data.provider} {bt.source or bt.id}",
-                            account_number=config.fee_account,
-                            balancing_account_number=deposit,
-                            amount=fee,
-                        )
-                    ],
+                _voucher(
+                    config,
+                    event,
+                    fee_key(config.tenant_id, data.provider, bt.id),
+                    "fee",
+                    data.arrival_date,
+                    f"Gebyr {data.provider} {bt.source or bt.id}",
+                    debit=config.fee_account,
+                    credit=deposit,
+                    amount=fee,
                 )
             )
     if unknown:
@@ -925,7 +939,7 @@ def _provider_refund(out: _Out, config: TenantConfig, event: PaymentRefundedEven
         return
     if data.amount <= 0:
         out.hold(
-            "invalid_amount", f"Refund {data.refund_id} has no positive amount.", key, "voucher"
+            "invalid_amount", f"Refund {data.refund_id} has no positive amount.", key, "payment"
         )
         return
     invoice = out.state.invoice
