@@ -934,7 +934,7 @@ def _provider_refund(out: _Out, config: TenantConfig, event: PaymentRefundedEven
             "unmapped_deposit_account",
             f"No deposit account is configured for provider {data.provider!r}.",
             key,
-            "voucher",
+            "payment",
         )
         return
     if data.amount <= 0:
