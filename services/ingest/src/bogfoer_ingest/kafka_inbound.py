@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
@@ -20,17 +19,11 @@ from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.topics import INGEST_INBOUND, SALES_EVENTS, key_for
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.tenants import TenantDirectory
-from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
 
 
 def register(broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirectory) -> None:
-    @broker.subscriber(
-        INGEST_INBOUND,
-        group_id=f"{settings.group_id}.inbound",
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-    )
-    @reliably(broker)
+    @reliable_subscriber(broker, INGEST_INBOUND, group_id=f"{settings.group_id}.inbound")
     async def on_inbound(msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)

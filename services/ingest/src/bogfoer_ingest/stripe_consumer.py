@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -22,7 +21,7 @@ from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
 from bogfoer_ingest.stripe.normalise import StripeEventError, normalise
 from bogfoer_ingest.tenants import TenantDirectory
-from bogfoer_kit.deadletter import PoisonMessage, TransientFailure, reliably
+from bogfoer_kit.deadletter import PoisonMessage, TransientFailure, reliable_subscriber
 
 
 class StripeNormaliser:
@@ -57,13 +56,7 @@ class StripeNormaliser:
 
 
 def register(broker: KafkaBroker, settings: IngestSettings, normaliser: StripeNormaliser) -> None:
-    @broker.subscriber(
-        INGEST_RAW,
-        group_id=f"{settings.group_id}.stripe",
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-    )
-    @reliably(broker)
+    @reliable_subscriber(broker, INGEST_RAW, group_id=f"{settings.group_id}.stripe")
     async def on_raw(msg: KafkaMessage) -> None:
         headers = {k: v if isinstance(v, str) else v.decode() for k, v in msg.headers.items()}
         if headers.get("x-source") != "stripe":

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka.errors import KafkaError
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -61,19 +62,25 @@ class PoisonMessage(Exception):
         self.detail = detail
 
 
+def dlq_headers(reason: str, detail: str, original_topic: str, **more: str) -> dict[str, str]:
+    """The headers every dead letter carries (the ledger lists and re-drives by them)."""
+    return {
+        "x-dlq-reason": reason,
+        "x-dlq-detail": detail[:2000],
+        "x-original-topic": original_topic,
+        "x-dead-lettered-at": dt.datetime.now(dt.UTC).isoformat(),
+        **more,
+    }
+
+
 async def dead_letter(broker: KafkaBroker, msg: KafkaMessage, reason: str, detail: str) -> None:
     record = msg.raw_message
     assert not isinstance(record, tuple), "dead letters are per record"
-    headers = dict(msg.headers)
-    headers.update(
-        {
-            "x-dlq-reason": reason,
-            "x-dlq-detail": detail[:2000],
-            "x-original-topic": record.topic,
-            "x-original-partition": str(record.partition),
-            "x-original-offset": str(record.offset),
-            "x-dead-lettered-at": dt.datetime.now(dt.UTC).isoformat(),
-        }
+    headers = dict(msg.headers) | dlq_headers(
+        reason,
+        detail,
+        record.topic,
+        **{"x-original-partition": str(record.partition), "x-original-offset": str(record.offset)},
     )
     await broker.publish(
         record.value,
@@ -119,5 +126,21 @@ def reliably(broker: KafkaBroker) -> Callable[[Handler], Handler]:
             await msg.ack()
 
         return wrapper
+
+    return decorate
+
+
+def reliable_subscriber(
+    broker: KafkaBroker, *topics: str, group_id: str
+) -> Callable[[Handler], object]:
+    """Subscribe a handler the one way every Bogfør consumer subscribes: its own group,
+    from the earliest offset, manual acks, wrapped by `reliably` (commit after the work is
+    durable, retry transient faults, dead-letter poison)."""
+    subscriber = broker.subscriber(
+        *topics, group_id=group_id, ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest"
+    )
+
+    def decorate(handler: Handler) -> object:
+        return subscriber(reliably(broker)(handler))
 
     return decorate

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from pydantic import ValidationError
 
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
 from bogfoer_contracts.topics import DLQ_TOPICS, POSTINGS_COMMANDS, POSTINGS_RESULTS
-from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_kit.deadletter import Handler, PoisonMessage, reliable_subscriber
 from bogfoer_ledger import store
 from bogfoer_ledger.settings import LedgerSettings
 
@@ -25,18 +25,12 @@ def _ref(msg: KafkaMessage) -> store.RecordRef:
 
 
 def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) -> None:
-    def subscribe(name: str, *topics: str) -> DefaultSubscriber:
+    def subscribe(name: str, *topics: str) -> Callable[[Handler], object]:
         # One group per subscription: groups with different subscriptions rebalance
         # each other for nothing.
-        return broker.subscriber(
-            *topics,
-            group_id=f"{settings.group_id}.{name}",
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-        )
+        return reliable_subscriber(broker, *topics, group_id=f"{settings.group_id}.{name}")
 
     @subscribe("commands", POSTINGS_COMMANDS)
-    @reliably(broker)
     async def on_command(msg: KafkaMessage) -> None:
         try:
             command = POSTING_COMMAND.validate_json(msg.body)
@@ -45,7 +39,6 @@ def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) 
         await store.apply_command(pool, _ref(msg), command)
 
     @subscribe("results", POSTINGS_RESULTS)
-    @reliably(broker)
     async def on_result(msg: KafkaMessage) -> None:
         try:
             result = PostingResult.model_validate_json(msg.body)
@@ -54,7 +47,6 @@ def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) 
         await store.apply_result(pool, _ref(msg), result)
 
     @subscribe("dead-letters", *DEAD_LETTER_TOPICS)
-    @reliably(broker)
     async def on_dead_letter(msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
@@ -28,7 +27,7 @@ from bogfoer_contracts.topics import (
     dlq_topic,
 )
 from bogfoer_kit.db import Conn
-from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, reliably
+from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers, reliable_subscriber
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_mapper import rules, store
 from bogfoer_mapper.settings import MapperSettings
@@ -102,11 +101,7 @@ class Mapper:
                     config.tenant_id,
                     dlq_topic(SALES_EVENTS),
                     payload,
-                    {
-                        "x-dlq-reason": "processing_error",
-                        "x-dlq-detail": f"{exc!r}"[:2000],
-                        "x-original-topic": SALES_EVENTS,
-                    },
+                    dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS),
                 )
 
     async def _process(self, conn: Conn, config: TenantConfig, seq: int, payload: str) -> None:
@@ -142,23 +137,11 @@ class Mapper:
 
 
 def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:
-    @broker.subscriber(
-        SALES_EVENTS,
-        group_id=f"{settings.group_id}.events",
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-    )
-    @reliably(broker)
+    @reliable_subscriber(broker, SALES_EVENTS, group_id=f"{settings.group_id}.events")
     async def on_event(msg: KafkaMessage) -> None:
         await mapper.on_event(msg.body)
 
-    @broker.subscriber(
-        TENANTS_CONFIG,
-        group_id=f"{settings.group_id}.config",
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-    )
-    @reliably(broker)
+    @reliable_subscriber(broker, TENANTS_CONFIG, group_id=f"{settings.group_id}.config")
     async def on_config(msg: KafkaMessage) -> None:
         if not msg.body:
             return  # a tombstone: the tenant was deleted; its stored settings stay for audit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 
 from bogfoer_contracts.postings import POSTING_COMMAND
 from bogfoer_contracts.topics import POSTINGS_COMMANDS
-from bogfoer_kit.deadletter import PoisonMessage, reliably
+from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
 from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
@@ -20,13 +19,7 @@ from bogfoer_poster.workers import Supervisor
 def register(
     broker: KafkaBroker, settings: PosterSettings, pool: asyncpg.Pool, supervisor: Supervisor
 ) -> None:
-    @broker.subscriber(
-        POSTINGS_COMMANDS,
-        group_id=f"{settings.group_id}.commands",
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-    )
-    @reliably(broker)
+    @reliable_subscriber(broker, POSTINGS_COMMANDS, group_id=f"{settings.group_id}.commands")
     async def on_command(msg: KafkaMessage) -> None:
         try:
             command = POSTING_COMMAND.validate_json(msg.body)

@@ -35,6 +35,7 @@ from bogfoer_dinero import (
     UnknownOutcome,
 )
 from bogfoer_kit.db import Conn
+from bogfoer_kit.deadletter import dlq_headers
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.execute import Executor, Outcome
@@ -266,33 +267,6 @@ class Supervisor:
         async with self.pool.acquire() as conn:
             return await store.get(conn, key)
 
-    def _result(
-        self,
-        posting: Posting,
-        status: ResultStatus,
-        attempts: int,
-        *,
-        guid: str | None = None,
-        number: int | None = None,
-        timestamp: str | None = None,
-        detail: str | None = None,
-        error: PostingError | None = None,
-    ) -> str:
-        return PostingResult(
-            posting_key=posting.posting_key,
-            tenant_id=posting.tenant_id,
-            kind=posting.command.kind,
-            status=status,
-            dinero_guid=guid,
-            dinero_number=number,
-            dinero_timestamp=timestamp,
-            amount=amount_of(posting.command),
-            attempts=attempts,
-            detail=detail,
-            error=error,
-            at=self.clock(),
-        ).model_dump_json()
-
     async def _record(
         self, posting: Posting, attempts: int, outcome: Outcome, before: Posting
     ) -> None:
@@ -347,16 +321,20 @@ class Supervisor:
         detail: str | None = None,
         error: PostingError | None = None,
     ) -> None:
-        payload = self._result(
-            posting,
-            status,
-            attempts,
-            guid=guid,
-            number=number,
-            timestamp=timestamp,
+        payload = PostingResult(
+            posting_key=posting.posting_key,
+            tenant_id=posting.tenant_id,
+            kind=posting.command.kind,
+            status=status,
+            dinero_guid=guid,
+            dinero_number=number,
+            dinero_timestamp=timestamp,
+            amount=amount_of(posting.command),
+            attempts=attempts,
             detail=detail,
             error=error,
-        )
+            at=self.clock(),
+        ).model_dump_json()
         await enqueue(conn, posting.tenant_id, POSTINGS_RESULTS, payload)
 
     async def _retry(self, posting: Posting, attempts: int, exc: Exception) -> None:
@@ -409,12 +387,12 @@ class Supervisor:
                 posting.tenant_id,
                 dlq_topic(POSTINGS_COMMANDS),
                 POSTING_COMMAND.dump_json(posting.command).decode(),
-                {
-                    "x-dlq-reason": error.category,
-                    "x-dlq-detail": message[:2000],
-                    "x-original-topic": POSTINGS_COMMANDS,
-                    "x-posting-key": posting.posting_key,
-                },
+                dlq_headers(
+                    error.category,
+                    message,
+                    POSTINGS_COMMANDS,
+                    **{"x-posting-key": posting.posting_key},
+                ),
             )
 
     async def _poll_drafts(self) -> None:
