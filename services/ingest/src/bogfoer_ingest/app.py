@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
@@ -16,7 +15,7 @@ from bogfoer_ingest.errors import ApiError, api_error_handler
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenants import TenantDirectory
-from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -25,16 +24,11 @@ from bogfoer_kit.telemetry import make_tracer_provider
 def create_app(settings: IngestSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ingest", settings.otel_exporter)
     broker: KafkaBroker = make_broker(settings, tracer_provider, client_id="bogfoer-ingest")
-    state: dict[str, asyncpg.Pool] = {}
-
-    async def db_ready() -> bool:
-        return bool(await state["pool"].fetchval("SELECT true"))
+    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_ingest")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, settings.db_schema)
-        state["pool"] = pool
-        await migrate(pool, "bogfoer_ingest")
+        pool = await db.open()
         tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
         app.include_router(
             events_router(broker, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
@@ -53,10 +47,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
         finally:
             await broker.stop()
             await stripe_api.aclose()
-            await pool.close()
+            await db.close()
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
     app.add_exception_handler(ApiError, api_error_handler)
-    app.include_router(health_router(broker, ("postgres", db_ready)))
+    app.include_router(health_router(broker, ("postgres", db.ready)))
     return app

@@ -68,3 +68,30 @@ async def migrate(pool: asyncpg.Pool, package: str) -> list[str]:
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
     return applied_now
+
+
+class ServiceDatabase:
+    """A service's own schema: opened (and migrated) in the lifespan, closed at shutdown,
+    and asked by the readiness probe."""
+
+    def __init__(self, url: str, schema: str, package: str, max_size: int = 10) -> None:
+        self.url, self.schema, self.package, self.max_size = url, schema, package, max_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database is not open yet")
+        return self._pool
+
+    async def open(self) -> asyncpg.Pool:
+        self._pool = await create_pool(self.url, self.schema, self.max_size)
+        await migrate(self._pool, self.package)
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def ready(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT true"))

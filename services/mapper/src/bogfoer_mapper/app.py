@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI
 
-from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -19,16 +18,11 @@ from bogfoer_mapper.settings import MapperSettings
 def create_app(settings: MapperSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("mapper", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, client_id="bogfoer-mapper")
-    state: dict[str, asyncpg.Pool] = {}
-
-    async def db_ready() -> bool:
-        return bool(await state["pool"].fetchval("SELECT true"))
+    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_mapper")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, settings.db_schema)
-        state["pool"] = pool
-        await migrate(pool, "bogfoer_mapper")
+        pool = await db.open()
         await ensure_topics(settings.kafka_bootstrap_servers)
         mapper = handlers.Mapper(broker, pool)
         handlers.register(broker, settings, mapper)
@@ -38,9 +32,9 @@ def create_app(settings: MapperSettings) -> FastAPI:
             yield
         finally:
             await broker.stop()
-            await pool.close()
+            await db.close()
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør mapper", version="1", lifespan=lifespan)
-    app.include_router(health_router(broker, ("postgres", db_ready)))
+    app.include_router(health_router(broker, ("postgres", db.ready)))
     return app

@@ -6,13 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI
 
 from bogfoer_dinero import DineroClient
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
-from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.outbox import OutboxRelay
@@ -26,16 +25,11 @@ from bogfoer_poster.workers import Supervisor
 def create_app(settings: PosterSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("poster", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, client_id="bogfoer-poster")
-    state: dict[str, asyncpg.Pool] = {}
-
-    async def db_ready() -> bool:
-        return bool(await state["pool"].fetchval("SELECT true"))
+    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_poster", max_size=20)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, settings.db_schema, max_size=20)
-        state["pool"] = pool
-        await migrate(pool, "bogfoer_poster")
+        pool = await db.open()
         await PostgresCredentialStore.create_schema(pool)
         credentials = PostgresCredentialStore(pool, SecretSealer(settings.credentials_key))
         await ensure_topics(settings.kafka_bootstrap_servers)
@@ -56,9 +50,9 @@ def create_app(settings: PosterSettings) -> FastAPI:
                 await supervisor.stop()  # the Dinero calls in hand finish and are recorded
                 await outbox.relay()
                 running.cancel()
-                await pool.close()
+                await db.close()
                 tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør poster", version="1", lifespan=lifespan)
-    app.include_router(health_router(broker, ("postgres", db_ready)))
+    app.include_router(health_router(broker, ("postgres", db.ready)))
     return app
