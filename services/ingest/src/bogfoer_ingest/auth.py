@@ -20,13 +20,6 @@ from bogfoer_ingest.tenants import Tenant, api_key_hash
 SIGNATURE_HEADER = "bogfoer-signature"
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The header value a sender computes; used by the demo and tests as a platform would."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
 def authenticate(
     tenant: Tenant,
     body: bytes,
