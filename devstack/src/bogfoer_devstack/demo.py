@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bogfoer_devstack.kafka import KafkaBroker
-from bogfoer_devstack.ports import free_port, wait_for_port
+from bogfoer_devstack.ports import free_port, stop_process, wait_for_port
 from bogfoer_devstack.postgres import Postgres
 from bogfoer_devstack.sales import AT, discount, goods, order, shipping, stripe_ref
 from bogfoer_devstack.shop import Operator, Shop
@@ -333,7 +333,7 @@ def main() -> int:
             stdout=stripe_log,
             stderr=subprocess.STDOUT,
         )
-        cleanup.callback(stripe_proc.terminate)
+        cleanup.callback(stop_process, stripe_proc)
         wait_for_port(stripe_port, 20)
         stripe_url = f"http://127.0.0.1:{stripe_port}"
         say(f"  Dinero sandbox at {sandbox.base_url}; Stripe API double at {stripe_url}")

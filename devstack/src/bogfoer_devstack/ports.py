@@ -1,6 +1,9 @@
-"""Free loopback ports, so two runs on one machine never collide."""
+"""Free loopback ports (so two runs on one machine never collide) and stopping the processes
+listening on them."""
 
+import signal
 import socket
+import subprocess
 import time
 
 
@@ -20,3 +23,17 @@ def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
                 return True
         time.sleep(0.1)
     return False
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> int | None:
+    """SIGTERM, wait for the graceful drain, SIGKILL if it does not come; the exit code."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from bogfoer_devstack.ports import free_port
+from bogfoer_devstack.ports import free_port, stop_process
 
 SERVICES = ("ingest", "mapper", "poster", "ledger")
 
@@ -69,17 +69,7 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, wait for the graceful drain, SIGKILL if it does not come."""
-        proc = self.process
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        return proc.returncode
+        return stop_process(self.process, timeout)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

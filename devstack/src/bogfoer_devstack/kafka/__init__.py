@@ -11,7 +11,6 @@ import asyncio
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from bogfoer_devstack.ports import free_port, wait_for_port
+from bogfoer_devstack.ports import free_port, stop_process, wait_for_port
 
 # 4.x is the current line; aiokafka 0.14 speaks the protocol versions 4.x kept (KIP-896
 # removed only very old ones). Verified by tests/integration/test_kafka_broker.py.
@@ -163,14 +162,7 @@ class KafkaBroker:
 
     def stop(self, timeout: float = 30.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, timeout)
 
 
 def _cluster_id() -> str:
