@@ -3,6 +3,7 @@ sandbox, and ingest, mapper, poster and ledger each started with `python -m`."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from bogfoer_contracts.topics import key_for
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
 from dinero_sandbox.process import SandboxHandle, start_sandbox
@@ -116,6 +119,31 @@ def new_tenant(
         )
 
     return make
+
+
+def kafka_records(bootstrap: str, topic: str, tenant_id: str) -> list[Any]:
+    """Every record of a tenant on a topic so far (aiokafka ConsumerRecords)."""
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            found: list[Any] = []
+            batches = await consumer.getmany(timeout_ms=3000)
+            while batches:
+                for records in batches.values():
+                    found += [r for r in records if r.key == key_for(tenant_id)]
+                batches = await consumer.getmany(timeout_ms=1000)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bogfoer_contracts.ids import event_id
 from bogfoer_devstack.sales import (
     AT,
     captured,
@@ -184,7 +185,7 @@ def test_drafts_wait_for_the_bookkeeper_then_the_payment_follows(
 
 
 def test_booked_and_emailed_on_fulfilment_with_a_bank_payment(
-    new_tenant: Any, operator: Any
+    new_tenant: Any, operator: Any, http: httpx.Client
 ) -> None:
     tenant = new_tenant(
         booking_mode="booked_and_emailed",
@@ -210,11 +211,19 @@ def test_booked_and_emailed_on_fulfilment_with_a_bank_payment(
             ),
         ],
     )
-    # Paid but not fulfilled: nothing may be invoiced yet.
-    assert operator.postings(tenant.tenant_id) == []
     send_all(tenant, [("order.fulfilled", "F1-shipped", {"order_id": "F1", "fulfilled_at": AT})])
     rows = operator.wait_settled(tenant.tenant_id, expected=3)
     assert {r["state"] for r in rows} == {"done"}
+    # The fulfilment, not the payment before it, made the invoice.
+    invoice = next(r for r in rows if r["kind"] == "invoice")
+    ledger = operator.stack.url("ledger")
+    detail = http.get(
+        f"{ledger}/v1/tenants/{tenant.tenant_id}/postings/{invoice['posting_key']}"
+    ).json()
+    assert detail["command"]["source_event_ids"] == [
+        event_id(tenant.tenant_id, "shopify", "F1-placed"),
+        event_id(tenant.tenant_id, "shopify", "F1-shipped"),
+    ]
     assert len(tenant.sandbox.emails(tenant.org_id)) == 1
     assert tenant.trial_balance() == {1000: -20000, 64000: -5000, 55000: 25000}
 

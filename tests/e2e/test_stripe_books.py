@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from bogfoer_contracts.topics import INGEST_RAW
 from bogfoer_devstack.sales import AT, goods, order, shipping, stripe_ref
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld, sign
+from tests.e2e.conftest import kafka_records
 
 
 def deliver(http: httpx.Client, stack: Any, tenant: Any, event: dict[str, Any]) -> httpx.Response:
@@ -75,18 +77,39 @@ def test_stripe_payment_fee_refund_and_payout_from_webhooks(
     }
 
 
-def test_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_booked(
-    new_tenant: Any, stack: Any, http: httpx.Client, operator: Any
+def test_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_stored(
+    new_tenant: Any,
+    stack: Any,
+    http: httpx.Client,
+    kafka_bootstrap: str,
+    stripe_double: StripeDoubleClient,
 ) -> None:
     tenant = new_tenant()
     world = StripeWorld(api_key=tenant.stripe_api_key)
     world.payment(1000, order_id="X1")
+    stripe_double.load(world.objects())
     body = json.dumps(world.events[0]).encode()
+    url = f"{stack.url('ingest')}/v1/tenants/{tenant.tenant_id}/webhooks/stripe"
     response = http.post(
-        f"{stack.url('ingest')}/v1/tenants/{tenant.tenant_id}/webhooks/stripe",
+        url,
         content=body,
         headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, "whsec_wrong")},
     )
     assert response.status_code == 400
     assert response.json()["error"]["reason"] == "bad_signature"
-    assert operator.postings(tenant.tenant_id) == []
+    # The same webhook, correctly signed, is stored: only that one is on the raw topic.
+    good = http.post(
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": sign(body, tenant.stripe_webhook_secret),
+        },
+    )
+    assert good.status_code == 200
+    raw = [
+        r
+        for r in kafka_records(kafka_bootstrap, INGEST_RAW, tenant.tenant_id)
+        if dict(r.headers).get("x-source") == b"stripe"
+    ]
+    assert len(raw) == 1

@@ -4,40 +4,19 @@ queue and Dinero calls) to the results the ledger reads."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
-from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, SALES_EVENTS, key_for
+from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, SALES_EVENTS
 from bogfoer_devstack.sales import AT, goods, order
+from tests.e2e.conftest import kafka_records
 
 
 def _trace_ids(bootstrap: str, topic: str, tenant: str) -> list[str]:
-    async def read() -> list[str]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            found: list[str] = []
-            batches = await consumer.getmany(timeout_ms=3000)
-            while batches:
-                for records in batches.values():
-                    for record in records:
-                        if record.key == key_for(tenant):
-                            headers = {k: v.decode() for k, v in record.headers}
-                            found.append(headers["traceparent"].split("-")[1])
-                batches = await consumer.getmany(timeout_ms=1000)
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [
+        dict(record.headers)["traceparent"].decode().split("-")[1]
+        for record in kafka_records(bootstrap, topic, tenant)
+    ]
 
 
 def test_one_sale_is_one_trace_from_ingest_to_the_results(
