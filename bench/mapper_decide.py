@@ -40,7 +40,7 @@ from bogfoer_contracts.events import (
 )
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_devstack import sales
-from bogfoer_mapper.rules import OrderState, decide, state_key
+from bogfoer_rules.policy import OrderState, decide, state_key
 
 ORDERS = 600
 MEMORY_ORDERS = 300

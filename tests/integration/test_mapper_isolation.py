@@ -16,7 +16,8 @@ from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_devstack.sales import AT, goods, order
 from bogfoer_kit.db import create_pool, migrate
-from bogfoer_mapper import handlers, rules
+from bogfoer_mapper import handlers
+from bogfoer_rules import policy
 from tests.integration.conftest import new_tenant
 
 pytestmark = pytest.mark.integration
@@ -64,14 +65,14 @@ async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     tenant = new_tenant()
     broker = RecordingBroker()
     mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
-    real_decide = rules.decide
+    real_decide = policy.decide
 
     def decide(event: Any, *args: Any) -> Any:
         if event.data.order_id == "BAD":
             raise RuntimeError("a rule the mapper does not have")
         return real_decide(event, *args)
 
-    monkeypatch.setattr(rules, "decide", decide)
+    monkeypatch.setattr(policy, "decide", decide)
     config = TenantConfig.model_validate(
         {
             "tenant_id": tenant,
@@ -94,6 +95,6 @@ async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     assert "a rule the mapper does not have" in headers["x-dlq-detail"]
     assert json.loads(body)["data"]["order_id"] == "BAD"
     # Forgotten, so a re-drive from the ledger is mapped like a new arrival.
-    monkeypatch.setattr(rules, "decide", real_decide)
+    monkeypatch.setattr(policy, "decide", real_decide)
     await mapper.on_event(body)
     assert [t for t, _, _ in broker.published].count("postings.commands.v1") == 4

@@ -29,8 +29,9 @@ from bogfoer_contracts.topics import (
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers, reliable_subscriber
 from bogfoer_kit.outbox import OutboxRelay, enqueue
-from bogfoer_mapper import rules, store
+from bogfoer_mapper import store
 from bogfoer_mapper.settings import MapperSettings
+from bogfoer_rules import policy
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -52,7 +53,7 @@ class Mapper:
             event = parse_event(raw)
         except (ValidationError, ValueError) as exc:
             raise PoisonMessage("invalid_event", str(exc)) from exc
-        key = rules.state_key(event)
+        key = policy.state_key(event)
         async with self.pool.acquire() as conn, conn.transaction():
             await store.lock_tenant(conn, event.tenant_id)
             seq = await store.record_event(
@@ -106,10 +107,10 @@ class Mapper:
 
     async def _process(self, conn: Conn, config: TenantConfig, seq: int, payload: str) -> None:
         event = parse_event(payload)
-        key = rules.state_key(event)
+        key = policy.state_key(event)
         raw_state = await store.load_state(conn, event.tenant_id, key)
-        state = None if raw_state is None else rules.OrderState.model_validate_json(raw_state)
-        decision = rules.decide(event, config, state, self.clock())
+        state = None if raw_state is None else policy.OrderState.model_validate_json(raw_state)
+        decision = policy.decide(event, config, state, self.clock())
         await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
         for command in decision.commands:
             await enqueue(

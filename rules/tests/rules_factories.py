@@ -11,8 +11,8 @@ from bogfoer_contracts.events import SALES_EVENT, SalesEvent
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.postings import CreateVoucher, PostingCommand
 from bogfoer_contracts.tenants import TenantConfig
-from bogfoer_mapper.holds import Hold
-from bogfoer_mapper.rules import OrderState, decide, state_key
+from bogfoer_rules.holds import Hold
+from bogfoer_rules.policy import OrderState, decide, state_key
 
 TENANT = "shop-a"
 ORG = 123456

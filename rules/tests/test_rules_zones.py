@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bogfoer_contracts.events import Address, Customer
-from bogfoer_mapper.zones import (
+from bogfoer_rules.zones import (
     normalise_vat_number,
     territory_of,
     valid_eu_vat_number,

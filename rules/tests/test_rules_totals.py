@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bogfoer_contracts.postings import InvoiceLineSpec
-from bogfoer_mapper.totals import (
+from bogfoer_rules.totals import (
     PricedLine,
     Totals,
     TotalsMatch,

@@ -12,7 +12,7 @@ from typing import assert_never
 
 from bogfoer_contracts.events import LineKind
 from bogfoer_contracts.tenants import AccountNumber, TenantConfig
-from bogfoer_mapper.zones import Zone
+from bogfoer_rules.zones import Zone
 
 DANISH_VAT_RATE = 2500  # basis points: 25 %, the only Danish output VAT rate (U25)
 

@@ -1,7 +1,7 @@
 """Pure builders for the documents of one order: contact, invoice lines, credit-note lines.
 
 Each builder returns either what to send or a `Problem` (reason + readable message) that the
-rules turn into a hold. No state, no I/O; rules.py decides *when* to build.
+rules turn into a hold. No state, no I/O; policy.py decides *when* to build.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 from bogfoer_contracts.events import Customer, LineKind, Order, OrderLine, RefundLine
 from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
 from bogfoer_contracts.tenants import TenantConfig
-from bogfoer_mapper.accounts import account_for, account_vat_rate, rounding_account
-from bogfoer_mapper.holds import HoldReason
-from bogfoer_mapper.totals import (
+from bogfoer_rules.accounts import account_for, account_vat_rate, rounding_account
+from bogfoer_rules.holds import HoldReason
+from bogfoer_rules.totals import (
     ROUNDING_DESCRIPTION,
     PricedLine,
     TotalsMismatch,
@@ -28,7 +28,7 @@ from bogfoer_mapper.totals import (
     round_half_away_from_zero,
     vat_of,
 )
-from bogfoer_mapper.zones import Zone, valid_eu_vat_number, zone_of
+from bogfoer_rules.zones import Zone, valid_eu_vat_number, zone_of
 
 # Dates on Danish documents are Danish calendar dates: 23:30 UTC on 31 March is 1 April here.
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")

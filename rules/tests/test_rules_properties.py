@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mapper_factories import (
+from rules_factories import (
     captured,
     config,
     customer,
@@ -25,7 +25,7 @@ from mapper_factories import (
 
 from bogfoer_contracts.events import SalesEvent
 from bogfoer_contracts.postings import CreateInvoice
-from bogfoer_mapper.totals import PricedLine, document_totals
+from bogfoer_rules.totals import PricedLine, document_totals
 
 TRIGGERS = st.sampled_from(["order_placed", "order_paid", "order_fulfilled"])
 MODES = st.sampled_from(["draft", "booked", "booked_and_emailed"])

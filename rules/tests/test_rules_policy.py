@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from mapper_factories import (
+from rules_factories import (
     NOW,
     T0,
     TENANT,
@@ -33,7 +33,7 @@ from bogfoer_contracts.postings import (
     EnsureContact,
     RegisterPayment,
 )
-from bogfoer_mapper.rules import WAIT_LIMIT, decide, state_key
+from bogfoer_rules.policy import WAIT_LIMIT, decide, state_key
 
 INVOICE = posting_key(TENANT, "invoice", "shopify", "1042")
 PAYMENT = posting_key(TENANT, "payment", "stripe", "pi_1042")

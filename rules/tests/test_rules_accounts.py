@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from mapper_factories import config
+from rules_factories import config
 
-from bogfoer_mapper.accounts import account_for, account_vat_rate, rounding_account
+from bogfoer_rules.accounts import account_for, account_vat_rate, rounding_account
 
 DEFAULT = config()
 EXEMPT = config(vat_exempt_seller=True)

@@ -47,7 +47,7 @@ from bogfoer_contracts.postings import (
     VoucherLineSpec,
 )
 from bogfoer_contracts.tenants import AccountNumber, TenantConfig
-from bogfoer_mapper.documents import (
+from bogfoer_rules.documents import (
     ROUNDING_LINE_ID,
     CreditDraft,
     InvoicedLine,
@@ -59,9 +59,9 @@ from bogfoer_mapper.documents import (
     map_order,
     order_title,
 )
-from bogfoer_mapper.holds import Hold, HoldReason
-from bogfoer_mapper.totals import document_totals, format_minor
-from bogfoer_mapper.zones import normalise_vat_number
+from bogfoer_rules.holds import Hold, HoldReason
+from bogfoer_rules.totals import document_totals, format_minor
+from bogfoer_rules.zones import normalise_vat_number
 
 # Providers whose own payment/refund/fee/payout events reach Bogfør. Their money movements
 # are booked from those events only (see the module docstring). [our design]
