@@ -446,6 +446,6 @@ def test_settings_naming_accounts_the_organisation_lacks_are_refused(
         headers=admin,
     )
     assert refused.status_code == 422
-    detail = refused.json()["detail"]
+    detail = refused.json()["error"]
     assert detail["reason"] == "unknown_accounts"
     assert detail["detail"] == {"accounts.goods_domestic": 1001, "deposit_accounts.card": 55010}

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent
+from bogfoer_contracts.ops import OPS_ACTION
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 
@@ -25,6 +26,7 @@ _SOURCES: dict[str, TypeAdapter[Any]] = {
     "tenant-config.v1": TypeAdapter(TenantConfig),
     "posting-command.v1": POSTING_COMMAND,
     "posting-result.v1": TypeAdapter(PostingResult),
+    "ops-action.v1": OPS_ACTION,
 }
 
 

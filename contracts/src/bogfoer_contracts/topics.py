@@ -15,6 +15,8 @@ SALES_EVENTS = "sales.events.v1"
 TENANTS_CONFIG = "tenants.config.v1"
 POSTINGS_COMMANDS = "postings.commands.v1"
 POSTINGS_RESULTS = "postings.results.v1"
+# What operators and the reconciler ask for (contracts/ops.py), key = tenant id.
+OPS_ACTIONS = "ops.actions.v1"
 
 
 def dlq_topic(topic: str) -> str:
@@ -32,7 +34,14 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-_MAIN = (INGEST_INBOUND, INGEST_RAW, SALES_EVENTS, POSTINGS_COMMANDS, POSTINGS_RESULTS)
+_MAIN = (
+    INGEST_INBOUND,
+    INGEST_RAW,
+    SALES_EVENTS,
+    POSTINGS_COMMANDS,
+    POSTINGS_RESULTS,
+    OPS_ACTIONS,
+)
 TOPICS: tuple[TopicSpec, ...] = (
     *(TopicSpec(name) for name in _MAIN),
     TopicSpec(TENANTS_CONFIG, partitions=1, config={"cleanup.policy": "compact"}),

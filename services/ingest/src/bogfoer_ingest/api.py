@@ -26,9 +26,9 @@ from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
-from bogfoer_ingest.errors import ApiError, ErrorResponse
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
+from bogfoer_kit.errors import ApiError, ErrorResponse
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
 ERRORS: dict[int | str, dict[str, Any]] = {

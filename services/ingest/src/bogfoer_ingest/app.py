@@ -11,11 +11,11 @@ from faststream.kafka import KafkaBroker
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import kafka_inbound, stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
-from bogfoer_ingest.errors import ApiError, api_error_handler
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
+from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -51,6 +51,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
-    app.add_exception_handler(ApiError, api_error_handler)
+    install_error_handlers(app)
     app.include_router(health_router(broker, ("postgres", db.ready)))
     return app

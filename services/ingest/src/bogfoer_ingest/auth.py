@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import time
 
-from bogfoer_ingest.errors import ApiError
 from bogfoer_ingest.tenants import Tenant, api_key_hash
+from bogfoer_kit.errors import ApiError
 
 SIGNATURE_HEADER = "bogfoer-signature"
 

@@ -15,11 +15,13 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from bogfoer_contracts.events import InboundEvent, SalesEvent
+from bogfoer_contracts.ops import OpsAction
 from bogfoer_contracts.postings import PostingCommand, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
     INGEST_INBOUND,
     INGEST_RAW,
+    OPS_ACTIONS,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
@@ -62,6 +64,12 @@ _CATALOGUE: dict[str, tuple[Any, str, str, str]] = {
         "poster, mapper (holds)",
         "ledger",
         "What happened: done, waiting, failed, parked or held.",
+    ),
+    OPS_ACTIONS: (
+        OpsAction,
+        "the ledger's ops web app and API, `bogfoer reconcile --repair`",
+        "mapper (remap_posting), poster (retry_posting, resume_tenant), ledger (the record)",
+        "What an operator asked for, with who and when; each action idempotent.",
     ),
 }
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from faststream.kafka import KafkaBroker
 
+from bogfoer_kit.errors import ApiError
 from bogfoer_ledger import queries
 
 
@@ -27,7 +28,7 @@ def ops_router(pool: asyncpg.Pool, broker: KafkaBroker) -> APIRouter:
     async def get_posting(tenant: str, posting_key: str) -> dict[str, Any]:
         found = await queries.posting(pool, tenant, posting_key)
         if found is None:
-            raise HTTPException(404, {"reason": "unknown_posting", "posting_key": posting_key})
+            raise ApiError(404, "unknown_posting", {"posting_key": posting_key})
         return found
 
     @router.get("/counts")
@@ -45,15 +46,13 @@ def ops_router(pool: asyncpg.Pool, broker: KafkaBroker) -> APIRouter:
         """Publish a dead-lettered record to its original topic again (after the fix)."""
         letter = await queries.dead_letter(pool, dead_letter_id)
         if letter is None:
-            raise HTTPException(404, {"reason": "unknown_dead_letter", "id": dead_letter_id})
+            raise ApiError(404, "unknown_dead_letter", {"id": dead_letter_id})
         headers: dict[str, str] = letter["headers"]
         if "x-posting-key" in headers:
             # A posting Dinero refused: the poster knows its progress and re-drives it.
-            raise HTTPException(
-                409, {"reason": "redrive_in_poster", "posting_key": headers["x-posting-key"]}
-            )
+            raise ApiError(409, "redrive_in_poster", {"posting_key": headers["x-posting-key"]})
         if letter["original_topic"] is None:
-            raise HTTPException(409, {"reason": "no_original_topic", "id": dead_letter_id})
+            raise ApiError(409, "no_original_topic", {"id": dead_letter_id})
         kept = {k: v for k, v in headers.items() if not k.startswith(("x-dlq-", "x-original-"))}
         kept["x-redriven-from"] = f"{letter['topic']}:{letter['partition']}:{letter['offset']}"
         await broker.publish(

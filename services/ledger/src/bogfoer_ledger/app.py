@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bogfoer_kit.db import ServiceDatabase
+from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -36,5 +37,6 @@ def create_app(settings: LedgerSettings) -> FastAPI:
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør ledger", version="1", lifespan=lifespan)
+    install_error_handlers(app)
     app.include_router(health_router(broker, ("postgres", db.ready)))
     return app

@@ -8,13 +8,14 @@ import hmac
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Path
+from fastapi import APIRouter, Depends, Header, Path
 from pydantic import BaseModel, Field
 
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.tenants import TenantConfig, TenantSettings
 from bogfoer_contracts.topics import TENANTS_CONFIG
 from bogfoer_dinero import DineroClient, DineroError, RetryLater, TenantParked, UnknownOutcome
+from bogfoer_kit.errors import ApiError
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
@@ -33,8 +34,8 @@ class AuthorizationCode(BaseModel):
     code_verifier: str | None = Field(default=None, repr=False)
 
 
-def _problem(status: int, reason: str, detail: Any = None) -> HTTPException:
-    return HTTPException(status, {"reason": reason, "detail": detail})
+def _problem(status: int, reason: str, detail: Any = None) -> ApiError:
+    return ApiError(status, reason, detail)
 
 
 async def check_settings(dinero: DineroClient, tenant: str, settings: TenantSettings) -> None:

@@ -12,6 +12,7 @@ from bogfoer_dinero import DineroClient
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
 from bogfoer_kit.db import ServiceDatabase
+from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.outbox import OutboxRelay
@@ -54,5 +55,6 @@ def create_app(settings: PosterSettings) -> FastAPI:
                 tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør poster", version="1", lifespan=lifespan)
+    install_error_handlers(app)
     app.include_router(health_router(broker, ("postgres", db.ready)))
     return app
