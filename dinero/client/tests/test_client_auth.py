@@ -188,10 +188,21 @@ async def test_legacy_api_key_grant_uses_basic_auth_and_reruns_near_expiry() -> 
 
 async def test_legacy_withdrawn_key_parks() -> None:
     h = make_harness(ok_api)
-    h.tokens.revoked = True
     await h.auth().register_api_key("org-9", "the-api-key")
+    h.tokens.revoked = True
+    h.clock.t += 3600  # the token expires; the withdrawn key gets no new one
     with pytest.raises(TenantParked):
         await h.client.organisations("org-9")
+
+
+async def test_an_api_key_dinero_refuses_is_not_stored() -> None:
+    h = make_harness(ok_api)
+    await h.auth().register_api_key("org-9", "the-api-key")
+    kept = await h.store.get("org-9")
+    h.tokens.revoked = True
+    with pytest.raises(TenantParked, match="refused"):
+        await h.auth().register_api_key("org-9", "a-wrong-key")
+    assert await h.store.get("org-9") == kept  # the working key stays
 
 
 async def test_a_401_renews_once_and_resends_then_gives_up() -> None:
@@ -230,11 +241,10 @@ async def test_tokens_and_secrets_never_reach_logs_or_reprs(
 
     h = make_harness(api)
     await h.store.put("t1", expired_connect())
-    await h.auth().register_api_key("org-9", "the-api-key")
     await h.client.organisations("t1")
     h.tokens.revoked = True
     with pytest.raises(TenantParked) as parked:
-        await h.client.organisations("org-9")
+        await h.auth().register_api_key("org-9", "the-api-key")
     texts = [
         caplog.text,
         repr(h.client),

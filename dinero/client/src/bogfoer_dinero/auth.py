@@ -219,9 +219,17 @@ class DineroAuth:
         self._cache[tenant] = credentials
 
     async def register_api_key(self, tenant: str, api_key: str) -> None:
-        """Store an organisation's legacy API key; the first call obtains a token with it."""
-        await self._store.put(tenant, Credentials(kind="api_key", api_key=SecretStr(api_key)))
-        self._cache.pop(tenant, None)
+        """Store an organisation's legacy API key once Dinero has granted a token for it.
+
+        A key Dinero refuses raises `TenantParked` (nothing is stored, the tenant's current
+        credentials stay); an unreachable token endpoint raises `RetryLater`.
+        """
+        async with self._locks.setdefault(tenant, asyncio.Lock()):
+            granted = await self._password_grant(
+                Credentials(kind="api_key", api_key=SecretStr(api_key))
+            )
+            await self._store.put(tenant, granted)
+            self._cache[tenant] = granted
 
     # --- tokens ----------------------------------------------------------------------------
 
