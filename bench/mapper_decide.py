@@ -66,7 +66,7 @@ def configs() -> dict[str, TenantConfig]:
                 "updated_at": RECEIVED,
                 "dinero_organization_id": 900001 + i,
                 "cutover": dt.date(2026, 1, 1),
-                "deposit_accounts": {"card": 55010},
+                "deposit_accounts": {"stripe": 55010},
                 **choices,
             }
         )

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from bogfoer_contracts.postings import POSTING_COMMAND, CreateInvoice, CreateVoucher
-from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_contracts.tenants import TenantConfig, TenantSettings
 
 
 def _invoice(**overrides: Any) -> dict[str, Any]:
@@ -76,9 +76,32 @@ def test_tenant_config_defaults_follow_dinero_default_chart() -> None:
     )
     assert config.accounts.goods_domestic == 1000
     assert config.accounts.shipping_domestic == 1350
-    assert config.deposit_accounts == {"card": 55010}
+    assert config.deposit_accounts == {"stripe": 55010}
     with pytest.raises(ValidationError):
         TenantConfig.model_validate(config.model_dump() | {"booking_mode": "maybe"})
+
+
+def test_deposit_accounts_are_keyed_by_provider_and_unknown_keys_are_refused() -> None:
+    settings = {"dinero_organization_id": 100001, "cutover": "2026-01-01"}
+    with pytest.raises(ValidationError) as refused:
+        TenantSettings.model_validate(settings | {"deposit_accounts": {"card": 55010}})
+    message = str(refused.value)
+    assert "deposit_accounts.card" in message
+    for provider in ("stripe", "mobilepay", "bank", "cash", "other"):
+        assert f"'{provider}'" in message  # the valid keys are listed
+
+
+def test_settings_published_with_the_old_card_key_are_read_as_stripe() -> None:
+    published = {
+        "tenant_id": "shop-a",
+        "version": 3,
+        "updated_at": "2026-11-20T10:00:00Z",
+        "dinero_organization_id": 100001,
+        "cutover": "2026-01-01",
+        "deposit_accounts": {"card": 55011, "bank": 55000},
+    }
+    config = TenantConfig.model_validate(published)
+    assert config.deposit_accounts == {"stripe": 55011, "bank": 55000}
 
 
 def test_every_consumed_topic_has_a_declared_dead_letter_topic() -> None:

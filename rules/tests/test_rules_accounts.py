@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from rules_factories import config
 
-from bogfoer_rules.accounts import account_for, account_vat_rate, rounding_account
+from bogfoer_contracts.tenants import SalesAccounts
+from bogfoer_rules.accounts import (
+    ROLE_VAT_CODES,
+    account_for,
+    account_vat_rate,
+    rounding_account,
+    vat_code_mismatches,
+)
 
 DEFAULT = config()
 EXEMPT = config(vat_exempt_seller=True)
@@ -62,3 +69,33 @@ def test_tenant_accounts_override_the_default_chart() -> None:
 )
 def test_rounding_goes_on_the_zone_goods_account(zone: str, account: int) -> None:
     assert rounding_account(zone, DEFAULT) == account  # type: ignore[arg-type]
+
+
+def test_every_sales_role_names_the_vat_codes_it_needs() -> None:
+    assert set(ROLE_VAT_CODES) == set(SalesAccounts.model_fields)
+
+
+def test_an_account_whose_vat_code_contradicts_its_role_is_found() -> None:
+    chart: dict[int, str | None] = {
+        1000: "U25",
+        1100: "UEUV",
+        1200: "UEUY",
+        1255: "UVV",
+        1260: "UVY",
+        1350: "U25",
+        1050: None,
+        63080: "none",
+    }
+    assert vat_code_mismatches(SalesAccounts(), False, chart) == {}
+    # A consumer goods account without VAT would sell with no output VAT.
+    chart[1000] = None
+    found = vat_code_mismatches(SalesAccounts(), False, chart)
+    assert found["goods_domestic"] == (1000, "none", frozenset({"U25"}))
+    assert set(found) == {"goods_domestic", "services_domestic"}
+    # A VAT-exempt seller books everything on without_vat: only that and gift cards matter.
+    assert vat_code_mismatches(SalesAccounts(), True, chart) == {}
+    assert vat_code_mismatches(SalesAccounts(without_vat=1000), True, chart) == {}
+    chart[1000] = "u25"
+    assert vat_code_mismatches(SalesAccounts(without_vat=1000), True, chart) == {
+        "without_vat": (1000, "U25", frozenset({"none"}))
+    }

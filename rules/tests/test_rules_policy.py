@@ -362,7 +362,7 @@ def test_stripe_capture_registers_the_payment_on_the_deposit_account() -> None:
 
 
 def test_a_shop_payment_at_a_provider_without_feed_registers_from_order_paid() -> None:
-    cfg = config(trigger="order_paid", deposit_accounts={"card": 55010, "bank": 55000})
+    cfg = config(trigger="order_paid", deposit_accounts={"stripe": 55010, "bank": 55000})
     pay = paid(provider="bank", reference="ref-7", method="bank")
     result = run([placed(), pay], cfg)
     payment = [c for c in result.commands if isinstance(c, RegisterPayment)]
@@ -371,11 +371,20 @@ def test_a_shop_payment_at_a_provider_without_feed_registers_from_order_paid() -
     ]
 
 
-def test_unmapped_payment_method_is_held() -> None:
-    result = run([placed(), captured(method="klarna")], config(trigger="order_placed"))
+def test_a_payment_whose_provider_has_no_deposit_account_is_held() -> None:
+    cfg = config(trigger="order_placed", deposit_accounts={"bank": 55000})
+    result = run([placed(), captured(method="klarna")], cfg)
     assert result.kinds() == ["contact", "invoice"]
-    assert result.reasons() == ["unmapped_payment_method"]
+    assert result.reasons() == ["unmapped_deposit_account"]
+    assert "'stripe'" in result.holds[0].message
     assert result.holds[0].posting_key == PAYMENT
+
+
+def test_an_order_in_another_currency_than_dkk_is_held_whole() -> None:
+    result = run([placed(order(currency="EUR")), captured()], config(trigger="order_placed"))
+    assert result.commands == []
+    assert result.reasons() == ["unsupported_currency"]
+    assert "EUR" in result.holds[0].message
 
 
 def test_payment_in_another_currency_is_held() -> None:
@@ -427,11 +436,50 @@ def test_fee_for_a_provider_without_deposit_account_is_held() -> None:
     assert (result.commands, result.reasons()) == ([], ["unmapped_deposit_account"])
 
 
-def test_stripe_fees_use_the_provider_key_when_configured() -> None:
-    cfg = config(deposit_accounts={"card": 55010, "stripe": 55011})
-    voucher = run([fee()], cfg).commands[0]
-    assert isinstance(voucher, CreateVoucher)
-    assert voucher.lines[0].balancing_account_number == 55011
+def test_every_movement_of_a_providers_money_meets_on_its_one_deposit_account() -> None:
+    """Capture, fee, refund and payout of Stripe money all book on deposit_accounts["stripe"]
+    (whatever the card or wallet), so the account is back at zero after the payout."""
+    cfg = config(trigger="order_placed", deposit_accounts={"stripe": 55011})
+    bts = [
+        {
+            "id": "txn_c",
+            "reporting_category": "charge",
+            "amount": 30000,
+            "fee": 465,
+            "net": 29535,
+            "source": "pi_1042",
+        },
+        {
+            "id": "txn_r",
+            "reporting_category": "refund",
+            "amount": -12500,
+            "net": -12500,
+            "source": "re_1",
+        },
+    ]
+    result = run(
+        [
+            placed(),
+            captured(method="mobilepay", fee=465),
+            refunded(),
+            payment_refunded(),
+            payout(amount=17035, balance_transactions=bts),
+        ],
+        cfg,
+    )
+    assert result.holds == []
+    movement = 0
+    for command in result.commands:
+        if isinstance(command, RegisterPayment):
+            assert command.deposit_account == 55011
+            movement += command.amount
+        elif isinstance(command, CreateVoucher):
+            for voucher_line in command.lines:
+                if voucher_line.account_number == 55011:
+                    movement += voucher_line.amount
+                if voucher_line.balancing_account_number == 55011:
+                    movement -= voucher_line.amount
+    assert movement == 0
 
 
 def test_stripe_payment_without_order_metadata_is_held() -> None:
@@ -553,7 +601,7 @@ def test_stripe_refund_moves_the_money_back_from_the_deposit_account() -> None:
 
 def test_shop_refund_at_a_provider_without_feed_books_credit_note_and_money() -> None:
     bank = [{"provider": "bank", "reference": "b-1", "method": "bank"}]
-    cfg = config(trigger="order_placed", deposit_accounts={"card": 55010, "bank": 55000})
+    cfg = config(trigger="order_placed", deposit_accounts={"stripe": 55010, "bank": 55000})
     result = run([placed(order(payments=bank)), refunded()], cfg)
     (credit,) = _credit_notes(result)
     (money,) = _refund_payments(result)
@@ -654,7 +702,7 @@ def test_cancel_after_a_partial_refund_credits_only_the_rest() -> None:
 
 def test_refund_after_cancel_credit_books_only_the_money() -> None:
     bank = [{"provider": "bank", "reference": "b-1", "method": "bank"}]
-    cfg = config(trigger="order_placed", deposit_accounts={"card": 55010, "bank": 55000})
+    cfg = config(trigger="order_placed", deposit_accounts={"stripe": 55010, "bank": 55000})
     result = run(
         [placed(order(payments=bank)), cancelled(), refunded("r1", 30000, [])],
         cfg,

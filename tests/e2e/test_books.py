@@ -190,7 +190,7 @@ def test_booked_and_emailed_on_fulfilment_with_a_bank_payment(
     tenant = new_tenant(
         booking_mode="booked_and_emailed",
         trigger="order_fulfilled",
-        deposit_accounts={"card": 55010, "bank_transfer": 55000},
+        deposit_accounts={"stripe": 55010, "bank": 55000},
     )
     bank = {"provider": "bank", "reference": "F1-transfer", "method": "bank_transfer"}
     placed = order("F1", lines=[goods("1", 25000)], payments=[bank])
@@ -329,7 +329,9 @@ def test_full_and_partial_refunds_become_credit_notes_with_their_money(
 
 
 def test_an_order_cancelled_before_invoicing_posts_nothing(new_tenant: Any, operator: Any) -> None:
-    tenant = new_tenant(booking_mode="booked", trigger="order_paid")
+    tenant = new_tenant(
+        booking_mode="booked", trigger="order_paid", deposit_accounts={"bank": 55000}
+    )
     placed = order("C1", lines=[goods("1", 10000)])
     send_all(
         tenant,
@@ -345,7 +347,7 @@ def test_an_order_cancelled_before_invoicing_posts_nothing(new_tenant: Any, oper
                     "order_id": "C2",
                     "amount": 10000,
                     "currency": "DKK",
-                    "payment": {"provider": "bank", "reference": "C2", "method": "card"},
+                    "payment": {"provider": "bank", "reference": "C2", "method": "transfer"},
                     "paid_at": AT,
                 },
             ),
@@ -353,7 +355,7 @@ def test_an_order_cancelled_before_invoicing_posts_nothing(new_tenant: Any, oper
     )
     rows = operator.wait_settled(tenant.tenant_id, expected=3)
     assert not [r for r in rows if "C1" in r["posting_key"]]
-    assert tenant.trial_balance() == {1000: -8000, 64000: -2000, 55010: 10000}
+    assert tenant.trial_balance() == {1000: -8000, 64000: -2000, 55000: 10000}
 
 
 def test_sales_before_the_cutover_are_ignored_unless_a_backfill_asks_for_them(
@@ -446,6 +448,70 @@ def test_settings_naming_accounts_the_organisation_lacks_are_refused(
         headers=admin,
     )
     assert refused.status_code == 422
-    detail = refused.json()["error"]
-    assert detail["reason"] == "unknown_accounts"
-    assert detail["detail"] == {"accounts.goods_domestic": 1001, "deposit_accounts.card": 55010}
+    error = refused.json()["error"]
+    assert error["reason"] == "unknown_accounts"
+    problems = {p["field"]: p for p in error["detail"]}
+    assert set(problems) == {"accounts.goods_domestic", "deposit_accounts.stripe"}
+    goods = problems["accounts.goods_domestic"]
+    assert (goods["account"], goods["defaulted"]) == (1001, False)
+    # Never sent: the refusal says it was the default, and how to fix it.
+    stripe = problems["deposit_accounts.stripe"]
+    assert (stripe["account"], stripe["defaulted"]) == (55010, True)
+    assert "deposit_accounts was not sent" in stripe["message"]
+
+
+def test_a_sales_account_whose_vat_code_contradicts_its_role_is_refused(
+    stack: Any, e2e_sandbox: Any, http: httpx.Client
+) -> None:
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    org = http.post(
+        f"{e2e_sandbox.base_url}/_sandbox/orgs",
+        json={"name": "no-vat", "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
+    ).json()
+    http.put(
+        f"{stack.url('poster')}/v1/tenants/no-vat/dinero/api-key",
+        json={"api_key": org["api_key"]},
+        headers=admin,
+    ).raise_for_status()
+    refused = http.put(
+        f"{stack.url('poster')}/v1/tenants/no-vat/settings",
+        json={
+            "dinero_organization_id": org["id"],
+            "cutover": "2026-01-01",
+            "accounts": {"goods_domestic": 1050},  # "u/moms": consumer sales with no VAT
+        },
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["reason"] == "account_vat_mismatch"
+    (problem,) = error["detail"]
+    assert (problem["field"], problem["account"]) == ("accounts.goods_domestic", 1050)
+    assert "U25" in problem["message"]
+
+
+def test_a_wrong_dinero_api_key_is_refused_when_it_is_given(
+    stack: Any, e2e_sandbox: Any, http: httpx.Client
+) -> None:
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    org = http.post(f"{e2e_sandbox.base_url}/_sandbox/orgs", json={"name": "typo"}).json()
+    refused = http.put(
+        f"{stack.url('poster')}/v1/tenants/typo/dinero/api-key",
+        json={"api_key": org["api_key"] + "-typo"},
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["reason"] == "dinero_refused_api_key"
+    # Nothing was stored: the settings step still has no connection.
+    settings = http.put(
+        f"{stack.url('poster')}/v1/tenants/typo/settings",
+        json={"dinero_organization_id": org["id"], "cutover": "2026-01-01"},
+        headers=admin,
+    )
+    assert settings.status_code == 409
+    accepted = http.put(
+        f"{stack.url('poster')}/v1/tenants/typo/dinero/api-key",
+        json={"api_key": org["api_key"]},
+        headers=admin,
+    )
+    assert accepted.status_code == 204

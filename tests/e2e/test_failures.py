@@ -124,6 +124,26 @@ def test_an_order_whose_lines_do_not_reproduce_its_total_is_held_not_posted(
     assert tenant.trial_balance() == {}  # never booked wrong
 
 
+def test_an_invoice_whose_vat_in_dinero_differs_from_the_shops_is_left_unbooked(
+    new_tenant: Any, operator: Any, http: httpx.Client
+) -> None:
+    """A bookkeeper removes the VAT code of the goods account after onboarding: Dinero's
+    total stays the same (lines incl. VAT), only the VAT changes. Never booked wrong."""
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    edited = http.patch(
+        f"{tenant.sandbox.base_url}/_sandbox/orgs/{tenant.org_id}/accounts/1000",
+        json={"vat_code": "none"},
+    )
+    assert edited.status_code == 200, edited.text
+    placed = order("VAT1", lines=[goods("1", 10000)])
+    assert tenant.shop.send("order.placed", "VAT1-placed", AT, placed).status_code == 202
+    rows = operator.wait_settled(tenant.tenant_id, expected=2)
+    invoice = next(r for r in rows if r["kind"] == "invoice")
+    assert invoice["state"] == "failed"
+    assert "VAT 0 øre, expected 2000 øre" in invoice["last_error"]["message"]
+    assert tenant.trial_balance() == {}  # left as a draft: nothing booked
+
+
 def test_a_slow_dinero_organisation_does_not_stall_another_tenant(
     new_tenant: Any, operator: Any
 ) -> None:

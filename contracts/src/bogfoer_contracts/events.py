@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 from bogfoer_contracts.ids import TenantId, event_id
-from bogfoer_contracts.money import Currency, MinorUnits, VatRate
+from bogfoer_contracts.money import Currency, MinorUnits, PaymentProvider, VatRate
 
 SCHEMA_VERSION = 1
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
@@ -66,9 +66,13 @@ class OrderLine(_Model):
 
 
 class PaymentRef(_Model):
-    provider: str = Field(description="stripe, mobilepay, bank, ...")
+    provider: PaymentProvider = Field(
+        description="Who holds the money until payout; chooses the tenant's deposit account"
+    )
     reference: str = Field(description="The provider's id, e.g. a Stripe PaymentIntent id")
-    method: str = Field(default="card", description="Chooses the tenant's deposit account")
+    method: str = Field(
+        default="card", description="How the customer paid (card, mobilepay, ...); for people"
+    )
 
 
 class Order(_Model):
@@ -122,8 +126,8 @@ class PaymentCaptured(_Model):
     order_id: str | None = Field(default=None, description="From the payment's metadata")
     amount: MinorUnits
     currency: Currency
-    method: str = "card"
-    provider: str = "stripe"
+    method: str = Field(default="card", description="How the customer paid; for people")
+    provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
     fee: MinorUnits | None = Field(default=None, description="Filled in by the pipeline")
     captured_at: AwareDatetime
@@ -135,7 +139,7 @@ class PaymentRefunded(_Model):
     order_id: str | None = None
     amount: MinorUnits
     currency: Currency
-    provider: str = "stripe"
+    provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
     refunded_at: AwareDatetime
 
@@ -144,7 +148,7 @@ class PaymentFee(_Model):
     payment_id: str
     amount: MinorUnits
     currency: Currency
-    provider: str = "stripe"
+    provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
     description: str | None = None
     charged_at: AwareDatetime
@@ -163,7 +167,7 @@ class PayoutPaid(_Model):
     payout_id: str
     amount: MinorUnits
     currency: Currency
-    provider: str = "stripe"
+    provider: PaymentProvider = "stripe"
     arrival_date: dt.date
     balance_transactions: list[BalanceTransaction] = Field(default_factory=list)
 

@@ -6,7 +6,7 @@ happens only at the poster's edge (`bogfoer_dinero.money`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -17,6 +17,24 @@ MinorUnits = Annotated[
 VatRate = Annotated[
     StrictInt,
     Field(ge=0, le=10_000, description="VAT rate in basis points: 2500 means 25 %"),
+]
+
+
+# Who holds a payment's money until it reaches the bank: the key of a tenant's deposit
+# accounts. One rule for every movement of that money (capture, fee, refund, payout): they
+# all meet on the provider's deposit account ("beholdning"), whatever the card or wallet.
+PaymentProvider = Literal[
+    "stripe",  # cards, wallets, Klarna, MobilePay … taken through Stripe
+    "mobilepay",  # Vipps MobilePay settled by MobilePay itself
+    "quickpay",
+    "nets",  # Nexi / Nets Easy
+    "frisbii",  # formerly Reepay
+    "paypal",
+    "klarna",  # Klarna settled by Klarna itself
+    "viabill",
+    "bank",  # a bank transfer: the money lands in the bank directly
+    "cash",
+    "other",
 ]
 
 

@@ -97,6 +97,9 @@ class CreateCreditNote(_Command):
     lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
     show_lines_incl_vat: bool = True
     expected_total: MinorUnits
+    expected_vat: MinorUnits | None = Field(
+        default=None, description="Checked against Dinero's TotalVat before booking"
+    )
     booking: Literal["draft", "booked", "booked_and_emailed"]
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from bogfoer_contracts.ids import TenantId
-from bogfoer_contracts.money import MinorUnits
+from bogfoer_contracts.money import MinorUnits, PaymentProvider
 
 AccountNumber = StrictInt
 BookingMode = Literal["draft", "booked", "booked_and_emailed"]
@@ -42,6 +42,11 @@ class PaymentTerms(_Model):
     days: StrictInt | None = None
 
 
+def _stripe_deposit_account() -> dict[PaymentProvider, AccountNumber]:
+    # 55010 is the Stripe beholdning most Danish shops create (not in Dinero's default chart).
+    return {"stripe": 55010}
+
+
 class TenantSettings(_Model):
     """What a tenant chooses (the admin API's body); validated against Dinero first."""
 
@@ -50,9 +55,11 @@ class TenantSettings(_Model):
     trigger: Trigger = "order_paid"
     cutover: dt.date = Field(description="Sales before this date are ignored unless backfilled")
     accounts: SalesAccounts = Field(default_factory=SalesAccounts)
-    deposit_accounts: dict[str, AccountNumber] = Field(
-        default_factory=lambda: {"card": 55010},
-        description="Payment method -> Dinero deposit account (e.g. the Stripe beholdning)",
+    deposit_accounts: dict[PaymentProvider, AccountNumber] = Field(
+        default_factory=_stripe_deposit_account,
+        description="Payment provider -> the Dinero deposit account where its money rests until"
+        " payout (e.g. the Stripe beholdning). Captures, fees, refunds and payouts of a provider"
+        " all book on this one account.",
     )
     fee_account: AccountNumber = 7220
     bank_account: AccountNumber = 55000
@@ -74,3 +81,16 @@ class TenantConfig(TenantSettings):
     tenant_id: TenantId
     version: StrictInt = Field(ge=1, description="Bumped on every change; newest wins")
     updated_at: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast_method_keys(cls, data: Any) -> Any:
+        """Settings published before deposit accounts were keyed by provider named Stripe's
+        account by the payment method "card"; read them as the "stripe" account."""
+        if isinstance(data, dict) and isinstance(data.get("deposit_accounts"), dict):
+            accounts = dict(data["deposit_accounts"])
+            if "card" in accounts:
+                card = accounts.pop("card")
+                accounts.setdefault("stripe", card)
+                data = {**data, "deposit_accounts": accounts}
+        return data

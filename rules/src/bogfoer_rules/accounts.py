@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from bogfoer_contracts.events import LineKind
-from bogfoer_contracts.tenants import AccountNumber, TenantConfig
+from bogfoer_contracts.tenants import AccountNumber, SalesAccounts, TenantConfig
 from bogfoer_rules.zones import Zone
 
 DANISH_VAT_RATE = 2500  # basis points: 25 %, the only Danish output VAT rate (U25)
@@ -70,3 +70,47 @@ def account_vat_rate(kind: LineKind, zone: Zone, config: TenantConfig) -> int:
 def rounding_account(zone: Zone, config: TenantConfig) -> AccountNumber:
     """Where an øre-rounding line goes: the goods account of the order's zone."""
     return account_for("goods", zone, config)
+
+
+# The Dinero VAT code each sales account's role needs (danish-vat-and-accounts.md §1–§2).
+# Dinero applies VAT by the account's code, so an account with another code books another
+# VAT than the rules computed: a goods account without U25 would sell with no output VAT.
+ROLE_VAT_CODES: dict[str, frozenset[str]] = {
+    "goods_domestic": frozenset({"U25"}),
+    "shipping_domestic": frozenset({"U25"}),
+    "services_domestic": frozenset({"U25"}),
+    "goods_eu_b2b": frozenset({"UEUV", "UEUV2"}),
+    "shipping_eu_b2b": frozenset({"UEUV", "UEUV2"}),
+    "services_eu_b2b": frozenset({"UEUY"}),
+    "goods_non_eu": frozenset({"UVV"}),
+    "shipping_non_eu": frozenset({"UVV"}),
+    "services_non_eu": frozenset({"UVY"}),
+    "without_vat": frozenset({"none"}),
+    "gift_cards": frozenset({"none"}),
+}
+# A VAT-exempt seller books every sale on `without_vat`; the other roles are never used.
+_EXEMPT_SELLER_ROLES = frozenset({"without_vat", "gift_cards"})
+
+
+def normal_vat_code(code: str | None) -> str:
+    """Dinero spells "no VAT" as null, "" or "none"; codes are compared upper-case."""
+    return "none" if code is None or code.strip().lower() in ("", "none") else code.upper()
+
+
+def vat_code_mismatches(
+    accounts: SalesAccounts, vat_exempt_seller: bool, chart: dict[int, str | None]
+) -> dict[str, tuple[int, str, frozenset[str]]]:
+    """Role -> (account, its VAT code in the chart, the codes the role needs), for every
+    account in `chart` whose code contradicts its role. Accounts missing from the chart are
+    not judged here (they are unknown accounts)."""
+    found: dict[str, tuple[int, str, frozenset[str]]] = {}
+    for role, number in accounts.model_dump().items():
+        if vat_exempt_seller and role not in _EXEMPT_SELLER_ROLES:
+            continue
+        if number not in chart:
+            continue
+        code = normal_vat_code(chart[number])
+        wanted = ROLE_VAT_CODES[role]
+        if code not in wanted:
+            found[role] = (number, code, wanted)
+    return found

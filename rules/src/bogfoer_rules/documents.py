@@ -32,6 +32,7 @@ from bogfoer_rules.zones import Zone, valid_eu_vat_number, zone_of
 
 # Dates on Danish documents are Danish calendar dates: 23:30 UTC on 31 March is 1 April here.
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")
+BOOKING_CURRENCY = "DKK"
 ROUNDING_LINE_ID = "__rounding__"
 
 
@@ -141,6 +142,15 @@ def _vat_problem(line: OrderLine, zone: Zone, expected: int, config: TenantConfi
 
 def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
     """Map the order's lines to accounts and check Dinero's totals against the shop's."""
+    if order.currency != BOOKING_CURRENCY:
+        # A foreign-currency invoice needs Dinero's day rate on the invoice and the DKK
+        # amount Stripe actually settled on every payment; until that is built, such an
+        # order is held whole rather than booked at a rate nobody chose.
+        return Problem(
+            "unsupported_currency",
+            f"The order is in {order.currency}; Bogfør books DKK orders only. Book it by hand "
+            "in Dinero (as a foreign-currency invoice), or sell in DKK.",
+        )
     zone = zone_of(order.customer)
     mapped: list[tuple[OrderLine, int, int]] = []
     for line in order.lines:
@@ -213,6 +223,12 @@ class CreditDraft:
     lines: list[InvoicedLine]
     show_lines_incl_vat: bool
     total: int
+
+    @property
+    def vat(self) -> int:
+        """The VAT Dinero will compute on these lines (the poster checks it before booking)."""
+        priced = [line.priced() for line in self.lines]
+        return document_totals(priced, incl_vat=self.show_lines_incl_vat).vat
 
 
 def credit_lines(

@@ -14,6 +14,7 @@ from bogfoer_contracts.postings import PostingKind
 
 HoldReason = Literal[
     # the invoice
+    "unsupported_currency",
     "unsupported_vat_rate",
     "vat_charged_on_zero_rated_sale",
     "vat_charged_by_exempt_seller",
@@ -24,7 +25,6 @@ HoldReason = Literal[
     "vat_mismatch",
     # payments and refunds
     "currency_mismatch",
-    "unmapped_payment_method",
     "unmapped_deposit_account",
     "invalid_amount",
     "payment_for_cancelled_order",

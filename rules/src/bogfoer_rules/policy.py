@@ -302,7 +302,6 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                     event,
                     provider=event.data.provider,
                     reference=event.data.payment_id,
-                    method=event.data.method,
                     amount=event.data.amount,
                     currency=event.data.currency,
                     at=event.data.captured_at,
@@ -314,7 +313,6 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                     event,
                     provider=event.data.payment.provider,
                     reference=event.data.payment.reference,
-                    method=event.data.payment.method,
                     amount=event.data.amount,
                     currency=event.data.currency,
                     at=event.data.paid_at,
@@ -448,7 +446,6 @@ def _payment(
     *,
     provider: str,
     reference: str,
-    method: str,
     amount: int,
     currency: str,
     at: dt.datetime,
@@ -483,12 +480,11 @@ def _payment(
                 "invalid_amount", f"Payment {reference} has a negative amount.", key, "payment"
             )
         return  # a zero payment (e.g. fully paid by gift card) moves no money
-    deposit = config.deposit_accounts.get(method)
+    deposit = deposit_account(config, provider)
     if deposit is None:
         out.hold(
-            "unmapped_payment_method",
-            f"No deposit account is configured for payment method {method!r} "
-            f"({provider} {reference}).",
+            "unmapped_deposit_account",
+            _no_deposit_account(provider, f"payment {reference}"),
             key,
             "payment",
         )
@@ -511,17 +507,21 @@ def _payment(
     )
 
 
-def provider_deposit_account(config: TenantConfig, provider: str) -> AccountNumber | None:
-    """The deposit account where a provider's balance rests (its fees and payouts move it).
+def deposit_account(config: TenantConfig, provider: str) -> AccountNumber | None:
+    """The deposit account where a provider's money rests until payout.
 
-    `deposit_accounts` is keyed by payment method; a tenant may add its provider's name as a
-    key. Stripe falls back to the "card" account, the default Stripe beholdning.
+    One rule for every movement of that money: the capture (or the shop's own payment),
+    the provider's fee, a refund and the payout all book on `deposit_accounts[provider]`,
+    so the account returns to zero when the payout has left it.
     """
-    if provider in config.deposit_accounts:
-        return config.deposit_accounts[provider]
-    if provider == "stripe":
-        return config.deposit_accounts.get("card")
-    return None
+    return next((n for key, n in config.deposit_accounts.items() if key == provider), None)
+
+
+def _no_deposit_account(provider: str, what: str) -> str:
+    return (
+        f"No deposit account is configured for provider {provider!r} ({what}); add "
+        f'"{provider}" to the tenant\'s deposit_accounts and re-map.'
+    )
 
 
 def fee_key(tenant_id: str, provider: str, ref: str) -> str:
@@ -540,12 +540,11 @@ def _fee(
     key = fee_key(config.tenant_id, provider, ref)
     if key in out.state.emitted or fee == 0:
         return
-    deposit = provider_deposit_account(config, provider)
+    deposit = deposit_account(config, provider)
     if deposit is None:
         out.hold(
             "unmapped_deposit_account",
-            f"No deposit account is configured for provider {provider!r}; add it to "
-            "deposit_accounts to book its fees and payouts.",
+            _no_deposit_account(provider, f"the fee of payment {payment_id}"),
             key,
             "voucher",
         )
@@ -638,11 +637,11 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
     """
     data = event.data
     key = posting_key(config.tenant_id, "payout", data.provider, data.payout_id)
-    deposit = provider_deposit_account(config, data.provider)
+    deposit = deposit_account(config, data.provider)
     if deposit is None:
         out.hold(
             "unmapped_deposit_account",
-            f"No deposit account is configured for provider {data.provider!r}.",
+            _no_deposit_account(data.provider, f"payout {data.payout_id}"),
             key,
             "voucher",
         )
@@ -704,12 +703,12 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
         )
 
 
-def _refund_method(event: OrderRefundedEvent, order: Order) -> tuple[str, str] | None:
-    """(provider, method) of the money a shop refund returns: the refund's, else the order's."""
+def _refund_provider(event: OrderRefundedEvent, order: Order) -> str | None:
+    """The provider whose money a shop refund returns: the refund's, else the order's."""
     if event.data.payment is not None:
-        return event.data.payment.provider, event.data.payment.method
+        return event.data.payment.provider
     if order.payments:
-        return order.payments[0].provider, order.payments[0].method
+        return order.payments[0].provider
     return None
 
 
@@ -795,22 +794,20 @@ def _refund_money_side(
     config: TenantConfig, event: OrderRefundedEvent, order: Order
 ) -> tuple[int, str] | Problem | None:
     """(deposit account, provider) when the shop's refund owns the money side, else None."""
-    found = _refund_method(event, order)
-    if found is None:
+    provider = _refund_provider(event, order)
+    if provider is None:
         return Problem(
             "refund_method_unknown",
             f"Refund {event.data.refund_id} names no payment, and the order lists none: "
             "Bogfør cannot tell which deposit account the money left.",
         )
-    provider, method = found
     if provider in PROVIDER_FEEDS:
         return None  # the provider's payment.refunded books the money side
-    deposit = config.deposit_accounts.get(method)
+    deposit = deposit_account(config, provider)
     if deposit is None:
         return Problem(
-            "unmapped_payment_method",
-            f"No deposit account is configured for payment method {method!r} "
-            f"(refund {event.data.refund_id}).",
+            "unmapped_deposit_account",
+            _no_deposit_account(provider, f"refund {event.data.refund_id}"),
         )
     return deposit, provider
 
@@ -867,6 +864,7 @@ def _emit_credit_note(
             lines=[line.spec for line in credit.lines],
             show_lines_incl_vat=credit.show_lines_incl_vat,
             expected_total=credit.total,
+            expected_vat=credit.vat,
             booking=config.booking_mode,
         )
     )
@@ -928,11 +926,11 @@ def _provider_refund(out: _Out, config: TenantConfig, event: PaymentRefundedEven
     key = posting_key(config.tenant_id, "refund_payment", data.provider, data.refund_id)
     if key in out.state.emitted:
         return
-    deposit = provider_deposit_account(config, data.provider)
+    deposit = deposit_account(config, data.provider)
     if deposit is None:
         out.hold(
             "unmapped_deposit_account",
-            f"No deposit account is configured for provider {data.provider!r}.",
+            _no_deposit_account(data.provider, f"refund {data.refund_id}"),
             key,
             "payment",
         )
@@ -1012,7 +1010,7 @@ __all__ = [
     "OrderState",
     "advance",
     "decide",
+    "deposit_account",
     "fee_key",
-    "provider_deposit_account",
     "state_key",
 ]

@@ -195,6 +195,27 @@ async def create_org(request: Request) -> Response:
     )
 
 
+async def edit_account(request: Request) -> Response:
+    """A bookkeeper edits an account in Dinero's web app (body: `vat_code`, "none" for no
+    VAT): later documents on it get the new VAT, as in Dinero."""
+    sandbox = sandbox_of(request)
+    org = _org(request)
+    if org is None:
+        return _unknown_org()
+    account = org.accounts.get(int(request.path_params["number"]))
+    if account is None:
+        return JSONResponse({"error": "unknown account"}, status_code=404)
+    body: dict[str, Any] = await request.json()
+    code = body.get("vat_code")
+    if not isinstance(code, str) or (code.lower() != "none" and org.vat_type(code) is None):
+        return JSONResponse({"error": f"unknown VAT code {code!r}"}, status_code=422)
+    org.accounts[account.number] = account.model_copy(
+        update={"vat_code": None if code.lower() == "none" else code.upper()}
+    )
+    sandbox.persist()
+    return JSONResponse({"number": account.number, "vat_code": code})
+
+
 async def rotate_api_key(request: Request) -> Response:
     """Dinero issues the organisation a new API key (after a revocation, say): the old key
     and its revocation are gone, the new key works for the legacy grant."""

@@ -80,6 +80,11 @@ ROUTES = [
     Route(f"{ADMIN_PREFIX}/orgs/{{org:int}}/emails", admin.emails, methods=GET),
     Route(f"{ADMIN_PREFIX}/orgs/{{org:int}}/revoke", admin.revoke, methods=POST),
     Route(f"{ADMIN_PREFIX}/orgs/{{org:int}}/api-key", admin.rotate_api_key, methods=POST),
+    Route(
+        f"{ADMIN_PREFIX}/orgs/{{org:int}}/accounts/{{number:int}}",
+        admin.edit_account,
+        methods=["PATCH"],
+    ),
     Route(f"{ADMIN_PREFIX}/tokens/expire", admin.expire, methods=POST),
     Route(f"{ADMIN_PREFIX}/faults", admin.get_faults, methods=GET),
     Route(f"{ADMIN_PREFIX}/faults", admin.put_faults, methods=PUT),

@@ -18,6 +18,7 @@ from bogfoer_dinero import DineroClient, DineroError, RetryLater, TenantParked, 
 from bogfoer_kit.errors import ApiError
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
+from bogfoer_poster.chart_check import check_settings
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
 
@@ -38,36 +39,6 @@ def _problem(status: int, reason: str, detail: Any = None) -> ApiError:
     return ApiError(status, reason, detail)
 
 
-async def check_settings(dinero: DineroClient, tenant: str, settings: TenantSettings) -> None:
-    """Refuse settings that name accounts, a template or an organisation Dinero lacks."""
-    try:
-        orgs = await dinero.organisations(tenant)
-        if settings.dinero_organization_id not in {o.id for o in orgs}:
-            raise _problem(422, "unknown_organization", settings.dinero_organization_id)
-        org = dinero.organisation(tenant, settings.dinero_organization_id)
-        entry = {a.account_number for a in await org.entry_accounts()}
-        deposit = {a.account_number for a in await org.deposit_accounts()}
-        templates = {t.id for t in await org.invoice_templates()}
-    except TenantParked as exc:
-        raise _problem(409, "dinero_not_connected", str(exc)) from exc
-    except (RetryLater, UnknownOutcome) as exc:
-        raise _problem(503, "dinero_unavailable", str(exc)) from exc
-    except DineroError as exc:
-        raise _problem(502, "dinero_error", str(exc)) from exc
-    wanted_entry = {
-        "accounts." + name: number for name, number in settings.accounts.model_dump().items()
-    } | {"fee_account": settings.fee_account, "debtor_account": settings.debtor_account}
-    wanted_deposit = {
-        f"deposit_accounts.{method}": n for method, n in settings.deposit_accounts.items()
-    } | {"bank_account": settings.bank_account}
-    unknown = {k: v for k, v in wanted_entry.items() if v not in entry and v not in deposit}
-    unknown |= {k: v for k, v in wanted_deposit.items() if v not in deposit}
-    if unknown:
-        raise _problem(422, "unknown_accounts", unknown)
-    if settings.invoice_template_id and settings.invoice_template_id not in templates:
-        raise _problem(422, "unknown_invoice_template", settings.invoice_template_id)
-
-
 def admin_router(
     settings: PosterSettings,
     pool: asyncpg.Pool,
@@ -86,7 +57,14 @@ def admin_router(
 
     @router.put("/dinero/api-key", status_code=204)
     async def connect_api_key(tenant: TenantPath, body: ApiKeyConnection) -> None:
-        await dinero.auth.register_api_key(tenant, body.api_key)
+        """Stored only once Dinero grants a token for the key (a wrong key is refused now,
+        not at the settings step)."""
+        try:
+            await dinero.auth.register_api_key(tenant, body.api_key)
+        except TenantParked as exc:
+            raise _problem(422, "dinero_refused_api_key", str(exc)) from exc
+        except (RetryLater, UnknownOutcome) as exc:
+            raise _problem(503, "dinero_unavailable", str(exc)) from exc
 
     @router.post("/dinero/authorization-code", status_code=204)
     async def connect_visma(tenant: TenantPath, body: AuthorizationCode) -> None:

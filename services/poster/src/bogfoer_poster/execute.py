@@ -29,6 +29,7 @@ from bogfoer_dinero.models import (
     NO_VAT,
     ContactCreate,
     CreditNoteCreate,
+    Invoice,
     InvoiceCreate,
     MailoutRequest,
     ManualVoucherCreate,
@@ -67,11 +68,19 @@ class PostingRejected(DineroValidationError):
     """Our own check refused the posting (never booked wrong); dead-lettered like Dinero's."""
 
 
-def _check_total(dinero_total: int | None, expected: int, document: str) -> None:
-    """Never book wrong: Dinero's own total must be the one the mapper checked to the øre."""
-    if dinero_total != expected:
+def _check_totals(
+    found: Invoice, expected_total: int, expected_vat: int | None, document: str
+) -> None:
+    """Never book wrong: Dinero's own total and VAT must be the ones the mapper checked to
+    the øre (a sales account with the wrong VAT code changes the VAT, not always the total)."""
+    problems = []
+    if found.total_incl_vat_ore != expected_total:
+        problems.append(f"total {found.total_incl_vat_ore} øre, expected {expected_total} øre")
+    if expected_vat is not None and found.total_vat_ore != expected_vat:
+        problems.append(f"VAT {found.total_vat_ore} øre, expected {expected_vat} øre")
+    if problems:
         raise PostingRejected(
-            f"Dinero totals the {document} {dinero_total} øre, Bogfør expected {expected} øre;"
+            f"Dinero computes the {document} with {' and '.join(problems)};"
             " left as a draft, not booked",
             code=None,
         )
@@ -192,7 +201,7 @@ class Executor:
             await progress("created", guid, timestamp)
         if number is None:
             invoice = await org.get_invoice(guid)
-            _check_total(invoice.total_incl_vat_ore, command.expected_total, "invoice")
+            _check_totals(invoice, command.expected_total, command.expected_vat, "invoice")
             if command.booking == "draft":
                 return Outcome("done", guid=guid, timestamp=invoice.timestamp)
             if invoice.status != "Draft" and invoice.number is not None:
@@ -299,7 +308,7 @@ class Executor:
                 await progress("created", guid, timestamp)
         if number is None:
             note = await org.get_credit_note(guid)
-            _check_total(note.total_incl_vat_ore, command.expected_total, "credit note")
+            _check_totals(note, command.expected_total, command.expected_vat, "credit note")
             if command.booking == "draft":
                 return Outcome("done", guid=guid, timestamp=note.timestamp)
             if note.status != "Draft" and note.number is not None:
