@@ -24,9 +24,11 @@ from bogfoer_dinero.errors import (
     UnknownOutcome,
 )
 from bogfoer_dinero.money import dinero_to_ore, ore_to_dinero
+from bogfoer_dinero.observe import CallObserver, operation_of
 from bogfoer_dinero.ratelimit import RateLimiter
 
 __all__ = [
+    "CallObserver",
     "CredentialStore",
     "Credentials",
     "DineroAuth",
@@ -45,5 +47,6 @@ __all__ = [
     "TenantParked",
     "UnknownOutcome",
     "dinero_to_ore",
+    "operation_of",
     "ore_to_dinero",
 ]

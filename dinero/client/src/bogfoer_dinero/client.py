@@ -68,6 +68,7 @@ from bogfoer_dinero.models import (
     parse_response,
     query_filter,
 )
+from bogfoer_dinero.observe import CallObserver, NoObserver, operation_of
 from bogfoer_dinero.ratelimit import RateLimiter
 
 __all__ = ["DineroClient", "OrganisationClient"]
@@ -173,11 +174,13 @@ class _Transport:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.auth = auth
         self.limiter = limiter
+        self.observer: CallObserver = observer or NoObserver()
         self._sleep = sleep
         self._rng = rng
         self._base = config.api_base_url.rstrip("/")
@@ -211,7 +214,7 @@ class _Transport:
             bearer = await self.auth.bearer(tenant)
             key = (bearer.client_id, organization_id)
             response, error = await self._send_once(
-                bearer, key, method, path, query, content, is_write
+                tenant, bearer, key, method, path, query, content, is_write
             )
             if error is None:
                 assert response is not None
@@ -244,6 +247,7 @@ class _Transport:
 
     async def _send_once(
         self,
+        tenant: str,
         bearer: Bearer,
         key: tuple[str, int | None],
         method: str,
@@ -258,18 +262,24 @@ class _Transport:
         }
         if content is not None:
             headers["Content-Type"] = "application/json"
+        operation = operation_of(method, path)
+        queued = time.monotonic()
         async with self.limiter.slot(key):
             started = time.monotonic()
+            self.observer.rate_limit_wait(tenant, started - queued)
             try:
                 response = await self.http.request(
                     method, self._base + path, params=query, content=content, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left this process: nothing happened, for reads and writes.
+                self.observer.call(tenant, operation, "unreachable", time.monotonic() - started)
                 return None, RetryLater(
                     f"could not reach Dinero: {type(exc).__name__}", method=method, path=path
                 )
             except httpx.TransportError as exc:
+                lost = "unknown_outcome" if is_write else "read_failed"
+                self.observer.call(tenant, operation, lost, time.monotonic() - started)
                 if is_write:
                     return None, UnknownOutcome(
                         f"write sent, answer lost: {type(exc).__name__}; "
@@ -280,6 +290,11 @@ class _Transport:
                 return None, RetryLater(
                     f"read failed: {type(exc).__name__}", method=method, path=path
                 )
+        error = classify(response, write=is_write)
+        status = (
+            "unknown_outcome" if isinstance(error, UnknownOutcome) else str(response.status_code)
+        )
+        self.observer.call(tenant, operation, status, time.monotonic() - started)
         log.debug(
             "dinero %s %s -> %d in %.0f ms",
             method,
@@ -287,7 +302,7 @@ class _Transport:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        return response, classify(response, write=is_write)
+        return response, error
 
 
 class DineroClient:
@@ -304,13 +319,16 @@ class DineroClient:
         auth: DineroAuth | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.config = config
         self.auth = auth if auth is not None else DineroAuth(http, config, store)
         self.limiter = limiter or RateLimiter(
             config.rate_limit_requests, config.rate_limit_window_seconds
         )
-        self._transport = _Transport(http, config, self.auth, self.limiter, sleep=sleep, rng=rng)
+        self._transport = _Transport(
+            http, config, self.auth, self.limiter, sleep=sleep, rng=rng, observer=observer
+        )
 
     def __repr__(self) -> str:
         return f"DineroClient(api={self.config.api_base_url!r})"

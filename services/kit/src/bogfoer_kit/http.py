@@ -1,14 +1,13 @@
-"""Liveness, readiness, Prometheus metrics and the topics' AsyncAPI, in every service."""
+"""Liveness, readiness and the topics' AsyncAPI, in every service (metrics: `metrics.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bogfoer_kit.asyncapi import document
 
@@ -36,9 +35,5 @@ def health_router(broker: KafkaBroker, *extra_checks: tuple[str, ReadyCheck]) ->
     @router.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> dict[str, Any]:
         return document()
-
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -14,7 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.trace import TracerProvider
+from prometheus_client import REGISTRY
 
 from bogfoer_contracts.topics import TOPICS, TopicSpec
 from bogfoer_kit.settings import ServiceSettings
@@ -31,7 +33,11 @@ def make_broker(
         enable_idempotence=True,  # implies acks=all: a 202 means the record is replicated
         allow_auto_create_topics=False,
         graceful_timeout=settings.graceful_timeout_seconds,
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
+        middlewares=[
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            # faststream_received_* and faststream_published_* by handler and topic
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
+        ],
         linger_ms=5,
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bogfoer_kit.auth import Guard, StaticTokens, TokenGrant, settings_authenticator
 
 
 class ServiceSettings(BaseSettings):
@@ -20,3 +22,17 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # "json" (one object a line, with trace ids) for log collectors; "text" for people.
     log_format: str = "text"
+
+    # Who may call the admin and ops routes and read /metrics: a JSON list of
+    # {"subject", "role": "viewer"|"operator"|"tenant", "token", "tenants"} (bogfoer_kit.auth).
+    # None by default: a service with no grant refuses every protected route.
+    auth_tokens: list[TokenGrant] = Field(default_factory=list)
+    # The operator token machine clients use (onboarding scripts, the demo); ingest, the
+    # poster and the ledger require one.
+    admin_token: SecretStr | None = None
+
+    def authenticator(self) -> StaticTokens:
+        return settings_authenticator(self.auth_tokens, self.admin_token)
+
+    def guard(self) -> Guard:
+        return Guard(self.authenticator())
