@@ -1,32 +1,38 @@
-"""The tenant admin API: connect Dinero, choose settings (validated against the
-organisation's real chart), un-park a tenant, re-drive a failed posting."""
+"""The tenant admin API (operator credentials): connect Dinero, choose settings (validated
+against the organisation's real chart); resume a parked tenant and retry a posting, which
+publish the same actions on ops.actions.v1 as the ops web app."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Path
+from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.tenants import TenantConfig, TenantSettings
 from bogfoer_contracts.topics import TENANTS_CONFIG
 from bogfoer_dinero import DineroClient, DineroError, RetryLater, TenantParked, UnknownOutcome
+from bogfoer_kit.actions import make_action, publish_action
+from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.errors import ApiError
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.chart_check import check_settings
-from bogfoer_poster.settings import PosterSettings
-from bogfoer_poster.workers import Supervisor
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
 
 
 class ApiKeyConnection(BaseModel):
     api_key: str = Field(min_length=8, repr=False)
+
+
+class ActionAccepted(BaseModel):
+    action_id: str
+    action: str
 
 
 class AuthorizationCode(BaseModel):
@@ -40,19 +46,15 @@ def _problem(status: int, reason: str, detail: Any = None) -> ApiError:
 
 
 def admin_router(
-    settings: PosterSettings,
+    guard: Guard,
     pool: asyncpg.Pool,
     dinero: DineroClient,
     outbox: OutboxRelay,
-    supervisor: Supervisor,
+    broker: KafkaBroker,
 ) -> APIRouter:
-    async def authorised(authorization: Annotated[str, Header()] = "") -> None:
-        expected = f"Bearer {settings.admin_token.get_secret_value()}"
-        if not hmac.compare_digest(authorization.encode(), expected.encode()):
-            raise _problem(401, "bad_admin_token")
-
+    operator = guard.require("operator")
     router = APIRouter(
-        prefix="/v1/tenants/{tenant}", tags=["tenant admin"], dependencies=[Depends(authorised)]
+        prefix="/v1/tenants/{tenant}", tags=["tenant admin"], dependencies=[Depends(operator)]
     )
 
     @router.put("/dinero/api-key", status_code=204)
@@ -90,16 +92,32 @@ def admin_router(
         await outbox.relay()
         return config
 
-    @router.post("/unpark", status_code=204)
-    async def unpark(tenant: TenantPath) -> None:
-        async with pool.acquire() as conn:
-            await store.unpark_tenant(conn, tenant)
-        supervisor.wake.set()
+    @router.post("/unpark", status_code=202, response_model=ActionAccepted)
+    async def unpark(
+        tenant: TenantPath, who: Annotated[Principal, Depends(operator)]
+    ) -> ActionAccepted:
+        """Resume a parked tenant (its Dinero connection fixed): a `resume_tenant` action."""
+        action = make_action("resume_tenant", tenant, who.subject)
+        await publish_action(broker, action)
+        return ActionAccepted(action_id=action.action_id, action=action.action)
 
-    @router.post("/postings/{posting_key}/redrive", status_code=202)
-    async def redrive(tenant: TenantPath, posting_key: str) -> dict[str, str]:
-        if not await supervisor.redrive(tenant, posting_key):
-            raise _problem(409, "not_failed", posting_key)
-        return {"posting_key": posting_key, "state": "waiting"}
+    @router.post("/postings/{posting_key}/redrive", status_code=202, response_model=ActionAccepted)
+    async def redrive(
+        tenant: TenantPath, posting_key: str, who: Annotated[Principal, Depends(operator)]
+    ) -> ActionAccepted:
+        """Try a failed or waiting posting again now, look-up first: a `retry_posting` action."""
+        async with pool.acquire() as conn:
+            state = await conn.fetchval(
+                "SELECT state FROM postings WHERE tenant_id = $1 AND posting_key = $2",
+                tenant,
+                posting_key,
+            )
+        if state is None:
+            raise _problem(404, "unknown_posting", posting_key)
+        if state == "done":
+            raise _problem(409, "already_done", posting_key)
+        action = make_action("retry_posting", tenant, who.subject, posting_key=posting_key)
+        await publish_action(broker, action)
+        return ActionAccepted(action_id=action.action_id, action=action.action)
 
     return router

@@ -15,10 +15,12 @@ from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.outbox import OutboxRelay
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_poster import handlers
 from bogfoer_poster.admin import admin_router
+from bogfoer_poster.metrics import DineroMetrics
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
 
@@ -27,6 +29,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("poster", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, client_id="bogfoer-poster")
     db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_poster", max_size=20)
+    guard = settings.guard()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,12 +38,14 @@ def create_app(settings: PosterSettings) -> FastAPI:
         credentials = PostgresCredentialStore(pool, SecretSealer(settings.credentials_key))
         await ensure_topics(settings.kafka_bootstrap_servers)
         outbox = OutboxRelay(broker, pool)
-        async with DineroClient.open(settings.dinero_config(), credentials) as dinero:
+        async with DineroClient.open(
+            settings.dinero_config(), credentials, observer=DineroMetrics()
+        ) as dinero:
             supervisor = Supervisor(
                 pool, dinero, outbox, settings, tracer_provider.get_tracer("bogfoer.poster")
             )
             handlers.register(broker, settings, pool, supervisor)
-            app.include_router(admin_router(settings, pool, dinero, outbox, supervisor))
+            app.include_router(admin_router(guard, pool, dinero, outbox, broker))
             await broker.start()
             await outbox.relay()  # what a crash left committed but unpublished
             running = asyncio.create_task(supervisor.run(), name="poster-supervisor")
@@ -56,5 +61,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
 
     app = FastAPI(title="Bogfør poster", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_http_metrics(app, "poster")
     app.include_router(health_router(broker, ("postgres", db.ready)))
+    app.include_router(metrics_router(guard))
     return app

@@ -1,4 +1,5 @@
-"""Kafka intake: a command is durable in the poster's queue before its offset commits."""
+"""Kafka intake: a command is durable in the poster's queue before its offset commits; an
+operator's action (retry a posting, resume a tenant) is carried out once."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate
 from pydantic import ValidationError
 
+from bogfoer_contracts.ops import OPS_ACTION
 from bogfoer_contracts.postings import POSTING_COMMAND
-from bogfoer_contracts.topics import POSTINGS_COMMANDS
+from bogfoer_contracts.topics import OPS_ACTIONS, POSTINGS_COMMANDS
 from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
 from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
@@ -31,3 +33,11 @@ def register(
             # A known posting key is a duplicate: dropped.
             await store.intake(conn, command, carrier.get("traceparent"))
         supervisor.wake.set()
+
+    @reliable_subscriber(broker, OPS_ACTIONS, group_id=f"{settings.group_id}.actions")
+    async def on_action(msg: KafkaMessage) -> None:
+        try:
+            action = OPS_ACTION.validate_json(msg.body)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_action", str(exc)) from exc
+        await supervisor.carry_out(action)

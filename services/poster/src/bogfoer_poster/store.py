@@ -245,15 +245,49 @@ async def parked_reason(conn: Conn, tenant_id: str) -> str | None:
     return reason
 
 
-async def redrive(conn: Conn, tenant_id: str, posting_key: str) -> bool:
-    """Put a failed posting back in the queue (after the tenant fixed the cause)."""
+async def redrive(conn: Conn, tenant_id: str, posting_key: str, detail: str = "re-driven") -> bool:
+    """Put a failed posting back in the queue (after the tenant fixed the cause); it is
+    `in_flight`, so its next attempt looks the ExternalReference up before any write."""
     row = await conn.fetchrow(
         "UPDATE postings SET state = 'in_flight', next_attempt_at = now(), last_error = NULL,"
-        " unexpected_failures = 0,"
-        " detail = 're-driven' WHERE tenant_id = $1 AND posting_key = $2 AND state = 'failed'"
-        " RETURNING 1",
+        " unexpected_failures = 0, detail = $3, updated_at = now()"
+        " WHERE tenant_id = $1 AND posting_key = $2 AND state = 'failed' RETURNING 1",
         tenant_id,
         posting_key,
+        detail,
+    )
+    return row is not None
+
+
+async def state_of(conn: Conn, tenant_id: str, posting_key: str) -> str | None:
+    """The posting's state, locked until the transaction ends (None: no such posting)."""
+    state: str | None = await conn.fetchval(
+        "SELECT state FROM postings WHERE tenant_id = $1 AND posting_key = $2 FOR UPDATE",
+        tenant_id,
+        posting_key,
+    )
+    return state
+
+
+async def try_now(conn: Conn, posting_key: str, detail: str | None) -> None:
+    """A queued or waiting posting is due at once (its detail, when given, says who asked)."""
+    await conn.execute(
+        "UPDATE postings SET next_attempt_at = now(), detail = COALESCE($2, detail),"
+        " updated_at = now() WHERE posting_key = $1 AND state = ANY($3::text[])",
+        posting_key,
+        detail,
+        list(RUNNABLE),
+    )
+
+
+async def handle_action(conn: Conn, action_id: str, action: str, outcome: str) -> bool:
+    """Record an operator action as carried out; False when it was before (a redelivery)."""
+    row = await conn.fetchrow(
+        "INSERT INTO handled_actions (action_id, action, outcome) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        action_id,
+        action,
+        outcome,
     )
     return row is not None
 

@@ -16,12 +16,13 @@ import random
 import uuid
 import zlib
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, assert_never
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate, trace
 
+from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult, amount_of
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, dlq_topic
 from bogfoer_dinero import (
@@ -39,6 +40,7 @@ from bogfoer_kit.deadletter import dlq_headers
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.execute import Executor, Outcome
+from bogfoer_poster.metrics import ACTIONS, ATTEMPTS
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.store import Posting
 
@@ -131,19 +133,57 @@ class Supervisor:
                 await self.pool.release(self._lock_conn)  # releases every tenant's lock
                 self._lock_conn = None
 
-    async def redrive(self, tenant: str, posting_key: str) -> bool:
-        """Queue a failed posting again (its cause fixed); it starts with a look-up."""
+    async def carry_out(self, action: OpsAction) -> str:
+        """An operator's action from ops.actions.v1, once; returns what came of it."""
+        match action:
+            case RetryPosting():
+                outcome = await self._retry_posting(action)
+            case ResumeTenant():
+                outcome = await self._resume_tenant(action)
+            case RemapPosting():
+                return "not_ours"  # the mapper re-derives the posting and sends its command
+            case _:
+                assert_never(action)
+        ACTIONS.labels(action.action, outcome).inc()
+        if outcome in ("retrying", "resumed"):
+            await self.outbox.relay()
+            self.wake.set()
+        return outcome
+
+    async def _retry_posting(self, action: RetryPosting) -> str:
+        """Try a failed, waiting or queued posting now; every retry after the first attempt
+        starts with a look-up of its ExternalReference, so nothing is written twice."""
+        detail = f"retry requested by {action.requested_by}"[:500]
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await store.redrive(conn, tenant, posting_key):
-                return False
-            posting = await store.get(conn, posting_key)
-            assert posting is not None
-            await self._publish_result(
-                conn, posting, "waiting", posting.attempts, detail="re-driven by an operator"
+            state = await store.state_of(conn, action.tenant_id, action.posting_key)
+            outcome = (
+                "retrying" if state == "failed" or state in store.RUNNABLE else "nothing_to_retry"
             )
-        await self.outbox.relay()
-        self.wake.set()
-        return True
+            if not await store.handle_action(conn, action.action_id, action.action, outcome):
+                return "duplicate"
+            if state == "failed":
+                await store.redrive(conn, action.tenant_id, action.posting_key, detail)
+            elif state in store.RUNNABLE:
+                await store.try_now(
+                    conn, action.posting_key, detail if state == "waiting" else None
+                )
+            if state in ("failed", "waiting"):
+                posting = await store.get(conn, action.posting_key)
+                assert posting is not None
+                await self._publish_result(
+                    conn, posting, "waiting", posting.attempts, detail=detail
+                )
+        return outcome
+
+    async def _resume_tenant(self, action: ResumeTenant) -> str:
+        async with self.pool.acquire() as conn, conn.transaction():
+            parked = await store.parked_reason(conn, action.tenant_id)
+            outcome = "resumed" if parked else "not_parked"
+            if not await store.handle_action(conn, action.action_id, action.action, outcome):
+                return "duplicate"
+            await store.unpark_tenant(conn, action.tenant_id)
+        log.info("tenant %s resumed by %s", action.tenant_id, action.requested_by)
+        return outcome
 
     async def _serve(self, tenant: str) -> None:
         generation = await self._lock(tenant)
@@ -270,6 +310,7 @@ class Supervisor:
     async def _record(
         self, posting: Posting, attempts: int, outcome: Outcome, before: Posting
     ) -> None:
+        ATTEMPTS.labels(posting.kind, outcome.state).inc()
         async with self.pool.acquire() as conn, conn.transaction():
             if outcome.state == "done":
                 await store.progress(
@@ -338,6 +379,7 @@ class Supervisor:
         await enqueue(conn, posting.tenant_id, POSTINGS_RESULTS, payload)
 
     async def _retry(self, posting: Posting, attempts: int, exc: Exception) -> None:
+        ATTEMPTS.labels(posting.kind, "retry").inc()
         delay = min(
             self.settings.retry_cap_seconds,
             self.settings.retry_base_seconds * 2 ** min(attempts, 16),
@@ -359,6 +401,7 @@ class Supervisor:
                 await self._publish_result(conn, posting, "waiting", attempts, detail=detail)
 
     async def _park(self, posting: Posting, exc: Exception) -> None:
+        ATTEMPTS.labels(posting.kind, "parked").inc()
         reason = f"{type(exc).__name__}: {exc}"[:500]
         log.error("parking tenant %s: %s", posting.tenant_id, reason)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -373,6 +416,7 @@ class Supervisor:
             )
 
     async def _fail(self, posting: Posting, attempts: int, error: PostingError) -> None:
+        ATTEMPTS.labels(posting.kind, "failed").inc()
         message = error.message
         log.error("%s failed: %s", posting.posting_key, message)
         async with self.pool.acquire() as conn, conn.transaction():
