@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import json
 from typing import Annotated, Any
 
@@ -26,8 +25,10 @@ from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
+from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
+from bogfoer_kit.auth import Guard
 from bogfoer_kit.errors import ApiError, ErrorResponse
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
@@ -156,6 +157,7 @@ def events_router(
             )
             # Both enqueued, one wait: 202 only once Kafka (acks=all) holds both records.
             await asyncio.gather(raw_acked, event_acked)
+        EVENTS.labels(event.type, "http").inc()
         return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
 
     @router.post("/webhooks/stripe", response_model=StripeReceived, responses=ERRORS)
@@ -205,13 +207,10 @@ def events_router(
     return router
 
 
-def admin_router(settings: IngestSettings, tenants: TenantDirectory) -> APIRouter:
-    async def authorised(authorization: Annotated[str, Header()] = "") -> None:
-        expected = f"Bearer {settings.admin_token.get_secret_value()}"
-        if not hmac.compare_digest(authorization.encode(), expected.encode()):
-            raise ApiError(401, "bad_admin_token")
-
-    router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(authorised)])
+def admin_router(guard: Guard, tenants: TenantDirectory) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/admin", tags=["admin"], dependencies=[Depends(guard.require("operator"))]
+    )
 
     @router.put("/tenants/{tenant}/credentials", status_code=204)
     async def put_credentials(tenant: TenantPath, body: TenantCredentials) -> None:

@@ -18,6 +18,7 @@ from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 
 
@@ -25,6 +26,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ingest", settings.otel_exporter)
     broker: KafkaBroker = make_broker(settings, tracer_provider, client_id="bogfoer-ingest")
     db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_ingest")
+    guard = settings.guard()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +35,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         app.include_router(
             events_router(broker, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
         )
-        app.include_router(admin_router(settings, tenants))
+        app.include_router(admin_router(guard, tenants))
         # One connection to Stripe per process; each tenant's calls carry its own key.
         stripe_api = StripeApi("unused-default-key", api_base=settings.stripe_api_base)
         stripe_consumer.register(
@@ -52,5 +54,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_http_metrics(app, "ingest")
     app.include_router(health_router(broker, ("postgres", db.ready)))
+    app.include_router(metrics_router(guard))
     return app

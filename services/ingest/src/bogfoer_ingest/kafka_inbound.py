@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.topics import INGEST_INBOUND, SALES_EVENTS, key_for
+from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
@@ -41,3 +42,4 @@ def register(broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirec
             key=key_for(tenant_id),
             headers={"content-type": "application/json", "x-event-id": event.id},
         )
+        EVENTS.labels(event.type, "kafka").inc()

@@ -17,6 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from bogfoer_contracts.events import SALES_EVENT, stamp
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
 from bogfoer_ingest.stripe.normalise import StripeEventError, normalise
@@ -52,6 +53,7 @@ class StripeNormaliser:
                 key=key_for(tenant_id),
                 headers={"content-type": "application/json", "x-event-id": event.id},
             )
+            EVENTS.labels(event.type, "stripe").inc()
         return len(inbound)
 
 

@@ -11,6 +11,7 @@ from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_mapper import handlers
 from bogfoer_mapper.settings import MapperSettings
@@ -38,5 +39,7 @@ def create_app(settings: MapperSettings) -> FastAPI:
 
     app = FastAPI(title="Bogfør mapper", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_http_metrics(app, "mapper")
     app.include_router(health_router(broker, ("postgres", db.ready)))
+    app.include_router(metrics_router(settings.guard()))
     return app

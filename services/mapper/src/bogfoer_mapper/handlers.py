@@ -30,6 +30,7 @@ from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers, reliable_subscriber
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_mapper import store
+from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
 from bogfoer_mapper.settings import MapperSettings
 from bogfoer_rules import policy
 
@@ -61,10 +62,12 @@ class Mapper:
             )
             if seq is None:
                 log.info("event %s seen before; nothing to do", event.id)
+                EVENTS.labels(event.type, "duplicate").inc()
             else:
                 config = await store.load_config(conn, event.tenant_id)
                 if config is None:
                     log.info("event %s waits for tenant %s's settings", event.id, event.tenant_id)
+                    EVENTS.labels(event.type, "waiting_for_settings").inc()
                 else:
                     await self._process_pending(conn, config)
         await self.outbox.relay()
@@ -96,6 +99,7 @@ class Mapper:
                 # tenant: it is dead-lettered (re-drivable from the ledger) and forgotten
                 # here, so a re-drive is processed like a new arrival.
                 log.exception("event %s of %s failed in the mapper", seq, config.tenant_id)
+                EVENTS.labels(_type_of(payload), "dead_lettered").inc()
                 await store.forget_event(conn, seq)
                 await enqueue(
                     conn,
@@ -113,6 +117,7 @@ class Mapper:
         decision = policy.decide(event, config, state, self.clock())
         await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
         for command in decision.commands:
+            COMMANDS.labels(command.kind).inc()
             await enqueue(
                 conn,
                 event.tenant_id,
@@ -120,6 +125,7 @@ class Mapper:
                 POSTING_COMMAND.dump_json(command).decode(),
             )
         for hold in decision.holds:
+            HOLDS.labels(event.tenant_id, hold.reason).inc()
             result = PostingResult(
                 posting_key=hold.posting_key,
                 tenant_id=event.tenant_id,
@@ -135,6 +141,15 @@ class Mapper:
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
         await store.mark_processed(conn, seq, outcome)
+        EVENTS.labels(event.type, "mapped").inc()
+
+
+def _type_of(payload: str) -> str:
+    """The type of an event that failed (a bounded label: the known types, or `unknown`)."""
+    try:
+        return parse_event(payload).type
+    except (ValidationError, ValueError):
+        return "unknown"
 
 
 def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:
