@@ -216,10 +216,7 @@ def test_booked_and_emailed_on_fulfilment_with_a_bank_payment(
     assert {r["state"] for r in rows} == {"done"}
     # The fulfilment, not the payment before it, made the invoice.
     invoice = next(r for r in rows if r["kind"] == "invoice")
-    ledger = operator.stack.url("ledger")
-    detail = http.get(
-        f"{ledger}/v1/tenants/{tenant.tenant_id}/postings/{invoice['posting_key']}"
-    ).json()
+    detail = operator.posting(tenant.tenant_id, invoice["posting_key"])
     assert detail["command"]["source_event_ids"] == [
         event_id(tenant.tenant_id, "shopify", "F1-placed"),
         event_id(tenant.tenant_id, "shopify", "F1-shipped"),

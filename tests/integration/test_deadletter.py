@@ -63,7 +63,8 @@ async def test_poison_command_is_dead_lettered_and_later_records_still_apply(
     dlq_start = await end_offsets(topics, dlq)
 
     stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_LEDGER_GROUP_ID=group)
-    async with running(stack, "ledger"), httpx.AsyncClient(timeout=10) as http:
+    operator = {"Authorization": f"Bearer {stack.admin_token}"}
+    async with running(stack, "ledger"), httpx.AsyncClient(timeout=10, headers=operator) as http:
         producer = await idempotent_producer(topics)
         try:
             before = await producer.send_and_wait(

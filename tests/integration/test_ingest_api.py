@@ -264,10 +264,19 @@ async def test_openapi_health_and_metrics_are_served(ingest: Ingest) -> None:
     ready = await ingest.http.get(f"{base}/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"kafka": True, "postgres": True}}
-    metrics = await ingest.http.get(f"{base}/metrics")
+    assert error_of(await ingest.http.get(f"{base}/metrics")) == (401, "missing_credentials")
+    metrics = await ingest.http.get(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {ingest.stack.viewer_token}"}
+    )
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "python_info" in metrics.text
+    # The requests above, counted by route template and status (never by tenant path).
+    assert (
+        'bogfoer_http_requests_total{method="GET",reason="",route="/health/live",'
+        'service="ingest",status="200"}'
+    ) in metrics.text
+    assert 'route="/metrics",service="ingest",status="401"' in metrics.text
 
 
 async def test_the_admin_api_wants_the_admin_token(ingest: Ingest) -> None:
@@ -275,7 +284,13 @@ async def test_the_admin_api_wants_the_admin_token(ingest: Ingest) -> None:
     response = await ingest.http.put(
         url, json={"hmac_secret": "s"}, headers={"Authorization": "Bearer wrong"}
     )
-    assert error_of(response) == (401, "bad_admin_token")
+    assert error_of(response) == (401, "bad_credentials")
+    response = await ingest.http.put(url, json={"hmac_secret": "s"})
+    assert error_of(response) == (401, "missing_credentials")
+    # A viewer may read metrics, not change a tenant's credentials.
+    viewer = {"Authorization": f"Bearer {ingest.stack.viewer_token}"}
+    response = await ingest.http.put(url, json={"hmac_secret": "s"}, headers=viewer)
+    assert error_of(response) == (403, "forbidden")
 
 
 async def test_events_produced_straight_to_kafka_are_stamped_like_http_ones(

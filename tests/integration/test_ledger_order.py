@@ -55,7 +55,7 @@ async def test_done_is_final_and_stale_results_only_join_the_history(pool: async
     await apply("done", 3)
     await apply("waiting", 2)  # an older result arriving late
     await apply("failed", 4)  # nothing moves a posting out of done
-    (posting,) = await queries.postings(pool, tenant, None, None, 10)
+    (posting,) = await queries.postings(pool, tenant, queries.PostingFilter(), 10)
     assert posting["state"] == "done"
     detail = await queries.posting(pool, tenant, posting["posting_key"])
     assert detail is not None

@@ -31,6 +31,11 @@ class Operator:
     def _admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.admin_token}"}
 
+    @property
+    def viewer(self) -> dict[str, str]:
+        """Read access to the ops API (the ledger's postings, counts, dead letters)."""
+        return {"Authorization": f"Bearer {self.stack.viewer_token}"}
+
     def onboard(
         self,
         tenant: str,
@@ -74,6 +79,27 @@ class Operator:
         r = self.http.get(
             f"{self.stack.url('ledger')}/v1/tenants/{tenant}/postings",
             params={"limit": "1000", **params},
+            headers=self.viewer,
+        )
+        r.raise_for_status()
+        rows: list[dict[str, Any]] = r.json()
+        return rows
+
+    def posting(self, tenant: str, posting_key: str) -> dict[str, Any]:
+        """One posting with its command and history, from the ledger's ops API."""
+        r = self.http.get(
+            f"{self.stack.url('ledger')}/v1/tenants/{tenant}/postings/{posting_key}",
+            headers=self.viewer,
+        )
+        r.raise_for_status()
+        found: dict[str, Any] = r.json()
+        return found
+
+    def dead_letters(self, tenant: str) -> list[dict[str, Any]]:
+        r = self.http.get(
+            f"{self.stack.url('ledger')}/v1/dead-letters",
+            params={"tenant": tenant},
+            headers=self.viewer,
         )
         r.raise_for_status()
         rows: list[dict[str, Any]] = r.json()

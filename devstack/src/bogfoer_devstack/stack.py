@@ -6,6 +6,7 @@ its log in the work folder, and is ready when `GET /health/ready` answers 200.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -104,7 +105,9 @@ class Stack:
     dinero_rate_limit: int = 100
     dinero_rate_window_seconds: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The operator token (subject `admin`) and a viewer token, granted by every service.
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    viewer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def env_for(self, name: str, port: int) -> dict[str, str]:
@@ -118,9 +121,16 @@ class Stack:
                 "DATABASE_URL": self.database_url,
                 f"{prefix}HTTP_PORT": str(port),
                 f"{prefix}ADMIN_TOKEN": self.admin_token,
+                f"{prefix}AUTH_TOKENS": json.dumps(
+                    [{"subject": "viewer", "role": "viewer", "token": self.viewer_token}]
+                ),
                 f"{prefix}GRACEFUL_TIMEOUT_SECONDS": "20",
             }
         )
+        if name == "ledger":
+            # Plain HTTP on loopback: the session cookie cannot be Secure-only here.
+            env[f"{prefix}SESSION_COOKIE_SECURE"] = "false"
+            env[f"{prefix}LAG_INTERVAL_SECONDS"] = "2"
         if name == "ingest":
             env[f"{prefix}SECRETS_KEY"] = SecretSealer.generate_key()
             env[f"{prefix}STRIPE_API_BASE"] = self.stripe_url

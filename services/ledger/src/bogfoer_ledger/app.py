@@ -1,42 +1,75 @@
-"""ledger's wiring: settings -> pool + migrations -> broker -> FastAPI app."""
+"""ledger's wiring: settings -> pool + migrations -> broker -> FastAPI app (ops API, ops
+pages, metrics) and the consumer-lag monitor."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from bogfoer_kit.auth import Guard
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_ledger import handlers
 from bogfoer_ledger.api import ops_router
+from bogfoer_ledger.lag import LagMonitor
+from bogfoer_ledger.metrics import TenantGauges
 from bogfoer_ledger.settings import LedgerSettings
+from bogfoer_ledger.tokens import TenantTokens
+from bogfoer_ledger.web.routes import web_router
+from bogfoer_ledger.web.sessions import SessionStore
 
 
 def create_app(settings: LedgerSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ledger", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, client_id="bogfoer-ledger")
     db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_ledger")
+    static_tokens = settings.authenticator()
+    guard = Guard(static_tokens)
+    lag = LagMonitor(settings.kafka_bootstrap_servers, settings.lag_interval_seconds)
+    gauges: list[TenantGauges] = []
+
+    async def refresh_gauges() -> None:
+        for g in gauges:
+            await g.refresh()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
         await ensure_topics(settings.kafka_bootstrap_servers)
         handlers.register(broker, settings, pool)
-        app.include_router(ops_router(pool, broker))
+        tokens = TenantTokens(pool)
+        guard.authenticators.append(tokens)  # tenant read tokens the ledger issued
+        gauges.append(TenantGauges(pool))
+        app.include_router(ops_router(pool, broker, guard, tokens))
+        sessions = SessionStore(pool, static_tokens, settings.session_hours)
+        app.include_router(web_router(pool, broker, settings, sessions, static_tokens, lag))
         await broker.start()
+        measuring = asyncio.create_task(lag.run(), name="ledger-lag-monitor")
         try:
             yield
         finally:
+            measuring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await measuring
             await broker.stop()  # drains handlers in flight, then commits
             await db.close()
             tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør ledger", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_http_metrics(app, "ledger")
     app.include_router(health_router(broker, ("postgres", db.ready)))
+    app.include_router(metrics_router(guard, refresh_gauges))
+    static = resources.files("bogfoer_ledger.web").joinpath("static")
+    app.mount("/ops/static", StaticFiles(directory=str(static)), name="ops-static")
     return app

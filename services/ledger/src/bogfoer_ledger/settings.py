@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from bogfoer_kit.settings import ServiceSettings
@@ -16,3 +16,17 @@ class LedgerSettings(ServiceSettings):
     group_id: str = "bogfoer-ledger"
     # Postgres schema of the ledger's own tables.
     db_schema: str = "ledger"
+    # The operator token of the ops API (and a first login to the web app).
+    admin_token: SecretStr
+
+    # A non-final posting older than this is "stuck" on the ops pages (the alert rule in
+    # deploy/prometheus has its own threshold, also an hour).
+    stuck_after_seconds: float = 3600.0
+    # How long a web session lasts; it also ends when its token is removed from settings.
+    session_hours: float = 12.0
+    # Cookies only over HTTPS; set false for plain-HTTP local runs (the demo, the tests).
+    session_cookie_secure: bool = True
+    # How often the consumer lag of every bogfoer-* group is measured (ops pages, /metrics).
+    lag_interval_seconds: float = 15.0
+    # Rows per page on the ops pages.
+    page_size: int = Field(default=50, ge=5, le=500)

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
 from bogfoer_contracts.postings import PostingCommand, PostingResult, amount_of
 from bogfoer_kit.db import Conn
+
+# A state change applied: (from, to); from is None for a posting seen for the first time.
+Transition = tuple[str | None, str]
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,15 @@ async def _transition(
     )
 
 
-async def apply_command(pool: asyncpg.Pool, ref: RecordRef, command: PostingCommand) -> bool:
+async def apply_command(
+    pool: asyncpg.Pool, ref: RecordRef, command: PostingCommand, trace_id: str | None = None
+) -> Transition | None:
+    """Record a command (None: its record was applied before, or the posting is known)."""
     amount = amount_of(command)
     currency = getattr(command, "currency", "DKK" if amount is not None else None)
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
-            return False
+            return None
         old = await conn.fetchval(
             "SELECT state FROM postings WHERE posting_key = $1 FOR UPDATE", command.posting_key
         )
@@ -72,8 +79,8 @@ async def apply_command(pool: asyncpg.Pool, ref: RecordRef, command: PostingComm
         if old is None:
             await conn.execute(
                 "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor, currency,"
-                " depends_on, command, created_at, updated_at)"
-                " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $8)",
+                " depends_on, command, created_at, updated_at, trace_id)"
+                " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $8, $9)",
                 command.posting_key,
                 command.tenant_id,
                 command.kind,
@@ -82,27 +89,34 @@ async def apply_command(pool: asyncpg.Pool, ref: RecordRef, command: PostingComm
                 command.depends_on,
                 payload,
                 command.issued_at,
+                trace_id,
             )
             await _transition(conn, command.posting_key, None, "pending", ref, command.issued_at)
+            return (None, "pending")
         else:
             # The result overtook its command (two topics): keep the state, add the details.
+            # A re-derived command (an operator's re-map) replaces the stored one.
             await conn.execute(
                 "UPDATE postings SET amount_minor = $2, currency = $3, depends_on = $4,"
-                " command = $5::jsonb WHERE posting_key = $1",
+                " command = $5::jsonb, trace_id = COALESCE($6, trace_id) WHERE posting_key = $1",
                 command.posting_key,
                 amount,
                 currency,
                 command.depends_on,
                 payload,
+                trace_id,
             )
-        return True
+        return None
 
 
-async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult) -> bool:
+async def apply_result(
+    pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
+) -> Transition | None:
+    """Record a result; the state change it made (None: applied before, or stale)."""
     error = result.error.model_dump_json() if result.error else None
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
-            return False
+            return None
         current = await conn.fetchrow(
             "SELECT state, last_result_at FROM postings WHERE posting_key = $1 FOR UPDATE",
             result.posting_key,
@@ -125,7 +139,7 @@ async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
                 f"stale {result.status} result ignored",
                 error,
             )
-            return True
+            return None
         if old is None:
             await conn.execute(
                 "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor,"
@@ -163,7 +177,97 @@ async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
         await _transition(
             conn, result.posting_key, old, result.status, ref, result.at, result.detail, error
         )
+        await _follow_actions(conn, result)
+        return (old, result.status)
+
+
+_FINAL = ("done", "failed", "held", "parked")
+
+
+async def _follow_actions(conn: Conn, result: PostingResult) -> None:
+    """What came of the actions asked for this posting (or its parked tenant): the state it
+    reached since, until a final one."""
+    await conn.execute(
+        "UPDATE ops_actions SET outcome = $2, outcome_detail = $3, outcome_at = $4"
+        " WHERE posting_key = $1 AND action IN ('retry_posting', 'remap_posting')"
+        " AND requested_at <= $4 AND (outcome IS NULL OR outcome <> ALL($5::text[]))",
+        result.posting_key,
+        result.status,
+        result.detail,
+        result.at,
+        list(_FINAL),
+    )
+    await conn.execute(
+        "UPDATE ops_actions SET outcome = $2, outcome_detail = $3, outcome_at = $4"
+        " WHERE tenant_id = $1 AND action = 'resume_tenant' AND outcome IS NULL"
+        " AND requested_at <= $4",
+        result.tenant_id,
+        "parked again" if result.status == "parked" else "resumed",
+        f"{result.posting_key} is {result.status}",
+        result.at,
+    )
+
+
+async def record_action(
+    conn: Conn,
+    action: OpsAction,
+    *,
+    outcome: str | None = None,
+    outcome_detail: str | None = None,
+) -> bool:
+    """The action in the trail (False: it is there already, by its id)."""
+    posting_key = action.posting_key if isinstance(action, RemapPosting | RetryPosting) else None
+    assert posting_key is not None or isinstance(action, ResumeTenant)
+    row = await conn.fetchrow(
+        "INSERT INTO ops_actions (action_id, action, tenant_id, posting_key, requested_by,"
+        " requested_at, note, outcome, outcome_detail, outcome_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $8::text IS NULL THEN NULL"
+        " ELSE now() END) ON CONFLICT DO NOTHING RETURNING 1",
+        action.action_id,
+        action.action,
+        action.tenant_id,
+        posting_key,
+        action.requested_by,
+        action.requested_at,
+        action.note,
+        outcome,
+        outcome_detail,
+    )
+    return row is not None
+
+
+async def apply_action(pool: asyncpg.Pool, ref: RecordRef, action: OpsAction) -> bool:
+    """An action seen on ops.actions.v1, in the trail exactly once."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await _claim(conn, ref):
+            return False
+        await record_action(conn, action)
         return True
+
+
+async def record_dead_letter_redrive(
+    conn: Conn,
+    action_id: str,
+    dead_letter_id: int,
+    tenant_id: str | None,
+    requested_by: str,
+    note: str | None,
+    topic: str,
+) -> None:
+    """A dead letter re-driven (by the ledger itself): in the trail with its outcome."""
+    await conn.execute(
+        "INSERT INTO ops_actions (action_id, action, tenant_id, dead_letter_id, requested_by,"
+        " requested_at, note, outcome, outcome_detail, outcome_at)"
+        " VALUES ($1, 'redrive_dead_letter', $2, $3, $4, now(), $5, 'republished', $6, now())"
+        " ON CONFLICT DO NOTHING",
+        action_id,
+        tenant_id,
+        dead_letter_id,
+        requested_by,
+        note,
+        f"to {topic}",
+    )
+    await conn.execute("UPDATE dead_letters SET redriven_at = now() WHERE id = $1", dead_letter_id)
 
 
 async def apply_dead_letter(
