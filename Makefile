@@ -68,8 +68,8 @@ sandbox: install ## Run the Dinero sandbox on 127.0.0.1:8910 (port from DINERO_S
 	$(PY) -m dinero_sandbox
 
 .PHONY: demo
-demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales
-	$(PY) -m bogfoer_devstack.demo
+demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales (KEEP=1: stay up for the ops pages)
+	$(PY) -m bogfoer_devstack.demo $(if $(KEEP),--keep)
 
 .PHONY: bench
 bench: install ## Benchmarks: ratios against a baseline measured in the same run

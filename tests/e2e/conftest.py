@@ -49,6 +49,8 @@ def stack(
         stripe_url=stripe_double_process,
         dinero_legacy_client_id=e2e_sandbox.legacy.client_id,
         dinero_legacy_client_secret=e2e_sandbox.legacy.client_secret,
+        # The ops pages call a posting open this long "stuck" (an hour in production).
+        extra_env={"BOGFOER_LEDGER_STUCK_AFTER_SECONDS": "3"},
     )
     try:
         yield running.start()

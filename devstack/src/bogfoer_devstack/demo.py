@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -314,6 +315,11 @@ def summary(tenant: DemoTenant, operator: Operator, sandbox: SandboxHandle) -> b
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave everything running after the summary, to look around the ops pages",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bogfoer-demo-"))
     say(f"Bogfør demo (logs in {workdir})")
@@ -403,9 +409,33 @@ def main() -> int:
         )
         if all(results):
             say("\nDemo finished: every posting is done and every trial balance sums to zero.")
-            return 0
-        say("\nDemo finished with unexpected states (see above).")
-        return 1
+        else:
+            say("\nDemo finished with unexpected states (see above).")
+        if args.keep:
+            keep_running(stack)
+        return 0 if all(results) else 1
+
+
+def keep_running(stack: Stack) -> None:
+    """Show where to look, then wait for Ctrl-C (the ExitStack stops everything after)."""
+    say(
+        "\nStill running, so you can look at what was booked:\n"
+        f"  ops pages   {stack.url('ledger')}/ops\n"
+        f"  log in as an operator with  {stack.admin_token}\n"
+        f"  or as a viewer with         {stack.viewer_token}\n"
+        f"  ops API     {stack.url('ledger')}/docs  (Authorization: Bearer <one of the above>)\n"
+        "Press Ctrl-C to stop everything."
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Started in the background, SIGINT may be ignored: SIGTERM stops it cleanly as well.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 if __name__ == "__main__":

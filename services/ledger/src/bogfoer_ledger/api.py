@@ -42,6 +42,7 @@ class PostingView(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     trace_id: str | None = Field(description="The sale's trace (W3C trace id)")
+    seen_at: dt.datetime = Field(description="When the ledger first saw the posting")
 
 
 class TransitionView(BaseModel):
@@ -126,6 +127,7 @@ def ops_router(
     reader = Depends(guard.tenant_reader())
     viewer = Depends(guard.require("viewer"))
     operator = guard.require("operator")
+    as_operator = Depends(operator)  # the principal, for the trail
 
     @router.get("/tenants/{tenant}/postings", dependencies=[reader])
     async def list_postings(
@@ -172,7 +174,7 @@ def ops_router(
     @router.post("/dead-letters/{dead_letter_id}/redrive", status_code=202)
     async def redrive(
         dead_letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-        who: Annotated[Principal, Depends(operator)],
+        who: Principal = as_operator,
     ) -> Redriven:
         """Publish a dead-lettered record to its original topic again (after the fix)."""
         action_id = new_action_id()
@@ -191,7 +193,7 @@ def ops_router(
 
     @router.post("/tenants/{tenant}/read-tokens", status_code=201)
     async def issue_read_token(
-        tenant: TenantPath, body: NewReadToken, who: Annotated[Principal, Depends(operator)]
+        tenant: TenantPath, body: NewReadToken, who: Principal = as_operator
     ) -> IssuedReadToken:
         """A read token for a shop platform, scoped to this tenant's postings."""
         token_id, token = await tokens.issue(tenant, body.label, who.subject)

@@ -27,12 +27,13 @@ AMOUNTS = Gauge(
 )
 OLDEST_OPEN = Gauge(
     "bogfoer_ledger_oldest_open_posting_age_seconds",
-    "Age of the oldest non-final posting (pending, waiting, parked), by tenant and state",
+    "Seconds since the ledger first saw the oldest non-final posting (pending, waiting,"
+    " parked), by tenant and state",
     ["tenant", "state"],
 )
 PARKED = Gauge(
     "bogfoer_ledger_tenant_parked",
-    "1 while a tenant is parked (its Dinero consent or plan is gone), with the seconds since",
+    "1 while a tenant is parked (its Dinero consent or plan is gone)",
     ["tenant"],
 )
 PARKED_TENANTS = Gauge("bogfoer_ledger_parked_tenants", "How many tenants are parked")
@@ -77,7 +78,7 @@ class TenantGauges:
             " coalesce(sum(amount_minor), 0)::bigint AS amount FROM postings GROUP BY 1, 2, 3"
         )
         oldest = await self.pool.fetch(
-            "SELECT tenant_id, state, extract(epoch FROM now() - min(created_at)) AS age"
+            "SELECT tenant_id, state, extract(epoch FROM now() - min(seen_at)) AS age"
             " FROM postings WHERE state IN ('pending', 'waiting', 'parked') GROUP BY 1, 2"
         )
         parked = await self.pool.fetch(

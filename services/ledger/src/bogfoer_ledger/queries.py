@@ -12,7 +12,7 @@ import asyncpg
 
 _POSTING_COLUMNS = (
     "posting_key, tenant_id, kind, state, amount_minor, currency, dinero_guid, dinero_number,"
-    " attempts, last_error, detail, depends_on, created_at, updated_at, trace_id"
+    " attempts, last_error, detail, depends_on, created_at, updated_at, trace_id, seen_at"
 )
 OPEN_STATES = ("pending", "waiting", "parked")
 STATES = ("pending", "waiting", "done", "failed", "held", "parked")
@@ -195,9 +195,9 @@ WITH summary AS (
         count(*) FILTER (WHERE state = 'failed') AS failed,
         count(*) FILTER (WHERE state = 'held') AS held,
         count(*) FILTER (WHERE state = 'parked') AS parked,
-        min(created_at) FILTER (WHERE state IN ('pending', 'waiting', 'parked')) AS oldest_open_at,
+        min(seen_at) FILTER (WHERE state IN ('pending', 'waiting', 'parked')) AS oldest_open_at,
         count(*) FILTER (WHERE state IN ('pending', 'waiting', 'parked')
-                         AND created_at < now() - make_interval(secs => $1)) AS stuck,
+                         AND seen_at < now() - make_interval(secs => $1)) AS stuck,
         min(updated_at) FILTER (WHERE state = 'parked') AS parked_since,
         min(updated_at) FILTER (WHERE state = 'failed') AS failing_since,
         max(updated_at) FILTER (WHERE state = 'done') AS last_booking_at
@@ -251,10 +251,10 @@ async def problems(pool: asyncpg.Pool, stuck_after: float) -> dict[str, Any]:
         " count(DISTINCT tenant_id) FILTER (WHERE state = 'parked') AS parked_tenants,"
         " min(updated_at) FILTER (WHERE state = 'parked') AS parked_since,"
         " count(*) FILTER (WHERE state IN ('pending', 'waiting', 'parked')"
-        "   AND created_at < now() - make_interval(secs => $1)) AS stuck,"
+        "   AND seen_at < now() - make_interval(secs => $1)) AS stuck,"
         " count(DISTINCT tenant_id) FILTER (WHERE state IN ('pending', 'waiting', 'parked')"
-        "   AND created_at < now() - make_interval(secs => $1)) AS stuck_tenants,"
-        " min(created_at) FILTER (WHERE state IN ('pending', 'waiting', 'parked'))"
+        "   AND seen_at < now() - make_interval(secs => $1)) AS stuck_tenants,"
+        " min(seen_at) FILTER (WHERE state IN ('pending', 'waiting', 'parked'))"
         "   AS oldest_open_at,"
         " count(*) FILTER (WHERE state = 'done') AS done,"
         " max(updated_at) FILTER (WHERE state = 'done') AS last_booking_at,"
@@ -276,8 +276,8 @@ async def stuck_postings(
     rows = await pool.fetch(
         f"SELECT {_POSTING_COLUMNS} FROM postings"  # noqa: S608 - fixed columns
         " WHERE state IN ('pending', 'waiting', 'parked')"
-        " AND created_at < now() - make_interval(secs => $1)"
-        " AND ($2::text IS NULL OR tenant_id = $2) ORDER BY created_at LIMIT $3",
+        " AND seen_at < now() - make_interval(secs => $1)"
+        " AND ($2::text IS NULL OR tenant_id = $2) ORDER BY seen_at LIMIT $3",
         stuck_after,
         tenant,
         limit,

@@ -53,6 +53,7 @@ def admin_router(
     broker: KafkaBroker,
 ) -> APIRouter:
     operator = guard.require("operator")
+    as_operator = Depends(operator)  # the principal, for the trail
     router = APIRouter(
         prefix="/v1/tenants/{tenant}", tags=["tenant admin"], dependencies=[Depends(operator)]
     )
@@ -93,9 +94,7 @@ def admin_router(
         return config
 
     @router.post("/unpark", status_code=202, response_model=ActionAccepted)
-    async def unpark(
-        tenant: TenantPath, who: Annotated[Principal, Depends(operator)]
-    ) -> ActionAccepted:
+    async def unpark(tenant: TenantPath, who: Principal = as_operator) -> ActionAccepted:
         """Resume a parked tenant (its Dinero connection fixed): a `resume_tenant` action."""
         action = make_action("resume_tenant", tenant, who.subject)
         await publish_action(broker, action)
@@ -103,7 +102,7 @@ def admin_router(
 
     @router.post("/postings/{posting_key}/redrive", status_code=202, response_model=ActionAccepted)
     async def redrive(
-        tenant: TenantPath, posting_key: str, who: Annotated[Principal, Depends(operator)]
+        tenant: TenantPath, posting_key: str, who: Principal = as_operator
     ) -> ActionAccepted:
         """Try a failed or waiting posting again now, look-up first: a `retry_posting` action."""
         async with pool.acquire() as conn:

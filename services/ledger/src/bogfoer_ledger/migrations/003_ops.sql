@@ -2,8 +2,11 @@
 -- operator actions, the web app's sessions and the read tokens issued to shop platforms.
 
 ALTER TABLE postings ADD COLUMN trace_id text;
+-- When the ledger first heard of the posting: its age in the pipeline ("stuck for an hour"),
+-- unlike created_at, the sale's own time, which a backfill sets months back.
+ALTER TABLE postings ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now();
 -- The overview's "oldest open posting" and the stuck list read non-final postings by age.
-CREATE INDEX postings_open_created ON postings (tenant_id, created_at)
+CREATE INDEX postings_open_seen ON postings (tenant_id, seen_at)
     WHERE state IN ('pending', 'waiting', 'parked');
 CREATE INDEX postings_tenant_kind ON postings (tenant_id, kind, updated_at DESC);
 
