@@ -51,8 +51,12 @@ schemas: install ## Regenerate contracts/schemas/*.json and docs/asyncapi.json f
 	$(PY) -m bogfoer_contracts.schemas
 	$(PY) -m bogfoer_kit.asyncapi
 
+.PHONY: browser
+browser: ## Debian's chromium for the ops pages' browser test (installed once, as root)
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 .PHONY: test
-test: lint ## Install everything, lint, type-check and run every test (real Kafka, Postgres, sandbox)
+test: lint browser ## Install everything, lint, type-check and run every test (real Kafka, Postgres, sandbox, chromium)
 	$(PY) -m pytest
 
 .PHONY: infra-up
