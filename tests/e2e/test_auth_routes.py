@@ -46,7 +46,7 @@ def _routes(http: httpx.Client, base: str) -> list[tuple[str, str]]:
 
 
 def _call(http: httpx.Client, base: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    body = {} if method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
     return http.request(method, base + _path(path), json=body, **kwargs)
 
 

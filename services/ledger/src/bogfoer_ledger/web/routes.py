@@ -80,6 +80,11 @@ def _page(request: Request) -> int:
     return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
 
 
+def _text(request: Request, name: str, limit: int = 64) -> str | None:
+    """A free-text filter from the query string, trimmed and bounded; None when empty."""
+    return (request.query_params.get(name) or "").strip()[:limit] or None
+
+
 def _date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None
@@ -209,7 +214,7 @@ def web_router(
         session = await session_of(request)
         if session is None:
             return to_login(request)
-        prefix = (request.query_params.get("tenant") or "").strip()[:64] or None
+        prefix = _text(request, "tenant")
         problems_only = request.query_params.get("problems") == "1"
         page = _page(request)
         rows = await queries.tenants(
@@ -237,6 +242,7 @@ def web_router(
             lag_by_group=sorted(snapshot.by_group().items()),
             lag_measured_at=snapshot.measured_at,
             stuck=await queries.stuck_postings(pool, stuck_after, None, 10),
+            choices=CHOICES,
         )
 
     @router.get("/tenants/{tenant}")
@@ -251,7 +257,7 @@ def web_router(
         where = queries.PostingFilter(
             state=_choice(q.get("state"), queries.STATES),
             kind=_choice(q.get("kind"), queries.KINDS),
-            search=(q.get("search") or "").strip()[:128] or None,
+            search=_text(request, "search", 128),
             updated_from=_date(q.get("from")),
             updated_to=_date(q.get("to")),
         )
@@ -319,8 +325,8 @@ def web_router(
         if session is None:
             return to_login(request)
         q = request.query_params
-        tenant = (q.get("tenant") or "").strip()[:64] or None
-        reason = (q.get("reason") or "").strip()[:64] or None
+        tenant = _text(request, "tenant")
+        reason = _text(request, "reason")
         open_only = q.get("all") != "1"
         page = _page(request)
         total = await queries.count_dead_letters(pool, tenant, open_only=open_only, reason=reason)
@@ -346,7 +352,7 @@ def web_router(
         session = await session_of(request)
         if session is None:
             return to_login(request)
-        tenant = (request.query_params.get("tenant") or "").strip()[:64] or None
+        tenant = _text(request, "tenant")
         page = _page(request)
         rows = await queries.actions(pool, tenant=tenant, limit=size + 1, offset=(page - 1) * size)
         return await render(
