@@ -55,8 +55,25 @@ schemas: install ## Regenerate contracts/schemas/*.json and docs/asyncapi.json f
 browser: ## Debian's chromium for the ops pages' browser test (installed once, as root)
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+.PHONY: deploy-tools
+deploy-tools: .venv/.synced ## Debian packages (buildah, mmdebstrap, PostgreSQL), kustomize and the operators' CRDs
+	bash scripts/install-debian-packages.sh
+	$(PY) -m bogfoer_deploy.toolchain
+
+.PHONY: manifests
+manifests: install ## Render deploy/k8s's topics, Kafka users and autoscaling from the code
+	$(PY) -m bogfoer_deploy.render
+
+.PHONY: manifests-check
+manifests-check: deploy-tools ## Build every overlay and validate it offline (Kubernetes and CRD schemas)
+	$(PY) -m bogfoer_deploy.validate
+
+.PHONY: image
+image: deploy-tools ## Build deploy/Dockerfile without Docker (buildah) into dist/ and check it
+	$(PY) -m bogfoer_deploy.image
+
 .PHONY: test
-test: lint browser ## Install everything, lint, type-check and run every test (real Kafka, Postgres, sandbox, chromium)
+test: lint browser deploy-tools image ## Install everything, lint, build the image, run every test (real Kafka, Postgres, sandbox, chromium)
 	$(PY) -m pytest
 
 .PHONY: infra-up

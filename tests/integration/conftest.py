@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
+from bogfoer_kit.settings import ServiceSettings
 
 UNUSED_URL = "http://127.0.0.1:9"  # services under test here never call Dinero or Stripe
 
@@ -69,7 +70,7 @@ async def fresh_database(database_url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def topics(kafka_bootstrap: str) -> str:
     """Our declared topics exist (the broker never auto-creates); returns the bootstrap."""
-    await ensure_topics(kafka_bootstrap)
+    await ensure_topics(ServiceSettings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap))
     return kafka_bootstrap
 
 

@@ -14,7 +14,7 @@ import pytest
 from bogfoer_contracts.ids import posting_key
 from bogfoer_contracts.postings import POSTING_COMMAND, ContactSpec, EnsureContact
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, dlq_topic, key_for
-from bogfoer_ledger.handlers import DEAD_LETTER_TOPICS
+from bogfoer_contracts.topology import LEDGER
 from tests.integration.conftest import (
     end_offsets,
     eventually,
@@ -56,7 +56,7 @@ async def test_poison_command_is_dead_lettered_and_later_records_still_apply(
     tenant = new_tenant()
     group = f"it-ledger-{uuid4().hex[:8]}"
     await start_group_at_end(topics, f"{group}.commands", POSTINGS_COMMANDS)
-    for topic in DEAD_LETTER_TOPICS:
+    for topic in LEDGER.subscription("dead-letters").topics:
         await start_group_at_end(topics, f"{group}.dead-letters", topic)
     dlq = dlq_topic(POSTINGS_COMMANDS)
     assert dlq == "postings.commands.dlq.v1"

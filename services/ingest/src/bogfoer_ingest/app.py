@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from bogfoer_contracts.topology import INGEST
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import kafka_inbound, stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
@@ -17,15 +18,20 @@ from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
-from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ingest", settings.otel_exporter)
-    broker: KafkaBroker = make_broker(settings, tracer_provider, client_id="bogfoer-ingest")
-    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_ingest")
+    broker: KafkaBroker = make_broker(settings, tracer_provider, INGEST)
+    db = ServiceDatabase(
+        settings.database_url,
+        settings.db_schema,
+        "bogfoer_ingest",
+        ca_file=settings.database_ca_file,
+    )
     guard = settings.guard()
 
     @asynccontextmanager
@@ -42,7 +48,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             broker, settings, stripe_consumer.StripeNormaliser(broker, tenants, stripe_api)
         )
         kafka_inbound.register(broker, settings, tenants)
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings, INGEST)
+        check_subscriptions(broker, INGEST, settings.group_id)
         await broker.start()
         try:
             yield

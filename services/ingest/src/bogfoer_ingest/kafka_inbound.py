@@ -16,7 +16,8 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
-from bogfoer_contracts.topics import INGEST_INBOUND, SALES_EVENTS, key_for
+from bogfoer_contracts.topics import SALES_EVENTS, key_for
+from bogfoer_contracts.topology import INGEST
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.tenants import TenantDirectory
@@ -24,7 +25,7 @@ from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
 
 
 def register(broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirectory) -> None:
-    @reliable_subscriber(broker, INGEST_INBOUND, group_id=f"{settings.group_id}.inbound")
+    @reliable_subscriber(broker, INGEST.subscription("inbound"), settings.group_id)
     async def on_inbound(msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)

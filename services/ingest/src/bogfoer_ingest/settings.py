@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from bogfoer_contracts.topology import INGEST
 from bogfoer_kit.settings import ServiceSettings
 
 
@@ -14,7 +15,8 @@ class IngestSettings(ServiceSettings):
     http_port: int = 8001
     database_url: str = Field(validation_alias="DATABASE_URL")
     db_schema: str = "ingest"
-    group_id: str = "bogfoer-ingest"
+    # The consumer groups are <group_id>.<subscription> (bogfoer_contracts.topology).
+    group_id: str = INGEST.principal
     # Shop orders are a few kB; Stripe caps webhook payloads well below this.
     max_body_bytes: int = 1_048_576
     # Replay window for Bogfoer-Signature and Stripe-Signature (Stripe's own default).

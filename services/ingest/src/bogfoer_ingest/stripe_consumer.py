@@ -16,7 +16,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from bogfoer_contracts.events import SALES_EVENT, stamp
-from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_contracts.topics import SALES_EVENTS, key_for
+from bogfoer_contracts.topology import INGEST
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
@@ -58,7 +59,7 @@ class StripeNormaliser:
 
 
 def register(broker: KafkaBroker, settings: IngestSettings, normaliser: StripeNormaliser) -> None:
-    @reliable_subscriber(broker, INGEST_RAW, group_id=f"{settings.group_id}.stripe")
+    @reliable_subscriber(broker, INGEST.subscription("stripe"), settings.group_id)
     async def on_raw(msg: KafkaMessage) -> None:
         headers = {k: v if isinstance(v, str) else v.decode() for k, v in msg.headers.items()}
         if headers.get("x-source") != "stripe":

@@ -24,9 +24,11 @@ from bogfoer_contracts.topics import (
     OPS_ACTIONS,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
+    PRODUCTION,
     SALES_EVENTS,
     TENANTS_CONFIG,
     TOPICS,
+    TopicSpec,
 )
 
 DOC_PATH = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.json"
@@ -83,8 +85,7 @@ def catalogue_broker(bootstrap: str = "kafka:9092") -> KafkaBroker:
                 spec.name,
                 schema=payload,
                 title=spec.name,
-                description=f"{what} Written by {writer}; read by {reader}. "
-                f"{spec.partitions} partitions{_config(spec.config)}.",
+                description=f"{what} Written by {writer}; read by {reader}. {_settings(spec)}.",
             )
         else:
             broker.publisher(
@@ -97,8 +98,12 @@ def catalogue_broker(bootstrap: str = "kafka:9092") -> KafkaBroker:
     return broker
 
 
-def _config(config: dict[str, str]) -> str:
-    return "".join(f", {k}={v}" for k, v in sorted(config.items()))
+def _settings(spec: TopicSpec) -> str:
+    kept = "compacted" if spec.compacted else f"kept {spec.retention_days} days"
+    return (
+        f"{spec.partitions} partitions, {kept}; in production {PRODUCTION.replicas} replicas, "
+        f"min.insync.replicas={PRODUCTION.min_insync_replicas}"
+    )
 
 
 def document() -> dict[str, Any]:

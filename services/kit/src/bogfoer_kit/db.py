@@ -7,32 +7,42 @@ may start at once; an advisory lock per schema makes exactly one of them migrate
 
 from __future__ import annotations
 
+import ssl
 import zlib
 from importlib import resources
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from bogfoer_kit.tls import client_context
+
 # What a handler holds: a plain connection or one lent by a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
-async def create_pool(url: str, schema: str, max_size: int = 10) -> asyncpg.Pool:
-    async with _connect(url) as conn:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+async def create_pool(
+    url: str, schema: str, max_size: int = 10, tls: ssl.SSLContext | None = None
+) -> asyncpg.Pool:
+    async with _connect(url, tls) as conn:
+        # In production the schema exists, owned by the service's role, which may not
+        # create schemas (CloudNativePG's Database resource): CREATE SCHEMA IF NOT EXISTS
+        # would still be refused, so ask first.
+        if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, server_settings={"search_path": schema}
+        url, min_size=1, max_size=max_size, server_settings={"search_path": schema}, ssl=tls
     )
     assert pool is not None
     return pool
 
 
 class _connect:  # noqa: N801 - used as a context manager
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: ssl.SSLContext | None) -> None:
         self.url = url
+        self.tls = tls
 
     async def __aenter__(self) -> asyncpg.Connection:
-        self.conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        self.conn: asyncpg.Connection = await asyncpg.connect(self.url, ssl=self.tls)
         return self.conn
 
     async def __aexit__(self, *exc: object) -> None:
@@ -72,10 +82,19 @@ async def migrate(pool: asyncpg.Pool, package: str) -> list[str]:
 
 class ServiceDatabase:
     """A service's own schema: opened (and migrated) in the lifespan, closed at shutdown,
-    and asked by the readiness probe."""
+    and asked by the readiness probe. With `ca_file` the connections are TLS, the server's
+    certificate and host name checked against that CA."""
 
-    def __init__(self, url: str, schema: str, package: str, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        package: str,
+        max_size: int = 10,
+        ca_file: str | None = None,
+    ) -> None:
         self.url, self.schema, self.package, self.max_size = url, schema, package, max_size
+        self.tls = None if ca_file is None else client_context(ca_file)
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -85,7 +104,7 @@ class ServiceDatabase:
         return self._pool
 
     async def open(self) -> asyncpg.Pool:
-        self._pool = await create_pool(self.url, self.schema, self.max_size)
+        self._pool = await create_pool(self.url, self.schema, self.max_size, self.tls)
         await migrate(self._pool, self.package)
         return self._pool
 

@@ -30,6 +30,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from bogfoer_contracts.topics import dlq_topic
+from bogfoer_contracts.topology import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +132,18 @@ def reliably(broker: KafkaBroker) -> Callable[[Handler], Handler]:
 
 
 def reliable_subscriber(
-    broker: KafkaBroker, *topics: str, group_id: str
+    broker: KafkaBroker, subscription: Subscription, group_prefix: str
 ) -> Callable[[Handler], object]:
-    """Subscribe a handler the one way every Bogfør consumer subscribes: its own group,
-    from the earliest offset, manual acks, wrapped by `reliably` (commit after the work is
-    durable, retry transient faults, dead-letter poison)."""
+    """Subscribe a handler the one way every Bogfør consumer subscribes: the group and topics
+    of one of its service's `Subscription`s (`bogfoer_contracts.topology`, the list the
+    production ACLs and autoscaling are rendered from), from the earliest offset, manual
+    acks, wrapped by `reliably` (commit after the work is durable, retry transient faults,
+    dead-letter poison)."""
     subscriber = broker.subscriber(
-        *topics, group_id=group_id, ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest"
+        *subscription.topics,
+        group_id=subscription.group(group_prefix),
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
     )
 
     def decorate(handler: Handler) -> object:

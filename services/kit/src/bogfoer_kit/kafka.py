@@ -2,55 +2,158 @@
 
 aiokafka defaults to acks=1 without idempotence and FastStream to at-most-once
 consumption; we turn on the idempotent producer (acks=all) and let each subscriber
-choose an explicit ack policy. Topics are declared by `ensure_topics`, never by accident.
+choose an explicit ack policy. The connection is TLS (+ SCRAM or PLAIN) when the settings
+say so. Each broker publishes only to the topics its service's `ServiceKafka` lists, the
+same list its production ACLs are rendered from. Topics are declared by `ensure_topics`,
+never by accident.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faststream import BaseMiddleware
+from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.security import parse_security
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+from faststream.response import PublishCommand
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 from opentelemetry.trace import TracerProvider
 from prometheus_client import REGISTRY
 
-from bogfoer_contracts.topics import TOPICS, TopicSpec
+from bogfoer_contracts.topics import DEVELOPMENT, TOPICS, TopicSpec
+from bogfoer_contracts.topology import ServiceKafka
 from bogfoer_kit.settings import ServiceSettings
+from bogfoer_kit.tls import client_context
 
 log = logging.getLogger(__name__)
 
 
+class UndeclaredTopic(Exception):
+    """A service published to a topic its `ServiceKafka.writes_to` does not list: in
+    production its Kafka user would be refused. A bug, never retried as transient."""
+
+
+class UndeclaredSubscription(Exception):
+    """A service's subscribers differ from its `ServiceKafka.subscriptions`: its production
+    ACLs and autoscaling, rendered from that list, would not match what it consumes."""
+
+
+class MissingTopics(RuntimeError):
+    """`kafka_topics=verify` and a topic the code needs does not exist (yet)."""
+
+
+def security(settings: ServiceSettings) -> BaseSecurity | None:
+    """How the service authenticates to Kafka and checks the brokers, from its settings."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    context = client_context(settings.kafka_ca_file)
+    if settings.kafka_security_protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    username = settings.kafka_username or ""
+    password = settings.kafka_password.get_secret_value() if settings.kafka_password else ""
+    if settings.kafka_sasl_mechanism == "PLAIN":
+        return SASLPlaintext(username, password, ssl_context=context)
+    return SASLScram512(username, password, ssl_context=context)
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The same connection for plain aiokafka clients (the admin client, tools)."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers} | parse_security(
+        security(settings)
+    )
+
+
+class _PublishGuard(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: ContextRepo, kafka: ServiceKafka) -> None:
+        super().__init__(msg, context=context)
+        self.kafka = kafka
+
+    async def publish_scope(
+        self, call_next: Callable[[PublishCommand], Awaitable[Any]], cmd: PublishCommand
+    ) -> Any:
+        if cmd.destination not in self.kafka.writes_to:
+            raise UndeclaredTopic(
+                f"{self.kafka.principal} publishes to {cmd.destination!r}, which "
+                f"bogfoer_contracts.topology does not list for it; add it there (its "
+                f"production ACLs are rendered from that list)"
+            )
+        return await call_next(cmd)
+
+
+class PublishOnlyDeclared:
+    """Middleware factory: refuse to publish to a topic the service's topology omits."""
+
+    def __init__(self, kafka: ServiceKafka) -> None:
+        self.kafka = kafka
+
+    def __call__(self, msg: Any, /, *, context: ContextRepo) -> BaseMiddleware:
+        return _PublishGuard(msg, context=context, kafka=self.kafka)
+
+
 def make_broker(
-    settings: ServiceSettings, tracer_provider: TracerProvider, client_id: str
+    settings: ServiceSettings, tracer_provider: TracerProvider, kafka: ServiceKafka
 ) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
-        client_id=client_id,
+        client_id=kafka.principal,
+        security=security(settings),
         enable_idempotence=True,  # implies acks=all: a 202 means the record is replicated
         allow_auto_create_topics=False,
         graceful_timeout=settings.graceful_timeout_seconds,
         middlewares=[
+            PublishOnlyDeclared(kafka),
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
             # faststream_received_* and faststream_published_* by handler and topic
-            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=kafka.principal),
         ],
         linger_ms=5,
     )
 
 
-async def ensure_topics(bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS) -> None:
-    """Create the topics we own with their partitions and settings; existing ones stay."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+def check_subscriptions(broker: KafkaBroker, kafka: ServiceKafka, group_prefix: str) -> None:
+    """Called before the broker starts: every subscriber is one of the service's declared
+    subscriptions and every declared subscription has its subscriber."""
+    subscribers = [s for s in broker.subscribers if isinstance(s, LogicSubscriber)]
+    assert len(subscribers) == len(broker.subscribers), "only Kafka subscribers here"
+    actual = sorted((s.group_id or "", tuple(s.topic_names)) for s in subscribers)
+    declared = sorted((s.group(group_prefix), s.topics) for s in kafka.subscriptions)
+    if actual != declared:
+        raise UndeclaredSubscription(
+            f"{kafka.principal} subscribes {actual}, but bogfoer_contracts.topology declares "
+            f"{declared}"
+        )
+
+
+async def ensure_topics(settings: ServiceSettings, kafka: ServiceKafka | None = None) -> None:
+    """Development: create every missing topic of `TOPICS` with its settings (existing ones
+    stay). Production (`kafka_topics=verify`): Strimzi's Topic Operator owns them; check
+    that the ones this service uses exist (its user may see no others)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        if settings.kafka_topics == "verify":
+            used = TOPICS if kafka is None else _used_by(kafka)
+            if absent := [spec.name for spec in used if spec.name not in existing]:
+                raise MissingTopics(f"topics {absent} do not exist; apply the KafkaTopic resources")
+            return
         missing = [
-            NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config))
-            for spec in topics
+            NewTopic(
+                spec.name,
+                spec.partitions,
+                DEVELOPMENT.replicas,
+                topic_configs=spec.config(DEVELOPMENT),
+            )
+            for spec in TOPICS
             if spec.name not in existing
         ]
         if missing:
@@ -60,3 +163,8 @@ async def ensure_topics(bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS) 
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()
+
+
+def _used_by(kafka: ServiceKafka) -> tuple[TopicSpec, ...]:
+    names = {*kafka.reads, *kafka.writes_to}
+    return tuple(spec for spec in TOPICS if spec.name in names)

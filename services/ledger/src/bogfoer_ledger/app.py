@@ -12,11 +12,12 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from bogfoer_contracts.topology import LEDGER
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
-from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.kafka import check_subscriptions, client_options, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_ledger import handlers
@@ -31,11 +32,16 @@ from bogfoer_ledger.web.sessions import SessionStore
 
 def create_app(settings: LedgerSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ledger", settings.otel_exporter)
-    broker = make_broker(settings, tracer_provider, client_id="bogfoer-ledger")
-    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_ledger")
+    broker = make_broker(settings, tracer_provider, LEDGER)
+    db = ServiceDatabase(
+        settings.database_url,
+        settings.db_schema,
+        "bogfoer_ledger",
+        ca_file=settings.database_ca_file,
+    )
     static_tokens = settings.authenticator()
     guard = Guard(static_tokens)
-    lag = LagMonitor(settings.kafka_bootstrap_servers, settings.lag_interval_seconds)
+    lag = LagMonitor(client_options(settings), settings.lag_interval_seconds)
     gauges: list[TenantGauges] = []
 
     async def refresh_gauges() -> None:
@@ -45,7 +51,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings, LEDGER)
         handlers.register(broker, settings, pool)
         tokens = TenantTokens(pool)
         guard.authenticators.append(tokens)  # tenant read tokens the ledger issued
@@ -53,6 +59,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         app.include_router(ops_router(pool, broker, guard, tokens))
         sessions = SessionStore(pool, static_tokens, settings.session_hours)
         app.include_router(web_router(pool, broker, settings, sessions, static_tokens, lag))
+        check_subscriptions(broker, LEDGER, settings.group_id)
         await broker.start()
         measuring = asyncio.create_task(lag.run(), name="ledger-lag-monitor")
         try:

@@ -11,13 +11,11 @@ from pydantic import ValidationError
 
 from bogfoer_contracts.ops import OPS_ACTION
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
-from bogfoer_contracts.topics import DLQ_TOPICS, OPS_ACTIONS, POSTINGS_COMMANDS, POSTINGS_RESULTS
+from bogfoer_contracts.topology import LEDGER
 from bogfoer_kit.deadletter import Handler, PoisonMessage, reliable_subscriber
 from bogfoer_ledger import store
 from bogfoer_ledger.metrics import count_transition
 from bogfoer_ledger.settings import LedgerSettings
-
-DEAD_LETTER_TOPICS = DLQ_TOPICS
 
 
 def _ref(msg: KafkaMessage) -> store.RecordRef:
@@ -40,12 +38,12 @@ def trace_id_of(headers: dict[str, object]) -> str | None:
 
 
 def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) -> None:
-    def subscribe(name: str, *topics: str) -> Callable[[Handler], object]:
+    def subscribe(name: str) -> Callable[[Handler], object]:
         # One group per subscription: groups with different subscriptions rebalance
         # each other for nothing.
-        return reliable_subscriber(broker, *topics, group_id=f"{settings.group_id}.{name}")
+        return reliable_subscriber(broker, LEDGER.subscription(name), settings.group_id)
 
-    @subscribe("commands", POSTINGS_COMMANDS)
+    @subscribe("commands")
     async def on_command(msg: KafkaMessage) -> None:
         try:
             command = POSTING_COMMAND.validate_json(msg.body)
@@ -57,7 +55,7 @@ def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) 
         if applied is not None:
             count_transition(command.tenant_id, command.kind, *applied)
 
-    @subscribe("results", POSTINGS_RESULTS)
+    @subscribe("results")
     async def on_result(msg: KafkaMessage) -> None:
         try:
             result = PostingResult.model_validate_json(msg.body)
@@ -67,7 +65,7 @@ def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) 
         if applied is not None:
             count_transition(result.tenant_id, result.kind, *applied)
 
-    @subscribe("actions", OPS_ACTIONS)
+    @subscribe("actions")
     async def on_action(msg: KafkaMessage) -> None:
         try:
             action = OPS_ACTION.validate_json(msg.body)
@@ -75,7 +73,7 @@ def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) 
             raise PoisonMessage("invalid_action", str(exc)) from exc
         await store.apply_action(pool, _ref(msg), action)
 
-    @subscribe("dead-letters", *DEAD_LETTER_TOPICS)
+    @subscribe("dead-letters")
     async def on_dead_letter(msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)

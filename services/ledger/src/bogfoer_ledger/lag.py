@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -51,15 +52,19 @@ class LagSnapshot:
 
 
 class LagMonitor:
-    def __init__(self, bootstrap: str, interval: float, prefix: str = "bogfoer-") -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self, connection: dict[str, Any], interval: float, prefix: str = "bogfoer-"
+    ) -> None:
+        # bogfoer_kit.kafka.client_options: the ledger's own user, over TLS where configured;
+        # its ACLs let it describe every service's groups (bogfoer_contracts.topology).
+        self.connection = connection
         self.interval = interval
         self.prefix = prefix
         self.snapshot = LagSnapshot()
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(**self.connection)
+        consumer = AIOKafkaConsumer(**self.connection, enable_auto_commit=False)
         await admin.start()
         await consumer.start()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from bogfoer_contracts.topology import LEDGER
 from bogfoer_kit.settings import ServiceSettings
 
 
@@ -13,7 +14,8 @@ class LedgerSettings(ServiceSettings):
 
     http_port: int = 8004
     database_url: str = Field(validation_alias="DATABASE_URL")
-    group_id: str = "bogfoer-ledger"
+    # The consumer groups are <group_id>.<subscription> (bogfoer_contracts.topology).
+    group_id: str = LEDGER.principal
     # Postgres schema of the ledger's own tables.
     db_schema: str = "ledger"
     # The operator token of the ops API (and a first login to the web app).

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bogfoer_contracts.topology import MAPPER
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
-from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_mapper import handlers
@@ -19,15 +20,21 @@ from bogfoer_mapper.settings import MapperSettings
 
 def create_app(settings: MapperSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("mapper", settings.otel_exporter)
-    broker = make_broker(settings, tracer_provider, client_id="bogfoer-mapper")
-    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_mapper")
+    broker = make_broker(settings, tracer_provider, MAPPER)
+    db = ServiceDatabase(
+        settings.database_url,
+        settings.db_schema,
+        "bogfoer_mapper",
+        ca_file=settings.database_ca_file,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings, MAPPER)
         mapper = handlers.Mapper(broker, pool)
         handlers.register(broker, settings, mapper)
+        check_subscriptions(broker, MAPPER, settings.group_id)
         await broker.start()
         await mapper.outbox.relay()  # what a crash left committed but unpublished
         try:

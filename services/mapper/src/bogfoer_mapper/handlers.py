@@ -23,9 +23,9 @@ from bogfoer_contracts.topics import (
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
-    TENANTS_CONFIG,
     dlq_topic,
 )
+from bogfoer_contracts.topology import MAPPER
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers, reliable_subscriber
 from bogfoer_kit.outbox import OutboxRelay, enqueue
@@ -153,11 +153,11 @@ def _type_of(payload: str) -> str:
 
 
 def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:
-    @reliable_subscriber(broker, SALES_EVENTS, group_id=f"{settings.group_id}.events")
+    @reliable_subscriber(broker, MAPPER.subscription("events"), settings.group_id)
     async def on_event(msg: KafkaMessage) -> None:
         await mapper.on_event(msg.body)
 
-    @reliable_subscriber(broker, TENANTS_CONFIG, group_id=f"{settings.group_id}.config")
+    @reliable_subscriber(broker, MAPPER.subscription("config"), settings.group_id)
     async def on_config(msg: KafkaMessage) -> None:
         if not msg.body:
             return  # a tombstone: the tenant was deleted; its stored settings stay for audit

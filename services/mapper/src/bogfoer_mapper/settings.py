@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from bogfoer_contracts.topology import MAPPER
 from bogfoer_kit.settings import ServiceSettings
 
 
@@ -13,6 +14,7 @@ class MapperSettings(ServiceSettings):
 
     http_port: int = 8002
     database_url: str = Field(validation_alias="DATABASE_URL")
-    group_id: str = "bogfoer-mapper"
+    # The consumer groups are <group_id>.<subscription> (bogfoer_contracts.topology).
+    group_id: str = MAPPER.principal
     # Postgres schema of the mapper's own tables; no other service reads them.
     db_schema: str = "mapper"

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bogfoer_contracts.topology import POSTER
 from bogfoer_dinero import DineroClient
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import health_router
-from bogfoer_kit.kafka import ensure_topics, make_broker
+from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.outbox import OutboxRelay
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -27,8 +28,14 @@ from bogfoer_poster.workers import Supervisor
 
 def create_app(settings: PosterSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("poster", settings.otel_exporter)
-    broker = make_broker(settings, tracer_provider, client_id="bogfoer-poster")
-    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_poster", max_size=20)
+    broker = make_broker(settings, tracer_provider, POSTER)
+    db = ServiceDatabase(
+        settings.database_url,
+        settings.db_schema,
+        "bogfoer_poster",
+        max_size=20,
+        ca_file=settings.database_ca_file,
+    )
     guard = settings.guard()
 
     @asynccontextmanager
@@ -36,7 +43,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
         pool = await db.open()
         await PostgresCredentialStore.create_schema(pool)
         credentials = PostgresCredentialStore(pool, SecretSealer(settings.credentials_key))
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings, POSTER)
         outbox = OutboxRelay(broker, pool)
         async with DineroClient.open(
             settings.dinero_config(), credentials, observer=DineroMetrics()
@@ -46,6 +53,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
             )
             handlers.register(broker, settings, pool, supervisor)
             app.include_router(admin_router(guard, pool, dinero, outbox, broker))
+            check_subscriptions(broker, POSTER, settings.group_id)
             await broker.start()
             await outbox.relay()  # what a crash left committed but unpublished
             running = asyncio.create_task(supervisor.run(), name="poster-supervisor")

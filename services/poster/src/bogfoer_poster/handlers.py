@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bogfoer_contracts.ops import OPS_ACTION
 from bogfoer_contracts.postings import POSTING_COMMAND
-from bogfoer_contracts.topics import OPS_ACTIONS, POSTINGS_COMMANDS
+from bogfoer_contracts.topology import POSTER
 from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
 from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
@@ -21,7 +21,7 @@ from bogfoer_poster.workers import Supervisor
 def register(
     broker: KafkaBroker, settings: PosterSettings, pool: asyncpg.Pool, supervisor: Supervisor
 ) -> None:
-    @reliable_subscriber(broker, POSTINGS_COMMANDS, group_id=f"{settings.group_id}.commands")
+    @reliable_subscriber(broker, POSTER.subscription("commands"), settings.group_id)
     async def on_command(msg: KafkaMessage) -> None:
         try:
             command = POSTING_COMMAND.validate_json(msg.body)
@@ -34,7 +34,7 @@ def register(
             await store.intake(conn, command, carrier.get("traceparent"))
         supervisor.wake.set()
 
-    @reliable_subscriber(broker, OPS_ACTIONS, group_id=f"{settings.group_id}.actions")
+    @reliable_subscriber(broker, POSTER.subscription("actions"), settings.group_id)
     async def on_action(msg: KafkaMessage) -> None:
         try:
             action = OPS_ACTION.validate_json(msg.body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from bogfoer_contracts.topology import POSTER
 from bogfoer_dinero import DineroConfig
 from bogfoer_kit.settings import ServiceSettings
 
@@ -14,7 +15,8 @@ class PosterSettings(ServiceSettings):
 
     http_port: int = 8003
     database_url: str = Field(validation_alias="DATABASE_URL")
-    group_id: str = "bogfoer-poster"
+    # The consumer groups are <group_id>.<subscription> (bogfoer_contracts.topology).
+    group_id: str = POSTER.principal
     db_schema: str = "poster"
 
     # Bearer token for the tenant admin API (settings, Dinero connection, re-drive).

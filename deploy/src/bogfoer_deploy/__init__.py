@@ -1,0 +1,1 @@
+"""Bogfør on Kubernetes: manifests rendered from the code, offline validation, the image."""
