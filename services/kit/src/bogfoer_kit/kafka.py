@@ -138,8 +138,10 @@ async def ensure_topics(settings: ServiceSettings, kafka: ServiceKafka | None = 
     stay). Production (`kafka_topics=verify`): Strimzi's Topic Operator owns them; check
     that the ones this service uses exist (its user may see no others)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
     try:
+        # Inside the try: a start refused (a wrong password, an unknown CA) must still close
+        # the connections it opened.
+        await admin.start()
         existing = set(await admin.list_topics())
         if settings.kafka_topics == "verify":
             used = TOPICS if kafka is None else _used_by(kafka)
