@@ -53,6 +53,11 @@ class _Command(_Model):
         default_factory=list, description="Posting keys that must be done first"
     )
     issued_at: AwareDatetime
+    revision: Annotated[StrictInt, Field(ge=0)] = Field(
+        default=0,
+        description="0 when first mapped; +1 each time the sale is re-mapped (remap_posting), "
+        "so the poster and the ledger tell a re-mapped command from a redelivered duplicate",
+    )
 
 
 class EnsureContact(_Command):
