@@ -2,7 +2,11 @@
 
 One transaction records the event (dedup by id), loads and saves the order's state and
 writes the resulting commands and holds to the outbox; only after it commits are they
-published. Events of a tenant without settings wait, and run when the settings arrive.
+published. Events of a tenant without settings, or whose settings are inactive, wait and
+run when (active) settings arrive. New settings also re-evaluate every state that holds
+something back, so a hold the settings fix (an unmapped payment method, a missing deposit
+account) is booked. `remap_posting` (ops.actions.v1) derives one posting again from its
+sale's stored facts with the current settings and publishes it with a higher revision.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from bogfoer_contracts.events import parse_event
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingError, PostingResult
+from bogfoer_contracts.ops import OPS_ACTION, RemapPosting
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingError, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
+    OPS_ACTIONS,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
@@ -33,6 +39,8 @@ from bogfoer_mapper import store
 from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
 from bogfoer_mapper.settings import MapperSettings
 from bogfoer_rules import policy
+from bogfoer_rules.holds import Hold
+from bogfoer_rules.remap import remap
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -85,9 +93,70 @@ class Mapper:
             current = await store.load_config(conn, config.tenant_id)
             assert current is not None
             await self._process_pending(conn, current)
+            await self._reevaluate_holds(conn, current)
         await self.outbox.relay()
 
+    async def on_action(self, raw: bytes) -> None:
+        try:
+            action = OPS_ACTION.validate_json(raw)
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_action", str(exc)) from exc
+        if not isinstance(action, RemapPosting):
+            return  # the poster's actions
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_tenant(conn, action.tenant_id)
+            if not await store.claim_action(conn, action.action_id):
+                return
+            await self._remap(conn, action)
+        await self.outbox.relay()
+
+    async def _remap(self, conn: Conn, action: RemapPosting) -> None:
+        tenant, key = action.tenant_id, action.posting_key
+        config = await store.load_config(conn, tenant)
+        found = await store.origin(conn, tenant, key)
+        if config is None or found is None:
+            log.warning("remap of %s: no settings or no sale behind it; nothing to do", key)
+            return
+        state_key, revision = found
+        raw_state = await store.load_state(conn, tenant, state_key)
+        if raw_state is None:
+            log.warning("remap of %s: state %s is gone", key, state_key)
+            return
+        state = policy.OrderState.model_validate_json(raw_state)
+        next_revision = revision + 1 if key in state.emitted else 0
+        result = remap(state, config, self.clock(), key, next_revision)
+        await store.save_state(conn, tenant, state_key, result.state.model_dump_json())
+        await self._publish(conn, tenant, state_key, result.commands, result.holds, self.clock())
+        if result.command is not None:
+            await store.set_revision(conn, tenant, key, next_revision)
+        log.info(
+            "remap of %s by %s: %s",
+            key,
+            action.requested_by,
+            "held" if result.command is None else f"revision {next_revision}",
+        )
+
+    async def _reevaluate_holds(self, conn: Conn, config: TenantConfig) -> None:
+        """New settings may resolve a hold (a payment method or deposit account now mapped)."""
+        if not config.active:
+            return
+        for state_key, raw_state in await store.held_states(conn, config.tenant_id):
+            state = policy.OrderState.model_validate_json(raw_state)
+            decision = policy.advance(state, config, self.clock())
+            if not decision.commands and not decision.holds:
+                continue
+            await store.save_state(
+                conn, config.tenant_id, state_key, decision.state.model_dump_json()
+            )
+            await self._publish(
+                conn, config.tenant_id, state_key, decision.commands, decision.holds, self.clock()
+            )
+
     async def _process_pending(self, conn: Conn, config: TenantConfig) -> None:
+        if not config.active:
+            # Kept unprocessed: booked when the tenant is activated (the cutover still
+            # applies then), instead of being marked done and a later copy dropped.
+            return
         for seq, payload in await store.unprocessed(conn, config.tenant_id):
             try:
                 async with conn.transaction():  # a savepoint per event
@@ -116,32 +185,45 @@ class Mapper:
         state = None if raw_state is None else policy.OrderState.model_validate_json(raw_state)
         decision = policy.decide(event, config, state, self.clock())
         await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
-        for command in decision.commands:
-            COMMANDS.labels(command.kind).inc()
-            await enqueue(
-                conn,
-                event.tenant_id,
-                POSTINGS_COMMANDS,
-                POSTING_COMMAND.dump_json(command).decode(),
-            )
-        for hold in decision.holds:
-            HOLDS.labels(event.tenant_id, hold.reason).inc()
-            result = PostingResult(
-                posting_key=hold.posting_key,
-                tenant_id=event.tenant_id,
-                kind=hold.kind,
-                status="held",
-                detail=hold.message,
-                error=PostingError(category="held", message=f"{hold.reason}: {hold.message}"),
-                attempts=0,
-                at=event.occurred_at,
-            )
-            await enqueue(conn, event.tenant_id, POSTINGS_RESULTS, result.model_dump_json())
+        await self._publish(
+            conn, event.tenant_id, key, decision.commands, decision.holds, event.occurred_at
+        )
         outcome = decision.ignored or (
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
         await store.mark_processed(conn, seq, outcome)
         EVENTS.labels(event.type, "mapped").inc()
+
+    async def _publish(
+        self,
+        conn: Conn,
+        tenant: str,
+        state_key: str,
+        commands: list[PostingCommand],
+        holds: list[Hold],
+        at: dt.datetime,
+    ) -> None:
+        """Commands and holds to the outbox, and where each posting key came from."""
+        keys = [c.posting_key for c in commands] + [h.posting_key for h in holds]
+        await store.record_origins(conn, tenant, state_key, list(dict.fromkeys(keys)))
+        for command in commands:
+            COMMANDS.labels(command.kind).inc()
+            await enqueue(
+                conn, tenant, POSTINGS_COMMANDS, POSTING_COMMAND.dump_json(command).decode()
+            )
+        for hold in holds:
+            HOLDS.labels(tenant, hold.reason).inc()
+            result = PostingResult(
+                posting_key=hold.posting_key,
+                tenant_id=tenant,
+                kind=hold.kind,
+                status="held",
+                detail=hold.message,
+                error=PostingError(category="held", message=f"{hold.reason}: {hold.message}"),
+                attempts=0,
+                at=at,
+            )
+            await enqueue(conn, tenant, POSTINGS_RESULTS, result.model_dump_json())
 
 
 def _type_of(payload: str) -> str:
@@ -162,6 +244,10 @@ def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> N
         if not msg.body:
             return  # a tombstone: the tenant was deleted; its stored settings stay for audit
         await mapper.on_config(msg.body)
+
+    @reliable_subscriber(broker, OPS_ACTIONS, group_id=f"{settings.group_id}.actions")
+    async def on_action(msg: KafkaMessage) -> None:
+        await mapper.on_action(msg.body)
 
 
 __all__ = ["Mapper", "register"]

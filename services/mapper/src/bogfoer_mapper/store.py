@@ -83,3 +83,54 @@ async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str) -> 
         state_key,
         state,
     )
+
+
+async def record_origins(conn: Conn, tenant_id: str, state_key: str, keys: list[str]) -> None:
+    """Remember that these posting keys (emitted or held) come from this state."""
+    if keys:
+        await conn.execute(
+            "INSERT INTO posting_origins (tenant_id, posting_key, state_key)"
+            " SELECT $1, key, $2 FROM unnest($3::text[]) AS key ON CONFLICT DO NOTHING",
+            tenant_id,
+            state_key,
+            keys,
+        )
+
+
+async def origin(conn: Conn, tenant_id: str, posting_key: str) -> tuple[str, int] | None:
+    """(state key, revision) of a posting key; the first state that gave it."""
+    row = await conn.fetchrow(
+        "SELECT state_key, revision FROM posting_origins WHERE tenant_id = $1"
+        " AND posting_key = $2 ORDER BY state_key LIMIT 1",
+        tenant_id,
+        posting_key,
+    )
+    return None if row is None else (row["state_key"], row["revision"])
+
+
+async def set_revision(conn: Conn, tenant_id: str, posting_key: str, revision: int) -> None:
+    await conn.execute(
+        "UPDATE posting_origins SET revision = $3 WHERE tenant_id = $1 AND posting_key = $2",
+        tenant_id,
+        posting_key,
+        revision,
+    )
+
+
+async def held_states(conn: Conn, tenant_id: str) -> list[tuple[str, str]]:
+    """(state key, state) of the tenant's states that hold something back."""
+    rows = await conn.fetch(
+        "SELECT state_key, state::text AS state FROM order_states WHERE tenant_id = $1"
+        " AND jsonb_array_length(state -> 'holds_raised') > 0 ORDER BY state_key FOR UPDATE",
+        tenant_id,
+    )
+    return [(r["state_key"], r["state"]) for r in rows]
+
+
+async def claim_action(conn: Conn, action_id: str) -> bool:
+    """False when this operator action was carried out before (a redelivery)."""
+    row = await conn.fetchrow(
+        "INSERT INTO actions_applied (action_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
+        action_id,
+    )
+    return row is not None
