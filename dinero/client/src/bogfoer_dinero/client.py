@@ -53,6 +53,7 @@ from bogfoer_dinero.models import (
     InvoicePayments,
     InvoicePreview,
     InvoiceTemplate,
+    InvoiceUpdate,
     MailoutRequest,
     MailoutResult,
     ManualVoucher,
@@ -503,6 +504,11 @@ class OrganisationClient:
         return await self._created(
             response, (lambda: self.find_invoices(ref)) if ref is not None else None
         )
+
+    async def update_invoice(self, guid: str, invoice: InvoiceUpdate) -> Created:
+        """Replace a draft's content (`PUT /v1.2/…`); returns its new TimeStamp."""
+        response = await self._call("PUT", f"invoices/{guid}", version="v1.2", body=invoice)
+        return _parse(Created, response)
 
     async def preview_invoice(self, invoice: InvoiceCreate) -> InvoicePreview:
         """Dinero's totals for `invoice` without saving anything (`POST invoices/fetch`)."""

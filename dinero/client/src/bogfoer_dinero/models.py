@@ -336,6 +336,13 @@ class InvoiceCreate(_Request):
         return self
 
 
+class InvoiceUpdate(InvoiceCreate):
+    """A draft's new content (`PUT /v1.2/{org}/invoices/{guid}`): the create body plus the
+    draft's current Timestamp."""
+
+    timestamp: str
+
+
 class CreditNoteCreate(InvoiceCreate):
     """A credit note draft; line amounts are positive, the document type makes it a credit."""
 
