@@ -104,7 +104,9 @@ def admin_router(
     async def redrive(
         tenant: TenantPath, posting_key: str, who: Principal = as_operator
     ) -> ActionAccepted:
-        """Try a failed or waiting posting again now, look-up first: a `retry_posting` action."""
+        """Re-drive a posting: a `remap_posting` action. The mapper derives it again from the
+        sale with the tenant's *current* settings and its command replaces the stored one
+        here (look-up first), so a settings fix reaches a failed posting."""
         async with pool.acquire() as conn:
             state = await conn.fetchval(
                 "SELECT state FROM postings WHERE tenant_id = $1 AND posting_key = $2",
@@ -115,7 +117,7 @@ def admin_router(
             raise _problem(404, "unknown_posting", posting_key)
         if state == "done":
             raise _problem(409, "already_done", posting_key)
-        action = make_action("retry_posting", tenant, who.subject, posting_key=posting_key)
+        action = make_action("remap_posting", tenant, who.subject, posting_key=posting_key)
         await publish_action(broker, action)
         return ActionAccepted(action_id=action.action_id, action=action.action)
 

@@ -6,6 +6,13 @@ before the next call (so a crash resumes instead of repeating); after a crash or
 response (`attempts > 1`) we look the reference up before writing again. Booking
 re-reads first (a set Number means already booked); a payment lists the invoice's
 payments first; an e-mail is sent only if Dinero has not mailed the invoice yet.
+
+A re-mapped command (a higher `revision`, after the tenant fixed its settings) is checked
+against what Dinero holds for an older revision: a booked document is never touched; a
+draft invoice is rewritten in place (`PUT /v1.2`), a draft credit note or voucher is
+deleted and created again (Dinero documents no update for them); a document deleted in
+Dinero meanwhile is created again. Each goes through the look-up first: never a second
+document.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from bogfoer_contracts.postings import (
     InvoiceLineSpec,
     RegisterPayment,
 )
-from bogfoer_dinero import DineroValidationError, OrganisationClient, StaleTimestamp
+from bogfoer_dinero import DineroValidationError, NotFound, OrganisationClient, StaleTimestamp
 from bogfoer_dinero.models import (
     NO_VAT,
     ContactCreate,
     CreditNoteCreate,
     Invoice,
     InvoiceCreate,
+    InvoiceUpdate,
     MailoutRequest,
     ManualVoucherCreate,
     ManualVoucherLine,
@@ -99,6 +107,23 @@ def _lines(lines: list[InvoiceLineSpec]) -> list[ProductLine]:
     ]
 
 
+def _stale(posting: Posting) -> bool:
+    """Dinero's document (if any) was written for an older revision of the command."""
+    return posting.dinero_revision < posting.command.revision
+
+
+async def _current_draft(
+    get: Callable[[], Awaitable[D]], number_of: Callable[[D], int | None]
+) -> tuple[str | None, int | None, bool]:
+    """(timestamp, number, exists) of a document we wrote for an older revision."""
+    try:
+        document = await get()
+    except NotFound:
+        return None, None, False  # a person deleted the draft: it is created again
+    number = number_of(document) if document.status != "Draft" else None
+    return document.timestamp, number, True
+
+
 async def _with_fresh_timestamp(
     call: Callable[[str], Awaitable[T]], timestamp: str, reread: Callable[[], Awaitable[str]]
 ) -> T:
@@ -143,7 +168,7 @@ class Executor:
     async def _contact(
         self, posting: Posting, command: EnsureContact, org: OrganisationClient
     ) -> Outcome:
-        if posting.dinero_guid:
+        if posting.dinero_guid and not _stale(posting):
             return Outcome("done", guid=posting.dinero_guid)
         # Always look up: the shop owner may have the customer in Dinero already.
         found = await org.find_contacts(external_reference=posting.posting_key)
@@ -174,31 +199,44 @@ class Executor:
             posting.dinero_timestamp,
             posting.dinero_number,
         )
-        if guid is None and posting.attempts > 1:
+        stale = _stale(posting)
+        if guid is not None and number is None and stale:
+            draft_guid = guid
+            timestamp, number, exists = await _current_draft(
+                lambda: org.get_invoice(draft_guid), lambda document: document.number
+            )
+            guid = guid if exists else None
+        if guid is None and (posting.attempts > 1 or stale):
             found = await org.find_invoices(posting.posting_key)
             if len(found) > 1:
                 log.error("%d invoices carry %s in Dinero", len(found), posting.posting_key)
             if found:
                 guid, timestamp = found[0].guid, found[0].timestamp
                 number = found[0].number if found[0].status != "Draft" else None
+        body = InvoiceCreate(
+            product_lines=_lines(command.lines),
+            contact_guid=await self._guid_of(command.contact_key),
+            date=command.date,
+            currency=command.currency,
+            external_reference=posting.posting_key,
+            description=command.description,
+            comment=command.comment,
+            show_lines_incl_vat=command.show_lines_incl_vat,
+            payment_condition_type=command.payment_condition_type,
+            payment_condition_number_of_days=command.payment_condition_days,
+            invoice_template_id=command.invoice_template_id,
+        )
         if guid is None:
-            created = await org.create_invoice(
-                InvoiceCreate(
-                    product_lines=_lines(command.lines),
-                    contact_guid=await self._guid_of(command.contact_key),
-                    date=command.date,
-                    currency=command.currency,
-                    external_reference=posting.posting_key,
-                    description=command.description,
-                    comment=command.comment,
-                    show_lines_incl_vat=command.show_lines_incl_vat,
-                    payment_condition_type=command.payment_condition_type,
-                    payment_condition_number_of_days=command.payment_condition_days,
-                    invoice_template_id=command.invoice_template_id,
-                )
-            )
+            created = await org.create_invoice(body)
             guid, timestamp = created.guid, created.timestamp
             await progress("created", guid, timestamp)
+        elif number is None and stale:
+            # The draft was written for an older revision (e.g. a failed totals check under
+            # the old settings): it becomes the re-mapped invoice, in place.
+            update = InvoiceUpdate(**body.model_dump(), timestamp=timestamp or "")
+            updated = await org.update_invoice(guid, update)
+            timestamp = updated.timestamp
+            await progress("rewritten", guid, timestamp)
         if number is None:
             invoice = await org.get_invoice(guid)
             _check_totals(invoice, command.expected_total, command.expected_vat, "invoice")
@@ -237,13 +275,13 @@ class Executor:
     async def _payment(
         self, posting: Posting, command: RegisterPayment, org: OrganisationClient
     ) -> Outcome:
-        if posting.dinero_guid:
+        if posting.dinero_guid and not _stale(posting):
             return Outcome("done", guid=posting.dinero_guid)
         booked = await self._booked_invoice(org, command.invoice_key)
         if isinstance(booked, Outcome):
             return booked
         invoice_guid, timestamp = booked
-        if posting.attempts > 1:  # an earlier attempt may have registered it
+        if posting.attempts > 1 or _stale(posting):  # it may be registered already
             existing = await org.list_payments(invoice_guid)
             for payment in existing.payments:
                 if payment.external_reference == posting.posting_key:
@@ -281,14 +319,26 @@ class Executor:
             posting.dinero_timestamp,
             posting.dinero_number,
         )
+        stale = _stale(posting)
+        if guid is not None and number is None and stale:
+            old = guid
+            timestamp, number, exists = await _current_draft(
+                lambda: org.get_credit_note(old), lambda document: document.number
+            )
+            if exists and number is None:
+                await org.delete_credit_note(old, timestamp or "")
+            guid = guid if exists and number is not None else None
         if guid is None:
             booked = await self._booked_invoice(org, command.invoice_key)
             if isinstance(booked, Outcome):
                 return booked
             invoice_guid, _ = booked
-            if posting.attempts > 1:
+            if posting.attempts > 1 or stale:
                 found = await org.find_credit_notes(posting.posting_key)
-                if found:
+                if found and stale and found[0].status == "Draft":
+                    # An older revision's draft, left by a crash before its deletion.
+                    await org.delete_credit_note(found[0].guid, found[0].timestamp or "")
+                elif found:
                     guid, timestamp = found[0].guid, found[0].timestamp
                     number = found[0].number if found[0].status != "Draft" else None
             if guid is None:
@@ -331,9 +381,20 @@ class Executor:
             posting.dinero_timestamp,
             posting.dinero_number,
         )
-        if guid is None and posting.attempts > 1:
+        stale = _stale(posting)
+        if guid is not None and number is None and stale:
+            old = guid
+            timestamp, number, exists = await _current_draft(
+                lambda: org.get_manual_voucher(old), lambda document: document.voucher_number
+            )
+            if exists and number is None:
+                await org.delete_manual_voucher(old, timestamp or "")
+            guid = guid if exists and number is not None else None
+        if guid is None and (posting.attempts > 1 or stale):
             found = await org.find_manual_vouchers(posting.posting_key)
-            if found:
+            if found and stale and found[0].status == "Draft":
+                await org.delete_manual_voucher(found[0].guid, found[0].timestamp or "")
+            elif found:
                 guid, timestamp = found[0].guid, found[0].timestamp
                 number = found[0].voucher_number if found[0].status != "Draft" else None
         if guid is None:

@@ -1,5 +1,6 @@
-"""Kafka intake: a command is durable in the poster's queue before its offset commits; an
-operator's action (retry a posting, resume a tenant) is carried out once."""
+"""Kafka intake: a command is durable in the poster's queue before its offset commits (a
+re-mapped command, with a higher revision, replaces the stored one); an operator's action
+(retry a posting, resume a tenant) is carried out once."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def register(
         carrier: dict[str, str] = {}
         propagate.inject(carrier)  # the consumer span this command arrived in
         async with pool.acquire() as conn:
-            # A known posting key is a duplicate: dropped.
+            # A known posting key is a duplicate (dropped) unless re-mapped (a higher revision).
             await store.intake(conn, command, carrier.get("traceparent"))
         supervisor.wake.set()
 

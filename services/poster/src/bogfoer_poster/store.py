@@ -29,6 +29,8 @@ class Posting:
     attempts: int
     detail: str | None
     traceparent: str | None
+    # The revision of the command the document in Dinero was written for (older: check it).
+    dinero_revision: int = 0
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> Posting:
@@ -46,20 +48,23 @@ class Posting:
             attempts=r["attempts"],
             detail=r["detail"],
             traceparent=r["traceparent"],
+            dinero_revision=r["dinero_revision"],
         )
 
 
 _COLUMNS = (
     "posting_key, tenant_id, organization_id, kind, command::text AS command, state, step,"
-    " dinero_guid, dinero_number, dinero_timestamp, attempts, detail, traceparent"
+    " dinero_guid, dinero_number, dinero_timestamp, attempts, detail, traceparent,"
+    " dinero_revision"
 )
 
 
 async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -> bool:
-    """Record a command; False when its posting key is known (a duplicate command)."""
+    """Record a command; False when its posting key is known and the command is no newer
+    (a duplicate). A re-mapped command (higher revision) replaces the stored one."""
     row = await conn.fetchrow(
         "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command, depends_on,"
-        " traceparent) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+        " traceparent, revision) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
         " ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
         command.posting_key,
         command.tenant_id,
@@ -68,6 +73,43 @@ async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -
         POSTING_COMMAND.dump_json(command).decode(),
         command.depends_on,
         traceparent,
+        command.revision,
+    )
+    if row is not None:
+        return True
+    return command.revision > 0 and await replace(conn, command)
+
+
+async def replace(conn: Conn, command: PostingCommand) -> bool:
+    """Put a re-mapped command in place of an older revision and queue it again.
+
+    Whatever its state (a failed, waiting or done posting), it runs again with a look-up
+    first (`attempts` > 0 makes the executor search the ExternalReference) and checks the
+    document Dinero holds against the new revision: a draft is rewritten, a booked document
+    is never touched, a deleted draft is created again — never a second document. While an
+    attempt holds the posting's lease the command waits in `next_command` (see `release`).
+    """
+    payload = POSTING_COMMAND.dump_json(command).decode()
+    row = await conn.fetchrow(
+        "UPDATE postings SET command = $2::jsonb, revision = $3, depends_on = $4,"
+        " next_command = NULL, state = CASE WHEN attempts > 0 THEN 'in_flight' ELSE 'queued' END,"
+        " next_attempt_at = now(), last_error = NULL, unexpected_failures = 0,"
+        " watch_invoice = NULL, detail = 're-mapped (revision ' || $3 || ')', updated_at = now()"
+        " WHERE posting_key = $1 AND revision < $3"
+        " AND (lease_owner IS NULL OR lease_until < now()) RETURNING 1",
+        command.posting_key,
+        payload,
+        command.revision,
+        command.depends_on,
+    )
+    if row is not None:
+        return True
+    row = await conn.fetchrow(
+        "UPDATE postings SET next_command = $2::jsonb WHERE posting_key = $1 AND revision < $3"
+        " AND (next_command IS NULL OR (next_command ->> 'revision')::int < $3) RETURNING 1",
+        command.posting_key,
+        payload,
+        command.revision,
     )
     return row is not None
 
@@ -137,13 +179,16 @@ async def renew_lease(conn: Conn, posting_key: str, owner: str, lease_seconds: f
 
 
 async def release(conn: Conn, posting_key: str, owner: str) -> None:
-    """The attempt is over (recorded, retried later, failed or parked)."""
-    await conn.execute(
+    """The attempt is over (recorded, retried later, failed or parked); a re-mapped command
+    that arrived during it takes its place now."""
+    waiting: str | None = await conn.fetchval(
         "UPDATE postings SET lease_owner = NULL, lease_until = NULL"
-        " WHERE posting_key = $1 AND lease_owner = $2",
+        " WHERE posting_key = $1 AND lease_owner = $2 RETURNING next_command::text",
         posting_key,
         owner,
     )
+    if waiting is not None:
+        await replace(conn, POSTING_COMMAND.validate_json(waiting))
 
 
 async def count_unexpected_failure(conn: Conn, posting_key: str) -> int:
@@ -166,6 +211,7 @@ async def progress(
     """What Dinero now holds, persisted before the next call so a crash resumes, not repeats."""
     await conn.execute(
         "UPDATE postings SET step = $2, dinero_guid = COALESCE($3, dinero_guid),"
+        " dinero_revision = revision,"
         " dinero_timestamp = COALESCE($4, dinero_timestamp),"
         " dinero_number = COALESCE($5, dinero_number), updated_at = now()"
         " WHERE posting_key = $1",
