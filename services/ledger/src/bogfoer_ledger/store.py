@@ -95,17 +95,34 @@ async def apply_command(
             return (None, "pending")
         else:
             # The result overtook its command (two topics): keep the state, add the details.
-            # A re-derived command (an operator's re-map) replaces the stored one.
+            # A re-mapped command (higher revision) replaces the stored one; a command for a
+            # held posting means the hold was resolved (e.g. by new settings): pending.
+            stored_revision = await conn.fetchval(
+                "SELECT coalesce((command ->> 'revision')::int, 0) FROM postings"
+                " WHERE posting_key = $1",
+                command.posting_key,
+            )
+            if stored_revision is not None and stored_revision > command.revision:
+                return None  # an older revision arriving late
+            new_state = "pending" if old == "held" else old
             await conn.execute(
                 "UPDATE postings SET amount_minor = $2, currency = $3, depends_on = $4,"
-                " command = $5::jsonb, trace_id = COALESCE($6, trace_id) WHERE posting_key = $1",
+                " command = $5::jsonb, trace_id = COALESCE($6, trace_id), state = $7"
+                " WHERE posting_key = $1",
                 command.posting_key,
                 amount,
                 currency,
                 command.depends_on,
                 payload,
                 trace_id,
+                new_state,
             )
+            if new_state != old or command.revision > (stored_revision or 0):
+                note = f"re-mapped (revision {command.revision})" if command.revision else None
+                await _transition(
+                    conn, command.posting_key, old, new_state, ref, command.issued_at, note
+                )
+                return (old, new_state)
         return None
 
 
@@ -122,11 +139,24 @@ async def apply_result(
             result.posting_key,
         )
         old: str | None = None if current is None else current["state"]
-        if (
-            old is not None
-            and current is not None
-            and (old == "done" or (current["last_result_at"] or result.at) > result.at)
-        ):
+        stale = current is not None and (current["last_result_at"] or result.at) > result.at
+        if old == "done" and result.status == "done" and not stale:
+            # A re-mapped posting checked again in Dinero (e.g. a deleted draft created anew):
+            # still done, with the document Dinero holds now.
+            await conn.execute(
+                "UPDATE postings SET dinero_guid = COALESCE($2, dinero_guid),"
+                " dinero_number = COALESCE($3, dinero_number), attempts = $4,"
+                " last_result_at = $5 WHERE posting_key = $1",
+                result.posting_key,
+                result.dinero_guid,
+                result.dinero_number,
+                result.attempts,
+                result.at,
+            )
+            await _transition(conn, result.posting_key, old, old, ref, result.at, result.detail)
+            await _follow_actions(conn, result)
+            return None  # no change of state
+        if old is not None and current is not None and (old == "done" or stale):
             # Done is final, and a result older than the one applied is stale (results of
             # two poster replicas may arrive out of order): kept as history, state unchanged.
             await _transition(
