@@ -56,7 +56,7 @@ async def test_organisations_do_not_share_a_bucket() -> None:
 
 async def test_hold_stops_the_bucket_after_a_429() -> None:
     limiter = RateLimiter(100, 1.0)
-    limiter.hold("k", 0.2)
+    await limiter.hold("k", 0.2)
     began = time.monotonic()
     await run(limiter, "k", 1)
     assert time.monotonic() - began >= 0.19

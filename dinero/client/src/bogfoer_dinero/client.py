@@ -70,7 +70,7 @@ from bogfoer_dinero.models import (
     query_filter,
 )
 from bogfoer_dinero.observe import CallObserver, NoObserver, operation_of
-from bogfoer_dinero.ratelimit import RateLimiter
+from bogfoer_dinero.ratelimit import Limiter, RateLimiter
 
 __all__ = ["DineroClient", "OrganisationClient"]
 
@@ -171,7 +171,7 @@ class _Transport:
         http: httpx.AsyncClient,
         config: DineroConfig,
         auth: DineroAuth,
-        limiter: RateLimiter,
+        limiter: Limiter,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
@@ -235,7 +235,7 @@ class _Transport:
             assert isinstance(error, RetryLater)
             delay = error.retry_after if error.retry_after is not None else self.backoff(attempt)
             if error.status_code == 429:
-                self.limiter.hold(key, delay)
+                await self.limiter.hold(key, delay)
             log.warning(
                 "dinero %s %s: %s; retry %d in %.2fs",
                 method,
@@ -316,7 +316,7 @@ class DineroClient:
         config: DineroConfig,
         store: CredentialStore,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         auth: DineroAuth | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
@@ -324,7 +324,7 @@ class DineroClient:
     ) -> None:
         self.config = config
         self.auth = auth if auth is not None else DineroAuth(http, config, store)
-        self.limiter = limiter or RateLimiter(
+        self.limiter: Limiter = limiter or RateLimiter(
             config.rate_limit_requests, config.rate_limit_window_seconds
         )
         self._transport = _Transport(

@@ -9,8 +9,9 @@ the next one after we send it, so no window of length `window` on Dinero's side 
 more than `limit` of our requests, however it counts. In steady state the achieved rate is
 `limit` per (`window` + one round trip).
 
-Every call counts: look-ups, retries and token-less reads alike. The limit is per process;
-run one consumer per organisation (Kafka partitions keyed by tenant) or split the limit.
+Every call counts: look-ups, retries and token-less reads alike. This limiter is per
+process (tests, tools); `ratelimit_postgres.PostgresRateLimiter` keeps the same budget in
+PostgreSQL, shared by every poster replica and the reconciler. Both are a `Limiter`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,23 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
-__all__ = ["RateLimiter"]
+__all__ = ["Limiter", "RateLimiter"]
+
+
+class Limiter(Protocol):
+    """What the client needs of a rate limiter: a slot per call, and a hold after a 429."""
+
+    def slot(self, key: Hashable) -> AbstractAsyncContextManager[None]:
+        """Hold one request's token for `key` while the request is in flight."""
+        ...
+
+    async def hold(self, key: Hashable, seconds: float) -> None:
+        """Dinero said 429 anyway: admit nothing more for `key` for `seconds`."""
+        ...
 
 
 @dataclass
@@ -100,7 +114,7 @@ class RateLimiter:
         finally:
             self._release(bucket)
 
-    def hold(self, key: Hashable, seconds: float) -> None:
+    async def hold(self, key: Hashable, seconds: float) -> None:
         """Dinero said 429 anyway: admit nothing more for `key` for `seconds`."""
         bucket = self._bucket(key)
         bucket.blocked_until = max(bucket.blocked_until, self._clock() + seconds)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from bogfoer_contracts.topology import POSTER
 from bogfoer_dinero import DineroClient
+from bogfoer_dinero.ratelimit_postgres import PostgresRateLimiter
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
 from bogfoer_kit.db import ServiceDatabase
@@ -43,10 +44,15 @@ def create_app(settings: PosterSettings) -> FastAPI:
         pool = await db.open()
         await PostgresCredentialStore.create_schema(pool)
         credentials = PostgresCredentialStore(pool, SecretSealer(settings.credentials_key))
+        await PostgresRateLimiter.create_schema(pool)
+        # One budget per organisation for every replica and the reconciler (in PostgreSQL).
+        limiter = PostgresRateLimiter(
+            pool, settings.dinero_rate_limit, settings.dinero_rate_window_seconds, holder="poster"
+        )
         await ensure_topics(settings, POSTER)
         outbox = OutboxRelay(broker, pool)
         async with DineroClient.open(
-            settings.dinero_config(), credentials, observer=DineroMetrics()
+            settings.dinero_config(), credentials, limiter=limiter, observer=DineroMetrics()
         ) as dinero:
             supervisor = Supervisor(
                 pool, dinero, outbox, settings, tracer_provider.get_tracer("bogfoer.poster")
