@@ -68,3 +68,24 @@ def test_an_inactive_tenant_is_not_remapped() -> None:
     result = remap(state["order:1042"], config(active=False), NOW, INVOICE, revision=1)
     assert result.command is None
     assert result.commands == []
+
+
+def test_decide_never_changes_the_state_it_is_given() -> None:
+    from bogfoer_rules.policy import _CONTAINERS, OrderState, decide
+
+    # Every field that can change in place is copied; the rest are immutable values.
+    assert set(OrderState.model_fields) - set(_CONTAINERS) == {
+        "key",
+        "before_cutover",
+        "cancelled_before_invoice",
+        "cancel_credited",
+        "invoice",
+        "credited_total",
+        "amount_refunded",
+    }
+    cfg = config(trigger="order_placed")
+    state = run([placed()], cfg).states["order:1042"]
+    before = state.model_dump_json()
+    decide(captured(), cfg, state, NOW)
+    decide(paid(), cfg, state, NOW)
+    assert state.model_dump_json() == before
