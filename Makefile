@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
 STATE := .run
-PACKAGE_TEST_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard rules/tests/*.py dinero/*/tests/*.py services/*/tests/*.py))))
+PACKAGE_TEST_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard rules/tests/*.py cli/tests/*.py dinero/*/tests/*.py services/*/tests/*.py))))
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3.11
 

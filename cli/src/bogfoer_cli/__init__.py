@@ -1,0 +1,1 @@
+"""`bogfoer`, the operator's command line. Its first subcommand is `reconcile`."""

@@ -1,0 +1,3 @@
+from bogfoer_cli.main import main
+
+main()

@@ -1,0 +1,109 @@
+"""The replayed events, spread over bucket files on local disk, one order per bucket.
+
+A month of a busy tenant is millions of events; holding every order's state in memory at
+once would grow with the stream. The replay writes each event's bytes to one of `buckets`
+files, chosen by the id that all events of one order state share, and then replays one
+bucket at a time: only one bucket's states are ever in memory. Orders are independent of
+each other (an event only ever changes its own order's state), so the result is the same as
+replaying the whole stream at once.
+
+Which id: the order id when the event names one, else the provider's payment id, else the
+payout id. That is exactly what `bogfoer_rules.policy.state_key` keys a state by (order
+events and payments naming their order → the order; fees and payments without an order →
+the payment; payouts → the payout), so every event of a state lands in the same bucket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+_HEADER = struct.Struct("<HidI")  # tenant length, settings index, arrival (epoch s), body length
+_FLUSH_BYTES = 1 << 16
+
+
+def route_of(body: bytes) -> str:
+    """The id every event of one order state shares (see the module docstring)."""
+    data = json.loads(body).get("data") or {}
+    return str(data.get("order_id") or data.get("payment_id") or data.get("payout_id") or "")
+
+
+def bucket_of(tenant: str, route: str, buckets: int) -> int:
+    digest = hashlib.blake2b(f"{tenant}\x00{route}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") % buckets
+
+
+class Spool:
+    """Bucket files in a temporary folder, removed on close."""
+
+    def __init__(self, buckets: int = 256, directory: Path | None = None) -> None:
+        self.buckets = buckets
+        self._tmp = tempfile.TemporaryDirectory(prefix="bogfoer-replay-", dir=directory)
+        self._dir = Path(self._tmp.name)
+        self._buffers: list[bytearray] = [bytearray() for _ in range(buckets)]
+        self.events = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def _path(self, bucket: int) -> Path:
+        return self._dir / f"{bucket:04d}.bin"
+
+    def _flush(self, bucket: int) -> None:
+        buffer = self._buffers[bucket]
+        if buffer:
+            with self._path(bucket).open("ab") as out:
+                out.write(buffer)
+            buffer.clear()
+
+    def add(self, tenant: str, settings: int, at: dt.datetime, body: bytes) -> None:
+        """One event of `tenant` as it arrived, with the index of the settings then in force."""
+        name = tenant.encode()
+        bucket = bucket_of(tenant, route_of(body), self.buckets)
+        buffer = self._buffers[bucket]
+        buffer += _HEADER.pack(len(name), settings, at.timestamp(), len(body))
+        buffer += name
+        buffer += body
+        self.events += 1
+        if len(buffer) >= _FLUSH_BYTES:
+            self._flush(bucket)
+
+    def replay(self) -> Iterator[list[tuple[str, int, dt.datetime, bytes]]]:
+        """Each bucket's events in arrival order: (tenant, settings index, arrival, bytes)."""
+        for bucket in range(self.buckets):
+            self._flush(bucket)
+        for bucket in range(self.buckets):
+            path = self._path(bucket)
+            if not path.exists():
+                continue
+            data = path.read_bytes()
+            records: list[tuple[str, int, dt.datetime, bytes]] = []
+            offset = 0
+            while offset < len(data):
+                name_len, settings, at, body_len = _HEADER.unpack_from(data, offset)
+                offset += _HEADER.size
+                tenant = data[offset : offset + name_len].decode()
+                offset += name_len
+                body = data[offset : offset + body_len]
+                offset += body_len
+                records.append((tenant, settings, dt.datetime.fromtimestamp(at, dt.UTC), body))
+            path.unlink()
+            yield records

@@ -1,0 +1,60 @@
+"""The command line's configuration; nothing else in `bogfoer_cli` reads the environment.
+
+The reconciler reads the ledger's schema (read-only) and reaches Dinero with the poster's
+sealed credentials, so it takes the database URL the services use and the poster's
+credentials key and Dinero settings (`BOGFOER_RECONCILE_*`, see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bogfoer_dinero import DineroConfig
+
+
+class ReconcileSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOGFOER_RECONCILE_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    ledger_schema: str = "ledger"
+    poster_schema: str = "poster"
+    # The poster's key: Dinero credentials are sealed with it (SecretSealer).
+    credentials_key: SecretStr
+
+    dinero_api_url: str = "https://api.dinero.dk"
+    dinero_connect_token_url: str = "https://connect.visma.com/connect/token"  # noqa: S105
+    dinero_legacy_token_url: str = "https://authz.dinero.dk/dineroapi/oauth/token"  # noqa: S105
+    dinero_connect_client_id: str | None = None
+    dinero_connect_client_secret: SecretStr | None = None
+    dinero_legacy_client_id: str | None = None
+    dinero_legacy_client_secret: SecretStr | None = None
+    dinero_refresh_grace_seconds: float = 0.0
+    # Dinero's limit per organisation, shared with the poster through PostgreSQL; the
+    # reconciler takes at most `dinero_share` of it, so the poster keeps the rest.
+    dinero_rate_limit: int = 100
+    dinero_rate_window_seconds: float = 60.0
+    dinero_share: float = Field(default=0.3, gt=0, le=1)
+
+    # Events this long before --from are replayed too: a refund in the range needs the
+    # order it refunds (placed up to three months earlier by default).
+    lookback_days: int = 92
+    # A posting not final this long after it was recorded is reported as stuck.
+    stuck_after_hours: float = 24.0
+    # Bucket files the replay spreads orders over (memory holds one bucket's orders).
+    spool_buckets: int = 256
+
+    def dinero_config(self) -> DineroConfig:
+        return DineroConfig(
+            api_base_url=self.dinero_api_url,
+            connect_token_url=self.dinero_connect_token_url,
+            legacy_token_url=self.dinero_legacy_token_url,
+            connect_client_id=self.dinero_connect_client_id,
+            connect_client_secret=self.dinero_connect_client_secret,
+            legacy_client_id=self.dinero_legacy_client_id,
+            legacy_client_secret=self.dinero_legacy_client_secret,
+            refresh_grace_seconds=self.dinero_refresh_grace_seconds,
+            rate_limit_requests=self.dinero_rate_limit,
+            rate_limit_window_seconds=self.dinero_rate_window_seconds,
+        )
