@@ -23,6 +23,7 @@ LIST_FIELDS = (
     "Guid,Number,ExternalReference,Status,PaymentStatus,TotalInclVat,TotalExclVat,TotalVat,"
     "TimeStamp,Date,ContactGuid,ShowLinesInclVat,ProductLines"
 )
+VOUCHER_FIELDS = "Guid,VoucherNumber,VoucherDate,ExternalReference,Status,Timestamp,Lines"
 PAGE_SIZE = 1000
 
 
@@ -146,7 +147,7 @@ async def read_books(org: OrganisationClient, tenant: str, first: dt.date, last:
     async for note in org.iter_credit_notes(fields=LIST_FIELDS + ",CreditNoteFor", **window):
         if ours(note.external_reference, tenant):
             books.add(_invoice_like("credit_note", note))
-    async for voucher in org.iter_manual_vouchers(**window):
+    async for voucher in org.iter_manual_vouchers(fields=VOUCHER_FIELDS, **window):
         if ours(voucher.external_reference, tenant):
             books.add(_voucher(voucher))
     return books

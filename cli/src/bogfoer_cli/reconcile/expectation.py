@@ -60,6 +60,7 @@ class Expected:
     current: PostingCommand | None = None
     current_hold: Hold | None = None
     rates: dict[int, int] = field(default_factory=dict)  # account -> VAT rate (invoice lines)
+    current_rates: dict[int, int] = field(default_factory=dict)  # the same for `current`
 
     @property
     def hold(self) -> Hold | None:
@@ -175,6 +176,7 @@ def replay_orders(
             if current is not None and entry.key in revisit:
                 derived = remap(state, current, end, entry.key, revisit[entry.key])
                 entry.current = derived.command
+                entry.current_rates = rates_of(derived.state)
                 entry.current_hold = next(
                     (h for h in derived.holds if h.posting_key == entry.key), entry.hold
                 )

@@ -107,16 +107,22 @@ class Evidence:
     def in_range(self, date: dt.date | None) -> bool:
         return date is not None and self.first <= date <= self.last
 
+    def _remapped(self, key: str, entry: Expected) -> bool:
+        posting = self.ledger.get(key)
+        return posting is not None and posting.revision > 0 and entry.current is not None
+
     def target(self, key: str) -> PostingCommand | None:
         """The command Dinero should reflect: a re-mapped posting as the current settings
         derive it, any other as the rules derived it when its events arrived."""
         entry = self.expected.get(key)
         if entry is None:
             return None
-        posting = self.ledger.get(key)
-        if posting is not None and posting.revision > 0 and entry.current is not None:
-            return entry.current
-        return entry.command
+        return entry.current if self._remapped(key, entry) else entry.command
+
+    def rates(self, key: str) -> dict[int, int]:
+        """The VAT rate of each account `target(key)` uses."""
+        entry = self.expected[key]
+        return entry.current_rates if self._remapped(key, entry) else entry.rates
 
 
 # --- what a document should look like ------------------------------------------------------
@@ -300,7 +306,7 @@ def payments_to_read(ev: Evidence) -> list[str]:
 
 
 def _age_hours(ev: Evidence, posting: LedgerPosting) -> float:
-    return round((ev.now - posting.created_at).total_seconds() / 3600, 1)
+    return round((ev.now - posting.since).total_seconds() / 3600, 1)
 
 
 def _ledger_state(ev: Evidence, posting: LedgerPosting) -> Finding | None:
@@ -308,7 +314,7 @@ def _ledger_state(ev: Evidence, posting: LedgerPosting) -> Finding | None:
     key, kind = posting.key, posting.kind
     entry = ev.expected.get(key)
     if posting.state in NOT_FINAL:
-        if ev.now - posting.created_at < ev.stuck_after:
+        if ev.now - posting.since < ev.stuck_after:
             return None
         reason = posting.reason or posting.state
         if posting.state == "parked":
@@ -472,14 +478,14 @@ def classify(ev: Evidence) -> list[Finding]:
                     "remap",
                     key,
                     command.kind,
-                    _shape_total(command, entry),
+                    _shape_total(command, ev.rates(key)),
                     None,
                 )
             )
         elif len(documents) > 1:
             findings.append(_duplicate(key, command.kind, documents))
         else:
-            findings += _compare(ev, key, command, documents[0], entry.rates)
+            findings += _compare(ev, key, command, documents[0], ev.rates(key))
     for key, documents in ev.books.documents.items():
         if key in ev.ledger or documents[0].kind == "payment":
             continue
@@ -514,8 +520,8 @@ def classify(ev: Evidence) -> list[Finding]:
     return findings
 
 
-def _shape_total(command: PostingCommand, entry: Expected) -> int | None:
-    shape = shape_of(command, entry.rates)
+def _shape_total(command: PostingCommand, rates: Mapping[int, int]) -> int | None:
+    shape = shape_of(command, rates)
     return shape.total if shape is not None else None
 
 
@@ -560,9 +566,8 @@ def expected_movements(ev: Evidence) -> Movements:
                 vat = 0
                 for line in command.lines:
                     amount = line.quantity * line.unit_price
-                    line_vat = vat_of(
-                        amount, entry.rates.get(line.account_number, 0), incl_vat=incl
-                    )
+                    rate = ev.rates(key).get(line.account_number, 0)
+                    line_vat = vat_of(amount, rate, incl_vat=incl)
                     vat += line_vat
                     nets.append((line.account_number, amount - line_vat if incl else amount))
                 sign = 1 if isinstance(command, CreateInvoice) else -1

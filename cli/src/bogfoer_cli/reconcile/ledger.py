@@ -40,6 +40,15 @@ class LedgerPosting:
         return self.command.revision if self.command is not None else 0
 
     @property
+    def since(self) -> dt.datetime:
+        """When the sale behind it happened (its command's time), or when the ledger first
+        recorded it: the age a stuck posting is reported with. (A result can reach the
+        ledger before its command, so the row's own creation time alone is not enough.)"""
+        if self.command is not None:
+            return min(self.created_at, self.command.issued_at)
+        return self.created_at
+
+    @property
     def reason(self) -> str:
         """Why it is where it is, in the ledger's own words."""
         if self.error and self.error.get("message"):

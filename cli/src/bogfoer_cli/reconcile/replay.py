@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from bogfoer_cli.reconcile.expectation import Arrival, Expected, replay_orders
@@ -56,13 +57,20 @@ class Replayed:
         return bisect.bisect_right(times, at) - 1
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    await consumer.topics()  # fetch metadata
-    found = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(found)]
+async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bogfoer-reconcile")
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0:
+        raise ConnectionError(f"topic {topic} cannot be read (error {described['error_code']})")
+    return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
 
 
 async def _read(
+    bootstrap: str,
     consumer: AIOKafkaConsumer,
     topic: str,
     start: dt.datetime | None,
@@ -71,7 +79,7 @@ async def _read(
 ) -> AsyncIterator[tuple[bytes | None, dt.datetime, bytes]]:
     """(key, record time, value) of `topic` between `start` (None: the beginning) and `end`,
     each partition in offset order (a tenant's records are on one partition)."""
-    tps = await _partitions(consumer, topic)
+    tps = await _partitions(bootstrap, topic)
     consumer.assign(tps)
     last = await consumer.end_offsets(tps)
     by_end = await consumer.offsets_for_times({tp: _ms(end) for tp in tps})
@@ -123,7 +131,9 @@ async def replay_topics(
     )
     await consumer.start()
     try:
-        async for key, at, value in _read(consumer, TENANTS_CONFIG, None, end, on_settings):
+        async for key, at, value in _read(
+            bootstrap, consumer, TENANTS_CONFIG, None, end, on_settings
+        ):
             tenant = key.decode() if key else ""
             if not value or (tenants is not None and tenant not in tenants):
                 continue
@@ -133,7 +143,7 @@ async def replay_topics(
                 log.warning("unreadable settings record of %s skipped", tenant)
                 continue
             replayed.settings.setdefault(tenant, []).append((at, config))
-        async for key, at, value in _read(consumer, SALES_EVENTS, start, end, on_events):
+        async for key, at, value in _read(bootstrap, consumer, SALES_EVENTS, start, end, on_events):
             tenant = key.decode() if key else ""
             if tenants is not None and tenant not in tenants:
                 continue

@@ -682,6 +682,7 @@ class OrganisationClient:
         *,
         page: int = 0,
         page_size: int = 100,
+        fields: str | None = None,
         external_reference: str | None = None,
         start_date: date | None = None,
         end_date: date | None = None,
@@ -690,7 +691,7 @@ class OrganisationClient:
         params = _list_params(
             page=page,
             page_size=page_size,
-            fields=None,
+            fields=fields,
             clauses={"ExternalReference": external_reference},
             status_filter=None,
             start_date=start_date,

@@ -213,27 +213,27 @@ class Executor:
             if found:
                 guid, timestamp = found[0].guid, found[0].timestamp
                 number = found[0].number if found[0].status != "Draft" else None
-        body = InvoiceCreate(
-            product_lines=_lines(command.lines),
-            contact_guid=await self._guid_of(command.contact_key),
-            date=command.date,
-            currency=command.currency,
-            external_reference=posting.posting_key,
-            description=command.description,
-            comment=command.comment,
-            show_lines_incl_vat=command.show_lines_incl_vat,
-            payment_condition_type=command.payment_condition_type,
-            payment_condition_number_of_days=command.payment_condition_days,
-            invoice_template_id=command.invoice_template_id,
-        )
+        fields = {
+            "product_lines": _lines(command.lines),
+            "contact_guid": await self._guid_of(command.contact_key),
+            "date": command.date,
+            "currency": command.currency,
+            "external_reference": posting.posting_key,
+            "description": command.description,
+            "comment": command.comment,
+            "show_lines_incl_vat": command.show_lines_incl_vat,
+            "payment_condition_type": command.payment_condition_type,
+            "payment_condition_number_of_days": command.payment_condition_days,
+            "invoice_template_id": command.invoice_template_id,
+        }
         if guid is None:
-            created = await org.create_invoice(body)
+            created = await org.create_invoice(InvoiceCreate.model_validate(fields))
             guid, timestamp = created.guid, created.timestamp
             await progress("created", guid, timestamp)
         elif number is None and stale:
             # The draft was written for an older revision (e.g. a failed totals check under
             # the old settings): it becomes the re-mapped invoice, in place.
-            update = InvoiceUpdate(**body.model_dump(), timestamp=timestamp or "")
+            update = InvoiceUpdate.model_validate(fields | {"timestamp": timestamp or ""})
             updated = await org.update_invoice(guid, update)
             timestamp = updated.timestamp
             await progress("rewritten", guid, timestamp)
