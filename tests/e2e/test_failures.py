@@ -63,10 +63,59 @@ def test_a_dinero_validation_failure_is_dead_lettered_and_re_driven_after_the_fi
     operator.wait_settled(tenant.tenant_id, expected=2, settled=("done",))
     posting = operator.posting(tenant.tenant_id, invoice["posting_key"])
     assert posting["state"] == "done"
-    assert [h["to_state"] for h in posting["history"]] == ["pending", "failed", "waiting", "done"]
+    # The re-drive re-mapped the sale (revision 1), which took the failed posting's place.
+    assert [h["to_state"] for h in posting["history"]] == ["pending", "failed", "failed", "done"]
+    assert posting["history"][2]["detail"] == "re-mapped (revision 1)"
     assert len(tenant.sandbox.emails(tenant.org_id)) == 1
     # Booked once (before the failure), e-mailed once (after the fix).
     assert tenant.trial_balance() == {53000: 10000, 1000: -8000, 64000: -2000}
+
+
+def test_a_re_drive_after_a_settings_fix_re_maps_the_sale_and_rewrites_its_draft(
+    new_tenant: Any, operator: Any, stack: Any, http: httpx.Client
+) -> None:
+    # Domestic goods set up on an EU account (no VAT in Dinero): Dinero's total misses the
+    # sale's, so the poster leaves the invoice an unbooked draft and fails it.
+    tenant = new_tenant(
+        booking_mode="booked", trigger="order_placed", accounts={"goods_domestic": 1100}
+    )
+    sale = order("S1", lines=[goods("1", 10000) | {"prices_include_vat": False}])
+    sale["total"], sale["vat_total"] = 12500, 2500
+    assert tenant.shop.send("order.placed", "S1-placed", AT, sale).status_code == 202
+    rows = operator.wait_settled(tenant.tenant_id, expected=2)
+    invoice = next(r for r in rows if r["kind"] == "invoice")
+    assert invoice["state"] == "failed"
+    assert "left as a draft" in invoice["last_error"]["message"]
+
+    # The tenant fixes the account, then ops re-drive the posting.
+    body = {
+        k: v for k, v in tenant.config.items() if k not in ("tenant_id", "version", "updated_at")
+    }
+    body["accounts"] = body["accounts"] | {"goods_domestic": 1000}
+    fixed = http.put(
+        f"{stack.url('poster')}/v1/tenants/{tenant.tenant_id}/settings",
+        json=body,
+        headers=_admin(stack),
+    )
+    assert fixed.status_code == 200, fixed.text
+    redrive = http.post(
+        f"{stack.url('poster')}/v1/tenants/{tenant.tenant_id}/postings/"
+        f"{invoice['posting_key']}/redrive",
+        headers=_admin(stack),
+    )
+    assert redrive.status_code == 202, redrive.text
+
+    done = operator.wait_settled(tenant.tenant_id, expected=2, settled=("done",))
+    booked = next(r for r in done if r["kind"] == "invoice")
+    assert tenant.trial_balance() == {53000: 12500, 1000: -10000, 64000: -2500}
+    # The draft was rewritten in place: one invoice carries the reference, booked.
+    token = tenant.sandbox.password_token(tenant.org_id, tenant.api_key)
+    listed = http.get(
+        f"{tenant.sandbox.base_url}/v1/{tenant.org_id}/invoices",
+        params={"fields": "Guid,Status,ExternalReference", "pageSize": 1000},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["Collection"]
+    assert [(i["Guid"], i["Status"]) for i in listed] == [(booked["dinero_guid"], "Booked")]
 
 
 def test_a_revoked_tenant_is_parked_without_stalling_others_and_resumes_after_reconnect(
