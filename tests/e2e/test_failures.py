@@ -71,27 +71,26 @@ def test_a_dinero_validation_failure_is_dead_lettered_and_re_driven_after_the_fi
     assert tenant.trial_balance() == {53000: 10000, 1000: -8000, 64000: -2000}
 
 
-def test_a_re_drive_after_a_settings_fix_re_maps_the_sale_and_rewrites_its_draft(
+def test_a_re_drive_after_a_settings_fix_re_maps_the_sale_with_the_current_settings(
     new_tenant: Any, operator: Any, stack: Any, http: httpx.Client
 ) -> None:
-    # Domestic goods set up on an EU account (no VAT in Dinero): Dinero's total misses the
-    # sale's, so the poster leaves the invoice an unbooked draft and fails it.
+    # Invoices booked and e-mailed, to one collective contact without an e-mail address:
+    # Dinero books the invoice, refuses the e-mail, and the posting fails.
     tenant = new_tenant(
-        booking_mode="booked", trigger="order_placed", accounts={"goods_domestic": 1100}
+        booking_mode="booked_and_emailed", trigger="order_placed", customer_handling="collective"
     )
-    sale = order("S1", lines=[goods("1", 10000) | {"prices_include_vat": False}])
-    sale["total"], sale["vat_total"] = 12500, 2500
-    assert tenant.shop.send("order.placed", "S1-placed", AT, sale).status_code == 202
+    placed = order("S1", lines=[goods("1", 10000)])
+    assert tenant.shop.send("order.placed", "S1-placed", AT, placed).status_code == 202
     rows = operator.wait_settled(tenant.tenant_id, expected=2)
     invoice = next(r for r in rows if r["kind"] == "invoice")
     assert invoice["state"] == "failed"
-    assert "left as a draft" in invoice["last_error"]["message"]
 
-    # The tenant fixes the account, then ops re-drive the posting.
+    # The tenant stops e-mailing invoices (its settings), then ops re-drive the posting: it
+    # is derived again with the settings of now, not re-sent as it was.
     body = {
         k: v for k, v in tenant.config.items() if k not in ("tenant_id", "version", "updated_at")
     }
-    body["accounts"] = body["accounts"] | {"goods_domestic": 1000}
+    body["booking_mode"] = "booked"
     fixed = http.put(
         f"{stack.url('poster')}/v1/tenants/{tenant.tenant_id}/settings",
         json=body,
@@ -104,11 +103,16 @@ def test_a_re_drive_after_a_settings_fix_re_maps_the_sale_and_rewrites_its_draft
         headers=_admin(stack),
     )
     assert redrive.status_code == 202, redrive.text
+    assert redrive.json()["action"] == "remap_posting"
 
     done = operator.wait_settled(tenant.tenant_id, expected=2, settled=("done",))
     booked = next(r for r in done if r["kind"] == "invoice")
-    assert tenant.trial_balance() == {53000: 12500, 1000: -10000, 64000: -2500}
-    # The draft was rewritten in place: one invoice carries the reference, booked.
+    posting = operator.posting(tenant.tenant_id, invoice["posting_key"])
+    assert posting["command"]["booking"] == "booked"
+    assert posting["command"]["revision"] == 1
+    assert tenant.sandbox.emails(tenant.org_id) == []
+    assert tenant.trial_balance() == {53000: 10000, 1000: -8000, 64000: -2000}  # booked once
+    # One invoice carries the reference: the booked one, adopted by its look-up.
     token = tenant.sandbox.password_token(tenant.org_id, tenant.api_key)
     listed = http.get(
         f"{tenant.sandbox.base_url}/v1/{tenant.org_id}/invoices",

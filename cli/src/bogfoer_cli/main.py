@@ -2,6 +2,7 @@
 
     bogfoer reconcile --tenant nordlys-keramik --from 2026-11-01 --to 2026-11-30
     bogfoer reconcile --all --from 2026-11-01 --to 2026-11-30 --repair --json report.json
+    bogfoer reconcile --all --days 31          # the 31 days up to yesterday (the CronJob)
 
 Exit codes: 0 everything agrees; 1 differences found (repaired or not); 2 wrong usage;
 3 Kafka, PostgreSQL or the settings could not be reached or read.
@@ -49,8 +50,14 @@ def _date(value: str) -> dt.date:
 
 @app.command()
 def reconcile(
-    date_from: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD)")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day, included (YYYY-MM-DD)")],
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD)")] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last day, included (YYYY-MM-DD)")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Instead of --from/--to: the N days up to yesterday"),
+    ] = None,
     tenant: Annotated[
         list[str] | None, typer.Option("--tenant", "-t", help="A tenant (repeatable)")
     ] = None,
@@ -73,12 +80,21 @@ def reconcile(
         typer.Option("--stuck-after", help="Hours before an unfinished posting is stuck"),
     ] = None,
 ) -> None:
-    """Replay the topics, prove that Dinero, the ledger and the rules agree, repair what
-    does not.
+    """Replay the topics, prove that Dinero, the ledger and the rules agree, repair what does not.
 
     Example: bogfoer reconcile --tenant nordlys-keramik --from 2026-11-01 --to 2026-11-30
+
+    Exit codes: 0 all agree, 1 differences found, 2 wrong usage, 3 something unreachable.
     """
-    first, last = _date(date_from), _date(date_to)
+    if days is not None:
+        if date_from or date_to or days < 1:
+            raise typer.BadParameter("give --days N (N >= 1) or --from and --to, not both")
+        last = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        first = last - dt.timedelta(days=days - 1)
+    elif date_from and date_to:
+        first, last = _date(date_from), _date(date_to)
+    else:
+        raise typer.BadParameter("give --from and --to (or --days)")
     if last < first:
         raise typer.BadParameter("--to is before --from")
     if bool(tenant) == all_tenants:
