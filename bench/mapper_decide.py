@@ -110,9 +110,10 @@ def _placed(oid: str, n: int) -> dict[str, Any]:
             )
 
 
-def inbound_bodies(orders: int) -> list[tuple[str, bytes]]:
+def inbound_bodies(orders: int, first: int = 0) -> list[tuple[str, bytes]]:
     """(tenant, body) in arrival order, each body what the shop or ingest's Stripe
-    normaliser would POST / publish."""
+    normaliser would POST / publish. `first`: the number of the first order (the replay
+    benchmark builds a long stream in chunks)."""
     out: list[tuple[str, bytes]] = []
 
     def add(tenant: str, type_: str, source: str, sid: str, data: dict[str, Any]) -> None:
@@ -127,7 +128,7 @@ def inbound_bodies(orders: int) -> list[tuple[str, bytes]]:
 
     tenants = list(TENANTS)
     pending: dict[str, list[dict[str, Any]]] = {t: [] for t in tenants}
-    for n in range(orders):
+    for n in range(first, first + orders):
         tenant = tenants[n % len(tenants)]
         oid = f"{n + 1000}"
         pi, txn, fee_amount = f"pi_{oid}", f"txn_{oid}", 175 + n % 50
@@ -183,7 +184,7 @@ def inbound_bodies(orders: int) -> list[tuple[str, bytes]]:
             }
             add(tenant, "payment.refunded", "stripe", f"re_{oid}-refunded", provider_refund)
             pending[tenant].append(sales.refund_txn(f"txn_re_{oid}", amount, f"re_{oid}"))
-        if (len(pending[tenant]) >= 50 or n >= orders - len(tenants)) and pending[tenant]:
+        if (len(pending[tenant]) >= 50 or n >= first + orders - len(tenants)) and pending[tenant]:
             po = f"po_{tenant}_{n}"
             add(tenant, "payout.paid", "stripe", po, sales.payout(po, pending[tenant]))
             pending[tenant] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import re
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -29,10 +29,21 @@ _HEADER = struct.Struct("<HidI")  # tenant length, settings index, arrival (epoc
 _FLUSH_BYTES = 1 << 16
 
 
+# Only a sale's data carries these keys (the envelope does not, nor do nested objects), so
+# finding them in the bytes is enough to route, without parsing the whole event twice.
+_ROUTES = tuple(
+    re.compile(rb'"' + name + rb'"\s*:\s*"((?:[^"\\]|\\.)*)"')
+    for name in (b"order_id", b"payment_id", b"payout_id")
+)
+
+
 def route_of(body: bytes) -> str:
     """The id every event of one order state shares (see the module docstring)."""
-    data = json.loads(body).get("data") or {}
-    return str(data.get("order_id") or data.get("payment_id") or data.get("payout_id") or "")
+    for pattern in _ROUTES:
+        found = pattern.search(body)
+        if found is not None:
+            return found.group(1).decode(errors="replace")
+    return ""
 
 
 def bucket_of(tenant: str, route: str, buckets: int) -> int:
