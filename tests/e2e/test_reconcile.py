@@ -42,9 +42,20 @@ def bogfoer(stack: Stack, tmp: Path, *args: str) -> tuple[int, dict[str, Any], s
         "BOGFOER_RECONCILE_DINERO_LEGACY_CLIENT_SECRET": stack.dinero_legacy_client_secret,
         "COLUMNS": "200",
     }
-    out = tmp / f"report-{len(list(tmp.glob('report-*.json')))}.json"
+    run = len(list(tmp.glob("report-*.json")))
+    out, picture = tmp / f"report-{run}.json", tmp / f"report-{run}.svg"
     done = subprocess.run(
-        [sys.executable, "-m", "bogfoer_cli", "reconcile", *args, "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "bogfoer_cli",
+            "reconcile",
+            *args,
+            "--json",
+            str(out),
+            "--svg",
+            str(picture),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -52,6 +63,7 @@ def bogfoer(stack: Stack, tmp: Path, *args: str) -> tuple[int, dict[str, Any], s
         check=False,
     )
     assert out.exists(), done.stderr[-3000:]
+    assert picture.read_text().startswith("<svg")
     return done.returncode, json.loads(out.read_text()), done.stdout
 
 

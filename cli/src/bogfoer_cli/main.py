@@ -75,6 +75,9 @@ def reconcile(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON here")
     ] = None,
+    svg_path: Annotated[
+        Path | None, typer.Option("--svg", help="Also save the printed report as a picture (SVG)")
+    ] = None,
     stuck_after_hours: Annotated[
         float | None,
         typer.Option("--stuck-after", help="Hours before an unfinished posting is stuck"),
@@ -113,7 +116,10 @@ def reconcile(
     except (OSError, ConnectionError) as exc:
         console.print(f"[red]Could not reach Kafka or PostgreSQL:[/] {exc}")
         raise typer.Exit(EXIT_UNREACHABLE) from exc
-    print_report(report, Console())
+    out = Console(record=svg_path is not None)
+    print_report(report, out)
+    if svg_path is not None:
+        out.save_svg(str(svg_path), title="bogfoer reconcile")
     if json_path is not None:
         report.write_json(json_path)
     raise typer.Exit(EXIT_DIFFERS if report.differs() else EXIT_AGREE)
