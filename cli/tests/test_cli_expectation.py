@@ -20,7 +20,7 @@ def test_events_of_an_inactive_tenant_wait_for_its_activation() -> None:
 
 
 def test_a_hold_the_new_settings_resolve_is_derived_as_the_mapper_re_evaluates_it() -> None:
-    configs = [settings(1, deposit_accounts={}), settings(2, deposit_accounts={"card": 55010})]
+    configs = [settings(1, deposit_accounts={}), settings(2, deposit_accounts={"stripe": 55010})]
     found = expect([(placed("P1"), 0), (capture("P1"), 0)], configs)
     payment = next(x for x in found.values() if x.kind == "payment")
     assert isinstance(payment.command, RegisterPayment)

@@ -40,13 +40,13 @@ def test_a_contact_the_new_settings_name_is_emitted_before_the_remapped_invoice(
     assert COLLECTIVE in result.state.emitted
 
 
-def test_a_payment_held_for_an_unmapped_method_is_emitted_once_the_method_is_mapped() -> None:
+def test_a_payment_held_for_its_deposit_account_is_emitted_once_the_account_is_mapped() -> None:
     cfg = config(trigger="order_placed", deposit_accounts={})
     held = run([placed(), captured()], cfg)
-    assert held.reasons() == ["unmapped_payment_method"]
+    assert held.reasons() == ["unmapped_deposit_account"]
     state = held.states["order:1042"]
 
-    mapped = config(trigger="order_placed", deposit_accounts={"card": 55010}, version=2)
+    mapped = config(trigger="order_placed", deposit_accounts={"stripe": 55010}, version=2)
     result = remap(state, mapped, NOW, PAYMENT, revision=0)
     assert isinstance(result.command, RegisterPayment)
     assert result.command.deposit_account == 55010

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -58,6 +59,25 @@ def published(broker: RecordingBroker, topic: str) -> list[dict[str, Any]]:
     return [json.loads(body) for t, _, body in broker.published if t == topic]
 
 
+@dataclass
+class Mapping:
+    """A tenant of its own, the mapper under test and what it published."""
+
+    tenant: str
+    broker: RecordingBroker
+    mapper: handlers.Mapper
+
+    def commands(self, kind: str | None = None) -> list[dict[str, Any]]:
+        found = published(self.broker, "postings.commands.v1")
+        return [c for c in found if kind is None or c["kind"] == kind]
+
+
+@pytest.fixture
+def mapping(pool: asyncpg.Pool) -> Mapping:
+    broker = RecordingBroker()
+    return Mapping(new_tenant(), broker, handlers.Mapper(broker, pool))  # type: ignore[arg-type]
+
+
 def remap_action(tenant: str, key: str) -> bytes:
     action = RemapPosting(
         action_id=uuid.uuid4().hex,
@@ -70,11 +90,9 @@ def remap_action(tenant: str, key: str) -> bytes:
 
 
 async def test_events_of_an_inactive_tenant_are_booked_when_it_is_activated(
-    pool: asyncpg.Pool,
+    mapping: Mapping,
 ) -> None:
-    tenant = new_tenant()
-    broker = RecordingBroker()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    tenant, broker, mapper = mapping.tenant, mapping.broker, mapping.mapper
     await mapper.on_config(settings(tenant, 1, active=False))
     event = placed(tenant, "A1")
     await mapper.on_event(event)
@@ -86,12 +104,8 @@ async def test_events_of_an_inactive_tenant_are_booked_when_it_is_activated(
     assert kinds == ["contact", "invoice"]
 
 
-async def test_the_cutover_still_applies_to_events_kept_while_inactive(
-    pool: asyncpg.Pool,
-) -> None:
-    tenant = new_tenant()
-    broker = RecordingBroker()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+async def test_the_cutover_still_applies_to_events_kept_while_inactive(mapping: Mapping) -> None:
+    tenant, broker, mapper = mapping.tenant, mapping.broker, mapping.mapper
     await mapper.on_config(settings(tenant, 1, active=False))
     await mapper.on_event(placed(tenant, "OLD"))  # placed 2026-11-20
     await mapper.on_config(settings(tenant, 2, active=True, cutover="2026-12-01"))
@@ -99,59 +113,53 @@ async def test_the_cutover_still_applies_to_events_kept_while_inactive(
 
 
 async def test_a_payment_held_for_its_method_is_booked_when_the_method_is_mapped(
-    pool: asyncpg.Pool,
+    mapping: Mapping,
 ) -> None:
-    tenant = new_tenant()
-    broker = RecordingBroker()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    tenant, broker, mapper = mapping.tenant, mapping.broker, mapping.mapper
     await mapper.on_config(settings(tenant, 1, deposit_accounts={}))
     await mapper.on_event(placed(tenant, "P1"))
     await mapper.on_event(stripe_capture(tenant, "P1"))
     holds = published(broker, "postings.results.v1")
-    assert [h["error"]["message"].split(":")[0] for h in holds] == ["unmapped_payment_method"]
+    assert [h["error"]["message"].split(":")[0] for h in holds] == ["unmapped_deposit_account"]
     assert [c["kind"] for c in published(broker, "postings.commands.v1")] == ["contact", "invoice"]
 
-    await mapper.on_config(settings(tenant, 2, deposit_accounts={"card": 55010}))
-    payments = [c for c in published(broker, "postings.commands.v1") if c["kind"] == "payment"]
+    await mapper.on_config(settings(tenant, 2, deposit_accounts={"stripe": 55010}))
+    payments = mapping.commands("payment")
     assert [(p["posting_key"], p["deposit_account"]) for p in payments] == [
         (posting_key(tenant, "payment", "stripe", "pi_P1"), 55010)
     ]
     # Settings arriving again change nothing: the hold is resolved, the payment emitted once.
-    await mapper.on_config(settings(tenant, 3, deposit_accounts={"card": 55010}))
-    again = [c for c in published(broker, "postings.commands.v1") if c["kind"] == "payment"]
+    await mapper.on_config(settings(tenant, 3, deposit_accounts={"stripe": 55010}))
+    again = mapping.commands("payment")
     assert len(again) == 1
 
 
 async def test_remap_posting_derives_the_invoice_again_with_the_current_accounts(
-    pool: asyncpg.Pool,
+    mapping: Mapping,
 ) -> None:
-    tenant = new_tenant()
-    broker = RecordingBroker()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    tenant, mapper = mapping.tenant, mapping.mapper
     await mapper.on_config(settings(tenant, 1, accounts={"goods_domestic": 1100}))
     await mapper.on_event(placed(tenant, "R1"))
     key = posting_key(tenant, "invoice", "shopify", "R1")
-    (first,) = [c for c in published(broker, "postings.commands.v1") if c["kind"] == "invoice"]
+    (first,) = mapping.commands("invoice")
     assert (first["revision"], first["lines"][0]["account_number"]) == (0, 1100)
 
     await mapper.on_config(settings(tenant, 2))  # the tenant fixes the goods account
     action = remap_action(tenant, key)
     await mapper.on_action(action)
     await mapper.on_action(action)  # redelivered: carried out once
-    invoices = [c for c in published(broker, "postings.commands.v1") if c["kind"] == "invoice"]
+    invoices = mapping.commands("invoice")
     assert [(c["revision"], c["lines"][0]["account_number"]) for c in invoices] == [
         (0, 1100),
         (1, 1000),
     ]
     await mapper.on_action(remap_action(tenant, key))  # a second request: a new revision
-    invoices = [c for c in published(broker, "postings.commands.v1") if c["kind"] == "invoice"]
+    invoices = mapping.commands("invoice")
     assert [c["revision"] for c in invoices] == [0, 1, 2]
 
 
-async def test_remap_of_a_key_the_mapper_never_saw_publishes_nothing(pool: asyncpg.Pool) -> None:
-    tenant = new_tenant()
-    broker = RecordingBroker()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+async def test_remap_of_a_key_the_mapper_never_saw_publishes_nothing(mapping: Mapping) -> None:
+    tenant, broker, mapper = mapping.tenant, mapping.broker, mapping.mapper
     await mapper.on_config(settings(tenant, 1))
     await mapper.on_action(remap_action(tenant, posting_key(tenant, "invoice", "x", "nope")))
     assert broker.published == []

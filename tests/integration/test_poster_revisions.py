@@ -4,17 +4,16 @@ duplicate changes nothing; during an attempt it waits and takes over when the at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
 from bogfoer_contracts.postings import CreateVoucher, VoucherLineSpec
-from bogfoer_kit.db import create_pool, migrate
 from bogfoer_poster import store
 
 from .conftest import new_tenant
-from .test_poster_workers import NOW
+from .test_poster_workers import NOW, pool
+
+__all__ = ["pool"]  # the fixture: a real PostgreSQL with the poster's migrations
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +36,6 @@ def voucher(tenant: str, account: int, revision: int = 0) -> CreateVoucher:
             )
         ],
     )
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await create_pool(fresh_database, "poster", max_size=2)
-    await migrate(created, "bogfoer_poster")
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def test_a_remapped_command_replaces_a_failed_one_and_starts_with_a_look_up(

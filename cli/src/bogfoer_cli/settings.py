@@ -31,6 +31,7 @@ class ReconcileSettings(BaseSettings):
     dinero_legacy_client_id: str | None = None
     dinero_legacy_client_secret: SecretStr | None = None
     dinero_refresh_grace_seconds: float = 0.0
+    dinero_read_timeout_seconds: float = 30.0
     # Dinero's limit per organisation, shared with the poster through PostgreSQL; the
     # reconciler takes at most `dinero_share` of it, so the poster keeps the rest.
     dinero_rate_limit: int = 100
@@ -46,15 +47,4 @@ class ReconcileSettings(BaseSettings):
     spool_buckets: int = 256
 
     def dinero_config(self) -> DineroConfig:
-        return DineroConfig(
-            api_base_url=self.dinero_api_url,
-            connect_token_url=self.dinero_connect_token_url,
-            legacy_token_url=self.dinero_legacy_token_url,
-            connect_client_id=self.dinero_connect_client_id,
-            connect_client_secret=self.dinero_connect_client_secret,
-            legacy_client_id=self.dinero_legacy_client_id,
-            legacy_client_secret=self.dinero_legacy_client_secret,
-            refresh_grace_seconds=self.dinero_refresh_grace_seconds,
-            rate_limit_requests=self.dinero_rate_limit,
-            rate_limit_window_seconds=self.dinero_rate_window_seconds,
-        )
+        return DineroConfig.from_settings(self)

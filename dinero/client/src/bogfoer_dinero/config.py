@@ -6,9 +6,39 @@ and builds this (tests point the three URLs at the sandbox).
 
 from __future__ import annotations
 
+from typing import Protocol, Self
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["DineroConfig"]
+__all__ = ["DineroConfig", "DineroSettings"]
+
+
+class DineroSettings(Protocol):
+    """The `dinero_*` fields every program that calls Dinero has in its settings (the poster,
+    the reconciler), read from its own environment."""
+
+    @property
+    def dinero_api_url(self) -> str: ...
+    @property
+    def dinero_connect_token_url(self) -> str: ...
+    @property
+    def dinero_legacy_token_url(self) -> str: ...
+    @property
+    def dinero_connect_client_id(self) -> str | None: ...
+    @property
+    def dinero_connect_client_secret(self) -> SecretStr | None: ...
+    @property
+    def dinero_legacy_client_id(self) -> str | None: ...
+    @property
+    def dinero_legacy_client_secret(self) -> SecretStr | None: ...
+    @property
+    def dinero_refresh_grace_seconds(self) -> float: ...
+    @property
+    def dinero_rate_limit(self) -> int: ...
+    @property
+    def dinero_rate_window_seconds(self) -> float: ...
+    @property
+    def dinero_read_timeout_seconds(self) -> float: ...
 
 
 class DineroConfig(BaseModel):
@@ -45,3 +75,19 @@ class DineroConfig(BaseModel):
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     #: Bounds how long a write may hang before it becomes an UnknownOutcome.
     read_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @classmethod
+    def from_settings(cls, settings: DineroSettings) -> Self:
+        return cls(
+            api_base_url=settings.dinero_api_url,
+            connect_token_url=settings.dinero_connect_token_url,
+            legacy_token_url=settings.dinero_legacy_token_url,
+            connect_client_id=settings.dinero_connect_client_id,
+            connect_client_secret=settings.dinero_connect_client_secret,
+            legacy_client_id=settings.dinero_legacy_client_id,
+            legacy_client_secret=settings.dinero_legacy_client_secret,
+            refresh_grace_seconds=settings.dinero_refresh_grace_seconds,
+            rate_limit_requests=settings.dinero_rate_limit,
+            rate_limit_window_seconds=settings.dinero_rate_window_seconds,
+            read_timeout_seconds=settings.dinero_read_timeout_seconds,
+        )

@@ -124,6 +124,24 @@ async def _current_draft(
     return document.timestamp, number, True
 
 
+async def _drop_outdated_draft(
+    guid: str,
+    get: Callable[[], Awaitable[D]],
+    number_of: Callable[[D], int | None],
+    delete: Callable[[str], Awaitable[None]],
+) -> tuple[str | None, str | None, int | None]:
+    """(guid, timestamp, number) of a document written for an older revision: a booked one
+    is kept as it is; a draft is deleted (Dinero documents no update for credit notes and
+    vouchers), so the re-mapped one is created in its place — None for the guid then."""
+    timestamp, number, exists = await _current_draft(get, number_of)
+    if not exists:
+        return None, None, None
+    if number is None:
+        await delete(timestamp or "")
+        return None, None, None
+    return guid, timestamp, number
+
+
 async def _with_fresh_timestamp(
     call: Callable[[str], Awaitable[T]], timestamp: str, reread: Callable[[], Awaitable[str]]
 ) -> T:
@@ -322,12 +340,12 @@ class Executor:
         stale = _stale(posting)
         if guid is not None and number is None and stale:
             old = guid
-            timestamp, number, exists = await _current_draft(
-                lambda: org.get_credit_note(old), lambda document: document.number
+            guid, timestamp, number = await _drop_outdated_draft(
+                old,
+                lambda: org.get_credit_note(old),
+                lambda document: document.number,
+                lambda stamp: org.delete_credit_note(old, stamp),
             )
-            if exists and number is None:
-                await org.delete_credit_note(old, timestamp or "")
-            guid = guid if exists and number is not None else None
         if guid is None:
             booked = await self._booked_invoice(org, command.invoice_key)
             if isinstance(booked, Outcome):
@@ -384,12 +402,12 @@ class Executor:
         stale = _stale(posting)
         if guid is not None and number is None and stale:
             old = guid
-            timestamp, number, exists = await _current_draft(
-                lambda: org.get_manual_voucher(old), lambda document: document.voucher_number
+            guid, timestamp, number = await _drop_outdated_draft(
+                old,
+                lambda: org.get_manual_voucher(old),
+                lambda document: document.voucher_number,
+                lambda stamp: org.delete_manual_voucher(old, stamp),
             )
-            if exists and number is None:
-                await org.delete_manual_voucher(old, timestamp or "")
-            guid = guid if exists and number is not None else None
         if guid is None and (posting.attempts > 1 or stale):
             found = await org.find_manual_vouchers(posting.posting_key)
             if found and stale and found[0].status == "Draft":

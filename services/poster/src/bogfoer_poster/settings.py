@@ -49,16 +49,4 @@ class PosterSettings(ServiceSettings):
     draft_poll_max_seconds: float = 3600.0
 
     def dinero_config(self) -> DineroConfig:
-        return DineroConfig(
-            api_base_url=self.dinero_api_url,
-            connect_token_url=self.dinero_connect_token_url,
-            legacy_token_url=self.dinero_legacy_token_url,
-            connect_client_id=self.dinero_connect_client_id,
-            connect_client_secret=self.dinero_connect_client_secret,
-            legacy_client_id=self.dinero_legacy_client_id,
-            legacy_client_secret=self.dinero_legacy_client_secret,
-            refresh_grace_seconds=self.dinero_refresh_grace_seconds,
-            rate_limit_requests=self.dinero_rate_limit,
-            rate_limit_window_seconds=self.dinero_rate_window_seconds,
-            read_timeout_seconds=self.dinero_read_timeout_seconds,
-        )
+        return DineroConfig.from_settings(self)
