@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import typer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -113,8 +115,8 @@ def reconcile(
     request = Request(tenant if tenant else None, first, last, repair)
     try:
         report = asyncio.run(run(settings, request, console, dt.datetime.now(dt.UTC)))
-    except (OSError, ConnectionError) as exc:
-        console.print(f"[red]Could not reach Kafka or PostgreSQL:[/] {exc}")
+    except (OSError, KafkaError, asyncpg.PostgresError) as exc:
+        console.print(f"[red]Could not reach or read Kafka or PostgreSQL:[/] {exc!r}")
         raise typer.Exit(EXIT_UNREACHABLE) from exc
     out = Console(record=svg_path is not None)
     print_report(report, out)
