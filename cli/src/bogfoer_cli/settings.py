@@ -43,8 +43,9 @@ class ReconcileSettings(BaseSettings):
     lookback_days: int = 92
     # A posting not final this long after it was recorded is reported as stuck.
     stuck_after_hours: float = 24.0
-    # Bucket files the replay spreads orders over (memory holds one bucket's orders).
-    spool_buckets: int = 256
+    # Bucket files the replay spreads orders over (memory holds one bucket's orders; a bucket
+    # larger than 256 kB is split again, so memory does not grow with the stream).
+    spool_buckets: int = 1024
 
     def dinero_config(self) -> DineroConfig:
         return DineroConfig.from_settings(self)

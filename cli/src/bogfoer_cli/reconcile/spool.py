@@ -3,9 +3,11 @@
 A month of a busy tenant is millions of events; holding every order's state in memory at
 once would grow with the stream. The replay writes each event's bytes to one of `buckets`
 files, chosen by the id that all events of one order state share, and then replays one
-bucket at a time: only one bucket's states are ever in memory. Orders are independent of
-each other (an event only ever changes its own order's state), so the result is the same as
-replaying the whole stream at once.
+bucket at a time: only one bucket's states are ever in memory. A bucket file larger than
+`bucket_bytes` is first split again by order (with another hash) into parts no larger, so
+the memory a replay needs is bounded by `bucket_bytes`, not by the length of the stream.
+Orders are independent of each other (an event only ever changes its own order's state), so
+the result is the same as replaying the whole stream at once.
 
 Which id: the order id when the event names one, else the provider's payment id, else the
 payout id. That is exactly what `bogfoer_rules.policy.state_key` keys a state by (order
@@ -26,7 +28,8 @@ from types import TracebackType
 from typing import Self
 
 _HEADER = struct.Struct("<HidI")  # tenant length, settings index, arrival (epoch s), body length
-_FLUSH_BYTES = 1 << 16
+_FLUSH_BYTES = 1 << 14
+Record = tuple[str, int, dt.datetime, bytes]  # tenant, settings index, arrival, the event
 
 
 # Only a sale's data carries these keys (the envelope does not, nor do nested objects), so
@@ -46,16 +49,32 @@ def route_of(body: bytes) -> str:
     return ""
 
 
-def bucket_of(tenant: str, route: str, buckets: int) -> int:
-    digest = hashlib.blake2b(f"{tenant}\x00{route}".encode(), digest_size=4).digest()
+def bucket_of(tenant: str, route: str, buckets: int, level: int = 0) -> int:
+    """The bucket of an order; `level` salts the hash when a bucket is split again."""
+    key = f"{level}\x00{tenant}\x00{route}".encode()
+    digest = hashlib.blake2b(key, digest_size=4).digest()
     return int.from_bytes(digest, "little") % buckets
+
+
+def _records(path: Path) -> Iterator[tuple[bytes, Record]]:
+    """(the record's bytes, the record) of a bucket file, streamed."""
+    with path.open("rb") as source:
+        while head := source.read(_HEADER.size):
+            name_len, settings, at, body_len = _HEADER.unpack(head)
+            name = source.read(name_len)
+            body = source.read(body_len)
+            arrival = dt.datetime.fromtimestamp(at, dt.UTC)
+            yield head + name + body, (name.decode(), settings, arrival, body)
 
 
 class Spool:
     """Bucket files in a temporary folder, removed on close."""
 
-    def __init__(self, buckets: int = 256, directory: Path | None = None) -> None:
+    def __init__(
+        self, buckets: int = 1024, directory: Path | None = None, bucket_bytes: int = 1 << 18
+    ) -> None:
         self.buckets = buckets
+        self.bucket_bytes = bucket_bytes
         self._tmp = tempfile.TemporaryDirectory(prefix="bogfoer-replay-", dir=directory)
         self._dir = Path(self._tmp.name)
         self._buffers: list[bytearray] = [bytearray() for _ in range(buckets)]
@@ -97,24 +116,38 @@ class Spool:
         if len(buffer) >= _FLUSH_BYTES:
             self._flush(bucket)
 
-    def replay(self) -> Iterator[list[tuple[str, int, dt.datetime, bytes]]]:
-        """Each bucket's events in arrival order: (tenant, settings index, arrival, bytes)."""
+    def replay(self) -> Iterator[list[Record]]:
+        """Each bucket's events in arrival order (a large bucket in parts, by order)."""
         for bucket in range(self.buckets):
             self._flush(bucket)
         for bucket in range(self.buckets):
             path = self._path(bucket)
-            if not path.exists():
-                continue
-            data = path.read_bytes()
-            records: list[tuple[str, int, dt.datetime, bytes]] = []
-            offset = 0
-            while offset < len(data):
-                name_len, settings, at, body_len = _HEADER.unpack_from(data, offset)
-                offset += _HEADER.size
-                tenant = data[offset : offset + name_len].decode()
-                offset += name_len
-                body = data[offset : offset + body_len]
-                offset += body_len
-                records.append((tenant, settings, dt.datetime.fromtimestamp(at, dt.UTC), body))
+            if path.exists():
+                yield from self._replay_file(path, level=1)
+
+    def _replay_file(self, path: Path, level: int) -> Iterator[list[Record]]:
+        size = path.stat().st_size
+        if size <= self.bucket_bytes or level > 4:  # one order alone may be larger
+            records = [record for _, record in _records(path)]
             path.unlink()
             yield records
+            return
+        parts = -(-size // self.bucket_bytes)
+        outputs: dict[int, bytearray] = {}
+
+        def part_path(part: int) -> Path:
+            return path.parent / f"{path.name}-{part}"
+
+        for raw, (tenant, _, _, body) in _records(path):
+            part = bucket_of(tenant, route_of(body), parts, level)
+            outputs.setdefault(part, bytearray()).extend(raw)
+            if len(outputs[part]) >= _FLUSH_BYTES:
+                with part_path(part).open("ab") as out:
+                    out.write(outputs[part])
+                outputs[part].clear()
+        path.unlink()
+        for part, rest in outputs.items():
+            with part_path(part).open("ab") as out:
+                out.write(rest)
+        for part in sorted(outputs):
+            yield from self._replay_file(part_path(part), level + 1)
