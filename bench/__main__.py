@@ -8,12 +8,19 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import dinero_client_overhead, ingest_throughput, mapper_decide, replay
+from bench import (
+    dinero_client_overhead,
+    ingest_throughput,
+    mapper_decide,
+    reconcile_dinero,
+    replay,
+)
 from bench.common import Result, table
 
 BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "mapper_decide": mapper_decide.run,
     "replay": replay.run,
+    "reconcile_dinero": reconcile_dinero.run,
     "dinero_client_overhead": dinero_client_overhead.run,
     "ingest_throughput": ingest_throughput.run,
 }

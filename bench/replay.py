@@ -12,8 +12,8 @@ on `sales.events.v1`, written once to a file. A child process then reads the fil
 
 - `replay_1m` (time): the replay's events/s against parsing's events/s in the same child.
   Target cost ratio <= 12: measured at about 5-6.5 here (a parse, `decide` — most of it —,
-  routing and the spool's disk round trip). The issue's bound, a million events in at most five minutes on
-  this 2-core machine, is printed with it.
+  routing and the spool's disk round trip). The issue's bound, a million events in at most
+  five minutes on this 2-core machine, is printed with it.
 - `replay_memory` (peak RSS above the interpreter with its imports): the same replay of the
   first 250,000 events against the replay of all 1,000,000, each in its own child. Target
   ratio <= 1.5: the peak holds one bucket's order states (a bucket over 256 kB is split
