@@ -68,8 +68,9 @@ def bogfoer(stack: Stack, tmp: Path, *args: str) -> tuple[int, dict[str, Any], s
 
 
 def tenant_report(report: dict[str, Any], tenant: str) -> dict[str, Any]:
-    (found,) = [t for t in report["tenants"] if t["tenant"] == tenant]
-    return found
+    found: list[dict[str, Any]] = [t for t in report["tenants"] if t["tenant"] == tenant]
+    assert len(found) == 1, report
+    return found[0]
 
 
 def classes(report: dict[str, Any], tenant: str) -> dict[str, set[tuple[str, str]]]:
