@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bogfoer_contracts.topics import PRODUCTION, TOPICS
-from bogfoer_contracts.topology import SERVICES
+from bogfoer_contracts.topology import SERVICES, TOOLS
 from bogfoer_deploy import render, validate
 
 Doc = dict[str, Any]
@@ -62,12 +62,12 @@ def _acls(user: Doc) -> set[tuple[str, str, str]]:
 
 def test_each_service_user_may_touch_exactly_what_the_service_uses(prod: list[Doc]) -> None:
     users = {u["metadata"]["name"]: u for u in of_kind(prod, "KafkaUser")}
-    for kafka in SERVICES:
+    for kafka in (*SERVICES, *TOOLS):
         user = users.pop(kafka.principal)
         assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         for rule in user["spec"]["authorization"]["acls"]:
             assert rule["resource"]["patternType"] == "literal"  # no prefixes, no wildcards
-        reads = set(kafka.reads)
+        reads = set(kafka.reads_any_way)  # the reconciler replays without a group
         writes = set(kafka.writes_to)
         expected = (
             {("topic", t, "Read") for t in reads}

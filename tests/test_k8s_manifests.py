@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from bogfoer_cli.settings import ReconcileSettings
 from bogfoer_deploy import validate
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ledger.settings import LedgerSettings
@@ -32,6 +33,8 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "poster": PosterSettings,
     "ledger": LedgerSettings,
 }
+# Jobs (CronJobs), not services: no Deployment, no probes.
+JOBS: dict[str, type[BaseSettings]] = {"reconcile": ReconcileSettings}
 UID = 10001
 # Read by Python, the OpenTelemetry SDK or asyncpg (libpq's PG* variables), not by our
 # settings classes.
@@ -284,7 +287,7 @@ def test_no_unknown_bogfoer_variables(overlay: tuple[str, list[Doc]], name: str)
 
 def test_config_map_keys_belong_to_a_service(overlay: tuple[str, list[Doc]]) -> None:
     _, docs = overlay
-    known = set().union(*(known_env(s) for s in SETTINGS.values()))
+    known = set().union(*(known_env(s) for s in (*SETTINGS.values(), *JOBS.values())))
     for key in find(docs, "ConfigMap", "bogfoer-config")["data"]:
         assert key in known or key.startswith(FOREIGN_ENV_PREFIXES), key
 
@@ -335,7 +338,11 @@ def test_network_policies_cover_every_service_and_the_database(prod: list[Doc]) 
     assert "bogfoer-db" in policies
     listener = find(prod, "Kafka", "bogfoer-kafka")["spec"]["kafka"]["listeners"][0]
     peers = listener["networkPolicyPeers"][0]["podSelector"]["matchExpressions"][0]["values"]
-    assert sorted(peers) == sorted(f"bogfoer-{name}" for name in SETTINGS)
+    assert sorted(peers) == sorted(f"bogfoer-{name}" for name in (*SETTINGS, *JOBS))
+    reconcile = policies["bogfoer-reconcile"]
+    assert "ingress" not in reconcile  # nothing may connect to it
+    ports = {p["port"] for rule in reconcile["egress"] for p in rule.get("ports", [])}
+    assert {53, 9093, 5432, 443} <= ports  # DNS, Kafka, PostgreSQL, Dinero
 
 
 def test_kafka_is_kraft_tls_scram_with_acls(prod: list[Doc]) -> None:
@@ -357,4 +364,41 @@ def test_keda_owns_the_replicas_it_scales(prod: list[Doc]) -> None:
         assert ("replicas" in deployment["spec"]) == (name not in scaled), name
     assert find(prod, "Deployment", "bogfoer-poster")["spec"]["replicas"] == 2
     limit = find(prod, "ConfigMap", "bogfoer-config")["data"]["BOGFOER_POSTER_DINERO_RATE_LIMIT"]
-    assert int(limit) * 2 <= 100  # two replicas share Dinero's 100 calls a minute
+    # Dinero's 100 calls a minute: one budget in PostgreSQL the replicas share, not split.
+    assert int(limit) == 100
+
+
+def test_the_reconcile_cronjob_is_locked_down_with_its_own_credentials(
+    overlay: tuple[str, list[Doc]],
+) -> None:
+    _, docs = overlay
+    cron = find(docs, "CronJob", "bogfoer-reconcile")
+    account = find(docs, "ServiceAccount", "bogfoer-reconcile")
+    assert account["automountServiceAccountToken"] is False
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["restartPolicy"]) == ("bogfoer-reconcile", "Never")
+    assert pod["securityContext"]["runAsUser"] == UID
+    (spec,) = pod["containers"]
+    assert spec["command"][:2] == ["bogfoer", "reconcile"]
+    sc = spec["securityContext"]
+    assert (sc["readOnlyRootFilesystem"], sc["allowPrivilegeEscalation"]) == (True, False)
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(spec["resources"]["limits"]) == {"cpu", "memory"}
+    env = {
+        key: {"name": key, "value": v}
+        for key, v in find(docs, "ConfigMap", "bogfoer-config")["data"].items()
+    }
+    env |= {entry["name"]: entry for entry in spec.get("env", [])}
+    assert not required_env(ReconcileSettings) - set(env)
+    ours = {v for v in env if v.startswith("BOGFOER_RECONCILE_")}
+    assert ours <= known_env(ReconcileSettings), sorted(ours - known_env(ReconcileSettings))
+    for var in (
+        "PGPASSWORD",
+        "BOGFOER_RECONCILE_CREDENTIALS_KEY",
+        "BOGFOER_RECONCILE_KAFKA_PASSWORD",
+    ):
+        assert "secretKeyRef" in env[var]["valueFrom"], var
+    assert env["BOGFOER_RECONCILE_KAFKA_USERNAME"]["value"] == "bogfoer-reconcile"
+    mounts = {m["mountPath"] for m in spec["volumeMounts"]}
+    assert {"/tmp", "/etc/bogfoer/kafka-ca", "/etc/bogfoer/postgres-ca"} <= mounts  # noqa: S108

@@ -61,8 +61,12 @@ def test_a_service_writes_only_declared_topics(service: ServiceKafka) -> None:
 def test_consumer_groups_are_unique_and_named_after_the_service() -> None:
     groups = [g for service in SERVICES for g in service.groups()]
     assert len(groups) == len(set(groups))
-    assert MAPPER.groups() == ("bogfoer-mapper.events", "bogfoer-mapper.config")
-    assert MAPPER.groups("test-x") == ("test-x.events", "test-x.config")
+    assert MAPPER.groups() == (
+        "bogfoer-mapper.events",
+        "bogfoer-mapper.config",
+        "bogfoer-mapper.actions",
+    )
+    assert MAPPER.groups("test-x") == ("test-x.events", "test-x.config", "test-x.actions")
 
 
 def test_the_ledger_may_redrive_to_every_topic_that_has_dead_letters() -> None:

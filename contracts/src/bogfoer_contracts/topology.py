@@ -62,6 +62,9 @@ class ServiceKafka:
     produces: tuple[str, ...]
     # Services whose consumer-group lag this one measures (it may describe their groups).
     measures_lag_of: tuple[ServiceKafka, ...] = ()
+    # Topics it reads with partitions assigned by hand and no consumer group (the
+    # reconciler's replay): Read on the topic, no group, no offsets of anyone's.
+    replays: tuple[str, ...] = ()
 
     @property
     def principal(self) -> str:
@@ -82,6 +85,10 @@ class ServiceKafka:
         return _unique(t for s in self.subscriptions for t in s.topics)
 
     @property
+    def reads_any_way(self) -> tuple[str, ...]:
+        return _unique((*self.reads, *self.replays))
+
+    @property
     def writes_to(self) -> tuple[str, ...]:
         """Everything it may publish to: what it produces, and the dead-letter topic of
         each topic it reads (`bogfoer_kit.deadletter`)."""
@@ -94,7 +101,7 @@ class ServiceKafka:
         and topics whose lag it measures. Nothing on the cluster: idempotent producers need
         only Write (KIP-679), and topics are created by the Topic Operator."""
         wanted: dict[tuple[Literal["topic", "group"], str], list[str]] = {}
-        for topic in self.reads:
+        for topic in self.reads_any_way:
             wanted.setdefault(("topic", topic), []).extend(("Describe", "Read"))
         for topic in self.writes_to:
             wanted.setdefault(("topic", topic), []).extend(("Describe", "Write"))
@@ -135,6 +142,7 @@ MAPPER = ServiceKafka(
     subscriptions=(
         Subscription("events", (SALES_EVENTS,)),
         Subscription("config", (TENANTS_CONFIG,)),
+        Subscription("actions", (OPS_ACTIONS,)),  # remap_posting
     ),
     produces=(POSTINGS_COMMANDS, POSTINGS_RESULTS),  # results: the holds
 )
@@ -162,3 +170,13 @@ LEDGER = ServiceKafka(
     measures_lag_of=(INGEST, MAPPER, POSTER),
 )
 SERVICES: tuple[ServiceKafka, ...] = (INGEST, MAPPER, POSTER, LEDGER)
+# `bogfoer reconcile` (the nightly CronJob, or an operator): replays the sales and the
+# settings without a group, and publishes its repairs as operator actions.
+RECONCILE = ServiceKafka(
+    "reconcile",
+    subscriptions=(),
+    produces=(OPS_ACTIONS,),
+    replays=(SALES_EVENTS, TENANTS_CONFIG),
+)
+# Programs that are not services (no Deployment, no subscriptions) but have a Kafka user.
+TOOLS: tuple[ServiceKafka, ...] = (RECONCILE,)

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from bogfoer_contracts.topics import DEVELOPMENT, PRODUCTION, TOPICS, Durability
-from bogfoer_contracts.topology import INGEST, LEDGER, MAPPER, SERVICES, Acl, ServiceKafka
+from bogfoer_contracts.topology import INGEST, LEDGER, MAPPER, SERVICES, TOOLS, Acl, ServiceKafka
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 KAFKA_CLUSTER = "bogfoer-kafka"
@@ -94,7 +94,9 @@ def _kafka_user(name: str, acls: Iterable[Acl], component: str) -> Doc:
 
 
 def kafka_users() -> list[Doc]:
-    users = [_kafka_user(kafka.principal, kafka.acls(), kafka.service) for kafka in SERVICES]
+    users = [
+        _kafka_user(kafka.principal, kafka.acls(), kafka.service) for kafka in (*SERVICES, *TOOLS)
+    ]
     lag_acls = [acl for scaling in SCALING for acl in scaling.kafka.lag_acls()]
     users.append(_kafka_user(KEDA_USER, lag_acls, "autoscaling"))
     return users

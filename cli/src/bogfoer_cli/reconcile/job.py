@@ -65,9 +65,13 @@ def _updater(progress: Progress, description: str) -> Callable[[int, int], None]
     return update
 
 
-async def _pool(url: str, schema: str) -> asyncpg.Pool:
+async def _pool(settings: ReconcileSettings, schema: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=4, server_settings={"search_path": schema}
+        settings.database_url,
+        min_size=1,
+        max_size=4,
+        server_settings={"search_path": schema},
+        ssl=settings.database_ssl(),
     )
     assert pool is not None
     return pool
@@ -96,8 +100,8 @@ async def run(
     settings: ReconcileSettings, request: Request, console: Console, now: dt.datetime
 ) -> Report:
     report = Report(request.first, request.last)
-    ledger_pool = await _pool(settings.database_url, settings.ledger_schema)
-    poster_pool = await _pool(settings.database_url, settings.poster_schema)
+    ledger_pool = await _pool(settings, settings.ledger_schema)
+    poster_pool = await _pool(settings, settings.poster_schema)
     try:
         with _progress(console) as progress:
             spool = Spool(settings.spool_buckets)
@@ -113,6 +117,7 @@ async def run(
                     start,
                     now,
                     spool,
+                    options=settings.kafka_options(),
                     on_settings=_updater(progress, "Kafka tenants.config.v1"),
                     on_events=_updater(progress, "Kafka sales.events.v1"),
                 )
@@ -142,7 +147,7 @@ async def run(
         if request.repair:
             for tenant_report in report.tenants:
                 actions = plan(tenant_report.tenant, tenant_report.findings, now)
-                await publish(settings.kafka_bootstrap_servers, actions)
+                await publish(settings.kafka_bootstrap_servers, actions, settings.kafka_options())
                 tenant_report.repairs = [
                     {
                         "action": a.action,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -47,11 +48,17 @@ def plan(tenant: str, findings: Iterable[Finding], now: dt.datetime) -> list[Ops
     return actions
 
 
-async def publish(bootstrap: str, actions: list[OpsAction]) -> None:
+async def publish(
+    bootstrap: str, actions: list[OpsAction], options: dict[str, Any] | None = None
+) -> None:
     if not actions:
         return
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", client_id="bogfoer-cli"
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        client_id="bogfoer-reconcile",
+        **(options or {}),
     )
     await producer.start()
     try:

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -57,8 +58,10 @@ class Replayed:
         return bisect.bisect_right(times, at) - 1
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bogfoer-reconcile")
+async def _partitions(bootstrap: str, topic: str, options: dict[str, Any]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="bogfoer-reconcile", **options
+    )
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -71,6 +74,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
 
 async def _read(
     bootstrap: str,
+    options: dict[str, Any],
     consumer: AIOKafkaConsumer,
     topic: str,
     start: dt.datetime | None,
@@ -79,7 +83,7 @@ async def _read(
 ) -> AsyncIterator[tuple[bytes | None, dt.datetime, bytes]]:
     """(key, record time, value) of `topic` between `start` (None: the beginning) and `end`,
     each partition in offset order (a tenant's records are on one partition)."""
-    tps = await _partitions(bootstrap, topic)
+    tps = await _partitions(bootstrap, topic, options)
     consumer.assign(tps)
     last = await consumer.end_offsets(tps)
     by_end = await consumer.offsets_for_times({tp: _ms(end) for tp in tps})
@@ -118,22 +122,24 @@ async def replay_topics(
     end: dt.datetime,
     spool: Spool,
     *,
+    options: dict[str, Any] | None = None,
     on_settings: Progress | None = None,
     on_events: Progress | None = None,
 ) -> Replayed:
     """Read settings and events of `tenants` (None: all) into `spool` (see the module doc)."""
     replayed = Replayed()
+    options = options or {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
         client_id="bogfoer-reconcile",
+        **options,
     )
     await consumer.start()
     try:
-        async for key, at, value in _read(
-            bootstrap, consumer, TENANTS_CONFIG, None, end, on_settings
-        ):
+        settings = _read(bootstrap, options, consumer, TENANTS_CONFIG, None, end, on_settings)
+        async for key, at, value in settings:
             tenant = key.decode() if key else ""
             if not value or (tenants is not None and tenant not in tenants):
                 continue
@@ -143,7 +149,9 @@ async def replay_topics(
                 log.warning("unreadable settings record of %s skipped", tenant)
                 continue
             replayed.settings.setdefault(tenant, []).append((at, config))
-        async for key, at, value in _read(bootstrap, consumer, SALES_EVENTS, start, end, on_events):
+        async for key, at, value in _read(
+            bootstrap, options, consumer, SALES_EVENTS, start, end, on_events
+        ):
             tenant = key.decode() if key else ""
             if tenants is not None and tenant not in tenants:
                 continue

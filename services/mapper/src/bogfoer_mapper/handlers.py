@@ -25,7 +25,6 @@ from bogfoer_contracts.ops import OPS_ACTION, RemapPosting
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingError, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
-    OPS_ACTIONS,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
@@ -245,7 +244,7 @@ def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> N
             return  # a tombstone: the tenant was deleted; its stored settings stay for audit
         await mapper.on_config(msg.body)
 
-    @reliable_subscriber(broker, OPS_ACTIONS, group_id=f"{settings.group_id}.actions")
+    @reliable_subscriber(broker, MAPPER.subscription("actions"), settings.group_id)
     async def on_action(msg: KafkaMessage) -> None:
         await mapper.on_action(msg.body)
 
