@@ -1,7 +1,9 @@
 """Deterministic identifiers: event ids and posting keys.
 
 The same input always gives the same id, so a redelivered webhook or a replayed event
-produces the same id and every consumer can drop the duplicate.
+produces the same id and every consumer can drop the duplicate. Different inputs never
+give the same key: a key is one document in Dinero, and two orders sharing one would
+book the second onto the first (docs/contracts.md, "Posting keys").
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ TenantId = Annotated[str, Field(pattern=TENANT_PATTERN, description="lower-case 
 _EVENT_NAMESPACE = uuid.UUID("6f1d8a3e-6a8c-4c69-9d2e-0b9f1c2a7e55")
 # Dinero's ExternalReference holds at most 128 characters.
 EXTERNAL_REFERENCE_MAX = 128
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+# Characters a key part keeps as they are: the ones every id we know of uses, and all safe
+# in a URL and inside Dinero's queryFilter quotes. Keys of ids made only of these are the
+# same as before escaping existed, so documents already in Dinero keep their reference.
+PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+ESCAPE = "~"  # not plain, URL-safe (unreserved), no meaning in a queryFilter
+SEPARATOR = ":"
+_KIND = re.compile(r"^[a-z_]{1,20}$")
+_DIGEST_CHARS = 40  # 160 bits of SHA-256
+_HASHED_TAIL = re.compile(rf"[0-9a-f]{{{_DIGEST_CHARS}}}")
 
 
 def event_id(tenant_id: str, source: str, source_event_id: str) -> str:
@@ -27,13 +37,57 @@ def event_id(tenant_id: str, source: str, source_event_id: str) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{tenant_id}/{source}/{source_event_id}"))
 
 
+def escape_part(value: str, keep: frozenset[str] = PLAIN) -> str:
+    """`value` with every character outside `keep` written as `~XX` per UTF-8 byte.
+
+    Injective: `~` itself is never kept, so every `~` in the result starts an escape of
+    exactly two upper-case hex digits, and the original is read back unambiguously. Lone
+    surrogates are encoded too (surrogatepass), so no Python string is left out.
+    """
+    if all(c in keep for c in value):
+        return value
+    out: list[str] = []
+    for c in value:
+        if c in keep and c != ESCAPE:
+            out.append(c)
+        else:
+            out.extend(f"{ESCAPE}{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
 def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
     """The key of one Dinero document, used as its ExternalReference (≤ 128 characters).
 
-    Readable when it fits (`bogfoer:shop-a:invoice:shopify:1042`); otherwise the tail is
-    replaced by a hash so the key stays unique and within Dinero's limit.
+    Readable when it fits: `bogfoer:<tenant>:<kind>:<part>:<part>…`, each part escaped
+    (`escape_part`), so `C/1` gives `C~2F1` and never meets `C_1`, and a `:` inside a part
+    (`~3A`) never passes for a separator. Otherwise `bogfoer:<tenant>:<kind>:<digest>`, the
+    digest being the first 160 bits of SHA-256 over the readable form. A readable key never
+    ends in a 40-hex-digit part (such a key is hashed as well), so a readable key and a
+    hashed one cannot meet; two hashed keys meet only if SHA-256 collides.
     """
-    clean = [_UNSAFE.sub("_", p) for p in parts]
+    if re.fullmatch(TENANT_PATTERN, tenant_id) is None:
+        raise ValueError(f"not a tenant id: {tenant_id!r}")
+    if _KIND.fullmatch(kind) is None:
+        raise ValueError(f"not a posting kind: {kind!r}")
+    head = SEPARATOR.join(["bogfoer", tenant_id, kind])
+    key = SEPARATOR.join([head, *(escape_part(p) for p in parts)])
+    tail = key.rsplit(SEPARATOR, 1)[1] if parts else ""
+    if len(key) <= EXTERNAL_REFERENCE_MAX and _HASHED_TAIL.fullmatch(tail) is None:
+        return key
+    digest = hashlib.sha256(key.encode("ascii")).hexdigest()[:_DIGEST_CHARS]
+    return f"{head}{SEPARATOR}{digest}"
+
+
+_LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def legacy_posting_key(tenant_id: str, kind: str, *parts: str) -> str:
+    """The key before escaping (key scheme 1): NOT injective (`C/1` and `C_1` meet).
+
+    Kept only so an order whose state was stored under scheme 1 goes on with the keys it
+    already emitted (see `bogfoer_rules.policy.OrderState.key_scheme`); never for new ones.
+    """
+    clean = [_LEGACY_UNSAFE.sub("_", p) for p in parts]
     key = ":".join(["bogfoer", tenant_id, kind, *clean])
     if len(key) <= EXTERNAL_REFERENCE_MAX:
         return key

@@ -78,8 +78,15 @@ def order_title(order: Order) -> str:
     return f"Ordre #{number}"
 
 
+# Only ASCII letters are folded: "Jens@Example.DK" is "jens@example.dk" (every mail provider
+# and shop platform treats them as one), but no other character is touched, so two
+# addresses that differ in anything else (`jens+shop`, `jens_shop`, the Kelvin sign
+# against "k") stay two contacts. docs/mapper-rules.md, "Contacts".
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    return email.strip().translate(_ASCII_LOWER)
 
 
 def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, ContactSpec]:

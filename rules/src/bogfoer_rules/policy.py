@@ -18,6 +18,7 @@ Ownership rules that keep one fact from being booked twice (see docs/mapper-rule
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +36,7 @@ from bogfoer_contracts.events import (
     PayoutPaidEvent,
     SalesEvent,
 )
-from bogfoer_contracts.ids import posting_key
+from bogfoer_contracts.ids import escape_part, legacy_posting_key, posting_key
 from bogfoer_contracts.postings import (
     CreateCreditNote,
     CreateInvoice,
@@ -69,6 +70,14 @@ PROVIDER_FEEDS: frozenset[str] = frozenset({"stripe"})
 # Stripe retries a webhook for up to three days; an event still waiting for its order after
 # that will not be rescued by a retry, so a person should look.
 WAIT_LIMIT = dt.timedelta(days=3)
+# How an order's posting keys are made: 2 = `posting_key` (injective); 1 = the keys before
+# escaping (`legacy_posting_key`), kept by orders whose state was stored before scheme 2 so
+# none of their documents is emitted again under a new key (docs/contracts.md).
+KEY_SCHEME = 2
+KeyScheme = Literal[1, 2]
+# State keys join a provider and its id with ":"; a ":" (or "~") in the provider is escaped
+# so `payment:a:b:c` cannot be two different payments.
+_STATE_PART_KEEPS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {":", "~"}
 
 
 class _Model(BaseModel):
@@ -86,6 +95,7 @@ class OrderState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str
+    key_scheme: KeyScheme = KEY_SCHEME
     seen_event_ids: list[str] = Field(default_factory=list)
     events: list[SalesEvent] = Field(default_factory=list)
     before_cutover: bool = False
@@ -99,6 +109,18 @@ class OrderState(BaseModel):
     done_refunds: list[str] = Field(default_factory=list, description="refund event ids handled")
     emitted: list[str] = Field(default_factory=list)
     holds_raised: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, stored: str | bytes) -> OrderState:
+        """A state as the mapper stored it; one stored before key schemes existed is 1."""
+        raw = json.loads(stored)
+        raw.setdefault("key_scheme", 1)
+        return cls.model_validate(raw)
+
+    def posting_key(self, tenant_id: str, kind: str, *parts: str) -> str:
+        """A posting key of this order, under the scheme its first keys were made with."""
+        make = posting_key if self.key_scheme == KEY_SCHEME else legacy_posting_key
+        return make(tenant_id, kind, *parts)
 
     @property
     def placed(self) -> OrderPlacedEvent | None:
@@ -165,13 +187,17 @@ def state_key(event: SalesEvent) -> str:
         case PaymentCapturedEvent() | PaymentRefundedEvent():
             if event.data.order_id:
                 return f"order:{event.data.order_id}"
-            return f"payment:{event.data.provider}:{event.data.payment_id}"
+            return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
         case PaymentFeeEvent():
-            return f"payment:{event.data.provider}:{event.data.payment_id}"
+            return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
         case PayoutPaidEvent():
-            return f"payout:{event.data.provider}:{event.data.payout_id}"
+            return f"payout:{_state_part(event.data.provider)}:{event.data.payout_id}"
         case _:
             assert_never(event)
+
+
+def _state_part(provider: str) -> str:
+    return escape_part(provider, _STATE_PART_KEEPS)
 
 
 def decide(
@@ -297,7 +323,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                     f"{event.data.provider} payment {event.data.payment_id} of "
                     f"{format_minor(event.data.amount)} {event.data.currency} names no order in "
                     "its metadata, so it cannot be registered on an invoice.",
-                    posting_key(
+                    state.posting_key(
                         config.tenant_id, "payment", event.data.provider, event.data.payment_id
                     ),
                     "payment",
@@ -314,7 +340,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                 "order_missing",
                 f"{len(waiting)} event(s) for {state.key} have waited more than "
                 f"{WAIT_LIMIT.days} days for the shop's order.",
-                posting_key(config.tenant_id, "invoice", state.key),
+                state.posting_key(config.tenant_id, "invoice", state.key),
                 "invoice",
             )
         return Decision(state=state, commands=out.commands, holds=out.holds)
@@ -353,7 +379,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                         "refund_for_cancelled_order",
                         f"{event.data.provider} refund {event.data.refund_id} is for an order "
                         "that was cancelled before it was invoiced; its payment was not booked.",
-                        posting_key(
+                        state.posting_key(
                             config.tenant_id,
                             "refund_payment",
                             event.data.provider,
@@ -399,8 +425,8 @@ def _trigger_event(
             assert_never(config.trigger)
 
 
-def _invoice_key(config: TenantConfig, placed: OrderPlacedEvent) -> str:
-    return posting_key(config.tenant_id, "invoice", placed.source, placed.data.order_id)
+def _invoice_key(state: OrderState, config: TenantConfig, placed: OrderPlacedEvent) -> str:
+    return state.posting_key(config.tenant_id, "invoice", placed.source, placed.data.order_id)
 
 
 def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
@@ -412,13 +438,13 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
         return
     trigger_event, trigger_at = trigger
     order = placed.data
-    invoice_key = _invoice_key(config, placed)
+    invoice_key = _invoice_key(state, config, placed)
     draft = map_order(order, config)
     if isinstance(draft, Problem):
         out.problem(draft, invoice_key, "invoice")
         return
     contact_part, contact = contact_identity(order.customer, config)
-    contact_key = posting_key(config.tenant_id, "contact", contact_part)
+    contact_key = out.state.posting_key(config.tenant_id, "contact", contact_part)
     source_ids = list(dict.fromkeys([placed.id, trigger_event.id]))
     out.emit(
         EnsureContact(
@@ -477,7 +503,7 @@ def _payment(
     at: dt.datetime,
 ) -> None:
     state = out.state
-    key = posting_key(config.tenant_id, "payment", provider, reference)
+    key = out.state.posting_key(config.tenant_id, "payment", provider, reference)
     if key in state.emitted:
         return
     if state.cancelled_before_invoice:
@@ -550,20 +576,20 @@ def _no_deposit_account(provider: str, what: str) -> str:
     )
 
 
-def fee_key(tenant_id: str, provider: str, ref: str) -> str:
+def fee_key(state: OrderState, tenant_id: str, provider: str, ref: str) -> str:
     """A fee's posting key: by the provider's balance transaction when known, else the payment.
 
     Keying by balance transaction lets a payout book every fee it contains without booking
     one twice: the per-payment fee event and the payout's transaction share the key.
     """
-    return posting_key(tenant_id, "fee", provider, ref)
+    return state.posting_key(tenant_id, "fee", provider, ref)
 
 
 def _fee(
     out: _Out, config: TenantConfig, event: SalesEvent, *, ref: str, payment_id: str, fee: int
 ) -> None:
     provider = _provider_of(event)
-    key = fee_key(config.tenant_id, provider, ref)
+    key = fee_key(out.state, config.tenant_id, provider, ref)
     if key in out.state.emitted or fee == 0:
         return
     deposit = deposit_account(config, provider)
@@ -662,7 +688,7 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
     do not sum to its amount.
     """
     data = event.data
-    key = posting_key(config.tenant_id, "payout", data.provider, data.payout_id)
+    key = out.state.posting_key(config.tenant_id, "payout", data.provider, data.payout_id)
     deposit = deposit_account(config, data.provider)
     if deposit is None:
         out.hold(
@@ -700,7 +726,7 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
                 _voucher(
                     config,
                     event,
-                    fee_key(config.tenant_id, data.provider, bt.id),
+                    fee_key(out.state, config.tenant_id, data.provider, bt.id),
                     "fee",
                     data.arrival_date,
                     f"Gebyr {data.provider} {bt.source or bt.id}",
@@ -743,7 +769,9 @@ def _refund(out: _Out, config: TenantConfig, event: OrderRefundedEvent) -> None:
     data = event.data
     if event.id in state.done_refunds:
         return
-    credit_key = posting_key(config.tenant_id, "credit_note", event.source, data.refund_id)
+    credit_key = out.state.posting_key(
+        config.tenant_id, "credit_note", event.source, data.refund_id
+    )
     if state.cancelled_before_invoice:
         out.hold(
             "refund_for_cancelled_order",
@@ -806,7 +834,9 @@ def _refund(out: _Out, config: TenantConfig, event: OrderRefundedEvent) -> None:
             out,
             config,
             event,
-            key=posting_key(config.tenant_id, "refund_payment", event.source, data.refund_id),
+            key=out.state.posting_key(
+                config.tenant_id, "refund_payment", event.source, data.refund_id
+            ),
             invoice=invoice,
             depends_on=depends_on,
             deposit=deposit,
@@ -905,7 +935,7 @@ def _cancel_credit(out: _Out, config: TenantConfig, event: OrderCancelledEvent) 
     state = out.state
     if state.cancelled_before_invoice or state.cancel_credited or state.invoice is None:
         return
-    key = posting_key(
+    key = out.state.posting_key(
         config.tenant_id, "credit_note", event.source, f"cancel-{event.data.order_id}"
     )
     if state.amount_refunded:
@@ -949,7 +979,7 @@ def _cancel_credit(out: _Out, config: TenantConfig, event: OrderCancelledEvent) 
 def _provider_refund(out: _Out, config: TenantConfig, event: PaymentRefundedEvent) -> None:
     """Money side of a provider refund: Dr debtors / Cr the provider's deposit account."""
     data = event.data
-    key = posting_key(config.tenant_id, "refund_payment", data.provider, data.refund_id)
+    key = out.state.posting_key(config.tenant_id, "refund_payment", data.provider, data.refund_id)
     if key in out.state.emitted:
         return
     deposit = deposit_account(config, data.provider)

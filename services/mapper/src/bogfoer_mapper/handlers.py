@@ -181,7 +181,7 @@ class Mapper:
         event = parse_event(payload)
         key = policy.state_key(event)
         raw_state = await store.load_state(conn, event.tenant_id, key)
-        state = None if raw_state is None else policy.OrderState.model_validate_json(raw_state)
+        state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock())
         await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
         await self._publish(

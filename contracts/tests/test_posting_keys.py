@@ -1,0 +1,140 @@
+"""Posting keys are injective: two different ids never share a Dinero document (issue 12).
+
+A readable key is decoded back to its parts here, independently of the code, so the
+property "different parts, different keys" is checked directly; hashed keys are checked
+to be distinct from every readable key and from each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, posting_key
+
+TENANT = "shop-a"
+PLAIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+# Dinero keeps the reference verbatim and we search it inside queryFilter quotes: only
+# URL-unreserved characters, and none with a meaning in a filter (`'`, `;`, `+`, space).
+DINERO_SAFE = set(PLAIN_CHARS) | {":", "~"}
+HASHED = re.compile(r"^bogfoer:[a-z0-9-]+:[a-z_]+:[0-9a-f]{40}$")
+
+# Characters that collided or were ambiguous before: "_" and what became "_", the
+# separator, the escape itself, hex digits (escapes look like them), NUL, a lone
+# surrogate, a non-ASCII letter.
+_TRICKY = ["a", "C", "1", "F", "_", "/", "+", "@", ":", "~", "7E", "~3A", "\x00", "\ud800", "é"]
+tricky_part = st.lists(st.sampled_from(_TRICKY), max_size=6).map("".join)
+tricky_parts = st.lists(tricky_part, max_size=4)
+
+
+def _unescape(part: str) -> str:
+    out = bytearray()
+    i = 0
+    while i < len(part):
+        if part[i] == "~":
+            assert re.fullmatch(r"[0-9A-F]{2}", part[i + 1 : i + 3]), part
+            out.append(int(part[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out += part[i].encode()
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _decode(key: str) -> tuple[str, str, list[str]]:
+    prefix, tenant, kind, *parts = key.split(":")
+    assert prefix == "bogfoer"
+    return tenant, kind, [_unescape(p) for p in parts]
+
+
+def _old_posting_key(tenant_id: str, kind: str, *parts: str) -> str:
+    """The function before issue 12, verbatim: what is in Dinero today."""
+    clean = [re.sub(r"[^A-Za-z0-9_.:-]", "_", p) for p in parts]
+    key = ":".join(["bogfoer", tenant_id, kind, *clean])
+    if len(key) <= EXTERNAL_REFERENCE_MAX:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    head = ":".join(["bogfoer", tenant_id, kind])[: EXTERNAL_REFERENCE_MAX - 42]
+    return f"{head}:{digest}"
+
+
+def test_order_ids_that_differ_only_in_an_unsafe_character_get_different_keys() -> None:
+    assert posting_key(TENANT, "invoice", "shopify", "C/1") != posting_key(
+        TENANT, "invoice", "shopify", "C_1"
+    )
+
+
+def test_two_e_mail_addresses_never_share_a_contact_key() -> None:
+    assert posting_key(TENANT, "contact", "jens+shop@example.dk") != posting_key(
+        TENANT, "contact", "jens_shop@example.dk"
+    )
+
+
+def test_a_separator_inside_a_part_is_not_a_separator() -> None:
+    assert posting_key(TENANT, "fee", "a:b", "c") != posting_key(TENANT, "fee", "a", "b:c")
+    assert posting_key(TENANT, "fee", "a:b") != posting_key(TENANT, "fee", "a", "b")
+
+
+def test_a_readable_key_never_looks_like_a_hashed_one() -> None:
+    long_email = "x" * 120 + "@example.dk"
+    hashed = posting_key(TENANT, "contact", long_email)
+    assert HASHED.fullmatch(hashed)
+    # The digest sent as an id of its own must not give the long address's key.
+    digest = hashed.rsplit(":", 1)[1]
+    assert posting_key(TENANT, "contact", digest) != hashed
+
+
+@given(tricky_parts)
+@example(["C/1"])
+@example(["a:b", "c"])
+@example(["~3A"])
+def test_a_readable_key_decodes_to_exactly_its_parts(parts: list[str]) -> None:
+    key = posting_key(TENANT, "invoice", *parts)
+    assert len(key) <= EXTERNAL_REFERENCE_MAX
+    assert set(key) <= DINERO_SAFE
+    if HASHED.fullmatch(key) is None:
+        assert _decode(key) == (TENANT, "invoice", parts)
+
+
+@given(tricky_parts, tricky_parts)
+@example(["C/1"], ["C_1"])
+@example(["jens+shop@example.dk"], ["jens_shop@example.dk"])
+@example(["a:b"], ["a", "b"])
+@example([], [""])
+def test_different_parts_give_different_keys(a: list[str], b: list[str]) -> None:
+    if a != b:
+        assert posting_key(TENANT, "payment", *a) != posting_key(TENANT, "payment", *b)
+
+
+@given(st.text(min_size=100, max_size=300), st.text(min_size=100, max_size=300))
+@example("x" * 200, "x" * 199 + "y")
+@example("x" * 199 + "/", "x" * 199 + "_")
+def test_long_keys_are_hashed_within_the_limit_and_stay_distinct(a: str, b: str) -> None:
+    ka = posting_key(TENANT, "invoice", "shopify", a)
+    kb = posting_key(TENANT, "invoice", "shopify", b)
+    assert HASHED.fullmatch(ka)
+    assert len(ka) <= EXTERNAL_REFERENCE_MAX
+    assert (ka == kb) == (a == b)
+
+
+@given(st.lists(st.text(alphabet=PLAIN_CHARS, max_size=150), max_size=3))
+@example(["shopify", "1042"])
+@example(["stripe", "pi_3PabcDEF"])
+@example(["x" * 200])
+def test_keys_of_plain_ids_are_what_dinero_already_holds(parts: list[str]) -> None:
+    """Documents already booked keep their ExternalReference: for ids of plain characters
+    the key is unchanged, unless it ended in 40 hex digits (only then was it ambiguous)."""
+    old = _old_posting_key(TENANT, "invoice", *parts)
+    was_hashed = len(":".join(["bogfoer", TENANT, "invoice", *parts])) > EXTERNAL_REFERENCE_MAX
+    if was_hashed or re.fullmatch(r"[0-9a-f]{40}", old.rsplit(":", 1)[1]) is None:
+        assert posting_key(TENANT, "invoice", *parts) == old
+
+
+@pytest.mark.parametrize(("tenant", "kind"), [("Shop-A", "invoice"), ("shop-a", "in:voice")])
+def test_tenant_and_kind_must_be_what_the_contracts_allow(tenant: str, kind: str) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        posting_key(tenant, kind, "1")
