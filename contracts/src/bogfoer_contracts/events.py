@@ -12,18 +12,29 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, TypeAdapter
 
 from bogfoer_contracts.ids import TenantId, event_id
+from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.money import Currency, MinorUnits, PaymentProvider, VatRate
+from bogfoer_contracts.times import Day, Timestamp
 
 SCHEMA_VERSION = 1
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
-class _Model(BaseModel):
-    # Unknown fields are refused: a misspelt amount must fail loudly, never become zero.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(ContractModel):
+    pass
+
+
+def _exactly_an_integer(value: Any) -> Any:
+    # Literal[1] alone would take True and 1.0 for 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("schema_version is an integer")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_exactly_an_integer)]
 
 
 class Address(_Model):
@@ -62,7 +73,7 @@ class OrderLine(_Model):
     quantity: Annotated[StrictInt, Field(gt=0)]
     unit_price: MinorUnits = Field(description="Per unit; discount lines are negative")
     vat_rate: VatRate
-    prices_include_vat: bool = True
+    prices_include_vat: StrictBool = True
 
 
 class PaymentRef(_Model):
@@ -78,7 +89,7 @@ class PaymentRef(_Model):
 class Order(_Model):
     order_id: str
     order_number: str | None = None
-    placed_at: AwareDatetime
+    placed_at: Timestamp
     currency: Currency
     customer: Customer
     lines: Annotated[list[OrderLine], Field(min_length=1)]
@@ -92,12 +103,12 @@ class OrderPaid(_Model):
     amount: MinorUnits
     currency: Currency
     payment: PaymentRef
-    paid_at: AwareDatetime
+    paid_at: Timestamp
 
 
 class OrderFulfilled(_Model):
     order_id: str
-    fulfilled_at: AwareDatetime
+    fulfilled_at: Timestamp
 
 
 class OrderCancelled(_Model):
@@ -118,7 +129,7 @@ class OrderRefunded(_Model):
     lines: list[RefundLine] = Field(default_factory=list, description="Empty: an amount refund")
     payment: PaymentRef | None = None
     reason: str | None = None
-    refunded_at: AwareDatetime
+    refunded_at: Timestamp
 
 
 class PaymentCaptured(_Model):
@@ -130,7 +141,7 @@ class PaymentCaptured(_Model):
     provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
     fee: MinorUnits | None = Field(default=None, description="Filled in by the pipeline")
-    captured_at: AwareDatetime
+    captured_at: Timestamp
 
 
 class PaymentRefunded(_Model):
@@ -141,7 +152,7 @@ class PaymentRefunded(_Model):
     currency: Currency
     provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
-    refunded_at: AwareDatetime
+    refunded_at: Timestamp
 
 
 class PaymentFee(_Model):
@@ -151,7 +162,7 @@ class PaymentFee(_Model):
     provider: PaymentProvider = "stripe"
     balance_transaction_id: str | None = None
     description: str | None = None
-    charged_at: AwareDatetime
+    charged_at: Timestamp
 
 
 class BalanceTransaction(_Model):
@@ -168,7 +179,7 @@ class PayoutPaid(_Model):
     amount: MinorUnits
     currency: Currency
     provider: PaymentProvider = "stripe"
-    arrival_date: dt.date
+    arrival_date: Day
     balance_transactions: list[BalanceTransaction] = Field(default_factory=list)
 
 
@@ -177,10 +188,10 @@ class _Envelope(_Model):
     source: str = Field(description="shopify, woocommerce, stripe, api, ...")
     source_event_id: str
     tenant_id: TenantId
-    occurred_at: AwareDatetime
-    received_at: AwareDatetime
-    schema_version: Literal[1] = 1
-    backfill: bool = Field(
+    occurred_at: Timestamp
+    received_at: Timestamp
+    schema_version: SchemaVersion = 1
+    backfill: StrictBool = Field(
         default=False, description="Book it even if it is from before the tenant's cutover"
     )
 
@@ -263,9 +274,9 @@ class InboundEvent(_Model):
     type: EventType
     source: str = Field(min_length=1, max_length=64)
     source_event_id: str = Field(min_length=1, max_length=256)
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     schema_version: StrictInt = SCHEMA_VERSION
-    backfill: bool = Field(
+    backfill: StrictBool = Field(
         default=False, description="Book it even if it is from before the tenant's cutover"
     )
     data: dict[str, Any]

@@ -9,21 +9,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt, TypeAdapter
 
 from bogfoer_contracts.ids import TenantId
+from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.money import Currency, MinorUnits
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Commands are derived from events that passed the contracts' door (`events.py`); their
+# dates are Danish days of those times, so they take plain dates without the events' window.
+class _Model(ContractModel):
+    pass
 
 
 class ContactSpec(_Model):
     name: str
     email: str | None = None
     country: str
-    is_person: bool = True
+    is_person: StrictBool = True
     vat_number: str | None = None
 
 
@@ -73,7 +75,7 @@ class CreateInvoice(_Command):
     description: str
     comment: str | None = Field(default=None, description="Printed on the invoice")
     lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
-    show_lines_incl_vat: bool = True
+    show_lines_incl_vat: StrictBool = True
     expected_total: MinorUnits
     expected_vat: MinorUnits
     booking: Literal["draft", "booked", "booked_and_emailed"]
@@ -100,7 +102,7 @@ class CreateCreditNote(_Command):
     currency: Currency
     description: str
     lines: Annotated[list[InvoiceLineSpec], Field(min_length=1)]
-    show_lines_incl_vat: bool = True
+    show_lines_incl_vat: StrictBool = True
     expected_total: MinorUnits
     expected_vat: MinorUnits | None = Field(
         default=None, description="Checked against Dinero's TotalVat before booking"

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from bogfoer_contracts.ids import TenantId
+from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.money import MinorUnits, PaymentProvider
+from bogfoer_contracts.times import Day, Timestamp
 
 AccountNumber = StrictInt
 BookingMode = Literal["draft", "booked", "booked_and_emailed"]
 Trigger = Literal["order_placed", "order_paid", "order_fulfilled"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(ContractModel):
+    pass
 
 
 class SalesAccounts(_Model):
@@ -53,7 +54,7 @@ class TenantSettings(_Model):
     dinero_organization_id: StrictInt
     booking_mode: BookingMode = "booked"
     trigger: Trigger = "order_paid"
-    cutover: dt.date = Field(description="Sales before this date are ignored unless backfilled")
+    cutover: Day = Field(description="Sales before this date are ignored unless backfilled")
     accounts: SalesAccounts = Field(default_factory=SalesAccounts)
     deposit_accounts: dict[PaymentProvider, AccountNumber] = Field(
         default_factory=_stripe_deposit_account,
@@ -68,11 +69,11 @@ class TenantSettings(_Model):
     payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
     customer_handling: Literal["contact_per_email", "collective"] = "contact_per_email"
     collective_contact_name: str = "Webshop-kunder"
-    vat_exempt_seller: bool = False
+    vat_exempt_seller: StrictBool = False
     rounding_tolerance: MinorUnits = Field(
         default=0, ge=0, le=100, description="Largest explicit rounding line allowed, in øre"
     )
-    active: bool = True
+    active: StrictBool = True
 
 
 class TenantConfig(TenantSettings):
@@ -80,7 +81,7 @@ class TenantConfig(TenantSettings):
 
     tenant_id: TenantId
     version: StrictInt = Field(ge=1, description="Bumped on every change; newest wins")
-    updated_at: AwareDatetime
+    updated_at: Timestamp
 
     @model_validator(mode="before")
     @classmethod

@@ -73,8 +73,8 @@ WAIT_LIMIT = dt.timedelta(days=3)
 # How an order's posting keys are made: 2 = `posting_key` (injective); 1 = the keys before
 # escaping (`legacy_posting_key`), kept by orders whose state was stored before scheme 2 so
 # none of their documents is emitted again under a new key (docs/contracts.md).
-KEY_SCHEME = 2
 KeyScheme = Literal[1, 2]
+KEY_SCHEME: KeyScheme = 2
 # State keys join a provider and its id with ":"; a ":" (or "~") in the provider is escaped
 # so `payment:a:b:c` cannot be two different payments.
 _STATE_PART_KEEPS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {":", "~"}

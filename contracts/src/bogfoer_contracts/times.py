@@ -1,0 +1,70 @@
+"""Times and days as every contract takes them: RFC 3339 text within a sane window.
+
+A date-time is a string with its UTC offset (`2026-11-20T10:00:00+01:00`); a number, or a
+numeric string such as `"-1"` (which pydantic would read as seconds since 1970), is refused.
+A day is `YYYY-MM-DD`. Both must fall in the years 2000–2099: wide enough for any real sale,
+payout or backfill (Danish bookkeeping keeps five years; Dinero is younger than 2000), and
+narrow enough that every value converts to Danish time and back (year 9999 overflowed there)
+and means something to Dinero and PostgreSQL. The window is fixed, not relative to today, so
+a record accepted once stays valid when it is replayed years later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+
+FIRST_YEAR = 2000
+LAST_YEAR = 2099
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$"
+)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _timestamp_text(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    raise ValueError(
+        "a date-time is RFC 3339 text with its UTC offset, e.g. 2026-11-20T10:00:00+01:00"
+    )
+
+
+def _day_text(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return value
+    raise ValueError("a day is YYYY-MM-DD text, e.g. 2026-11-20")
+
+
+def _in_window(value: dt.date) -> Any:
+    # The year as written (before any conversion), so no offset can push it out of range.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must lie in the years {FIRST_YEAR}–{LAST_YEAR}")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_timestamp_text),
+    AfterValidator(_in_window),
+    Field(
+        description=f"RFC 3339 with UTC offset, years {FIRST_YEAR}–{LAST_YEAR}",
+        json_schema_extra={"pattern": r"^20\d\d-"},
+    ),
+]
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_day_text),
+    AfterValidator(_in_window),
+    Field(
+        description=f"YYYY-MM-DD, years {FIRST_YEAR}–{LAST_YEAR}",
+        json_schema_extra={"pattern": r"^20\d\d-\d\d-\d\d$"},
+    ),
+]

@@ -1,0 +1,58 @@
+"""The value types behind the door: what they let through survives JSON and the conversion
+to Danish time; the text check finds a NUL or a lone surrogate anywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bogfoer_contracts.events import SALES_EVENT, InboundEvent, OrderPlacedEvent, parse_event, stamp
+from bogfoer_contracts.model import unstorable_text
+from bogfoer_contracts.times import FIRST_YEAR, LAST_YEAR
+from bogfoer_rules.documents import danish_date
+
+
+def test_ordinary_text_and_the_window_edges_pass_and_survive_json(
+    placed_event: dict[str, Any],
+) -> None:
+    placed_event["data"]["customer"]["name"] = "Søren Ærø 🚲\tApS"
+    placed_event["data"]["placed_at"] = f"{LAST_YEAR}-12-31T23:59:59-12:00"
+    placed_event["occurred_at"] = f"{FIRST_YEAR}-01-01T00:00:00+14:00"
+    inbound = {k: v for k, v in placed_event.items() if k not in ("id", "tenant_id", "received_at")}
+    event = stamp(InboundEvent.model_validate(inbound), "shop-a", dt.datetime.now(dt.UTC))
+    again = parse_event(SALES_EVENT.dump_json(event))
+    assert again == event
+    assert isinstance(again, OrderPlacedEvent)
+    # The Danish date of any accepted time exists (year 9999 overflowed here before).
+    assert danish_date(again.data.placed_at).year == LAST_YEAR + 1
+    assert danish_date(again.occurred_at).year == FIRST_YEAR - 1
+
+
+# Lone surrogates included (Hypothesis leaves them out by default).
+_ANY_CHARACTER = st.characters(exclude_categories=())
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(_ANY_CHARACTER),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(_ANY_CHARACTER), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(json_values)
+def test_unstorable_text_is_found_wherever_it_is(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False)  # keeps a lone surrogate as it is
+    has_nul = "\\u0000" in text
+    has_surrogate = any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert (unstorable_text(value) is not None) == (has_nul or has_surrogate)
+
+
+def test_deep_input_is_checked_without_recursion() -> None:
+    deep: Any = "\x00"
+    for _ in range(100_000):
+        deep = [deep]
+    assert unstorable_text(deep) is not None
