@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
 from bogfoer_kit.settings import ServiceSettings
@@ -178,3 +182,58 @@ async def running(stack: Stack, *names: str) -> AsyncIterator[Stack]:
         yield stack
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+# --- ingest as a process, shared by its HTTP tests (test_ingest_api, test_ingest_door) ---
+
+MAX_BODY = 4096
+
+
+@dataclass
+class Ingest:
+    stack: Stack
+    http: httpx.AsyncClient
+    tenant: str
+    secret: str
+    api_key: str
+    whsec: str
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.stack.url('ingest')}/v1/tenants/{self.tenant}/events"
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await self.http.post(
+            self.events_url, content=body, headers={"Content-Type": "application/json", **headers}
+        )
+
+    async def signed(self, body: bytes, timestamp: int | None = None) -> httpx.Response:
+        return await self.post(body, {"Bogfoer-Signature": signature(self.secret, body, timestamp)})
+
+
+@pytest.fixture(scope="package")
+async def ingest(
+    topics: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Ingest]:
+    db = await create_database(database_url)
+    stack = make_stack(
+        tmp_path_factory.mktemp("ingest"),
+        topics,
+        db,
+        BOGFOER_INGEST_MAX_BODY_BYTES=str(MAX_BODY),
+    )
+    try:
+        async with running(stack, "ingest"), httpx.AsyncClient(timeout=15) as http:
+            tenant = new_tenant()
+            secret = secrets.token_urlsafe(24)
+            api_key = secrets.token_urlsafe(24)
+            whsec = f"whsec_{secrets.token_hex(16)}"
+            r = await http.put(
+                f"{stack.url('ingest')}/v1/admin/tenants/{tenant}/credentials",
+                json={"hmac_secret": secret, "api_key": api_key, "stripe_webhook_secret": whsec},
+                headers={"Authorization": f"Bearer {stack.admin_token}"},
+            )
+            assert r.status_code == 204, r.text
+            yield Ingest(stack, http, tenant, secret, api_key, whsec)
+    finally:
+        await drop_database(database_url, db)

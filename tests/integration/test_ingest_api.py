@@ -6,7 +6,6 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,69 +15,16 @@ from aiokafka import TopicPartition
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_devstack.shop import signature
-from bogfoer_devstack.stack import Stack
 from tests.integration.conftest import (
-    create_database,
-    drop_database,
+    MAX_BODY,
+    Ingest,
     end_offsets,
-    make_stack,
     new_tenant,
     read_from,
     report,
-    running,
 )
 
 pytestmark = pytest.mark.integration
-
-MAX_BODY = 4096
-
-
-@dataclass
-class Ingest:
-    stack: Stack
-    http: httpx.AsyncClient
-    tenant: str
-    secret: str
-    api_key: str
-
-    @property
-    def events_url(self) -> str:
-        return f"{self.stack.url('ingest')}/v1/tenants/{self.tenant}/events"
-
-    async def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return await self.http.post(
-            self.events_url, content=body, headers={"Content-Type": "application/json", **headers}
-        )
-
-    async def signed(self, body: bytes, timestamp: int | None = None) -> httpx.Response:
-        return await self.post(body, {"Bogfoer-Signature": signature(self.secret, body, timestamp)})
-
-
-@pytest.fixture(scope="module")
-async def ingest(
-    topics: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Ingest]:
-    db = await create_database(database_url)
-    stack = make_stack(
-        tmp_path_factory.mktemp("ingest"),
-        topics,
-        db,
-        BOGFOER_INGEST_MAX_BODY_BYTES=str(MAX_BODY),
-    )
-    try:
-        async with running(stack, "ingest"), httpx.AsyncClient(timeout=15) as http:
-            tenant = new_tenant()
-            secret = secrets.token_urlsafe(24)
-            api_key = secrets.token_urlsafe(24)
-            r = await http.put(
-                f"{stack.url('ingest')}/v1/admin/tenants/{tenant}/credentials",
-                json={"hmac_secret": secret, "api_key": api_key},
-                headers={"Authorization": f"Bearer {stack.admin_token}"},
-            )
-            assert r.status_code == 204, r.text
-            yield Ingest(stack, http, tenant, secret, api_key)
-    finally:
-        await drop_database(database_url, db)
 
 
 def event(source_event_id: str, **overrides: Any) -> dict[str, Any]:

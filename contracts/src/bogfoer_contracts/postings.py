@@ -15,6 +15,7 @@ from bogfoer_contracts.ids import TenantId
 from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.money import Currency, MinorUnits
 
+
 # Commands are derived from events that passed the contracts' door (`events.py`); their
 # dates are Danish days of those times, so they take plain dates without the events' window.
 class _Model(ContractModel):

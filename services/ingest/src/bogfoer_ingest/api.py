@@ -1,35 +1,38 @@
 """HTTP routes: shop events and Stripe webhooks in, records on Kafka out.
 
-A 2xx is answered only once Kafka (acks=all) holds what we accepted. Shop events are
-normalised in the request path (the raw body and the canonical event are both published
-first); Stripe events are verified and their raw body published, and the Stripe consumer
-(stripe_consumer.py) normalises them, because a fee or a payout's contents must be
-fetched from Stripe's API, which is no business of the request path.
+A 2xx is answered only once Kafka (acks=all) holds what we accepted; a 4xx leaves nothing
+on any topic (everything is checked and serialised before the first record is handed to the
+producer); a 503 means Kafka could not be reached in time (delivery.py). Shop events are
+normalised in the request path (the raw body and the canonical event are published
+together); Stripe events are verified and their raw body published, and the Stripe consumer
+(stripe_consumer.py) normalises them, because a fee or a payout's contents must be fetched
+from Stripe's API, which is no business of the request path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
+import time
 from typing import Annotated, Any
 
-import stripe
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_ingest import body as request_body
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
+from bogfoer_ingest.delivery import Delivery, Record
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
+from bogfoer_ingest.signatures import SignatureError, verify
+from bogfoer_ingest.stripe.event import StripeEvent
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
-from bogfoer_kit.errors import ApiError, ErrorResponse
+from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -37,7 +40,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or bad credentials"},
     404: {"model": ErrorResponse, "description": "unknown tenant"},
     413: {"model": ErrorResponse, "description": "body over the size limit"},
+    415: {"model": ErrorResponse, "description": "not Content-Type: application/json (UTF-8)"},
     422: {"model": ErrorResponse, "description": "body fails the contract"},
+    503: {
+        "model": ErrorResponse,
+        "description": "Kafka unavailable: nothing was accepted; retry after Retry-After",
+    },
 }
 
 
@@ -52,21 +60,22 @@ class StripeReceived(BaseModel):
     type: str
 
 
+def _json_body(schema: dict[str, Any], *headers: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI of a route that reads its own body: what it must be, and the headers."""
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "parameters": list(headers),
+    }
+
+
+def _invalid(reason: str, exc: ValidationError) -> ApiError:
+    return ApiError(422, reason, validation_detail(exc.errors(include_url=False)))
+
+
 def events_router(
-    broker: KafkaBroker, settings: IngestSettings, tenants: TenantDirectory, tracer: trace.Tracer
+    delivery: Delivery, settings: IngestSettings, tenants: TenantDirectory, tracer: trace.Tracer
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["events"])
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise ApiError(413, "body_too_large", {"limit_bytes": settings.max_body_bytes})
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise ApiError(413, "body_too_large", {"limit_bytes": settings.max_body_bytes})
-        return bytes(body)
 
     async def known_tenant(tenant: str) -> Tenant:
         found = await tenants.get(tenant)
@@ -74,22 +83,20 @@ def events_router(
             raise ApiError(404, "unknown_tenant", tenant)
         return found
 
-    async def publish_raw(
+    def raw_record(
         tenant: str, body: bytes, received_at: dt.datetime, headers: dict[str, str]
-    ) -> asyncio.Future[Any]:
-        """Enqueue the raw body (the audit trail and the source for replay); the caller
-        awaits the returned acknowledgement before answering."""
-        return await broker.publish(
+    ) -> Record:
+        """The raw body: the audit trail and the source for replay."""
+        return Record(
+            INGEST_RAW,
             body,
-            topic=INGEST_RAW,
-            key=key_for(tenant),
-            headers={
+            key_for(tenant),
+            {
                 "content-type": "application/json",
                 "x-tenant": tenant,
                 "x-received-at": received_at.isoformat(),
                 **headers,
             },
-            no_confirm=True,
         )
 
     @router.post(
@@ -97,21 +104,16 @@ def events_router(
         status_code=202,
         response_model=Accepted,
         responses=ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": InboundEvent.model_json_schema()}},
+        openapi_extra=_json_body(
+            InboundEvent.model_json_schema(),
+            {
+                "name": "Bogfoer-Signature",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
             },
-            "parameters": [
-                {
-                    "name": "Bogfoer-Signature",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
-                },
-            ],
-        },
+        ),
     )
     async def post_event(
         tenant: TenantPath,
@@ -119,7 +121,7 @@ def events_router(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> JSONResponse:
         received_at = dt.datetime.now(dt.UTC)
-        body = await read_body(request)
+        body = await request_body.read(request, settings.max_body_bytes)
         known = await known_tenant(tenant)
         authenticate(
             known,
@@ -128,81 +130,94 @@ def events_router(
             request.headers.get(SIGNATURE_HEADER),
             settings.signature_tolerance_seconds,
         )
-        try:
-            raw = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "malformed_json", str(exc)) from exc
+        request_body.require_json(request.headers.get("content-type"))
+        raw = request_body.parse(body)
         try:
             event = stamp(InboundEvent.model_validate(raw), tenant, received_at)
-        except (ValidationError, ValueError) as exc:
-            detail = exc.errors(include_url=False) if isinstance(exc, ValidationError) else str(exc)
-            raise ApiError(
-                422, "invalid_event", json.loads(json.dumps(detail, default=str))
-            ) from exc
+        except ValidationError as exc:
+            raise _invalid("invalid_event", exc) from exc
+        except ValueError as exc:
+            raise ApiError(422, "invalid_event", str(exc)) from exc
+        canonical = SALES_EVENT.dump_json(event)  # before anything is published
         # The sale's trace starts here: both records, and everything after, belong to it.
         with tracer.start_as_current_span(
             f"receive {event.type}",
             kind=trace.SpanKind.SERVER,
             attributes={"bogfoer.tenant_id": tenant, "bogfoer.event_id": event.id},
         ):
-            raw_acked = await publish_raw(
-                tenant, body, received_at, {"x-source": event.source, "x-event-id": event.id}
+            await delivery.deliver(
+                [
+                    raw_record(
+                        tenant,
+                        body,
+                        received_at,
+                        {"x-source": event.source, "x-event-id": event.id},
+                    ),
+                    Record(
+                        SALES_EVENTS,
+                        canonical,
+                        key_for(tenant),
+                        {"content-type": "application/json", "x-event-id": event.id},
+                    ),
+                ]
             )
-            event_acked = await broker.publish(
-                SALES_EVENT.dump_json(event),
-                topic=SALES_EVENTS,
-                key=key_for(tenant),
-                headers={"content-type": "application/json", "x-event-id": event.id},
-                no_confirm=True,
-            )
-            # Both enqueued, one wait: 202 only once Kafka (acks=all) holds both records.
-            await asyncio.gather(raw_acked, event_acked)
         EVENTS.labels(event.type, "http").inc()
         return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
 
-    @router.post("/webhooks/stripe", response_model=StripeReceived, responses=ERRORS)
+    @router.post(
+        "/webhooks/stripe",
+        response_model=StripeReceived,
+        responses=ERRORS,
+        openapi_extra=_json_body(StripeEvent.model_json_schema()),
+    )
     async def post_stripe(
         tenant: TenantPath,
         request: Request,
         stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
     ) -> StripeReceived:
         received_at = dt.datetime.now(dt.UTC)
-        body = await read_body(request)
+        body = await request_body.read(request, settings.max_body_bytes)
         known = await known_tenant(tenant)
         if known.stripe_webhook_secret is None:
             raise ApiError(404, "stripe_not_configured", tenant)
         if not stripe_signature:
             raise ApiError(400, "bad_signature", "no Stripe-Signature header")
         try:
-            event = stripe.Webhook.construct_event(
-                body,
+            verify(
                 stripe_signature,
-                known.stripe_webhook_secret,
-                tolerance=settings.signature_tolerance_seconds,
-            )
-        except stripe.SignatureVerificationError as exc:
-            raise ApiError(400, "bad_signature", str(exc)) from exc
-        except ValueError as exc:
-            raise ApiError(400, "malformed_json", str(exc)) from exc
-        with tracer.start_as_current_span(
-            f"receive stripe {event['type']}",
-            kind=trace.SpanKind.SERVER,
-            attributes={"bogfoer.tenant_id": tenant, "stripe.event_id": str(event["id"])},
-        ):
-            acked = await publish_raw(
-                tenant,
                 body,
-                received_at,
-                {
-                    "x-source": "stripe",
-                    "x-stripe-event-id": str(event["id"]),
-                    "x-stripe-event-type": str(event["type"]),
-                },
+                known.stripe_webhook_secret,
+                settings.signature_tolerance_seconds,
+                time.time(),
             )
-            await acked  # Stripe hears 200 only once Kafka holds the event
-        return StripeReceived(
-            received=True, stripe_event_id=str(event["id"]), type=str(event["type"])
-        )
+        except SignatureError as exc:
+            raise ApiError(400, exc.reason, exc.detail) from exc
+        request_body.require_json(request.headers.get("content-type"))
+        try:
+            event = StripeEvent.model_validate(request_body.parse(body))
+        except ValidationError as exc:
+            raise _invalid("invalid_stripe_event", exc) from exc
+        with tracer.start_as_current_span(
+            f"receive stripe {event.type}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"bogfoer.tenant_id": tenant, "stripe.event_id": event.id},
+        ):
+            # Stripe hears 200 only once Kafka holds the event.
+            await delivery.deliver(
+                [
+                    raw_record(
+                        tenant,
+                        body,
+                        received_at,
+                        {
+                            "x-source": "stripe",
+                            "x-stripe-event-id": event.id,
+                            "x-stripe-event-type": event.type,
+                        },
+                    )
+                ]
+            )
+        return StripeReceived(received=True, stripe_event_id=event.id, type=event.type)
 
     return router
 
@@ -212,7 +227,7 @@ def admin_router(guard: Guard, tenants: TenantDirectory) -> APIRouter:
         prefix="/v1/admin", tags=["admin"], dependencies=[Depends(guard.require("operator"))]
     )
 
-    @router.put("/tenants/{tenant}/credentials", status_code=204)
+    @router.put("/tenants/{tenant}/credentials", status_code=204, responses=ERRORS)
     async def put_credentials(tenant: TenantPath, body: TenantCredentials) -> None:
         await tenants.put(tenant, body)
 

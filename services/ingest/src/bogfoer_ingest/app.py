@@ -12,6 +12,7 @@ from bogfoer_contracts.topology import INGEST
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import kafka_inbound, stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
+from bogfoer_ingest.delivery import Delivery
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenants import TenantDirectory
@@ -38,8 +39,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
         tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
+        delivery = Delivery(
+            broker, settings.kafka_deadline_seconds, settings.kafka_retry_after_seconds
+        )
         app.include_router(
-            events_router(broker, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
+            events_router(delivery, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
         )
         app.include_router(admin_router(guard, tenants))
         # One connection to Stripe per process; each tenant's calls carry its own key.

@@ -19,8 +19,14 @@ class IngestSettings(ServiceSettings):
     group_id: str = INGEST.principal
     # Shop orders are a few kB; Stripe caps webhook payloads well below this.
     max_body_bytes: int = 1_048_576
-    # Replay window for Bogfoer-Signature and Stripe-Signature (Stripe's own default).
+    # Replay window for Bogfoer-Signature and Stripe-Signature (Stripe's own default),
+    # on either side of now.
     signature_tolerance_seconds: int = 300
+    # How long a request waits for Kafka before answering 503: long enough for acks=all on
+    # a healthy cluster, short enough that a client never times out first (issue 12).
+    kafka_deadline_seconds: float = 1.5
+    # The 503's Retry-After: a broker restart takes seconds, not minutes.
+    kafka_retry_after_seconds: int = 5
     # Bearer token for the tenant admin API.
     admin_token: SecretStr
     # Key that seals tenants' secrets at rest (SecretSealer.generate_key()).

@@ -6,13 +6,17 @@ import hashlib
 from dataclasses import dataclass
 
 import asyncpg
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
+from bogfoer_contracts.model import StorableText
 from bogfoer_dinero.sealing import SecretSealer
 
 
-class TenantCredentials(BaseModel):
-    """The admin API's body; every field optional, a given field replaces the stored one."""
+class TenantCredentials(StorableText):
+    """The admin API's body; every field optional, a given field replaces the stored one.
+    A secret with a NUL or a lone surrogate could be neither sealed nor typed by anyone."""
+
+    model_config = ConfigDict(extra="forbid")
 
     hmac_secret: SecretStr | None = Field(default=None, description="For Bogfoer-Signature")
     api_key: SecretStr | None = Field(default=None, description="For Authorization: Bearer")

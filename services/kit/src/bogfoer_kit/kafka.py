@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -117,6 +117,13 @@ def make_broker(
         ],
         linger_ms=5,
     )
+
+
+def producer_client(broker: KafkaBroker) -> Any:
+    """The aiokafka client under the broker's producer, to ask whether a broker can be
+    reached before handing it records. FastStream has no public handle for it; the path is
+    that of the pinned FastStream and `tests/integration/test_kafka_outage.py` covers it."""
+    return cast(Any, broker.config.producer)._producer.producer.client
 
 
 def check_subscriptions(broker: KafkaBroker, kafka: ServiceKafka, group_prefix: str) -> None:

@@ -1,0 +1,86 @@
+"""A request body as ingest's contract takes it (docs/ingest-api.md, "The body").
+
+`Content-Type: application/json` (a `charset` other than UTF-8 is refused), UTF-8 without a
+byte-order mark (`json.loads` on bytes would also take UTF-16 and UTF-32 and skip a BOM: the
+signature is over bytes a different client library may never reproduce), at most
+`max_body_bytes`, and nested at most `MAX_DEPTH` deep — measured before `json.loads`, whose
+recursion a body of 1,000 `[` exhausts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import Request
+
+from bogfoer_kit.errors import ApiError
+
+# Our events nest 5 deep, Stripe's events about 8; anything near 32 is not an event.
+MAX_DEPTH = 32
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+_LENGTH = re.compile(r"[0-9]{1,18}")
+_UTF8_JSON = "the body must be JSON in UTF-8, without a byte-order mark"
+
+
+async def read(request: Request, limit: int) -> bytes:
+    """The raw bytes (what signatures cover), refusing more than `limit` while reading."""
+    declared = request.headers.get("content-length")
+    # A declared length is trusted only to refuse early; the stream is counted anyway.
+    if declared and _LENGTH.fullmatch(declared) and int(declared) > limit:
+        raise ApiError(413, "body_too_large", {"limit_bytes": limit})
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "body_too_large", {"limit_bytes": limit})
+    return bytes(body)
+
+
+def require_json(content_type: str | None) -> None:
+    media, _, params = (content_type or "").partition(";")
+    if media.strip().lower() != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise ApiError(415, "unsupported_media_type", _UTF8_JSON)
+
+
+def check_nesting(body: bytes, limit: int) -> None:
+    """Refuse a body nested deeper than `limit`, without recursion: strings are cut out,
+    then the innermost `[]`/`{}` pairs removed once per level, at most `limit` C-speed regex
+    passes. Brackets that do not pair up cannot be JSON (strings are gone) and are refused
+    here too, so `json.loads` never meets an unbounded nesting."""
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
+    for _ in range(limit):
+        if not brackets:
+            return
+        reduced = _INNERMOST.sub(b"", brackets)
+        if reduced == brackets:
+            raise ApiError(400, "malformed_json", "brackets do not pair up")
+        brackets = reduced
+    if brackets:
+        raise ApiError(400, "nesting_too_deep", {"max_depth": limit})
+
+
+def parse(body: bytes) -> Any:
+    """The JSON value of a UTF-8 body; 400 for anything else."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"{_UTF8_JSON}: {exc.reason} at byte {exc.start}"
+        raise ApiError(400, "malformed_json", detail) from exc
+    if text.startswith("\ufeff"):
+        raise ApiError(400, "malformed_json", _UTF8_JSON)
+    check_nesting(body, MAX_DEPTH)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", str(exc)) from exc

@@ -1,0 +1,97 @@
+"""Records a request accepted go to Kafka, or the client hears 503 within a deadline.
+
+Without a deadline an unreachable broker kept a shop or Stripe waiting 30–120 s (aiokafka
+retries a batch until its request timeout) until the client itself gave up. Now:
+
+- **Unreachable broker** (no live connection to a partition leader, and none can be opened
+  within the deadline): 503 `kafka_unavailable` with `Retry-After`, and *nothing* is handed
+  to the producer, so nothing from the refused request reaches Kafka later.
+- **Broker stops answering after the records were handed over**: 503 once the deadline
+  passes. The records of one request were handed over together and are delivered together
+  when the broker answers again (or expire together); each is complete on its own, and the
+  client's retry carries the same event id, so the event is booked once.
+
+Retrying a 503 is always safe: event ids are derived from the body (docs/ingest-api.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+from faststream.kafka import KafkaBroker
+
+from bogfoer_kit.errors import ApiError
+from bogfoer_kit.kafka import producer_client
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    value: bytes
+    key: bytes
+    headers: dict[str, str]
+
+
+class Delivery:
+    def __init__(self, broker: KafkaBroker, deadline_seconds: float, retry_after: int) -> None:
+        self.broker = broker
+        self.deadline = deadline_seconds
+        self.retry_after = retry_after
+
+    def _unavailable(self, why: str) -> ApiError:
+        return ApiError(
+            503,
+            "kafka_unavailable",
+            f"{why}; nothing was accepted, retry later (the same body is safe to resend)",
+            headers={"Retry-After": str(self.retry_after)},
+        )
+
+    async def deliver(self, records: Sequence[Record]) -> None:
+        """Hand `records` to the producer together and wait for every acknowledgement
+        (acks=all); raise 503 if the broker is unreachable or does not answer in time."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.deadline
+        try:
+            async with asyncio.timeout_at(until):
+                reachable = await self._leaders_reachable({r.topic for r in records})
+        except TimeoutError:
+            reachable = False
+        if not reachable:
+            raise self._unavailable("no Kafka broker can be reached")
+        try:
+            async with asyncio.timeout_at(until):
+                acks: list[asyncio.Future[Any]] = [
+                    await self.broker.publish(
+                        r.value, topic=r.topic, key=r.key, headers=r.headers, no_confirm=True
+                    )
+                    for r in records
+                ]
+        except (TimeoutError, KafkaError) as exc:
+            raise self._unavailable(f"Kafka did not take the records: {exc!r}") from exc
+        # Not cancelled on timeout: the producer still owns them (see the module docstring).
+        done, pending = await asyncio.wait(acks, timeout=max(0.0, until - loop.time()))
+        if pending:
+            raise self._unavailable(f"Kafka did not acknowledge within {self.deadline:g} s")
+        for ack in done:
+            if (error := ack.exception()) is not None:
+                raise self._unavailable(f"Kafka refused the records: {error!r}") from error
+
+    async def _leaders_reachable(self, topics: set[str]) -> bool:
+        """Whether the producer has (or can open) a connection to every broker leading a
+        partition of `topics`. Free while connected: no request is sent."""
+        client = producer_client(self.broker)
+        leaders: set[Any] = set()
+        for topic in topics:
+            for partition in client.cluster.partitions_for_topic(topic) or ():
+                leaders.add(client.cluster.leader_for_partition(TopicPartition(topic, partition)))
+        if None in leaders or -1 in leaders:
+            return False  # a partition without a leader takes no records
+        for node in leaders:
+            if not await client.ready(node):
+                return False
+        return True
