@@ -7,7 +7,7 @@ import logging
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from bogfoer_kit.logs import JsonFormatter
+from bogfoer_kit.logs import JsonFormatter, RateLimitedLogs
 
 
 def test_json_log_lines_carry_the_current_trace_and_span_ids() -> None:
@@ -26,3 +26,28 @@ def test_outside_a_span_there_is_no_trace_id() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert "trace_id" not in line
     assert line["level"] == "WARNING"
+
+
+def test_a_flood_from_aiokafka_becomes_one_line_per_interval_with_a_count() -> None:
+    now = [0.0]
+    limit = RateLimitedLogs(interval=10.0, clock=lambda: now[0])
+
+    def record(name: str, node: int) -> logging.LogRecord:
+        msg = "Unable connect to node with id %s: %s"
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, (node, "refused"), None)
+
+    passed = []
+    for tick in range(100):  # ten a second for ten seconds
+        now[0] = tick / 10
+        item = record("aiokafka.client", tick % 3)
+        if limit.filter(item):
+            passed.append(item.getMessage())
+    assert passed == ["Unable connect to node with id 0: refused"]
+    now[0] = 10.0
+    item = record("aiokafka.client", 1)
+    assert limit.filter(item)
+    assert (
+        item.getMessage() == "Unable connect to node with id 1: refused [99 more like this in 10 s]"
+    )
+    ours = logging.LogRecord("bogfoer_ingest", logging.ERROR, __file__, 1, "x", (), None)
+    assert all(limit.filter(ours) for _ in range(5))  # our own lines are never held back

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
+from collections.abc import Callable
 
 from opentelemetry import trace
 
@@ -28,8 +30,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class RateLimitedLogs(logging.Filter):
+    """At most one line per message template per `interval` seconds from chatty libraries.
+
+    With its broker gone, aiokafka logs the same connection error about ten times a second
+    from every client until the broker returns; one line every ten seconds, followed by how
+    many were held back, says the same. Our own loggers are never limited.
+    """
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = ("aiokafka",),
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.msg)
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1] and isinstance(record.msg, str):
+            record.msg = f"{record.msg} [{last[1]} more like this in {now - last[0]:.0f} s]"
+        self._last[key] = (now, 0)
+        return True
+
+
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(RateLimitedLogs())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
