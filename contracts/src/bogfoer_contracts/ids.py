@@ -18,6 +18,11 @@ from pydantic import Field
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 TenantId = Annotated[str, Field(pattern=TENANT_PATTERN, description="lower-case slug")]
 
+# What any posting key looks like (both schemes, hashed or not, hold keys too): how the
+# HTTP APIs take a key in a path, so a NUL or 10 kB of junk never reaches a query.
+POSTING_KEY_PATTERN = r"^[A-Za-z0-9_.:~-]{1,128}$"
+PostingKey = Annotated[str, Field(pattern=POSTING_KEY_PATTERN, description="bogfoer:<tenant>:…")]
+
 _EVENT_NAMESPACE = uuid.UUID("6f1d8a3e-6a8c-4c69-9d2e-0b9f1c2a7e55")
 # Dinero's ExternalReference holds at most 128 characters.
 EXTERNAL_REFERENCE_MAX = 128

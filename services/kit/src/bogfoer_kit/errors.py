@@ -4,7 +4,9 @@
 validation errors, the offending values). Every HTTP failure a service answers has this
 shape: our own `ApiError`s, the framework's 404/405, request validation (422) and any
 unexpected exception (500, without internals). Bodies are encoded so that no input —
-a lone surrogate, a NUL — can make the error answer itself fail.
+a lone surrogate, a NUL — can make the error answer itself fail, and a path or query holding
+a NUL (`%00`), which PostgreSQL cannot store and no id contains, is answered 400 before any
+route runs, whatever the route's own parameters allow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +122,25 @@ def _default_phrase(status: int) -> str:
         return ""
 
 
+class _RefuseNul:
+    """Pure ASGI: a NUL in the decoded path or the raw query is refused in the one shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+        ):
+            detail = "a NUL character (%00) in the path or query cannot be stored"
+            await error_response(400, "unstorable_text", detail)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every failure of `app` answers in the one shape."""
+    app.add_middleware(_RefuseNul)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

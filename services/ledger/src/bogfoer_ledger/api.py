@@ -5,21 +5,25 @@ integers in minor units (øre)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
-from bogfoer_contracts.ids import TENANT_PATTERN
+from bogfoer_contracts.ids import POSTING_KEY_PATTERN, TENANT_PATTERN
+from bogfoer_contracts.postings import PostingKind
 from bogfoer_kit.actions import new_action_id
 from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.errors import ApiError, ErrorResponse
 from bogfoer_ledger import deadletters, queries
 from bogfoer_ledger.tokens import TenantTokens
 
+# Every parameter says what it can be, so what reaches a query is a value the table can
+# hold and the OpenAPI tells clients (and the fuzz suite) the truth (issue 12, finding 10).
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
+PostingState = Literal["pending", "waiting", "done", "failed", "parked", "held"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or bad credentials"},
     403: {"model": ErrorResponse, "description": "the credentials may not do this"},
@@ -132,8 +136,8 @@ def ops_router(
     @router.get("/tenants/{tenant}/postings", dependencies=[reader])
     async def list_postings(
         tenant: TenantPath,
-        state: Annotated[str | None, Query(max_length=32)] = None,
-        kind: Annotated[str | None, Query(max_length=32)] = None,
+        state: PostingState | None = None,
+        kind: PostingKind | None = None,
         search: Annotated[
             str | None, Query(max_length=128, description="order number or part of a key")
         ] = None,
@@ -148,7 +152,7 @@ def ops_router(
 
     @router.get("/tenants/{tenant}/postings/{posting_key}", dependencies=[reader])
     async def get_posting(
-        tenant: TenantPath, posting_key: Annotated[str, Path(max_length=128)]
+        tenant: TenantPath, posting_key: Annotated[str, Path(pattern=POSTING_KEY_PATTERN)]
     ) -> PostingDetail:
         found = await queries.posting(pool, tenant, posting_key)
         if found is None:
@@ -165,7 +169,7 @@ def ops_router(
 
     @router.get("/dead-letters", dependencies=[viewer])
     async def list_dead_letters(
-        tenant: Annotated[str | None, Query(max_length=64)] = None,
+        tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[DeadLetterView]:
         rows = await queries.dead_letters(pool, tenant, limit)
@@ -185,7 +189,7 @@ def ops_router(
 
     @router.get("/actions", dependencies=[viewer])
     async def list_actions(
-        tenant: Annotated[str | None, Query(max_length=64)] = None,
+        tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[ActionView]:
         rows = await queries.actions(pool, tenant=tenant, limit=limit)

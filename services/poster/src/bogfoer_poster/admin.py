@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Path
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
-from bogfoer_contracts.ids import TENANT_PATTERN
+from bogfoer_contracts.ids import POSTING_KEY_PATTERN, TENANT_PATTERN
+from bogfoer_contracts.model import StorableText
 from bogfoer_contracts.tenants import TenantConfig, TenantSettings
 from bogfoer_contracts.topics import TENANTS_CONFIG
 from bogfoer_dinero import DineroClient, DineroError, RetryLater, TenantParked, UnknownOutcome
@@ -24,9 +25,10 @@ from bogfoer_poster import store
 from bogfoer_poster.chart_check import check_settings
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
+PostingKeyPath = Annotated[str, Path(pattern=POSTING_KEY_PATTERN)]
 
 
-class ApiKeyConnection(BaseModel):
+class ApiKeyConnection(StorableText):
     api_key: str = Field(min_length=8, repr=False)
 
 
@@ -35,7 +37,7 @@ class ActionAccepted(BaseModel):
     action: str
 
 
-class AuthorizationCode(BaseModel):
+class AuthorizationCode(StorableText):
     code: str = Field(repr=False)
     redirect_uri: str
     code_verifier: str | None = Field(default=None, repr=False)
@@ -102,7 +104,7 @@ def admin_router(
 
     @router.post("/postings/{posting_key}/redrive", status_code=202, response_model=ActionAccepted)
     async def redrive(
-        tenant: TenantPath, posting_key: str, who: Principal = as_operator
+        tenant: TenantPath, posting_key: PostingKeyPath, who: Principal = as_operator
     ) -> ActionAccepted:
         """Re-drive a posting: a `remap_posting` action. The mapper derives it again from the
         sale with the tenant's *current* settings and its command replaces the stored one

@@ -1,0 +1,124 @@
+"""Nothing misattributed, nothing lost, no 5xx (issue 12, findings 1, 2 and 10), through the
+four services as processes and the Dinero sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from bogfoer_devstack.sales import goods, order
+from bogfoer_devstack.stack import Stack
+
+AT = "2026-11-20T10:00:00+01:00"
+
+
+def test_two_customers_whose_addresses_differ_only_in_plus_and_underscore_get_their_own_invoices(
+    new_tenant: Any, operator: Any
+) -> None:
+    """Finding 1: the second customer's invoice was booked to the first customer's contact
+    and e-mailed to the first customer."""
+    tenant = new_tenant(booking_mode="booked_and_emailed", trigger="order_placed")
+    customers = {"P1": "jens+shop@example.dk", "U1": "jens_shop@example.dk"}
+    for order_id, email in customers.items():
+        placed = order(order_id, lines=[goods("1", 10000)], email=email)
+        response = tenant.shop.send("order.placed", f"{order_id}-placed", AT, placed)
+        assert response.status_code == 202, response.text
+
+    rows = operator.wait_settled(tenant.tenant_id, expected=4)
+    assert sorted(r["kind"] for r in rows if r["state"] == "done") == [
+        "contact",
+        "contact",
+        "invoice",
+        "invoice",
+    ]
+    contacts = {r["dinero_guid"] for r in rows if r["kind"] == "contact"}
+    assert len(contacts) == 2
+    mailed = {
+        mail["invoice_guid"]: mail["receivers"] for mail in tenant.sandbox.emails(tenant.org_id)
+    }
+    by_order = {
+        r["posting_key"].rsplit(":", 1)[1]: mailed[r["dinero_guid"]]
+        for r in rows
+        if r["kind"] == "invoice"
+    }
+    assert by_order == {"P1": ["jens+shop@example.dk"], "U1": ["jens_shop@example.dk"]}
+
+
+def test_orders_c_slash_1_and_c_underscore_1_are_both_booked(
+    new_tenant: Any, operator: Any
+) -> None:
+    """Finding 2: the second order was answered 202 and then silently never booked."""
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    for order_id, price in (("C/1", 10000), ("C_1", 20000)):
+        placed = order(order_id, lines=[goods("1", price)])
+        response = tenant.shop.send("order.placed", f"{order_id}-placed", AT, placed)
+        assert response.status_code == 202, response.text
+
+    rows = operator.wait_settled(tenant.tenant_id, expected=3)
+    invoices = sorted(r["amount_minor"] for r in rows if r["kind"] == "invoice")
+    assert invoices == [10000, 20000]
+    assert {r["state"] for r in rows} == {"done"}
+    # Both are in the books: 100,00 + 200,00 incl. 25 % VAT.
+    assert tenant.trial_balance() == {53000: 30000, 1000: -24000, 64000: -6000}
+
+
+def _admin(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.admin_token}"}
+
+
+@pytest.mark.parametrize(
+    ("case", "path"),
+    [
+        ("NUL in a tenant", "/v1/tenants/t%00x/postings"),
+        ("NUL in a posting key", "/v1/tenants/{t}/postings/bogfoer%00x"),
+        ("NUL in a state", "/v1/tenants/{t}/postings?state=done%00"),
+        ("NUL in a kind", "/v1/tenants/{t}/postings?kind=%00"),
+        ("NUL in a dead-letter tenant", "/v1/dead-letters?tenant=%00"),
+        ("an unknown state", "/v1/tenants/{t}/postings?state=teleported"),
+        ("a surrogate in a posting key", "/v1/tenants/{t}/postings/%ED%A0%80"),
+    ],
+)
+def test_the_ledger_answers_absurd_parameters_with_4xx(
+    stack: Stack, http: httpx.Client, case: str, path: str
+) -> None:
+    response = http.get(stack.url("ledger") + path.format(t="shop-a"), headers=_admin(stack))
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
+    assert set(response.json()["error"]) == {"reason", "detail"}
+
+
+@pytest.mark.parametrize("dead_letter_id", ["99999999999999999999", "0", "-1", "%00"])
+def test_a_dead_letter_id_out_of_range_is_4xx(
+    stack: Stack, http: httpx.Client, dead_letter_id: str
+) -> None:
+    response = http.post(
+        f"{stack.url('ledger')}/v1/dead-letters/{dead_letter_id}/redrive", headers=_admin(stack)
+    )
+    assert 400 <= response.status_code < 500, (dead_letter_id, response.text)
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "path", "body"),
+    [
+        ("NUL in the collective contact name", "PUT", "/v1/tenants/shop-a/settings",
+         b'{"dinero_organization_id": 1, "cutover": "2026-01-01", '
+         b'"collective_contact_name": "Webshop\\u0000"}'),
+        ("a surrogate in an API key", "PUT", "/v1/tenants/shop-a/dinero/api-key",
+         b'{"api_key": "abcdefgh\\ud800"}'),
+        ("NUL in an authorization code", "POST", "/v1/tenants/shop-a/dinero/authorization-code",
+         b'{"code": "c\\u0000", "redirect_uri": "https://example.dk/cb"}'),
+        ("a re-drive key %00", "POST", "/v1/tenants/shop-a/postings/%00/redrive", b""),
+        ("a re-drive key of junk", "POST", "/v1/tenants/shop-a/postings/a%20b/redrive", b""),
+    ],
+)  # fmt: skip
+def test_the_poster_admin_api_answers_unstorable_input_with_4xx(
+    stack: Stack, http: httpx.Client, case: str, method: str, path: str, body: bytes
+) -> None:
+    response = http.request(
+        method,
+        stack.url("poster") + path,
+        content=body,
+        headers={**_admin(stack), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
