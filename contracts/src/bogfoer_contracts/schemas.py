@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent
+from bogfoer_contracts.events import SALES_EVENT, TYPED_INBOUND_EVENT
 from bogfoer_contracts.ops import OPS_ACTION
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
@@ -22,7 +22,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 _SOURCES: dict[str, TypeAdapter[Any]] = {
     "sales-event.v1": SALES_EVENT,
-    "inbound-event.v1": TypeAdapter(InboundEvent),
+    "inbound-event.v1": TYPED_INBOUND_EVENT,
     "tenant-config.v1": TypeAdapter(TenantConfig),
     "posting-command.v1": POSTING_COMMAND,
     "posting-result.v1": TypeAdapter(PostingResult),

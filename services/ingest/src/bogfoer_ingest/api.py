@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
+from bogfoer_contracts.events import SALES_EVENT, TYPED_INBOUND_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest import body as request_body
@@ -60,10 +60,34 @@ class StripeReceived(BaseModel):
     type: str
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema with its `$defs` put in place: an OpenAPI document resolves `#/$defs/…`
+    against its own root, where they are not. Our models are not recursive."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**resolve(defs[ref.removeprefix("#/$defs/")]), **resolve(rest)}
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    resolved.pop("discriminator", None)  # its mapping points into $defs as well
+    return resolved
+
+
 def _json_body(schema: dict[str, Any], *headers: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI of a route that reads its own body: what it must be, and the headers."""
     return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline(schema)}},
+        },
         "parameters": list(headers),
     }
 
@@ -105,7 +129,7 @@ def events_router(
         response_model=Accepted,
         responses=ERRORS,
         openapi_extra=_json_body(
-            InboundEvent.model_json_schema(),
+            TYPED_INBOUND_EVENT.json_schema(),
             {
                 "name": "Bogfoer-Signature",
                 "in": "header",
