@@ -3,6 +3,8 @@ four services as processes and the Dinero sandbox."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -134,3 +136,25 @@ def test_the_poster_admin_api_answers_unstorable_input_with_4xx(
         headers={**_admin(stack), "Content-Type": "application/json"},
     )
     assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
+
+
+async def test_settings_answer_503_rather_than_hang_when_dinero_budget_is_spent(
+    new_tenant: Any, stack: Stack
+) -> None:
+    """Found by the fuzz suite: each settings check makes four Dinero calls; once the
+    organisation's rate budget (100 a minute) was spent, a PUT waited up to a whole minute."""
+    tenant = new_tenant()
+    url = f"{stack.url('poster')}/v1/tenants/{tenant.tenant_id}/settings"
+    body = {"dinero_organization_id": tenant.org_id, "cutover": "2026-01-01"}
+    async with httpx.AsyncClient(timeout=25) as client:
+
+        async def put() -> tuple[int, float, str | None]:
+            started = time.monotonic()
+            r = await client.put(url, json=body, headers=_admin(stack))
+            return r.status_code, time.monotonic() - started, r.headers.get("Retry-After")
+
+        answers = await asyncio.gather(*(put() for _ in range(40)))
+    statuses = sorted({status for status, _, _ in answers})
+    assert statuses == [200, 503], answers
+    assert max(took for _, took, _ in answers) < 20, answers
+    assert all(after for status, _, after in answers if status == 503)

@@ -15,14 +15,27 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 FIRST_YEAR = 2000
 LAST_YEAR = 2099
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$"
-)
+_TIME_OF_DAY = r"[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$"
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}" + _TIME_OF_DAY)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The schemas say exactly what passes the text check and the window (a pattern, not
+# `format: date-time`, which admits years 1–9999 and numbers cannot be told apart from).
+_TIMESTAMP_SCHEMA = {
+    "type": "string",
+    "pattern": r"^20\d{2}-\d{2}-\d{2}" + _TIME_OF_DAY,
+    "description": f"RFC 3339 date-time with UTC offset, years {FIRST_YEAR}–{LAST_YEAR}",
+    "examples": ["2026-11-20T10:00:00+01:00"],
+}
+_DAY_SCHEMA = {
+    "type": "string",
+    "pattern": r"^20\d{2}-\d{2}-\d{2}$",
+    "description": f"YYYY-MM-DD, years {FIRST_YEAR}–{LAST_YEAR}",
+    "examples": ["2026-11-20"],
+}
 
 
 def _timestamp_text(value: Any) -> Any:
@@ -54,17 +67,11 @@ Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_timestamp_text),
     AfterValidator(_in_window),
-    Field(
-        description=f"RFC 3339 with UTC offset, years {FIRST_YEAR}–{LAST_YEAR}",
-        json_schema_extra={"pattern": r"^20\d\d-"},
-    ),
+    WithJsonSchema(_TIMESTAMP_SCHEMA),
 ]
 Day = Annotated[
     dt.date,
     BeforeValidator(_day_text),
     AfterValidator(_in_window),
-    Field(
-        description=f"YYYY-MM-DD, years {FIRST_YEAR}–{LAST_YEAR}",
-        json_schema_extra={"pattern": r"^20\d\d-\d\d-\d\d$"},
-    ),
+    WithJsonSchema(_DAY_SCHEMA),
 ]

@@ -4,6 +4,7 @@ publish the same actions on ops.actions.v1 as the ops web app."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -53,6 +54,9 @@ def admin_router(
     dinero: DineroClient,
     outbox: OutboxRelay,
     broker: KafkaBroker,
+    *,
+    dinero_timeout: float,
+    dinero_retry_after: int,
 ) -> APIRouter:
     operator = guard.require("operator")
     as_operator = Depends(operator)  # the principal, for the trail
@@ -82,7 +86,16 @@ def admin_router(
 
     @router.put("/settings", response_model=TenantConfig)
     async def put_settings(tenant: TenantPath, body: TenantSettings) -> TenantConfig:
-        await check_settings(dinero, tenant, body)
+        try:
+            async with asyncio.timeout(dinero_timeout):
+                await check_settings(dinero, tenant, body)
+        except TimeoutError as exc:
+            raise ApiError(
+                503,
+                "dinero_busy",
+                "Dinero's rate limit for this organisation is used up by postings; try again",
+                headers={"Retry-After": str(dinero_retry_after)},
+            ) from exc
         async with pool.acquire() as conn, conn.transaction():
             version = await store.next_config_version(conn, tenant, body.model_dump_json())
             config = TenantConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,7 +59,17 @@ def create_app(settings: PosterSettings) -> FastAPI:
                 pool, dinero, outbox, settings, tracer_provider.get_tracer("bogfoer.poster")
             )
             handlers.register(broker, settings, pool, supervisor)
-            app.include_router(admin_router(guard, pool, dinero, outbox, broker))
+            app.include_router(
+                admin_router(
+                    guard,
+                    pool,
+                    dinero,
+                    outbox,
+                    broker,
+                    dinero_timeout=settings.admin_dinero_timeout_seconds,
+                    dinero_retry_after=math.ceil(settings.dinero_rate_window_seconds),
+                )
+            )
             check_subscriptions(broker, POSTER, settings.group_id)
             await broker.start()
             await outbox.relay()  # what a crash left committed but unpublished

@@ -35,6 +35,9 @@ class PosterSettings(ServiceSettings):
     dinero_rate_limit: int = 100
     dinero_rate_window_seconds: float = 60.0
     dinero_read_timeout_seconds: float = 30.0
+    # Checking settings against Dinero waits on the organisation's rate limit, which can take
+    # a whole window; an operator hears 503 with Retry-After after this long instead.
+    admin_dinero_timeout_seconds: float = 10.0
 
     # How long a claimed posting belongs to the replica that claimed it (renewed at every
     # step): longer than one attempt can take, rate-limit waits and timeouts included.
