@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, OrderPlacedEvent, parse_event, stamp
 from bogfoer_contracts.model import unstorable_text
-from bogfoer_contracts.times import FIRST_YEAR, LAST_YEAR
+from bogfoer_contracts.times import FIRST_YEAR, LAST_YEAR, Timestamp
 from bogfoer_rules.documents import danish_date
 
 
@@ -56,3 +58,23 @@ def test_deep_input_is_checked_without_recursion() -> None:
     for _ in range(100_000):
         deep = [deep]
     assert unstorable_text(deep) is not None
+
+
+_TIMESTAMP = TypeAdapter(Timestamp)
+_TIMESTAMP_PATTERN = re.compile(_TIMESTAMP.json_schema()["pattern"])
+
+
+@given(
+    st.from_regex(
+        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+        r"(Z|[+-][0-9]{2}:?[0-9]{2})\Z"
+    )
+)
+def test_every_time_the_contract_takes_matches_its_schema(text: str) -> None:
+    """The schema is what clients and the fuzz suite generate from: what it refuses, the
+    contract must refuse too (else a request outside the schema would be answered 2xx)."""
+    try:
+        _TIMESTAMP.validate_python(text)
+    except ValidationError:
+        return
+    assert _TIMESTAMP_PATTERN.fullmatch(text)
