@@ -23,6 +23,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from schemathesis import Case, CheckFunction, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import SERVICES, Stack
 from bogfoer_devstack.stripe_double import sign
@@ -88,7 +90,9 @@ def _strategy(operation: Any) -> st.SearchStrategy[Case[Any]]:
 
 
 def _steer(fuzz: Fuzz, case: Case[Any]) -> None:
-    """Point a schema-valid case at data that exists, so it reaches the real logic."""
+    """Point a case at data that exists, so it reaches the real logic. Only values valid by
+    the schema are swapped (for other valid values): what makes a negative case invalid is
+    left as generated."""
     tenant = fuzz.tenant_for(case.path)
     parameters = case.path_parameters or {}
     value = parameters.get("tenant")
@@ -97,17 +101,17 @@ def _steer(fuzz: Fuzz, case: Case[Any]) -> None:
     dinero_bound = case.path.endswith("/settings")
     if dinero_bound and fuzz.settings_steered >= SETTINGS_CHECKED_IN_DINERO:
         value = None
-    if isinstance(value, str) and value.isascii() and value.replace("-", "").isalnum():
+    if isinstance(value, str) and re.fullmatch(TENANT_PATTERN, value):
         parameters["tenant"] = tenant.tenant_id
         fuzz.settings_steered += dinero_bound
     letter = parameters.get("dead_letter_id")
-    if isinstance(letter, int) and letter >= 1:
+    if isinstance(letter, int) and 1 <= letter < 2**63:
         # Only this run's own dead letters are re-driven, never another test's.
         known = fuzz.dead_letter_ids
         parameters["dead_letter_id"] = known[letter % len(known)] if known else 2**62
-    body = case.body
-    if not (case.meta is not None and case.meta.generation.mode.is_positive):
+    if case.meta is None or not case.meta.generation.mode.is_positive:
         return
+    body = case.body
     if isinstance(body, dict) and isinstance(body.get("dinero_organization_id"), int):
         body["dinero_organization_id"] = tenant.org_id  # the org its Dinero key opens
     source_event_id = body.get("source_event_id") if isinstance(body, dict) else None
