@@ -39,6 +39,7 @@ from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
 from bogfoer_devstack.stripe_double import StripeWorld, sign
 from bogfoer_kit.kafka import ensure_topics
+from bogfoer_kit.settings import ServiceSettings
 from tests.integration.conftest import (
     create_database,
     drop_database,
@@ -113,7 +114,7 @@ async def outage(database_url: str, tmp_path: Path) -> AsyncIterator[Outage]:
     broker = await asyncio.to_thread(KafkaBroker(tmp_path / "kafka").start)
     db = await create_database(database_url)
     try:
-        await ensure_topics(broker.bootstrap_servers)
+        await ensure_topics(ServiceSettings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers))
         stack = make_stack(tmp_path / "stack", broker.bootstrap_servers, db)
         async with running(stack, "ingest"), httpx.AsyncClient(timeout=30) as http:
             tenant, secret = new_tenant(), secrets.token_urlsafe(24)
