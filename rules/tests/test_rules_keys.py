@@ -72,9 +72,10 @@ def test_payments_of_providers_with_a_colon_do_not_share_a_state() -> None:
 def test_an_order_stored_before_the_key_scheme_keeps_its_keys() -> None:
     """A state stored by the mapper before issue 12 has no key_scheme: it goes on with the
     old keys, so nothing it already emitted is emitted again under a new reference."""
-    cfg = config(trigger="order_paid")
-    bank = paid("C/1", reference="INV/2025/7", provider="bank", method="card")
+    cfg = config(trigger="order_paid", deposit_accounts={"stripe": 55010, "bank": 55000})
+    bank = paid("C/1", reference="INV/2025/7", provider="bank", method="transfer")
     before = run([placed(order("C/1")), bank], cfg)
+    assert [c.kind for c in before.commands] == ["contact", "invoice", "payment"]
     state = before.states["order:C/1"]
     stored = json.loads(state.model_dump_json())
     del stored["key_scheme"]  # as the previous mapper wrote it
