@@ -14,7 +14,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, posting_key
+from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, legacy_posting_key, posting_key
 
 TENANT = "shop-a"
 PLAIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
@@ -51,15 +51,19 @@ def _decode(key: str) -> tuple[str, str, list[str]]:
     return tenant, kind, [_unescape(p) for p in parts]
 
 
-def _old_posting_key(tenant_id: str, kind: str, *parts: str) -> str:
-    """The function before issue 12, verbatim: what is in Dinero today."""
-    clean = [re.sub(r"[^A-Za-z0-9_.:-]", "_", p) for p in parts]
-    key = ":".join(["bogfoer", tenant_id, kind, *clean])
-    if len(key) <= EXTERNAL_REFERENCE_MAX:
-        return key
-    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
-    head = ":".join(["bogfoer", tenant_id, kind])[: EXTERNAL_REFERENCE_MAX - 42]
-    return f"{head}:{digest}"
+def test_the_legacy_keys_are_those_in_dinero_today() -> None:
+    """`legacy_posting_key` is the function before issue 12, unchanged: keys it made, fixed
+    here, are the ExternalReferences of documents already booked."""
+    assert legacy_posting_key(TENANT, "invoice", "shopify", "C/1") == (
+        "bogfoer:shop-a:invoice:shopify:C_1"
+    )
+    assert legacy_posting_key(TENANT, "contact", "jens+shop@example.dk") == (
+        "bogfoer:shop-a:contact:jens_shop_example.dk"
+    )
+    assert legacy_posting_key(TENANT, "invoice", "x" * 200) == (
+        "bogfoer:shop-a:invoice:"
+        + hashlib.sha256(("bogfoer:shop-a:invoice:" + "x" * 200).encode()).hexdigest()[:40]
+    )
 
 
 def test_order_ids_that_differ_only_in_an_unsafe_character_get_different_keys() -> None:
@@ -128,7 +132,7 @@ def test_long_keys_are_hashed_within_the_limit_and_stay_distinct(a: str, b: str)
 def test_keys_of_plain_ids_are_what_dinero_already_holds(parts: list[str]) -> None:
     """Documents already booked keep their ExternalReference: for ids of plain characters
     the key is unchanged, unless it ended in 40 hex digits (only then was it ambiguous)."""
-    old = _old_posting_key(TENANT, "invoice", *parts)
+    old = legacy_posting_key(TENANT, "invoice", *parts)
     was_hashed = len(":".join(["bogfoer", TENANT, "invoice", *parts])) > EXTERNAL_REFERENCE_MAX
     if was_hashed or re.fullmatch(r"[0-9a-f]{40}", old.rsplit(":", 1)[1]) is None:
         assert posting_key(TENANT, "invoice", *parts) == old
