@@ -158,3 +158,13 @@ async def test_settings_answer_503_rather_than_hang_when_dinero_budget_is_spent(
     assert statuses == [200, 503], answers
     assert max(took for _, took, _ in answers) < 20, answers
     assert all(after for status, _, after in answers if status == 503)
+
+
+def test_a_read_token_label_with_a_nul_is_422(stack: Stack, http: httpx.Client) -> None:
+    """Found by the fuzz suite: the label went to PostgreSQL, which refused the NUL: 500."""
+    response = http.post(
+        f"{stack.url('ledger')}/v1/tenants/shop-a/read-tokens",
+        content=b'{"label": "platform\\u0000"}',
+        headers={**_admin(stack), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text

@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
 from bogfoer_contracts.ids import POSTING_KEY_PATTERN, TENANT_PATTERN
+from bogfoer_contracts.model import StorableText
 from bogfoer_contracts.postings import PostingKind
 from bogfoer_kit.actions import new_action_id
 from bogfoer_kit.auth import Guard, Principal
@@ -107,7 +108,8 @@ class Redriven(BaseModel):
     action_id: str
 
 
-class NewReadToken(BaseModel):
+class NewReadToken(StorableText):
+    # A NUL in the label reached PostgreSQL: 500 (found by the fuzz suite, issue 12).
     label: str = Field(min_length=1, max_length=200, description="Who holds it, e.g. a platform")
 
 
