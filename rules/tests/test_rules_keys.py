@@ -14,6 +14,7 @@ from bogfoer_contracts.postings import (
     RegisterPayment,
 )
 from bogfoer_rules.policy import OrderState, decide, state_key
+from bogfoer_rules.remap import remap
 
 
 def test_orders_c_slash_1_and_c_underscore_1_are_two_invoices() -> None:
@@ -90,3 +91,19 @@ def test_an_order_stored_before_the_key_scheme_keeps_its_keys() -> None:
     assert new.key_scheme == 2
     payments = [c for c in before.commands if isinstance(c, RegisterPayment)]
     assert [p.posting_key for p in payments] == ["bogfoer:shop-a:payment:bank:INV~2F2025~2F7"]
+
+
+def test_a_remap_of_an_order_stored_before_the_key_scheme_derives_its_old_key() -> None:
+    """remap derives the posting again from the facts; for an old order it must find the
+    posting under the key it was booked with, not a scheme-2 key."""
+    cfg = config(trigger="order_placed")
+    before = run([placed(order("C/1"))], cfg)
+    stored = json.loads(before.states["order:C/1"].model_dump_json())
+    del stored["key_scheme"]
+    stored["emitted"] = [k.replace("C~2F1", "C_1") for k in stored["emitted"]]
+    old = OrderState.load(json.dumps(stored))
+    legacy_invoice = "bogfoer:shop-a:invoice:shopify:C_1"
+    assert legacy_invoice in old.emitted
+    result = remap(old, cfg, before.states["order:C/1"].events[0].occurred_at, legacy_invoice, 1)
+    assert result.command is not None
+    assert result.command.posting_key == legacy_invoice

@@ -76,6 +76,7 @@ def test_decide_never_changes_the_state_it_is_given() -> None:
     # Every field that can change in place is copied; the rest are immutable values.
     assert set(OrderState.model_fields) - set(_CONTAINERS) == {
         "key",
+        "key_scheme",
         "before_cutover",
         "cancelled_before_invoice",
         "cancel_credited",

@@ -43,7 +43,8 @@ class Remap(BaseModel):
 def _derived_commands(
     state: OrderState, config: TenantConfig, now: dt.datetime
 ) -> tuple[OrderState, list[PostingCommand], list[Hold]]:
-    fresh: OrderState | None = None
+    # Under the state's own key scheme: an order booked before scheme 2 keeps its keys.
+    fresh = OrderState(key=state.key, key_scheme=state.key_scheme)
     commands: list[PostingCommand] = []
     holds: list[Hold] = []
     for event in state.events:
@@ -51,7 +52,7 @@ def _derived_commands(
         fresh = decision.state
         commands += decision.commands
         holds += decision.holds
-    return (fresh if fresh is not None else OrderState(key=state.key)), commands, holds
+    return fresh, commands, holds
 
 
 def remap(

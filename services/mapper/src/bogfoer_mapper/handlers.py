@@ -121,7 +121,7 @@ class Mapper:
         if raw_state is None:
             log.warning("remap of %s: state %s is gone", key, state_key)
             return
-        state = policy.OrderState.model_validate_json(raw_state)
+        state = policy.OrderState.load(raw_state)
         next_revision = revision + 1 if key in state.emitted else 0
         result = remap(state, config, self.clock(), key, next_revision)
         await store.save_state(conn, tenant, state_key, result.state.model_dump_json())
@@ -140,7 +140,7 @@ class Mapper:
         if not config.active:
             return
         for state_key, raw_state in await store.held_states(conn, config.tenant_id):
-            state = policy.OrderState.model_validate_json(raw_state)
+            state = policy.OrderState.load(raw_state)
             decision = policy.advance(state, config, self.clock())
             if not decision.commands and not decision.holds:
                 continue
