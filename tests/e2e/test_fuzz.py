@@ -315,7 +315,9 @@ def _lost(books: Books, accepted: set[str]) -> list[str]:
         if state is None:
             problems.append(f"{event_id}: processed ({outcome}) but its state is gone")
             continue
-        if state.placed is not None and not state.emitted and not state.holds_raised:
+        settled = state.emitted or state.holds_raised
+        # An order cancelled before it was invoiced is never booked (mapper-rules.md).
+        if state.placed is not None and not settled and not state.cancelled_before_invoice:
             problems.append(f"{event_id}: {state_key} has its order but nothing booked or held")
     for state_key, state in books.states.items():
         for key in state.emitted:
