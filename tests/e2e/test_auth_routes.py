@@ -141,3 +141,38 @@ def test_a_tenant_read_token_reads_its_tenant_and_nothing_else(
     assert revoked.status_code == 204
     gone = http.get(f"{ledger}/v1/tenants/{mine.tenant_id}/postings", headers=as_tenant)
     assert (gone.status_code, gone.json()["error"]["reason"]) == (401, "bad_credentials")
+
+
+def test_a_nul_in_an_ops_form_never_reaches_postgresql(
+    stack: Any, http: httpx.Client, new_tenant: Any
+) -> None:
+    tenant = new_tenant()
+    ledger = stack.url("ledger")
+    with httpx.Client(base_url=ledger, timeout=30) as browser:
+        assert browser.post("/ops/login", data={"token": stack.admin_token}).status_code == 303
+        page = browser.get(
+            "/ops/confirm", params={"action": "resume_tenant", "tenant": tenant.tenant_id}
+        )
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        action_id = re.search(r'name="action_id" value="([^"]+)"', page.text)
+        assert csrf is not None
+        assert action_id is not None
+        acted = browser.post(
+            "/ops/actions",
+            data={
+                "csrf": csrf.group(1),
+                "action_id": action_id.group(1),
+                "action": "resume_tenant",
+                "tenant": tenant.tenant_id,
+                "note": "fixed\x00 by hand",
+            },
+        )
+        assert acted.status_code == 303, acted.text
+        trail = http.get(
+            f"{ledger}/v1/actions",
+            params={"tenant": tenant.tenant_id},
+            headers={"Authorization": f"Bearer {stack.admin_token}"},
+        )
+        assert trail.status_code == 200, trail.text
+        assert [a["note"] for a in trail.json()] == ["fixed by hand"]

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
 
 from bogfoer_contracts.ids import TenantId
+from bogfoer_contracts.model import ContractModel
 
 
-class _Action(BaseModel):
+class _Action(ContractModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action_id: str = Field(min_length=1, max_length=64, description="unique; a uuid4")

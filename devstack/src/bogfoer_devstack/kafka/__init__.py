@@ -259,8 +259,12 @@ async def grant(bootstrap: str, principal: str, rules: Iterable[tuple[str, str, 
 
 def _cluster_id() -> str:
     # StorageTool random-uuid would cost a JVM start; Kafka's cluster id is a url-safe
-    # base64 of 16 random bytes, which we can make ourselves.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # base64 of 16 random bytes, which we can make ourselves. Like Kafka's Uuid.randomUuid,
+    # never one that starts with "-": the storage tool would read it as an option (1 in 64).
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 async def _wait_for_metadata(bootstrap: str, deadline: float) -> None:

@@ -151,7 +151,9 @@ def web_router(
         if len(body) > _MAX_FORM_BYTES:
             return None
         parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return {k: v[0] for k, v in parsed.items() if v}
+        # A NUL (%00) cannot be stored: dropped here like any character a form cannot carry,
+        # so a note or a key with one never reaches PostgreSQL.
+        return {k.replace("\x00", ""): v[0].replace("\x00", "") for k, v in parsed.items() if v}
 
     # --- login ------------------------------------------------------------------------------
 
