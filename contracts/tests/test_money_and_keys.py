@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, posting_key
-from bogfoer_contracts.money import Money
+from bogfoer_contracts.money import MAX_MINOR_UNITS, Money
 
 
 @given(st.integers(min_value=-(10**15), max_value=10**15))
@@ -41,3 +41,15 @@ def test_long_keys_stay_unique() -> None:
     a = posting_key("shop-a", "invoice", "x" * 200)
     b = posting_key("shop-a", "invoice", "x" * 199 + "y")
     assert a != b
+
+
+def test_money_beyond_any_sale_is_refused_where_it_enters() -> None:
+    """The fuzz suite's payout of 2**63 øre was accepted, mapped, and then overflowed the
+    ledger's bigint: the command never reached the books, with no hold and no reason.
+    An amount is bounded where it enters, far above any sale and inside every store."""
+    assert MAX_MINOR_UNITS < 2**63 // 1_000  # room for sums of a thousand of them in bigint
+    for amount in (MAX_MINOR_UNITS, -MAX_MINOR_UNITS):
+        assert Money(amount=amount, currency="DKK").amount == amount
+    for amount in (MAX_MINOR_UNITS + 1, -MAX_MINOR_UNITS - 1, 2**63, -(2**64)):
+        with pytest.raises(ValidationError, match="less than or equal|greater than or equal"):
+            Money.model_validate({"amount": amount, "currency": "DKK"})

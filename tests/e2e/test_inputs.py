@@ -66,6 +66,17 @@ def test_orders_c_slash_1_and_c_underscore_1_are_both_booked(
     assert tenant.trial_balance() == {53000: 30000, 1000: -24000, 64000: -6000}
 
 
+def test_an_amount_no_store_can_hold_is_refused_at_the_door(new_tenant: Any) -> None:
+    """Found by the fuzz suite: an amount of 2**63 øre was answered 202, mapped, and then
+    overflowed the ledger's bigint, so the posting never reached the books."""
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    placed = order("BIG-1", lines=[goods("1", 2**63)])
+    response = tenant.shop.send("order.placed", "BIG-1-placed", AT, placed)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["reason"] == "invalid_event"
+    assert "less than or equal to" in str(response.json()["error"]["detail"])
+
+
 def test_settings_with_a_nul_are_refused_for_a_connected_tenant(
     new_tenant: Any, stack: Stack, http: httpx.Client
 ) -> None:

@@ -11,8 +11,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. DKK")]
+# Far above any sale (ten thousand billion kroner) and far inside every store: PostgreSQL's
+# bigint holds sums of thousands of them, Dinero's decimals hold them exactly. Bounded where an
+# amount enters, so nothing accepted can overflow later (it did: 2**63 øre was answered 202 and
+# then never reached the ledger).
+MAX_MINOR_UNITS = 10**15
 MinorUnits = Annotated[
-    StrictInt, Field(description="Integer minor units (øre, cents); never a float")
+    StrictInt,
+    Field(
+        ge=-MAX_MINOR_UNITS,
+        le=MAX_MINOR_UNITS,
+        description="Integer minor units (øre, cents); never a float",
+    ),
 ]
 VatRate = Annotated[
     StrictInt,
