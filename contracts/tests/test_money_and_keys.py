@@ -51,5 +51,5 @@ def test_money_beyond_any_sale_is_refused_where_it_enters() -> None:
     for amount in (MAX_MINOR_UNITS, -MAX_MINOR_UNITS):
         assert Money(amount=amount, currency="DKK").amount == amount
     for amount in (MAX_MINOR_UNITS + 1, -MAX_MINOR_UNITS - 1, 2**63, -(2**64)):
-        with pytest.raises(ValidationError, match="less than or equal|greater than or equal"):
+        with pytest.raises(ValidationError, match=r"(less|greater) than or equal"):
             Money.model_validate({"amount": amount, "currency": "DKK"})
