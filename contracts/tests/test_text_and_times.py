@@ -8,11 +8,19 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, OrderPlacedEvent, parse_event, stamp
+from bogfoer_contracts.events import (
+    SALES_EVENT,
+    InboundEvent,
+    OrderLine,
+    OrderPlacedEvent,
+    parse_event,
+    stamp,
+)
 from bogfoer_contracts.model import unstorable_text
 from bogfoer_contracts.times import FIRST_YEAR, LAST_YEAR, Timestamp
 from bogfoer_rules.documents import danish_date
@@ -78,3 +86,18 @@ def test_every_time_the_contract_takes_matches_its_schema(text: str) -> None:
     except ValidationError:
         return
     assert _TIMESTAMP_PATTERN.fullmatch(text)
+
+
+def test_a_nested_model_checks_its_text_when_it_is_validated_on_its_own(
+    placed_event: dict[str, Any],
+) -> None:
+    """An event is walked once, by its outermost model; a model validated alone walks its
+    own input (the nested models skip the walk only inside an outer validation)."""
+    placed_event["data"]["lines"][0]["description"] = "Vare\x00"
+    with pytest.raises(ValidationError, match=re.escape("data.lines[0].description holds a NUL")):
+        parse_event(placed_event)
+    with_nul = placed_event["data"]["lines"][0]
+    with pytest.raises(ValidationError, match="description holds a NUL"):
+        OrderLine.model_validate(with_nul)
+    with_nul["description"] = "Vare"
+    assert OrderLine.model_validate(with_nul).description == "Vare"

@@ -9,14 +9,17 @@ door answers 422 instead of a consumer dead-lettering what was already accepted.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidatorFunctionWrapHandler, model_validator
 
 
 def unstorable_text(value: Any) -> str | None:
     """Where `value` (JSON-like: dicts, lists, strings) holds text that cannot be stored,
     and why; None when all of it can. Iterative: no recursion limit for deep input."""
+    if _all_storable(value):
+        return None  # the common case, without building a path for every element
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         where, item = stack.pop()
@@ -35,26 +38,67 @@ def unstorable_text(value: Any) -> str | None:
     return None
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "holds a NUL character (U+0000), which cannot be stored"
+def _all_storable(value: Any) -> bool:
+    """`unstorable_text(value) is None`, fast: every event is checked at the door and again
+    by each consumer that parses it, so this walk is on the hot path of a replay."""
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        if type(item) is str:
+            if "\x00" in item or (not item.isascii() and not _encodes(item)):
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and (
+                    "\x00" in key or (not key.isascii() and not _encodes(key))
+                ):
+                    return False
+                push(child)
+        elif isinstance(item, list | tuple):
+            extend(item)
+        elif isinstance(item, str) and _text_problem(item) is not None:  # a str subclass
+            return False
+    return True
+
+
+def _encodes(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "holds a NUL character (U+0000), which cannot be stored"
+    if not _encodes(text):
         return "holds a lone surrogate (U+D800–U+DFFF), which is not text"
     return None
+
+
+# Set while a model's input is being validated: the models nested in it were checked with
+# it, so they do not walk their part again (a walk per nesting level made it quadratic).
+_CHECKED: ContextVar[bool] = ContextVar("bogfoer_text_checked", default=False)
 
 
 class StorableText(BaseModel):
     """Refuses NUL characters and lone surrogates anywhere in the input (see the module)."""
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _refuse_unstorable_text(cls, data: Any) -> Any:
+    def _refuse_unstorable_text(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if _CHECKED.get():
+            return handler(data)
         problem = unstorable_text(data)
         if problem is not None:
             raise ValueError(problem)
-        return data
+        token = _CHECKED.set(True)
+        try:
+            return handler(data)
+        finally:
+            _CHECKED.reset(token)
 
 
 class ContractModel(StorableText):
