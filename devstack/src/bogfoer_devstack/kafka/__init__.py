@@ -3,19 +3,24 @@
 The jars are resolved once with Maven into a cache outside the clone, the storage is
 formatted, the broker started on free loopback ports, and we wait until it answers a
 real Kafka metadata request before handing out the bootstrap address.
+
+A stopped broker starts again on its existing data and the same ports (the storage is
+formatted once, with the cluster id it keeps), so clients connected before reconnect to
+it: the restarts of the recovery tests and of `make chaos`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -89,6 +94,7 @@ class KafkaBroker:
     version: str = KAFKA_VERSION
     heap: str = "-Xms256m -Xmx512m"
     secured: SecuredListener | None = None
+    controller_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     secured_port: int = field(default=0, init=False)
 
@@ -107,8 +113,12 @@ class KafkaBroker:
     def log_file(self) -> Path:
         return self.data_dir / "broker.log"
 
+    @property
+    def _logs(self) -> Path:
+        return self.data_dir / "kraft-logs"
+
     def _properties(self, controller_port: int) -> str:
-        logs = self.data_dir / "kraft-logs"
+        logs = self._logs
         listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
         protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
         if self.secured is not None:
@@ -170,32 +180,35 @@ class KafkaBroker:
     def start(self, timeout: float = 90.0) -> KafkaBroker:
         libs = ensure_jars(self.version)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Chosen once: a restart listens where the clients (and the quorum) expect it.
         if not self.port:
             self.port = free_port()
         if self.secured is not None and not self.secured_port:
             self.secured_port = self.secured.port or free_port()
-        controller_port = free_port()
+        if not self.controller_port:
+            self.controller_port = free_port()
         props = self.data_dir / "server.properties"
-        props.write_text(self._properties(controller_port))
+        props.write_text(self._properties(self.controller_port))
         log4j = self.data_dir / "log4j2.xml"
         log4j.write_text((resources.files(__package__) / "log4j2.xml").read_text())
         java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
-        cluster_id = _cluster_id()
-        subprocess.run(
-            [
-                *java,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(props),
-                "--ignore-formatted",
-                *self._scram_users(),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        if not (self._logs / "meta.properties").exists():
+            # Formatted once; formatting again with a new cluster id would refuse the data
+            # ("Invalid cluster.id"), so a restart keeps the storage (and its SCRAM users).
+            subprocess.run(
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(props),
+                    *self._scram_users(),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
             [
@@ -222,6 +235,26 @@ class KafkaBroker:
     def stop(self, timeout: float = 30.0) -> None:
         proc, self.process = self.process, None
         stop_process(proc, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed node: no controlled shutdown, the logs recovered at start."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+    @contextlib.contextmanager
+    def stopped(self, crash: bool = False) -> Iterator[None]:
+        """Down for the duration of the block (killed when `crash`), then up again on its
+        data and ports, whatever the block raised."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        try:
+            yield
+        finally:
+            self.start()
 
 
 # Kafka's protocol codes (org.apache.kafka.common.acl / resource).

@@ -1,0 +1,102 @@
+"""The devstack's broker and database stop and start again on their existing data and ports,
+so services connected before the restart reconnect by themselves (the recovery tests and
+`make chaos` rely on it)."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bogfoer_devstack.kafka import KafkaBroker
+from bogfoer_devstack.postgres import Postgres
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+async def test_the_broker_starts_again_on_its_data_and_port(
+    restartable_kafka: KafkaBroker, crash: bool
+) -> None:
+    broker = restartable_kafka
+    bootstrap = broker.bootstrap_servers
+    topic, group = f"restart-{uuid4().hex[:8]}", f"restart-{uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"before")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.commit({TopicPartition(topic, 0): 1})
+        finally:
+            await consumer.stop()
+
+        await asyncio.to_thread(_bounce, broker, crash)
+
+        assert broker.bootstrap_servers == bootstrap
+        # The producer made before the restart reconnects and goes on in sequence.
+        await producer.send_and_wait(topic, b"after")
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        assert await consumer.committed(tp) == 1  # the group's offset survived
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        batch = await consumer.getmany(tp, timeout_ms=5000)
+        assert [r.value for r in batch[tp]] == [b"before", b"after"]
+    finally:
+        await consumer.stop()
+
+
+def _bounce(broker: KafkaBroker, crash: bool) -> None:
+    with broker.stopped(crash=crash):
+        pass
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_the_database_starts_again_on_its_data_and_port(
+    restartable_postgres: Postgres, mode: str
+) -> None:
+    pg = restartable_postgres
+    url = pg.url
+    table = f"restart_{uuid4().hex[:8]}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE TABLE {table} (n int); INSERT INTO {table} VALUES (42)")  # noqa: S608
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        down = pg.stopped("fast" if mode == "fast" else "immediate")
+        refused = pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError))
+        with down, refused:
+            await pool.fetchval("SELECT 1")
+        assert pg.url == url
+        # The pool opened before the restart hands out new connections by itself.
+        assert await pool.fetchval(f"SELECT n FROM {table}") == 42  # noqa: S608
+    finally:
+        await pool.close()
