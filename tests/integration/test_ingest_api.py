@@ -209,7 +209,11 @@ async def test_openapi_health_and_metrics_are_served(ingest: Ingest) -> None:
     assert (live.status_code, live.json()) == (200, {"status": "alive"})
     ready = await ingest.http.get(f"{base}/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "checks": {"kafka": True, "postgres": True}}
+    assert ready.json() == {
+        "ready": True,
+        "checks": {"kafka": True, "consumers": True, "postgres": True},
+        "failing": {},
+    }
     assert error_of(await ingest.http.get(f"{base}/metrics")) == (401, "missing_credentials")
     metrics = await ingest.http.get(
         f"{base}/metrics", headers={"Authorization": f"Bearer {ingest.stack.viewer_token}"}

@@ -1,5 +1,6 @@
 """The poster's per-tenant workers against a real PostgreSQL: more busy tenants than pool
-connections, a query the database kills, and a posting that keeps waiting.
+connections, a query the database kills, a database restart, a stop that races the start of
+a worker, and a posting that keeps waiting.
 
 Dinero and Kafka are stand-ins here (a contact that is always found, an outbox that is only
 drained by the test): what is under test is the workers' use of the database.
@@ -24,13 +25,15 @@ from bogfoer_contracts.postings import (
     PostingResult,
     RegisterPayment,
 )
+from bogfoer_devstack.postgres import Postgres
 from bogfoer_dinero.models import Contact
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_poster import store
+from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
 
-from .conftest import eventually, new_tenant
+from .conftest import create_database, drop_database, eventually, new_tenant
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -92,33 +95,38 @@ async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
         await created.close()
 
 
+async def _connect(database_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(database_url, server_settings={"search_path": "poster"})
+
+
 @pytest.fixture
 async def db(fresh_database: str, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """The test's own connection: its checks must not wait for the pool under test."""
-    conn = await asyncpg.connect(fresh_database, server_settings={"search_path": "poster"})
+    conn = await _connect(fresh_database)
     try:
         yield conn
     finally:
         await conn.close()
 
 
-@pytest.fixture
-async def supervisor(pool: asyncpg.Pool, fresh_database: str) -> AsyncIterator[Supervisor]:
-    sup = Supervisor(
+def _supervisor(pool: asyncpg.Pool, database_url: str) -> Supervisor:
+    return Supervisor(
         pool,
         _Dinero(),  # type: ignore[arg-type]
         _Outbox(),  # type: ignore[arg-type]
-        _settings(fresh_database),
+        _settings(database_url),
         trace.get_tracer("test"),
     )
-    running = asyncio.create_task(sup.run())
+
+
+@pytest.fixture
+async def supervisor(pool: asyncpg.Pool, fresh_database: str) -> AsyncIterator[Supervisor]:
+    sup = _supervisor(pool, fresh_database)
+    sup.start()
     try:
         yield sup
     finally:
-        await sup.stop()
-        running.cancel()
-        with_result = await asyncio.gather(running, return_exceptions=True)
-        assert not [r for r in with_result if isinstance(r, Exception)]
+        await asyncio.wait_for(sup.stop(), 30)
 
 
 async def _intake(conn: asyncpg.Connection, *commands: PostingCommand) -> None:
@@ -201,23 +209,30 @@ async def test_a_posting_still_waiting_for_the_same_thing_tells_the_ledger_once(
     await _intake(db, payment)
     supervisor.wake.set()
 
-    async def attempts() -> int:
-        value: int = await db.fetchval(
-            "SELECT attempts FROM postings WHERE posting_key = $1", payment.posting_key
-        )
-        return value
-
-    for seen in (1, 2, 3):  # looked at again (as after a restart or an unpark), still waiting
-
-        async def attempted(least: int = seen) -> bool:
-            return await attempts() >= least
-
-        await eventually(attempted, within=10, what=f"attempt {seen}")
-        await db.execute(
-            "UPDATE postings SET next_attempt_at = now() WHERE posting_key = $1",
+    async def attempt_over(least: int) -> bool:
+        # Over = its outcome stored and its lease released; resetting the due time while an
+        # attempt is still in hand would be overwritten by that attempt's outcome.
+        row = await db.fetchrow(
+            "SELECT attempts, state, lease_owner FROM postings WHERE posting_key = $1",
             payment.posting_key,
         )
-        supervisor.wake.set()
+        assert row is not None
+        return bool(
+            row["attempts"] >= least and row["state"] == "waiting" and row["lease_owner"] is None
+        )
+
+    for seen in (1, 2, 3, 4):  # looked at again (as after a restart or an unpark), still waiting
+
+        async def attempted(least: int = seen) -> bool:
+            return await attempt_over(least)
+
+        await eventually(attempted, within=10, what=f"attempt {seen}")
+        if seen < 4:
+            await db.execute(
+                "UPDATE postings SET next_attempt_at = now() WHERE posting_key = $1",
+                payment.posting_key,
+            )
+            supervisor.wake.set()
 
     rows = await db.fetch("SELECT payload FROM outbox ORDER BY seq")
     results = [PostingResult.model_validate_json(r["payload"]) for r in rows]
@@ -258,3 +273,151 @@ async def test_a_posting_leased_by_another_replica_is_left_alone_until_the_lease
     )
     assert row is not None
     assert (row["attempts"], row["lease_owner"]) == (2, None)
+
+
+@pytest.fixture
+async def restartable_database(restartable_postgres: Postgres) -> AsyncIterator[str]:
+    url = await create_database(restartable_postgres.url)
+    yield url
+    await drop_database(restartable_postgres.url, url)
+
+
+async def test_every_tenant_is_served_again_after_the_database_restarts(
+    restartable_postgres: Postgres, restartable_database: str
+) -> None:
+    pool = await create_pool(restartable_database, "poster", max_size=2)
+    await migrate(pool, "bogfoer_poster")
+    sup = _supervisor(pool, restartable_database)
+    sup.start()
+    first, second = new_tenant(), new_tenant()
+
+    async def states() -> dict[str, str]:
+        # A connection of its own each time: the test's checks outlive the restart.
+        conn = await asyncpg.connect(
+            restartable_database, server_settings={"search_path": "poster"}
+        )
+        try:
+            return await _states(conn, [first, second])
+        finally:
+            await conn.close()
+
+    async def intake(*commands: PostingCommand) -> None:
+        conn = await asyncpg.connect(
+            restartable_database, server_settings={"search_path": "poster"}
+        )
+        try:
+            await _intake(conn, *commands)
+        finally:
+            await conn.close()
+        sup.wake.set()
+
+    try:
+        await intake(_contact(first, 1))
+
+        async def first_done() -> bool:
+            return await states() == {f"{first}:contact:1": "done"}
+
+        await eventually(first_done, within=10, what="a posting before the restart")
+        # The database goes away under the running workers (a failover, an upgrade) and
+        # comes back on the same address, with the supervisor looking all along.
+        await asyncio.to_thread(restartable_postgres.stop)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(restartable_postgres.start)
+        await intake(_contact(first, 2), _contact(second, 1))
+
+        async def all_done() -> bool:
+            return set((await states()).values()) == {"done"} and len(await states()) == 3
+
+        await eventually(all_done, within=20, what="every tenant served after the restart")
+    finally:
+        await asyncio.wait_for(sup.stop(), 30)
+        await asyncio.wait_for(pool.close(), 10)
+
+
+async def test_nothing_starts_after_a_stop_and_no_pooled_connection_stays_held(
+    db: asyncpg.Connection, pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    # The supervisor is in the middle of looking for due tenants (held up by a table lock
+    # here) when it is told to stop; what that look finds must not start a worker after
+    # stop() returned: such a worker took a pooled connection for the tenants' locks and
+    # kept it, and closing the pool at shutdown then waited for ever.
+    tenant = new_tenant()
+    await _intake(db, _contact(tenant, 1))
+    admin = await asyncpg.connect(fresh_database)
+    sup = _supervisor(pool, fresh_database)
+    try:
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE poster.postings IN ACCESS EXCLUSIVE MODE")
+            sup.start()
+
+            async def supervisor_blocked() -> bool:
+                blocked = await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
+                return bool(blocked)
+
+            await eventually(supervisor_blocked, within=10, what="the supervisor's look")
+            stopping = asyncio.create_task(sup.stop())
+            await asyncio.sleep(0.3)
+        # The table lock is gone: the look returns the tenant, as stop() goes on.
+        await asyncio.wait_for(stopping, 15)
+        await asyncio.sleep(1.0)  # a worker started after the stop would be at work now
+        attempts = await db.fetchval("SELECT attempts FROM postings WHERE tenant_id = $1", tenant)
+        assert attempts == 0
+        await asyncio.wait_for(pool.close(), 5)
+    finally:
+        await admin.close()
+        pool.terminate()
+
+
+async def test_the_supervisor_says_when_its_workers_cannot_make_progress(
+    db: asyncpg.Connection, pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    # What the poster's readiness reports: every worker crashing, every look for due
+    # postings failing, the supervisor gone; and nothing once they work again.
+    unreachable = "postgresql://postgres@127.0.0.1:9/nowhere"
+    sup = Supervisor(
+        pool,
+        _Dinero(),  # type: ignore[arg-type]
+        _Outbox(),  # type: ignore[arg-type]
+        _settings(fresh_database),
+        trace.get_tracer("test"),
+        locks=TenantLocks(lambda: asyncpg.connect(unreachable)),
+    )
+    assert await sup.failing() == "the supervisor is not running"
+    sup.start()
+    try:
+        tenant = new_tenant()
+        await _intake(db, _contact(tenant, 1))
+        sup.wake.set()
+
+        async def crashing() -> bool:
+            return "tenant worker(s) crashing" in (await sup.failing() or "")
+
+        await eventually(crashing, within=10, what="the workers' crash reported")
+        assert f"e.g. {tenant}: ConnectionRefusedError" in (await sup.failing() or "")
+
+        await db.execute("ALTER TABLE postings RENAME TO postings_away")
+        try:
+
+            async def looking_fails() -> bool:
+                return "looking for due postings fails" in (await sup.failing() or "")
+
+            await eventually(looking_fails, within=10, what="the failing look reported")
+            assert "UndefinedTableError" in (await sup.failing() or "")
+        finally:
+            await db.execute("ALTER TABLE postings_away RENAME TO postings")
+        await db.execute("DELETE FROM postings WHERE tenant_id = $1", tenant)
+
+        async def healthy() -> bool:
+            return await sup.failing() is None
+
+        await eventually(healthy, within=10, what="nothing to report once nothing fails")
+        dying = sup._running
+        assert dying is not None
+        dying.cancel()  # the supervisor dies
+        await asyncio.gather(dying, return_exceptions=True)
+        assert await sup.failing() == "the supervisor is not running"
+    finally:
+        await asyncio.wait_for(sup.stop(), 30)

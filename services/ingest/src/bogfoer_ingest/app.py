@@ -18,7 +18,7 @@ from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
-from bogfoer_kit.http import health_router
+from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -66,6 +66,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "ingest")
-    app.include_router(health_router(broker, ("postgres", db.ready)))
+    readiness = Readiness(broker)
+    readiness.add("postgres", db.failing)
+    app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard))
     return app

@@ -112,5 +112,9 @@ class ServiceDatabase:
         if self._pool is not None:
             await self._pool.close()
 
-    async def ready(self) -> bool:
-        return bool(await self.pool.fetchval("SELECT true"))
+    async def failing(self) -> str | None:
+        """Readiness: None when a query answers (a failure raises, and is the reason)."""
+        if self._pool is None:
+            return "the database is not open yet"
+        await self._pool.fetchval("SELECT true", timeout=2.0)
+        return None

@@ -1,7 +1,13 @@
-"""Liveness, readiness and the topics' AsyncAPI, in every service (metrics: `metrics.py`)."""
+"""Liveness, readiness and the topics' AsyncAPI, in every service (metrics: `metrics.py`).
+
+Readiness tells the truth about whether the service can make progress: Kafka answers,
+every consumer of the service is running, and whatever the service adds (its database,
+the poster's workers). A failing check answers 503 and names the check with the reason.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,10 +17,57 @@ from faststream.kafka import KafkaBroker
 
 from bogfoer_kit.asyncapi import document
 
-ReadyCheck = Callable[[], Awaitable[bool]]
+# A readiness check answers None when all is well, or why not (for the operator).
+ReadyCheck = Callable[[], Awaitable[str | None]]
+CHECK_TIMEOUT_SECONDS = 3.0
 
 
-def health_router(broker: KafkaBroker, *extra_checks: tuple[str, ReadyCheck]) -> APIRouter:
+def reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class Readiness:
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+        self._checks: dict[str, ReadyCheck] = {
+            "kafka": self._kafka,
+            "consumers": self._consumers,
+        }
+
+    def add(self, name: str, check: ReadyCheck) -> None:
+        self._checks[name] = check
+
+    async def failing(self) -> dict[str, str | None]:
+        """Every check with its failure (None: passing), asked at once."""
+        names = list(self._checks)
+        answers = await asyncio.gather(*(self._ask(self._checks[n]) for n in names))
+        return dict(zip(names, answers, strict=True))
+
+    @staticmethod
+    async def _ask(check: ReadyCheck) -> str | None:
+        try:
+            return await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return f"no answer within {CHECK_TIMEOUT_SECONDS:.0f} s"
+        except Exception as exc:  # a failing dependency means "not ready", not a 500
+            return reason(exc)
+
+    async def _kafka(self) -> str | None:
+        answered = await self.broker.ping(timeout=CHECK_TIMEOUT_SECONDS - 1)
+        return None if answered else "the broker does not answer"
+
+    async def _consumers(self) -> str | None:
+        """Each subscriber is running and its consume loop is alive (FastStream restarts a
+        loop that crashed; one that ended is gone for good)."""
+        dead = []
+        for subscriber in self.broker.subscribers:
+            tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
+            if not subscriber.running or not any(not t.done() for t in tasks):
+                dead.append(", ".join(getattr(subscriber, "topic_names", ["?"])))
+        return f"not consuming: {'; '.join(sorted(dead))}" if dead else None
+
+
+def health_router(readiness: Readiness) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live")
@@ -23,14 +76,16 @@ def health_router(broker: KafkaBroker, *extra_checks: tuple[str, ReadyCheck]) ->
 
     @router.get("/health/ready")
     async def ready() -> JSONResponse:
-        checks = {"kafka": await broker.ping(timeout=2.0)}
-        for name, check in extra_checks:
-            try:
-                checks[name] = await check()
-            except Exception:  # a failing dependency means "not ready", not a 500
-                checks[name] = False
-        status = 200 if all(checks.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+        results = await readiness.failing()
+        failing = {name: why for name, why in results.items() if why is not None}
+        return JSONResponse(
+            {
+                "ready": not failing,
+                "checks": {name: why is None for name, why in results.items()},
+                "failing": failing,
+            },
+            status_code=503 if failing else 200,
+        )
 
     @router.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from bogfoer_contracts.topology import LEDGER
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
-from bogfoer_kit.http import health_router
+from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import check_subscriptions, client_options, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -75,7 +75,9 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     app = FastAPI(title="Bogfør ledger", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "ledger")
-    app.include_router(health_router(broker, ("postgres", db.ready)))
+    readiness = Readiness(broker)
+    readiness.add("postgres", db.failing)
+    app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard, refresh_gauges))
     static = resources.files("bogfoer_ledger.web").joinpath("static")
     app.mount("/ops/static", StaticFiles(directory=str(static)), name="ops-static")

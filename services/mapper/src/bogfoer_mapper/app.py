@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from bogfoer_contracts.topology import MAPPER
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
-from bogfoer_kit.http import health_router
+from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -47,6 +47,8 @@ def create_app(settings: MapperSettings) -> FastAPI:
     app = FastAPI(title="Bogfør mapper", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "mapper")
-    app.include_router(health_router(broker, ("postgres", db.ready)))
+    readiness = Readiness(broker)
+    readiness.add("postgres", db.failing)
+    app.include_router(health_router(readiness))
     app.include_router(metrics_router(settings.guard()))
     return app

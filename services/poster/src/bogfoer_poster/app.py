@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
-from bogfoer_kit.http import health_router
+from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.outbox import OutboxRelay
@@ -39,6 +38,8 @@ def create_app(settings: PosterSettings) -> FastAPI:
         ca_file=settings.database_ca_file,
     )
     guard = settings.guard()
+    readiness = Readiness(broker)
+    readiness.add("postgres", db.failing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,20 +74,20 @@ def create_app(settings: PosterSettings) -> FastAPI:
             check_subscriptions(broker, POSTER, settings.group_id)
             await broker.start()
             await outbox.relay()  # what a crash left committed but unpublished
-            running = asyncio.create_task(supervisor.run(), name="poster-supervisor")
+            supervisor.start()
+            readiness.add("workers", supervisor.failing)
             try:
                 yield
             finally:
                 await broker.stop()  # no new commands
                 await supervisor.stop()  # the Dinero calls in hand finish and are recorded
                 await outbox.relay()
-                running.cancel()
                 await db.close()
                 tracer_provider.shutdown()
 
     app = FastAPI(title="Bogfør poster", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "poster")
-    app.include_router(health_router(broker, ("postgres", db.ready)))
+    app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard))
     return app

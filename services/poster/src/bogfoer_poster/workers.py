@@ -2,8 +2,8 @@
 
 Commands are taken off Kafka into the `postings` table (the durable per-tenant queue) and
 the offset committed at once; a supervisor runs one asyncio task per tenant with due
-postings. A tenant's task holds a Postgres advisory lock, so across replicas each tenant
-is served by exactly one worker at a time, in order.
+postings. A tenant's task holds the tenant's advisory lock (`locks.py`), so across
+replicas each tenant is served by exactly one worker at a time, in order.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import datetime as dt
 import logging
 import random
 import uuid
-import zlib
 from collections.abc import Callable
 from typing import Literal, assert_never
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate, trace
 
 from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
@@ -37,9 +35,11 @@ from bogfoer_dinero import (
 )
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import dlq_headers
+from bogfoer_kit.http import reason
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.execute import Executor, Outcome
+from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.metrics import ACTIONS, ATTEMPTS
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.store import Posting
@@ -66,10 +66,6 @@ def _rejection(exc: DineroRejected) -> PostingError:
     )
 
 
-def _lock_id(tenant_id: str) -> int:
-    return zlib.crc32(f"poster-tenant:{tenant_id}".encode())
-
-
 class Supervisor:
     def __init__(
         self,
@@ -79,6 +75,7 @@ class Supervisor:
         settings: PosterSettings,
         tracer: trace.Tracer,
         clock: Clock = _utcnow,
+        locks: TenantLocks | None = None,
     ) -> None:
         self.tracer = tracer
         # Who holds a posting's claim lease: this process (a restart is a new replica).
@@ -93,45 +90,66 @@ class Supervisor:
         self._stopping = False
         # Per tenant: how long until the next look for drafts that were booked by a person.
         self._draft_poll: dict[str, tuple[float, dt.datetime]] = {}
-        # The tenants' advisory locks live on one connection of this replica, taken out of
-        # the pool for good: a connection held per busy tenant would empty the pool and
-        # leave every worker waiting for a second one. Its generation changes when it is
-        # replaced (its locks died with it), which tells the workers to stop.
-        self._lock_conn: PoolConnectionProxy | None = None
-        self._lock_generation = 0
-        self._lock_mutex = asyncio.Lock()
+        self.locks = locks or TenantLocks(lambda: asyncpg.connect(settings.database_url))
+        self._running: asyncio.Task[None] | None = None
+        # What readiness reports: the last round's failure, and per tenant with due
+        # postings the failure its last worker ended in.
+        self._round_failure: str | None = None
+        self._crashed: dict[str, str] = {}
+
+    def start(self) -> None:
+        self._running = asyncio.create_task(self.run(), name="poster-supervisor")
 
     async def run(self) -> None:
         while not self._stopping:
             try:
-                for tenant in await store.due_tenants(self.pool):
+                due = await store.due_tenants(self.pool)
+                self._crashed = {t: why for t, why in self._crashed.items() if t in due}
+                for tenant in due:
                     task = self._workers.get(tenant)
-                    if task is None or task.done():
+                    if not self._stopping and (task is None or task.done()):
                         self._workers[tenant] = asyncio.create_task(
                             self._serve(tenant), name=f"poster-{tenant}"
                         )
                 await self._poll_drafts()
-            except Exception:
+                self._round_failure = None
+            except Exception as exc:
                 # The database or Dinero failed under us: this loop is the only thing that
                 # starts workers, so it must outlive any failure and look again.
                 log.exception("looking for due postings failed; looking again")
+                self._round_failure = reason(exc)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_seconds)
 
     async def stop(self) -> None:
-        """Let each worker finish the posting in hand (its Dinero call), then return."""
+        """Let each worker finish the posting in hand (its Dinero call), then return with
+        every tenant's lock released and no connection of the pool held."""
         self._stopping = True
         self.wake.set()
+        if self._running is not None:
+            # Its round in progress may still start workers; they are waited for below.
+            await asyncio.wait([self._running], timeout=self.settings.graceful_timeout_seconds)
+            self._running.cancel()
+            await asyncio.gather(self._running, return_exceptions=True)
         workers = [t for t in self._workers.values() if not t.done()]
         if workers:
             await asyncio.wait(workers, timeout=self.settings.graceful_timeout_seconds)
         for task in workers:
             task.cancel()
-        async with self._lock_mutex:
-            if self._lock_conn is not None:
-                await self.pool.release(self._lock_conn)  # releases every tenant's lock
-                self._lock_conn = None
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self.locks.close()
+
+    async def failing(self) -> str | None:
+        """Why the workers cannot make progress (None: they can), for readiness."""
+        if self._running is None or self._running.done():
+            return "the supervisor is not running"
+        if self._round_failure is not None:
+            return f"looking for due postings fails: {self._round_failure}"
+        if self._crashed:
+            tenant, why = next(iter(self._crashed.items()))
+            return f"{len(self._crashed)} tenant worker(s) crashing, e.g. {tenant}: {why}"
+        return None
 
     async def carry_out(self, action: OpsAction) -> str:
         """An operator's action from ops.actions.v1, once; returns what came of it."""
@@ -186,48 +204,29 @@ class Supervisor:
         return outcome
 
     async def _serve(self, tenant: str) -> None:
-        generation = await self._lock(tenant)
-        if generation is None:
-            return  # another replica serves this tenant now
+        generation: int | None = None
         try:
-            while not self._stopping and self._holds_locks(generation):
+            generation = await self.locks.take(tenant)
+            if generation is None:
+                return  # another replica serves this tenant now
+            while not self._stopping and self.locks.holds(generation):
                 async with self.pool.acquire() as conn:
                     if await store.parked_reason(conn, tenant):
-                        return
+                        break
                     posting = await store.next_due(conn, tenant)
                 if posting is None:
-                    return
+                    break
                 await self._post(posting)
                 await self.outbox.relay()
-        except Exception:
+            self._crashed.pop(tenant, None)
+        except Exception as exc:
             log.exception("worker for tenant %s stopped; the supervisor restarts it", tenant)
+            self._crashed[tenant] = reason(exc)
             await asyncio.sleep(1)
         finally:
-            await self._unlock(tenant, generation)
-
-    async def _lock(self, tenant: str) -> int | None:
-        """The tenant's advisory lock (None: another replica holds it). Session locks are
-        re-entrant, which is safe because this replica runs one task per tenant."""
-        async with self._lock_mutex:
-            if self._lock_conn is not None and self._lock_conn.is_closed():
-                await self.pool.release(self._lock_conn)  # its locks are gone with it
-                self._lock_conn = None
-            if self._lock_conn is None:
-                self._lock_conn = await self.pool.acquire()
-                self._lock_generation += 1
-            taken = await self._lock_conn.fetchval(
-                "SELECT pg_try_advisory_lock($1)", _lock_id(tenant)
-            )
-            return self._lock_generation if taken else None
-
-    def _holds_locks(self, generation: int) -> bool:
-        conn = self._lock_conn
-        return generation == self._lock_generation and conn is not None and not conn.is_closed()
-
-    async def _unlock(self, tenant: str, generation: int) -> None:
-        async with self._lock_mutex:
-            if self._lock_conn is not None and self._holds_locks(generation):
-                await self._lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(tenant))
+            if generation is not None:
+                with contextlib.suppress(Exception):  # its connection is gone: so is the lock
+                    await self.locks.release(tenant, generation)
 
     async def _post(self, posting: Posting) -> None:
         """One attempt at one posting, as a span in the trace its command arrived in."""

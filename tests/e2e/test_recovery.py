@@ -1,0 +1,187 @@
+"""Every service resumes by itself after PostgreSQL or the Kafka broker restarts under it,
+with no process restarted, and says it is not ready while it cannot make progress.
+
+The four services run as processes against a broker and a database server of their own
+(`restartable_kafka`, `restartable_postgres`), which these tests stop and start again on
+the same data and ports, as a failover or an upgrade would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from bogfoer_devstack.kafka import KafkaBroker
+from bogfoer_devstack.postgres import Postgres
+from bogfoer_devstack.sales import AT, captured, fee, goods, order, shipping, stripe_ref
+from bogfoer_devstack.shop import Operator
+from bogfoer_devstack.stack import SERVICES, Stack
+from bogfoer_kit.kafka import ensure_topics
+from dinero_sandbox.process import SandboxHandle
+from tests.integration.conftest import create_database, drop_database
+
+
+@pytest.fixture(scope="module")
+def stack(
+    restartable_kafka: KafkaBroker,
+    restartable_postgres: Postgres,
+    e2e_sandbox: SandboxHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """The package's `stack`, on infrastructure these tests may restart."""
+    asyncio.run(ensure_topics(restartable_kafka.bootstrap_servers))
+    database = asyncio.run(create_database(restartable_postgres.url))
+    running = Stack(
+        workdir=tmp_path_factory.mktemp("recovery"),
+        kafka_bootstrap=restartable_kafka.bootstrap_servers,
+        database_url=database,
+        dinero_url=e2e_sandbox.base_url,
+        dinero_legacy_client_id=e2e_sandbox.legacy.client_id,
+        dinero_legacy_client_secret=e2e_sandbox.legacy.client_secret,
+    )
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        asyncio.run(drop_database(restartable_postgres.url, database))
+
+
+@pytest.fixture(scope="module")
+def operator(stack: Stack, http: httpx.Client) -> Operator:
+    return Operator(stack, http)
+
+
+def _sale(tenant: Any, oid: str) -> None:
+    """An order paid by card, with Stripe's fee: a contact, an invoice, a payment, a fee."""
+    placed = order(
+        oid, lines=[goods("1", 10000), shipping(2500)], payments=[stripe_ref(f"pi_{oid}")]
+    )
+    for type_, source_id, data in (
+        ("order.placed", f"{oid}-placed", placed),
+        ("payment.captured", f"pi_{oid}", captured(f"pi_{oid}", oid, 12500, f"txn_{oid}")),
+        ("payment.fee", f"pi_{oid}-fee", fee(f"pi_{oid}", 300, f"txn_{oid}")),
+    ):
+        assert tenant.shop.send(type_, source_id, AT, data).status_code == 202
+
+
+def _readiness(stack: Stack, http: httpx.Client) -> dict[str, tuple[int, dict[str, Any]]]:
+    def ask(name: str) -> tuple[int, dict[str, Any]]:
+        response = http.get(f"{stack.url(name)}/health/ready", timeout=10)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(len(SERVICES)) as pool:  # each check may take seconds to fail
+        return dict(zip(SERVICES, pool.map(ask, SERVICES), strict=True))
+
+
+def _wait_readiness(
+    stack: Stack, http: httpx.Client, what: str, wanted: Callable[[int, dict[str, Any]], bool]
+) -> float:
+    deadline = time.monotonic() + 45
+    started = time.monotonic()
+    answers: dict[str, tuple[int, dict[str, Any]]] = {}
+    while time.monotonic() < deadline:
+        answers = _readiness(stack, http)
+        if all(wanted(*answer) for answer in answers.values()):
+            return time.monotonic() - started
+        time.sleep(0.3)
+    raise AssertionError(f"not every service {what}: {answers}")
+
+
+def _not_ready_for(check: str) -> Callable[[int, dict[str, Any]], bool]:
+    return lambda status, body: status == 503 and body["checks"].get(check) is False
+
+
+def _ready(status: int, body: dict[str, Any]) -> bool:
+    return status == 200
+
+
+def _books(tenant: Any, sales: int) -> dict[int, int]:
+    # 125,00 incl. 25 % VAT paid by card, minus 3,00 in fees, per sale
+    return {
+        1000: -8000 * sales,
+        1350: -2000 * sales,
+        64000: -2500 * sales,
+        7220: 300 * sales,
+        55010: (12500 - 300) * sales,
+    }
+
+
+def test_every_service_resumes_after_postgres_restarts(
+    new_tenant: Any,
+    operator: Operator,
+    stack: Stack,
+    http: httpx.Client,
+    restartable_postgres: Postgres,
+) -> None:
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    _sale(tenant, "R1")
+    operator.wait_settled(tenant.tenant_id, expected=4, settled=("done",))
+
+    # A sale on its way through the pipeline as the database goes away.
+    _sale(tenant, "R2")
+    with restartable_postgres.stopped():
+        _wait_readiness(stack, http, "names the database", _not_ready_for("postgres"))
+        time.sleep(2)  # the consumers and the poster's workers meet the outage
+    took = _wait_readiness(stack, http, "is ready again", _ready)
+    print(f"every service ready {took:.1f} s after PostgreSQL was back")  # noqa: T201
+
+    _sale(tenant, "R3")
+    rows = operator.wait_settled(tenant.tenant_id, expected=12, timeout=90, settled=("done",))
+    assert len(rows) == 12
+    assert tenant.trial_balance() == _books(tenant, 3)
+
+
+def test_every_service_resumes_after_the_broker_restarts(
+    new_tenant: Any,
+    operator: Operator,
+    stack: Stack,
+    http: httpx.Client,
+    restartable_kafka: KafkaBroker,
+) -> None:
+    tenant = new_tenant(booking_mode="booked", trigger="order_placed")
+    _sale(tenant, "K1")
+    with restartable_kafka.stopped():
+        _wait_readiness(stack, http, "names the broker", _not_ready_for("kafka"))
+        time.sleep(2)  # the consumers, producers and the outbox relays meet the outage
+    took = _wait_readiness(stack, http, "is ready again", _ready)
+    print(f"every service ready {took:.1f} s after the broker was back")  # noqa: T201
+
+    _sale(tenant, "K2")
+    rows = operator.wait_settled(tenant.tenant_id, expected=8, timeout=90, settled=("done",))
+    assert len(rows) == 8
+    assert tenant.trial_balance() == _books(tenant, 2)
+
+
+def test_the_poster_is_not_ready_while_its_workers_cannot_make_progress(
+    stack: Stack, http: httpx.Client
+) -> None:
+    # The database answers, but the poster's supervisor cannot read its queue.
+    async def rename(old: str, new: str) -> None:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.execute(f"ALTER TABLE poster.{old} RENAME TO {new}")
+        finally:
+            await conn.close()
+
+    poster = f"{stack.url('poster')}/health/ready"
+    asyncio.run(rename("postings", "postings_away"))
+    try:
+        deadline = time.monotonic() + 20
+        while (answer := http.get(poster)).status_code == 200:
+            assert time.monotonic() < deadline, answer.json()
+            time.sleep(0.2)
+        body = answer.json()
+        assert answer.status_code == 503
+        assert body["checks"]["postgres"] is True
+        assert set(body["failing"]) == {"workers"}
+        assert "UndefinedTableError" in body["failing"]["workers"]
+    finally:
+        asyncio.run(rename("postings_away", "postings"))
+    _wait_readiness(stack, http, "is ready again", _ready)
