@@ -92,6 +92,11 @@ sandbox: install ## Run the Dinero sandbox on 127.0.0.1:8910 (port from DINERO_S
 demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales (KEEP=1: stay up for the ops pages)
 	$(PY) -m bogfoer_devstack.demo $(if $(KEEP),--keep)
 
+RUNS ?= 20
+.PHONY: chaos
+chaos: install ## Seeded chaos runs of the whole pipeline, checked in Dinero (RUNS=20, SEED=… replays)
+	$(PY) -m bogfoer_devstack.chaos --runs $(RUNS) $(if $(SEED),--seed $(SEED),)
+
 .PHONY: bench
 bench: install ## Benchmarks: ratios against a baseline measured in the same run
 	$(PY) -m bench

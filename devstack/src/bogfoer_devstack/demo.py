@@ -15,7 +15,6 @@ import contextlib
 import json
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,14 +25,13 @@ from typing import Any
 
 import httpx
 
-from bogfoer_devstack.kafka import KafkaBroker
-from bogfoer_devstack.ports import free_port, stop_process, wait_for_port
-from bogfoer_devstack.postgres import Postgres
-from bogfoer_devstack.sales import AT, discount, goods, order, shipping, stripe_ref
+from bogfoer_devstack.day_of_sales import SHAPES, Item, Refund, day_of_sales
+from bogfoer_devstack.infra import local_infra
+from bogfoer_devstack.sales import AT
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld, sign
-from dinero_sandbox.process import SandboxHandle, start_sandbox
+from dinero_sandbox.process import SandboxHandle
 
 ACCOUNT_NAMES = {
     1000: "Salg m/moms",
@@ -97,151 +95,42 @@ def connect(
     )
 
 
-def day_of_sales(tenant: DemoTenant, world: StripeWorld, prefix: str) -> list[tuple[str, Any]]:
-    """('shop', (type, id, data)) and ('stripe', event) items, in the order they happen."""
-    items: list[tuple[str, Any]] = []
-    orders = [
-        (
-            "domestic, multi-line with shipping and a discount",
-            order(
-                f"{prefix}-1001",
-                lines=[goods("1", 24900, 2), goods("2", 9900), discount(5000), shipping(4900)],
-            ),
-        ),
-        (
-            "EU consumer (DE), Danish VAT under the threshold",
-            order(
-                f"{prefix}-1002",
-                lines=[goods("1", 34900), shipping(7500)],
-                country="DE",
-                postcode="10115",
-            ),
-        ),
-        (
-            "EU business (SE) with a VAT number: reverse charge",
-            order(
-                f"{prefix}-1003",
-                lines=[goods("1", 80000, 3, vat_rate=0), shipping(12000, vat_rate=0)],
-                country="SE",
-                postcode="11122",
-                kind="business",
-                vat_number="SE556677889901",
-            ),
-        ),
-        (
-            "outside the EU (NO): export",
-            order(
-                f"{prefix}-1004",
-                lines=[goods("1", 45000, vat_rate=0), shipping(9000, vat_rate=0)],
-                country="NO",
-                postcode="0150",
-            ),
-        ),
-        (
-            "Greenland: export",
-            order(
-                f"{prefix}-1005",
-                lines=[goods("1", 19900, vat_rate=0)],
-                country="GL",
-                postcode="3900",
-            ),
-        ),
-        (
-            "Canary Islands (ES 35xxx): export",
-            order(
-                f"{prefix}-1006",
-                lines=[goods("1", 29900, vat_rate=0)],
-                country="ES",
-                postcode="35001",
-            ),
-        ),
-    ]
-    payments = {}
-    for label, placed in orders:
-        oid = placed["order_id"]
-        paid = world.payment(placed["total"], order_id=oid)
-        payments[oid] = paid
-        placed["payments"] = [stripe_ref(paid.id)]
-        say(f"    {oid}: {label}, {placed['total'] / 100:.2f} DKK")
-        items.append(("shop", ("order.placed", f"{oid}-placed", placed)))
-        items += [("stripe", event) for event in paid.events.values()]
-        items.append(
-            (
-                "shop",
-                (
-                    "order.paid",
-                    f"{oid}-paid",
-                    {
-                        "order_id": oid,
-                        "amount": placed["total"],
-                        "currency": "DKK",
-                        "payment": stripe_ref(paid.id),
-                        "paid_at": AT,
-                    },
-                ),
-            )
-        )
-        items.append(
-            ("shop", ("order.fulfilled", f"{oid}-shipped", {"order_id": oid, "fulfilled_at": AT}))
-        )
-    # A partial refund (one item of 1001) and a full refund (1005).
-    first, gl = orders[0][1], orders[4][1]
-    for placed, line, qty, amount in ((first, "1", 1, 24900), (gl, "1", 1, 19900)):
-        oid = placed["order_id"]
-        refund = world.refund(payments[oid], amount)
-        items += [("stripe", event) for event in refund.events.values()]
-        items.append(
-            (
-                "shop",
-                (
-                    "order.refunded",
-                    f"{oid}-refund",
-                    {
-                        "order_id": oid,
-                        "refund_id": refund.refund["id"],
-                        "currency": "DKK",
-                        "amount": amount,
-                        "lines": [{"line_id": line, "quantity": qty}],
-                        "payment": stripe_ref(payments[oid].id),
-                        "refunded_at": AT,
-                    },
-                ),
-            )
-        )
-    payout = world.payout()
-    items += [("stripe", event) for event in payout.events.values()]
+def plan_day(tenant: DemoTenant, world: StripeWorld, prefix: str) -> list[Item]:
+    """Every order shape once, a partial refund (one item of the first) and a full one (the
+    Greenland order), and the payout: what `send` sends, in order."""
+    orders = [(label, shape(f"{prefix}-{1001 + n}", 1)) for n, (label, shape) in enumerate(SHAPES)]
+    day = day_of_sales(world, orders, [Refund(0, 1), Refund(4, 1)])
+    for label, placed in day.orders:
+        say(f"    {placed['order_id']}: {label}, {placed['total'] / 100:.2f} DKK")
     say(
-        f"    a partial and a full refund, and Stripe payout {payout.payout['id']} of "
-        f"{payout.payout['amount'] / 100:.2f} DKK"
+        f"    a partial and a full refund, and Stripe payout {day.payout.payout['id']} of "
+        f"{day.payout.payout['amount'] / 100:.2f} DKK"
     )
-    # contact per order (6), invoice (6), payment (6), fee (6), credit notes (2),
-    # refund payments (2), payout (1)
-    tenant.expected_postings = 6 * 4 + 2 + 2 + 1
-    return items
+    tenant.expected_postings = day.postings
+    return day.items
 
 
-def send(
-    items: list[tuple[str, Any]], tenant: DemoTenant, stack: Stack, http: httpx.Client
-) -> None:
+def deliver(item: Item, tenant: DemoTenant, stack: Stack, http: httpx.Client) -> httpx.Response:
+    """One item as its sender sends it: a shop event signed with the tenant's secret, or a
+    Stripe webhook signed with its webhook secret."""
     assert tenant.shop is not None
-    for kind, item in items:
-        if kind == "shop":
-            type_, source_id, data = item
-            response = tenant.shop.send(type_, source_id, AT, data)
-            ok = response.status_code == 202
-        else:
-            body = json.dumps(item).encode()
-            response = http.post(
-                f"{stack.url('ingest')}/v1/tenants/{tenant.tenant_id}/webhooks/stripe",
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Stripe-Signature": sign(body, tenant.whsec),
-                },
-            )
-            ok = response.status_code == 200
-        if not ok:
-            raise RuntimeError(f"{kind} event refused: {response.status_code} {response.text}")
+    kind, payload = item
+    if kind == "shop":
+        type_, source_id, data = payload
+        return tenant.shop.send(type_, source_id, AT, data)
+    body = json.dumps(payload).encode()
+    return http.post(
+        f"{stack.url('ingest')}/v1/tenants/{tenant.tenant_id}/webhooks/stripe",
+        content=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, tenant.whsec)},
+    )
+
+
+def send(items: list[Item], tenant: DemoTenant, stack: Stack, http: httpx.Client) -> None:
+    for item in items:
+        response = deliver(item, tenant, stack, http)
+        if not response.is_success:
+            raise RuntimeError(f"{item[0]} event refused: {response.status_code} {response.text}")
 
 
 def progress(
@@ -324,34 +213,12 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bogfoer-demo-"))
     say(f"Bogfør demo (logs in {workdir})")
     with contextlib.ExitStack() as cleanup:
-        say("Starting Apache Kafka (KRaft) and PostgreSQL ...")
-        broker = KafkaBroker(workdir / "kafka").start()
-        cleanup.callback(broker.stop)
-        pg = Postgres(workdir / "postgres").start()
-        cleanup.callback(pg.stop)
+        say("Starting Apache Kafka (KRaft), PostgreSQL, the Dinero sandbox, the Stripe double")
+        infra = cleanup.enter_context(local_infra(workdir))
+        broker, pg, sandbox = infra.broker, infra.postgres, infra.sandbox
         say(f"  Kafka {broker.version} at {broker.bootstrap_servers}; PostgreSQL at {pg.url}")
-        sandbox = start_sandbox(log_dir=workdir)
-        cleanup.callback(sandbox.stop)
-        stripe_port = free_port()
-        stripe_log = (workdir / "stripe-double.log").open("wb")
-        stripe_proc = subprocess.Popen(
-            [sys.executable, "-m", "bogfoer_devstack.stripe_double", "--port", str(stripe_port)],
-            stdout=stripe_log,
-            stderr=subprocess.STDOUT,
-        )
-        cleanup.callback(stop_process, stripe_proc)
-        wait_for_port(stripe_port, 20)
-        stripe_url = f"http://127.0.0.1:{stripe_port}"
-        say(f"  Dinero sandbox at {sandbox.base_url}; Stripe API double at {stripe_url}")
-        stack = Stack(
-            workdir=workdir,
-            kafka_bootstrap=broker.bootstrap_servers,
-            database_url=pg.url,
-            dinero_url=sandbox.base_url,
-            stripe_url=stripe_url,
-            dinero_legacy_client_id=sandbox.legacy.client_id,
-            dinero_legacy_client_secret=sandbox.legacy.client_secret,
-        )
+        say(f"  Dinero sandbox at {sandbox.base_url}; Stripe API double at {infra.stripe_url}")
+        stack = infra.stack(workdir)
         say("Starting ingest, mapper, poster and ledger ...")
         stack.start()
         cleanup.callback(stack.stop)
@@ -359,7 +226,7 @@ def main() -> int:
             say(f"  {name:<7} {service.url}")
         http = cleanup.enter_context(httpx.Client(timeout=30))
         operator = Operator(stack, http)
-        stripe_double = StripeDoubleClient(stripe_url)
+        stripe_double = StripeDoubleClient(infra.stripe_url)
         cleanup.callback(stripe_double.close)
 
         tenants = [
@@ -381,7 +248,7 @@ def main() -> int:
         for index, tenant in enumerate(tenants):
             say(f"  {tenant.title}'s day:")
             world = StripeWorld(api_key=tenant.stripe_key, seed=index)
-            streams[tenant.tenant_id] = day_of_sales(tenant, world, f"{index + 1}")
+            streams[tenant.tenant_id] = plan_day(tenant, world, f"{index + 1}")
             stripe_double.load(world.objects())
         say("Sending shop events (Bogfoer-Signature) and Stripe webhooks (Stripe-Signature) ...")
         for tenant in tenants:

@@ -139,23 +139,34 @@ class Postgres:
         if not wait_for_port(self.port, 30):
             raise RuntimeError(f"PostgreSQL did not open port {self.port}")
         if fresh:
-            self._run(
-                [
-                    self._bin("psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-q",
-                    "-c",
-                    f"CREATE DATABASE {self.database}",
-                ]
-            )
+            self.create_database(self.database)
         return self
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database on this server; its URL."""
+        self._psql(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop_database(self, name: str) -> None:
+        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _psql(self, command: str) -> None:
+        self._run(
+            [
+                self._bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+                command,
+            ]
+        )
 
     def stop(self, mode: Literal["fast", "immediate"] = "fast") -> None:
         """`fast`: sessions are ended and the server shuts down cleanly; `immediate`: it

@@ -1,0 +1,3 @@
+from bogfoer_devstack.chaos.cli import main
+
+raise SystemExit(main())
