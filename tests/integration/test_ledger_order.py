@@ -3,13 +3,14 @@ applied one (two poster replicas' outboxes may overtake each other) changes noth
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from bogfoer_contracts.postings import PostingResult
+from bogfoer_contracts.postings import PostingResult, RegisterPayment
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_ledger import queries, store
 from tests.integration.conftest import new_tenant
@@ -64,3 +65,41 @@ async def test_done_is_final_and_stale_results_only_join_the_history(pool: async
         "stale waiting result ignored",
         "stale failed result ignored",
     ]
+
+
+async def test_a_command_and_its_result_applied_at_the_same_moment_both_apply(
+    pool: asyncpg.Pool,
+) -> None:
+    # After a restart the ledger's command and result consumers catch up at once, so a
+    # posting's command and its result can be applied concurrently, neither finding a row.
+    tenant = new_tenant()
+    commands = [
+        RegisterPayment(
+            posting_key=f"bogfoer:{tenant}:payment:pi_{n}",
+            tenant_id=tenant,
+            organization_id=1,
+            issued_at=T0,
+            invoice_key=f"bogfoer:{tenant}:invoice:shopify:{n}",
+            amount=10000 + n,
+            currency="DKK",
+            deposit_account=55010,
+            payment_date=T0.date(),
+            description="Betaling",
+        )
+        for n in range(40)
+    ]
+
+    async def both(n: int, command: RegisterPayment) -> None:
+        done = result(tenant, "done", 5).model_copy(
+            update={"posting_key": command.posting_key, "kind": "payment"}
+        )
+        await asyncio.gather(
+            store.apply_command(pool, store.RecordRef("postings.commands.v1", 0, n), command),
+            store.apply_result(pool, store.RecordRef("postings.results.v1", 0, n), done),
+        )
+
+    await asyncio.gather(*(both(n, c) for n, c in enumerate(commands)))
+    rows = await queries.postings(pool, tenant, None, None, 100)
+    assert len(rows) == len(commands)
+    assert {r["state"] for r in rows} == {"done"}
+    assert sorted(r["amount_minor"] for r in rows) == [10000 + n for n in range(40)]

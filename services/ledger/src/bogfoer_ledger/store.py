@@ -38,6 +38,13 @@ async def _claim(conn: Conn, ref: RecordRef) -> bool:
     return row is not None
 
 
+async def _lock_posting(conn: Conn, key: str) -> None:
+    """A posting's command and its results arrive on two topics, applied by two consumers:
+    after a restart both catch up at once, and without this both could find no row for a
+    new posting and insert it (a unique violation, retried). Held to the commit."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"ledger:{key}")
+
+
 async def _transition(
     conn: Conn,
     key: str,
@@ -72,6 +79,7 @@ async def apply_command(
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
             return None
+        await _lock_posting(conn, command.posting_key)
         old = await conn.fetchval(
             "SELECT state FROM postings WHERE posting_key = $1 FOR UPDATE", command.posting_key
         )
@@ -134,6 +142,7 @@ async def apply_result(
     async with pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, ref):
             return None
+        await _lock_posting(conn, result.posting_key)
         current = await conn.fetchrow(
             "SELECT state, last_result_at FROM postings WHERE posting_key = $1 FOR UPDATE",
             result.posting_key,
