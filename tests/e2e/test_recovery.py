@@ -131,7 +131,10 @@ def test_every_service_resumes_after_postgres_restarts(
         time.sleep(2)  # the consumers and the poster's workers meet the outage
     took = _wait_readiness(stack, http, "is ready again", _ready)
     print(f"every service ready {took:.1f} s after PostgreSQL was back")  # noqa: T201
+    # What was on its way is booked with nothing more arriving (nothing left behind) ...
+    operator.wait_settled(tenant.tenant_id, expected=8, timeout=60, settled=("done",))
 
+    # ... and what comes next too.
     _sale(tenant, "R3")
     rows = operator.wait_settled(tenant.tenant_id, expected=12, timeout=90, settled=("done",))
     assert len(rows) == 12
@@ -152,7 +155,10 @@ def test_every_service_resumes_after_the_broker_restarts(
         time.sleep(2)  # the consumers, producers and the outbox relays meet the outage
     took = _wait_readiness(stack, http, "is ready again", _ready)
     print(f"every service ready {took:.1f} s after the broker was back")  # noqa: T201
+    # What was on its way is booked with nothing more arriving (nothing left behind) ...
+    operator.wait_settled(tenant.tenant_id, expected=4, timeout=60, settled=("done",))
 
+    # ... and what comes next too.
     _sale(tenant, "K2")
     rows = operator.wait_settled(tenant.tenant_id, expected=8, timeout=90, settled=("done",))
     assert len(rows) == 8

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 
 from bogfoer_contracts.postings import (
@@ -28,6 +29,7 @@ from bogfoer_contracts.postings import (
 from bogfoer_devstack.postgres import Postgres
 from bogfoer_dinero.models import Contact
 from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.outbox import OutboxRelay
 from bogfoer_poster import store
 from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.settings import PosterSettings
@@ -402,7 +404,7 @@ async def test_the_supervisor_says_when_its_workers_cannot_make_progress(
         try:
 
             async def looking_fails() -> bool:
-                return "looking for due postings fails" in (await sup.failing() or "")
+                return "rounds fail" in (await sup.failing() or "")
 
             await eventually(looking_fails, within=10, what="the failing look reported")
             assert "UndefinedTableError" in (await sup.failing() or "")
@@ -421,3 +423,40 @@ async def test_the_supervisor_says_when_its_workers_cannot_make_progress(
         assert await sup.failing() == "the supervisor is not running"
     finally:
         await asyncio.wait_for(sup.stop(), 30)
+
+
+async def test_results_a_broker_outage_left_in_the_outbox_are_published_once_it_is_back(
+    db: asyncpg.Connection, pool: asyncpg.Pool, fresh_database: str, topics: str
+) -> None:
+    # The broker is not there yet: publishing fails, as during an outage. The posting is
+    # done and its result waits in the outbox; nothing else happens for the tenant after.
+    broker = KafkaBroker(topics)
+    sup = Supervisor(
+        pool,
+        _Dinero(),  # type: ignore[arg-type]
+        OutboxRelay(broker, pool),
+        _settings(fresh_database),
+        trace.get_tracer("test"),
+    )
+    sup.start()
+    try:
+        tenant = new_tenant()
+        await _intake(db, _contact(tenant, 1))
+        sup.wake.set()
+
+        async def done() -> bool:
+            return await _states(db, [tenant]) == {f"{tenant}:contact:1": "done"}
+
+        await eventually(done, within=10, what="the posting done")
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE tenant_id = $1", tenant) == 1
+
+        await broker.start()  # the broker is back; no new command comes
+
+        async def published() -> bool:
+            left = await db.fetchval("SELECT count(*) FROM outbox WHERE tenant_id = $1", tenant)
+            return bool(left == 0)
+
+        await eventually(published, within=10, what="the result published")
+    finally:
+        await asyncio.wait_for(sup.stop(), 30)
+        await broker.stop()

@@ -103,24 +103,31 @@ class Supervisor:
     async def run(self) -> None:
         while not self._stopping:
             try:
-                due = await store.due_tenants(self.pool)
-                self._crashed = {t: why for t, why in self._crashed.items() if t in due}
-                for tenant in due:
-                    task = self._workers.get(tenant)
-                    if not self._stopping and (task is None or task.done()):
-                        self._workers[tenant] = asyncio.create_task(
-                            self._serve(tenant), name=f"poster-{tenant}"
-                        )
-                await self._poll_drafts()
+                await self._round()
                 self._round_failure = None
             except Exception as exc:
-                # The database or Dinero failed under us: this loop is the only thing that
-                # starts workers, so it must outlive any failure and look again.
-                log.exception("looking for due postings failed; looking again")
+                # The database, the broker or Dinero failed under us: this loop is the only
+                # thing that starts workers, so it must outlive any failure and look again.
+                log.exception("a round of the supervisor failed; looking again")
                 self._round_failure = reason(exc)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_seconds)
+
+    async def _round(self) -> None:
+        """Start a worker for each tenant with due postings, look for drafts a bookkeeper
+        booked, and publish what is left in the outbox: a worker whose publish failed (the
+        broker was down) left its results there, and its tenant may have nothing more to do."""
+        due = await store.due_tenants(self.pool)
+        self._crashed = {t: why for t, why in self._crashed.items() if t in due}
+        for tenant in due:
+            task = self._workers.get(tenant)
+            if not self._stopping and (task is None or task.done()):
+                self._workers[tenant] = asyncio.create_task(
+                    self._serve(tenant), name=f"poster-{tenant}"
+                )
+        await self._poll_drafts()
+        await self.outbox.relay()
 
     async def stop(self) -> None:
         """Let each worker finish the posting in hand (its Dinero call), then return with
@@ -145,7 +152,7 @@ class Supervisor:
         if self._running is None or self._running.done():
             return "the supervisor is not running"
         if self._round_failure is not None:
-            return f"looking for due postings fails: {self._round_failure}"
+            return f"the supervisor's rounds fail: {self._round_failure}"
         if self._crashed:
             tenant, why = next(iter(self._crashed.items()))
             return f"{len(self._crashed)} tenant worker(s) crashing, e.g. {tenant}: {why}"
