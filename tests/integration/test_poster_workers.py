@@ -111,13 +111,19 @@ async def db(fresh_database: str, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.C
         await conn.close()
 
 
-def _supervisor(pool: asyncpg.Pool, database_url: str) -> Supervisor:
+def _supervisor(
+    pool: asyncpg.Pool,
+    database_url: str,
+    outbox: OutboxRelay | None = None,
+    locks: TenantLocks | None = None,
+) -> Supervisor:
     return Supervisor(
         pool,
         _Dinero(),  # type: ignore[arg-type]
-        _Outbox(),  # type: ignore[arg-type]
+        outbox or _Outbox(),  # type: ignore[arg-type]
         _settings(database_url),
         trace.get_tracer("test"),
+        locks=locks,
     )
 
 
@@ -379,14 +385,7 @@ async def test_the_supervisor_says_when_its_workers_cannot_make_progress(
     # What the poster's readiness reports: every worker crashing, every look for due
     # postings failing, the supervisor gone; and nothing once they work again.
     unreachable = "postgresql://postgres@127.0.0.1:9/nowhere"
-    sup = Supervisor(
-        pool,
-        _Dinero(),  # type: ignore[arg-type]
-        _Outbox(),  # type: ignore[arg-type]
-        _settings(fresh_database),
-        trace.get_tracer("test"),
-        locks=TenantLocks(lambda: asyncpg.connect(unreachable)),
-    )
+    sup = _supervisor(pool, fresh_database, locks=TenantLocks(lambda: asyncpg.connect(unreachable)))
     assert await sup.failing() == "the supervisor is not running"
     sup.start()
     try:
@@ -431,13 +430,7 @@ async def test_results_a_broker_outage_left_in_the_outbox_are_published_once_it_
     # The broker is not there yet: publishing fails, as during an outage. The posting is
     # done and its result waits in the outbox; nothing else happens for the tenant after.
     broker = KafkaBroker(topics)
-    sup = Supervisor(
-        pool,
-        _Dinero(),  # type: ignore[arg-type]
-        OutboxRelay(broker, pool),
-        _settings(fresh_database),
-        trace.get_tracer("test"),
-    )
+    sup = _supervisor(pool, fresh_database, outbox=OutboxRelay(broker, pool))
     sup.start()
     try:
         tenant = new_tenant()

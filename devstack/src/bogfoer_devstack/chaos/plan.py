@@ -156,22 +156,19 @@ def plan_run(seed: int, size: Size = FULL) -> RunPlan:
         )
         for _ in range(rng.randint(*size.kills))
     ]
-    actions.append(
+    restarts: tuple[tuple[Literal["kafka", "postgres"], tuple[str, str]], ...] = (
+        ("kafka", ("stop", "kill")),
+        ("postgres", ("fast", "immediate")),
+    )
+    actions += [
         Restart(
             at=rng.uniform(0.1, 0.8) * window,
-            what="kafka",
-            how=rng.choice(("stop", "kill")),
+            what=what,
+            how=rng.choice(ways),
             down_for=rng.uniform(*size.outage_seconds),
         )
-    )
-    actions.append(
-        Restart(
-            at=rng.uniform(0.1, 0.8) * window,
-            what="postgres",
-            how=rng.choice(("fast", "immediate")),
-            down_for=rng.uniform(*size.outage_seconds),
-        )
-    )
+        for what, ways in restarts
+    ]
     dinero = DineroFaults(
         error_rate=round(rng.uniform(0.15, 0.30), 2),
         error_status=rng.choice((500, 502, 503)),
