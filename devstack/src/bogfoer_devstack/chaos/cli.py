@@ -51,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\nrun {n + 1}/{args.runs}, seed {plan.seed}: {len(plan.shops)} shops, {orders} "
             f"orders; {', '.join(a.describe() for a in plan.actions)}"
         )
-        with local_infra(run_dir, ("--rate-limit", str(RATE_LIMIT))) as infra:
-            database = infra.postgres.create_database("chaos")
-            result = run(plan, infra, database, run_dir, say, dinero_rate_limit=RATE_LIMIT)
+        try:
+            with local_infra(run_dir, ("--rate-limit", str(RATE_LIMIT))) as infra:
+                database = infra.postgres.create_database("chaos")
+                result = run(plan, infra, database, run_dir, say, dinero_rate_limit=RATE_LIMIT)
+        except Exception as exc:  # the infrastructure did not start or stop: a failed run
+            result = RunResult(plan, run_dir, error=f"infrastructure: {type(exc).__name__}: {exc}")
         results.append(result)
         for line in run_report(result, n + 1, args.runs):
             say(line)
