@@ -6,22 +6,33 @@ choose an explicit ack policy. The connection is TLS (+ SCRAM or PLAIN) when the
 say so. Each broker publishes only to the topics its service's `ServiceKafka` lists, the
 same list its production ACLs are rendered from. Topics are declared by `ensure_topics`,
 never by accident.
+
+aiokafka's idempotent producer can lose its place for good after an outage: a batch that
+expires (40 s) while its partition has no leader (the broker is coming back) takes
+sequence numbers the broker never sees, and from then on every batch to that partition is
+refused with OutOfOrderSequenceNumber (aio-libs/aiokafka#1017) until the process restarts.
+`ProducerRenewal` replaces such a producer with a new one (a new producer id, sequences
+from zero). The record that was refused failed for its sender, who sends it again, as after
+any failed publish; every consumer drops what it has seen (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import OutOfOrderSequenceNumber, TopicAlreadyExistsError
 from faststream import BaseMiddleware
 from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.kafka.security import parse_security
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.response import PublishCommand
@@ -102,7 +113,8 @@ class PublishOnlyDeclared:
 def make_broker(
     settings: ServiceSettings, tracer_provider: TracerProvider, kafka: ServiceKafka
 ) -> KafkaBroker:
-    return KafkaBroker(
+    renewal = ProducerRenewal()
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=kafka.principal,
         security=security(settings),
@@ -114,9 +126,66 @@ def make_broker(
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
             # faststream_received_* and faststream_published_* by handler and topic
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=kafka.principal),
+            renewal.watch,
         ],
         linger_ms=5,
     )
+    renewal.broker = broker
+    return broker
+
+
+class ProducerRenewal:
+    """Watches every publish of a broker; a producer refused for being out of sequence is
+    replaced, once, by a new one."""
+
+    def __init__(self) -> None:
+        self.broker: KafkaBroker | None = None
+        self.renewals = 0
+        self._renewing: asyncio.Task[None] | None = None
+
+    def watch(self, msg: Any, /, *, context: Any) -> BaseMiddleware:
+        """The middleware factory FastStream calls for each publish (and each message)."""
+        return _Watch(msg, context=context, renewal=self)
+
+    def noticed(self, exc: BaseException | None) -> None:
+        if not isinstance(exc, OutOfOrderSequenceNumber):
+            return
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.create_task(self._renew(), name="kafka-producer-renewal")
+
+    async def _renew(self) -> None:
+        assert self.broker is not None
+        fast = cast(AioKafkaFastProducerImpl, self.broker.config.producer)
+        log.warning("the Kafka producer is out of sequence with the broker; replacing it")
+        with contextlib.suppress(Exception):  # its batches fail as they are refused
+            await asyncio.wait_for(fast.disconnect(), 10)
+        # The broker's own producer settings (bootstrap, idempotence, client id, linger).
+        settings = self.broker._connection_kwargs
+        await fast.connect(
+            AIOKafkaProducer(**settings),
+            serializer=fast.serializer,
+            codec=fast.codec,
+        )
+        self.renewals += 1
+        log.warning("the Kafka producer was replaced (%d so far)", self.renewals)
+
+
+class _Watch(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: Any, renewal: ProducerRenewal) -> None:
+        super().__init__(msg, context=context)
+        self.renewal = renewal
+
+    async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:
+        try:
+            sent = await call_next(cmd)
+        except OutOfOrderSequenceNumber as exc:
+            self.renewal.noticed(exc)
+            raise
+        if isinstance(sent, asyncio.Future):  # published without waiting for the ack
+            sent.add_done_callback(
+                lambda ack: None if ack.cancelled() else self.renewal.noticed(ack.exception())
+            )
+        return sent
 
 
 def producer_client(broker: KafkaBroker) -> Any:
