@@ -99,7 +99,7 @@ async def test_a_command_and_its_result_applied_at_the_same_moment_both_apply(
         )
 
     await asyncio.gather(*(both(n, c) for n, c in enumerate(commands)))
-    rows = await queries.postings(pool, tenant, None, None, 100)
+    rows = await queries.postings(pool, tenant, queries.PostingFilter(), 100)
     assert len(rows) == len(commands)
     assert {r["state"] for r in rows} == {"done"}
     assert sorted(r["amount_minor"] for r in rows) == [10000 + n for n in range(40)]
