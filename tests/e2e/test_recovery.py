@@ -28,6 +28,10 @@ from bogfoer_kit.kafka import ensure_topics
 from dinero_sandbox.process import SandboxHandle
 from tests.integration.conftest import create_database, drop_database
 
+# The first test also starts the stack; a broker restart alone can take half a minute on a
+# busy machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture(scope="module")
 def stack(

@@ -15,7 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bogfoer_devstack.kafka import KafkaBroker
 from bogfoer_devstack.postgres import Postgres
 
-pytestmark = pytest.mark.integration
+# Each test starts (or restarts) a broker or a database server: slow on a busy machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 async def test_a_killed_broker_starts_again_on_its_data_and_port(
