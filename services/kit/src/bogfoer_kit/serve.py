@@ -1,8 +1,17 @@
-"""Run a service's ASGI app under uvicorn; SIGTERM drains in-flight work, then exits."""
+"""Run a service's ASGI app under uvicorn; SIGTERM drains in-flight work, then exits.
+
+A start that does not finish within `startup_timeout_seconds` ends the process (exit 3,
+uvicorn's "Application startup failed"), so the orchestrator starts it again: a process
+that hangs while starting is neither ready nor gone, and nothing would ever restart it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import signal
+from collections.abc import AsyncIterator
 from types import FrameType
 
 import uvicorn
@@ -11,9 +20,29 @@ from fastapi import FastAPI
 from bogfoer_kit.logs import configure
 from bogfoer_kit.settings import ServiceSettings
 
+log = logging.getLogger(__name__)
+
 
 def _drained(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def bound_startup(app: FastAPI, seconds: float) -> None:
+    """Give the app's lifespan `seconds` to start; its shutdown keeps its own time."""
+    starting = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as running:
+            try:
+                async with asyncio.timeout(seconds):
+                    await running.enter_async_context(starting(app))
+            except TimeoutError:
+                log.error("did not finish starting within %.0f s; exiting, to start again", seconds)
+                raise
+            yield
+
+    app.router.lifespan_context = lifespan
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
@@ -22,6 +51,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     # handler it found installed; Python's default would end a cleanly drained process
     # "killed by SIGTERM" (exit -15/143). This one turns the drained stop into exit 0.
     signal.signal(signal.SIGTERM, _drained)
+    bound_startup(app, settings.startup_timeout_seconds)
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     # Generous enough for one Dinero call with its retries to finish on SIGTERM.
     graceful_timeout_seconds: float = 20.0
+    # A service that has not finished starting after this exits, so that it is started
+    # again (a start can hang for good: aiokafka's producer, bootstrapped while the broker
+    # shuts down, never gets a producer id). Slow starts on a busy node stay well within.
+    startup_timeout_seconds: float = 60.0
     # "none" in tests, "console" for people, "otlp" with OTEL_EXPORTER_OTLP_ENDPOINT in prod.
     otel_exporter: str = "none"
     log_level: str = "INFO"
