@@ -25,6 +25,7 @@ from bogfoer_devstack.sales import AT, captured, fee, goods, order, shipping, st
 from bogfoer_devstack.shop import Operator
 from bogfoer_devstack.stack import SERVICES, Stack
 from bogfoer_kit.kafka import ensure_topics
+from bogfoer_kit.settings import ServiceSettings
 from dinero_sandbox.process import SandboxHandle
 from tests.integration.conftest import create_database, drop_database
 
@@ -42,7 +43,9 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """The package's `stack`, on infrastructure these tests may restart."""
-    asyncio.run(ensure_topics(restartable_kafka.bootstrap_servers))
+    asyncio.run(
+        ensure_topics(ServiceSettings(KAFKA_BOOTSTRAP_SERVERS=restartable_kafka.bootstrap_servers))
+    )
     database = asyncio.run(create_database(restartable_postgres.url))
     infra = Infra(restartable_kafka, restartable_postgres, e2e_sandbox, stripe_double_process)
     running = infra.stack(tmp_path_factory.mktemp("recovery"), database)
