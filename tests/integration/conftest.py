@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
@@ -76,6 +76,32 @@ async def topics(kafka_bootstrap: str) -> str:
     """Our declared topics exist (the broker never auto-creates); returns the bootstrap."""
     await ensure_topics(ServiceSettings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap))
     return kafka_bootstrap
+
+
+async def one_partition_topic(bootstrap: str, prefix: str) -> str:
+    """A new topic of one partition for this test alone; its name."""
+    topic = f"{prefix}-{uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    return topic
+
+
+async def values_in(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value of a one-partition topic, from the start."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        batch = await consumer.getmany(tp, timeout_ms=5000)
+        return [r.value for r in batch.get(tp, [])]
+    finally:
+        await consumer.stop()
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:

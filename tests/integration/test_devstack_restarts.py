@@ -10,10 +10,10 @@ from uuid import uuid4
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KafkaBroker
 from bogfoer_devstack.postgres import Postgres
+from tests.integration.conftest import one_partition_topic, values_in
 
 # Each test starts (or restarts) a broker or a database server: slow on a busy machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -25,13 +25,8 @@ async def test_a_killed_broker_starts_again_on_its_data_and_port(
     # Killed, the harsher case (tests/e2e/test_recovery.py stops it cleanly).
     broker = restartable_kafka
     bootstrap = broker.bootstrap_servers
-    topic, group = f"restart-{uuid4().hex[:8]}", f"restart-{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    topic = await one_partition_topic(bootstrap, "restart")
+    group = f"restart-{uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
@@ -54,22 +49,13 @@ async def test_a_killed_broker_starts_again_on_its_data_and_port(
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        tp = TopicPartition(topic, 0)
-        assert await consumer.committed(tp) == 1  # the group's offset survived
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
-        batch = await consumer.getmany(tp, timeout_ms=5000)
-        assert [r.value for r in batch[tp]] == [b"before", b"after"]
+        assert await consumer.committed(TopicPartition(topic, 0)) == 1  # the offset survived
     finally:
         await consumer.stop()
+    assert await values_in(bootstrap, topic) == [b"before", b"after"]
 
 
 def _bounce(broker: KafkaBroker) -> None:

@@ -5,18 +5,15 @@ broker restart ingest answered every request with a 500 until it was restarted."
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
 from aiokafka.errors import OutOfOrderSequenceNumber
 from opentelemetry.sdk.trace import TracerProvider
 
 from bogfoer_contracts.topology import ServiceKafka
 from bogfoer_kit.kafka import make_broker
 from bogfoer_kit.settings import ServiceSettings
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, one_partition_topic, values_in
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_a_producer_out_of_sequence_is_replaced_and_publishing_goes_on(
     topics: str,
 ) -> None:
-    topic = f"it-renewal-{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=topics)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    topic = await one_partition_topic(topics, "it-renewal")
     settings = ServiceSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": topics})
     kafka = ServiceKafka(service="it-renewal", subscriptions=(), produces=(topic,))
     broker = make_broker(settings, TracerProvider(), kafka)
@@ -56,13 +47,4 @@ async def test_a_producer_out_of_sequence_is_replaced_and_publishing_goes_on(
     finally:
         await broker.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=topics, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
-        batch = await consumer.getmany(tp, timeout_ms=5000)
-        assert [r.value for r in batch[tp]] == [b"before", b"after"]
-    finally:
-        await consumer.stop()
+    assert await values_in(topics, topic) == [b"before", b"after"]
