@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bogfoer_devstack.kafka import KafkaBroker
 from bogfoer_devstack.postgres import Postgres
-from tests.integration.conftest import one_partition_topic, values_in
+from tests.integration.conftest import eventually, one_partition_topic, values_in
 
 # Each test starts (or restarts) a broker or a database server: slow on a busy machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -52,7 +52,13 @@ async def test_a_killed_broker_starts_again_on_its_data_and_port(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        assert await consumer.committed(TopicPartition(topic, 0)) == 1  # the offset survived
+        # The offset survived. Right after the restart the broker may still be loading the
+        # group's offsets, and aiokafka reports some of those answers as "no offset" rather
+        # than asking again: asked until it is there (an offset lost never comes back).
+        async def offset_back() -> bool:
+            return bool(await consumer.committed(TopicPartition(topic, 0)) == 1)
+
+        await eventually(offset_back, within=30, what="the committed offset", interval=0.5)
     finally:
         await consumer.stop()
     assert await values_in(bootstrap, topic) == [b"before", b"after"]
