@@ -93,9 +93,10 @@ demo: install ## The main job, locally: infra, sandbox, four services, two tenan
 	$(PY) -m bogfoer_devstack.demo $(if $(KEEP),--keep)
 
 RUNS ?= 20
+SIZE ?= full
 .PHONY: chaos
-chaos: install ## Seeded chaos runs of the whole pipeline, checked in Dinero (RUNS=20, SEED=… replays)
-	$(PY) -m bogfoer_devstack.chaos --runs $(RUNS) $(if $(SEED),--seed $(SEED),)
+chaos: install ## Seeded chaos runs of the whole pipeline, checked in Dinero (RUNS=20, SEED=… replays, SIZE=smoke)
+	$(PY) -m bogfoer_devstack.chaos --runs $(RUNS) --size $(SIZE) $(if $(SEED),--seed $(SEED),)
 
 .PHONY: bench
 bench: install ## Benchmarks: ratios against a baseline measured in the same run

@@ -13,7 +13,8 @@ from bogfoer_devstack.stack import SERVICES
 
 @dataclass(frozen=True)
 class Size:
-    """How much a run does: `FULL` for `make chaos`, `SMOKE` for the smoke in `make test`."""
+    """How much a run does: `FULL` for `make chaos`, `SMOKE` for a quick look
+    (`make chaos SIZE=smoke RUNS=1`: one shop, two orders, every kind of fault)."""
 
     tenants: tuple[int, int]
     orders: tuple[int, int]  # per tenant
