@@ -147,6 +147,9 @@ class Postgres:
         self._psql(f'CREATE DATABASE "{name}"')
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
+    def drop_database(self, name: str) -> None:
+        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def _psql(self, command: str) -> None:
         self._run(
             [

@@ -13,7 +13,7 @@ from bogfoer_devstack.stack import SERVICES
 
 @dataclass(frozen=True)
 class Size:
-    """How much a run does: `FULL` for `make chaos`, `SMOKE` for a quick look
+    """How much a run does: `FULL` for `make chaos`, `SMOKE` for the smoke in `make test`
     (`make chaos SIZE=smoke RUNS=1`: one shop, two orders, every kind of fault)."""
 
     tenants: tuple[int, int]
