@@ -1,11 +1,21 @@
-"""A local stand-in for the slice of Stripe's API that ingest reads, plus the webhooks to match.
+"""A local stand-in for the slice of Stripe's API that ingest uses, plus the webhooks to match.
 
-- `app` / `python -m bogfoer_devstack.stripe_double --port N`: serves
-  `GET /v1/balance_transactions/{id}`, `GET /v1/balance_transactions?payout=…` (Stripe's list
-  shape and cursor pagination), `GET /v1/charges/{id}` (`expand[]=refunds`),
-  `GET /v1/refunds/{id}` and `GET /v1/payouts/{id}`, with Stripe's error bodies (401 for an
-  unknown key, 404 `resource_missing`). Objects live per API key, as in per-account Stripe.
+- `app` / `python -m bogfoer_devstack.stripe_double --port N`: serves, as Stripe does,
+  - retrieves: `GET /v1/balance_transactions/{id}`, `/v1/charges/{id}` (`expand[]=refunds`),
+    `/v1/refunds/{id}`, `/v1/payouts/{id}`;
+  - lists, newest first, with Stripe's list shape and cursor paging (`limit` 1–100, default
+    10; `starting_after`): `GET /v1/charges`, `/v1/refunds`, `/v1/payouts` and
+    `/v1/balance_transactions`, filtered by `created[gt|gte|lt|lte]` (payouts also by
+    `arrival_date[…]` and `status`, balance transactions by `payout` and `type`), with
+    `expand[]=data.<field>` (`data.balance_transaction` on charges, `data.charge` on refunds);
+  - webhook endpoints: `POST /v1/webhook_endpoints` (form-encoded `url`, `enabled_events[]`,
+    `api_version`, `description`; the answer carries the signing `secret`, as only the
+    create does), `GET /v1/webhook_endpoints`, `DELETE /v1/webhook_endpoints/{id}`;
+  with Stripe's error bodies (401 for an unknown key, 404 `resource_missing`, 400
+  `parameter_invalid_*`). Objects live per API key, as in per-account Stripe.
 - Admin (no auth, never on a real network): `POST /_double/objects` loads objects,
+  `POST /_double/deliver` sends webhook events to the account's registered endpoints, signed
+  with each endpoint's secret (as Stripe does when something happens),
   `POST /_double/faults` makes the next calls fail (status or delay), `GET /_double/requests`
   lists the calls seen, `POST /_double/reset` forgets everything.
 - `StripeWorld` builds consistent payments, refunds and payouts: the webhook events Stripe
@@ -22,11 +32,15 @@ import copy
 import datetime as dt
 import hashlib
 import hmac
+import json
 import random
+import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
@@ -60,6 +74,7 @@ class _Account:
     balance_transactions: dict[str, Json] = field(default_factory=dict)
     payouts: dict[str, Json] = field(default_factory=dict)
     payout_contents: dict[str, list[str]] = field(default_factory=dict)
+    webhook_endpoints: dict[str, Json] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +89,8 @@ class _State:
     accounts: dict[str, _Account] = field(default_factory=dict)
     faults: list[_Fault] = field(default_factory=list)
     requests: list[Json] = field(default_factory=list)
+    # (API key, Idempotency-Key) -> the answer a POST gave: a retry gets the same answer.
+    answered: dict[tuple[str, str], Json] = field(default_factory=dict)
 
 
 def _error(status: int, type_: str, message: str, code: str | None = None) -> JSONResponse:
@@ -108,6 +125,67 @@ def _api_key(request: Request) -> str | None:
 
 def _expand(request: Request) -> set[str]:
     return {v for k, v in request.query_params.multi_items() if k.startswith("expand")}
+
+
+_RANGE_OPS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda value, bound: value > bound,
+    "gte": lambda value, bound: value >= bound,
+    "lt": lambda value, bound: value < bound,
+    "lte": lambda value, bound: value <= bound,
+}
+
+
+class _BadParameter(ValueError):
+    pass
+
+
+def _range_filter(request: Request, name: str) -> Callable[[Json], bool]:
+    """`name[gt|gte|lt|lte]=<unix seconds>` (or `name=<unix seconds>`) as a predicate."""
+    bounds: list[tuple[Callable[[int, int], bool], int]] = []
+    for key, raw in request.query_params.multi_items():
+        if key == name:
+            op = "eq"
+        elif key.startswith(f"{name}[") and key.endswith("]"):
+            op = key[len(name) + 1 : -1]
+        else:
+            continue
+        if not raw.isdigit():
+            raise _BadParameter(f"Invalid integer: {raw}")
+        if op == "eq":
+            bounds.append((lambda value, bound: value == bound, int(raw)))
+        elif op in _RANGE_OPS:
+            bounds.append((_RANGE_OPS[op], int(raw)))
+        else:
+            raise _BadParameter(f"Received unknown parameter: {key}")
+    return lambda obj: all(test(int(obj.get(name) or 0), bound) for test, bound in bounds)
+
+
+def _newest_first(objects: dict[str, Json]) -> list[Json]:
+    """Stripe lists newest first; objects made in the same second keep their order of making."""
+    ordered = list(enumerate(objects.values()))
+    ordered.sort(key=lambda pair: (int(pair[1].get("created") or 0), pair[0]), reverse=True)
+    return [obj for _, obj in ordered]
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    """Stripe's form-encoded request body (`enabled_events[0]=…`)."""
+    return parse_qsl((await request.body()).decode(), keep_blank_values=True)
+
+
+def _lookup(account: _Account, field_name: str, id_: str) -> Json | None:
+    """The object an expandable field names."""
+    kinds = {
+        "balance_transaction": account.balance_transactions,
+        "charge": account.charges,
+        "refund": account.refunds,
+        "payout": account.payouts,
+    }
+    found = kinds.get(field_name, {}).get(id_)
+    return found
+
+
+def _public(endpoint: Json) -> Json:
+    return {k: v for k, v in endpoint.items() if not k.startswith("_")}
 
 
 def create_app() -> Starlette:
@@ -149,6 +227,60 @@ def create_app() -> Starlette:
         txn = account.balance_transactions.get(id_)
         return JSONResponse(txn) if txn else _missing("balance transaction", id_)
 
+    def page_of(
+        request: Request, account: _Account, kind: str, objects: list[Json], url: str
+    ) -> JSONResponse:
+        """One page of a list, Stripe's way: `limit`, `starting_after`, `has_more`, expand."""
+        params = request.query_params
+        try:
+            limit = int(params.get("limit", "10"))
+        except ValueError:
+            return _error(400, "invalid_request_error", "Invalid integer: limit")
+        if not 1 <= limit <= 100:
+            return _error(400, "invalid_request_error", "Invalid limit: must be 1 to 100")
+        start = 0
+        if after := params.get("starting_after"):
+            ids = [o["id"] for o in objects]
+            if after not in ids:
+                return _missing(kind, after)
+            start = ids.index(after) + 1
+        data = [copy.deepcopy(o) for o in objects[start : start + limit]]
+        for field_name in (e.removeprefix("data.") for e in _expand(request)):
+            for obj in data:
+                ref = obj.get(field_name)
+                found = _lookup(account, field_name, ref) if isinstance(ref, str) else None
+                if found is not None:
+                    obj[field_name] = copy.deepcopy(found)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "has_more": start + limit < len(objects),
+                "url": url,
+            }
+        )
+
+    def lister(
+        kind: str, attr: str, url: str, filters: tuple[str, ...] = ("created",)
+    ) -> Callable[[Request], Any]:
+        async def list_(request: Request) -> JSONResponse:
+            account, refusal = await guard(request)
+            if refusal is not None or account is None:
+                return refusal or _error(500, "api_error", "unreachable")
+            try:
+                tests = [_range_filter(request, name) for name in filters]
+            except _BadParameter as exc:
+                return _error(400, "invalid_request_error", str(exc))
+            status = request.query_params.get("status")
+            objects = [
+                o
+                for o in _newest_first(getattr(account, attr))
+                if all(test(o) for test in tests) and (status is None or o.get("status") == status)
+            ]
+            return page_of(request, account, kind, objects, url)
+
+        return list_
+
     async def balance_transactions(request: Request) -> JSONResponse:
         account, refusal = await guard(request)
         if refusal is not None or account is None:
@@ -156,29 +288,102 @@ def create_app() -> Starlette:
         params = request.query_params
         payout = params.get("payout")
         if payout is None:
-            ids = list(account.balance_transactions)
+            listed = _newest_first(account.balance_transactions)
         elif payout in account.payout_contents:
-            ids = account.payout_contents[payout]
+            listed = [account.balance_transactions[i] for i in account.payout_contents[payout]]
         else:
             return _missing("payout", payout)
         try:
-            limit = min(max(int(params.get("limit", "10")), 1), 100)
-        except ValueError:
-            return _error(400, "invalid_request_error", "Invalid integer: limit")
-        start = 0
-        if after := params.get("starting_after"):
-            if after not in ids:
-                return _missing("balance transaction", after)
-            start = ids.index(after) + 1
-        page = ids[start : start + limit]
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [account.balance_transactions[i] for i in page],
-                "has_more": start + limit < len(ids),
-                "url": "/v1/balance_transactions",
-            }
+            created = _range_filter(request, "created")
+        except _BadParameter as exc:
+            return _error(400, "invalid_request_error", str(exc))
+        type_ = params.get("type")
+        objects = [t for t in listed if created(t) and (type_ is None or t.get("type") == type_)]
+        return page_of(request, account, "balance transaction", objects, "/v1/balance_transactions")
+
+    async def create_webhook_endpoint(request: Request) -> JSONResponse:
+        account, refusal = await guard(request)
+        if refusal is not None or account is None:
+            return refusal or _error(500, "api_error", "unreachable")
+        idempotency = (_api_key(request) or "", request.headers.get("idempotency-key", ""))
+        if idempotency[1] and idempotency in state.answered:
+            return JSONResponse(state.answered[idempotency])
+        form = await _form(request)
+        fields = dict(form)
+        events = [v for k, v in form if k.startswith("enabled_events")]
+        url = fields.get("url", "")
+        if not url.startswith(("http://", "https://")):
+            return _error(400, "invalid_request_error", "Invalid URL: url", "url_invalid")
+        if not events:
+            return _error(400, "invalid_request_error", "Missing required param: enabled_events.")
+        endpoint: Json = {
+            "id": f"we_{secrets.token_hex(12)}",
+            "object": "webhook_endpoint",
+            "api_version": fields.get("api_version"),
+            "created": int(time.time()),
+            "description": fields.get("description"),
+            "enabled_events": events,
+            "livemode": False,
+            "metadata": {},
+            "status": "enabled",
+            "url": url,
+        }
+        # The secret is answered at creation only; later reads leave it out, as Stripe does.
+        secret = f"whsec_{secrets.token_hex(16)}"
+        account.webhook_endpoints[endpoint["id"]] = {**endpoint, "_secret": secret}
+        answer = {**endpoint, "secret": secret}
+        if idempotency[1]:
+            state.answered[idempotency] = answer
+        return JSONResponse(answer)
+
+    async def webhook_endpoints(request: Request) -> JSONResponse:
+        account, refusal = await guard(request)
+        if refusal is not None or account is None:
+            return refusal or _error(500, "api_error", "unreachable")
+        shown = {k: _public(v) for k, v in account.webhook_endpoints.items()}
+        return page_of(
+            request, account, "webhook endpoint", _newest_first(shown), "/v1/webhook_endpoints"
         )
+
+    async def delete_webhook_endpoint(request: Request) -> JSONResponse:
+        account, refusal = await guard(request)
+        if refusal is not None or account is None:
+            return refusal or _error(500, "api_error", "unreachable")
+        id_ = request.path_params["id"]
+        if account.webhook_endpoints.pop(id_, None) is None:
+            return _missing("webhook endpoint", id_)
+        return JSONResponse({"id": id_, "object": "webhook_endpoint", "deleted": True})
+
+    async def deliver(request: Request) -> JSONResponse:
+        """Send events to every endpoint of the account that enabled their type, signed."""
+        body = await request.json()
+        account = state.accounts.get(body.get("api_key", DEFAULT_API_KEY))
+        if account is None:
+            return JSONResponse({"error": "unknown api_key"}, status_code=404)
+        outcomes: list[Json] = []
+        async with httpx.AsyncClient(timeout=10) as http:
+            for event in body.get("events", []):
+                payload = json.dumps(event).encode()
+                for endpoint in account.webhook_endpoints.values():
+                    enabled = endpoint["enabled_events"]
+                    if "*" not in enabled and event["type"] not in enabled:
+                        continue
+                    answer = await http.post(
+                        endpoint["url"],
+                        content=payload,
+                        headers={
+                            "Content-Type": "application/json; charset=utf-8",
+                            "Stripe-Signature": sign(payload, endpoint["_secret"]),
+                        },
+                    )
+                    outcomes.append(
+                        {
+                            "event": event["id"],
+                            "endpoint": endpoint["id"],
+                            "status": answer.status_code,
+                        }
+                    )
+        return JSONResponse({"deliveries": outcomes})
 
     async def charge(request: Request) -> JSONResponse:
         account, refusal = await guard(request)
@@ -238,16 +443,27 @@ def create_app() -> Starlette:
         state.accounts.clear()
         state.faults.clear()
         state.requests.clear()
+        state.answered.clear()
         return JSONResponse({"ok": True})
 
     return Starlette(
         routes=[
             Route("/v1/balance_transactions", balance_transactions),
             Route("/v1/balance_transactions/{id}", balance_transaction),
+            Route("/v1/charges", lister("charge", "charges", "/v1/charges")),
             Route("/v1/charges/{id}", charge),
+            Route("/v1/refunds", lister("refund", "refunds", "/v1/refunds")),
             Route("/v1/refunds/{id}", _getter("refund", "refunds")),
+            Route(
+                "/v1/payouts",
+                lister("payout", "payouts", "/v1/payouts", ("created", "arrival_date")),
+            ),
             Route("/v1/payouts/{id}", _getter("payout", "payouts")),
+            Route("/v1/webhook_endpoints", webhook_endpoints, methods=["GET"]),
+            Route("/v1/webhook_endpoints", create_webhook_endpoint, methods=["POST"]),
+            Route("/v1/webhook_endpoints/{id}", delete_webhook_endpoint, methods=["DELETE"]),
             Route("/_double/objects", load, methods=["POST"]),
+            Route("/_double/deliver", deliver, methods=["POST"]),
             Route("/_double/faults", faults, methods=["POST"]),
             Route("/_double/requests", requests_seen),
             Route("/_double/reset", reset, methods=["POST"]),
@@ -270,6 +486,15 @@ class StripeDoubleClient:
 
     def load(self, objects: Json) -> None:
         self.http.post(f"{self.base_url}/_double/objects", json=objects).raise_for_status()
+
+    def deliver(self, api_key: str, events: list[Json]) -> list[Json]:
+        """Stripe sends `events` to the account's registered endpoints; their answers."""
+        response = self.http.post(
+            f"{self.base_url}/_double/deliver", json={"api_key": api_key, "events": events}
+        )
+        response.raise_for_status()
+        deliveries: list[Json] = response.json()["deliveries"]
+        return deliveries
 
     def fault(self, *, status: int | None = None, delay: float = 0, count: int = 1) -> None:
         """The next `count` API calls answer `status` (Stripe's error body) and/or wait `delay`."""

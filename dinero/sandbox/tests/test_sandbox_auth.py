@@ -229,3 +229,47 @@ def test_authorize_refuses_unknown_client_without_redirecting(
     )
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+def test_an_organisation_made_for_a_connect_user_is_reached_by_that_user_alone(
+    dinero_sandbox: SandboxHandle,
+) -> None:
+    base = dinero_sandbox.base_url
+    made = [
+        httpx.post(
+            f"{base}/_sandbox/orgs",
+            json={"name": name, "is_pro": pro, "connect_user": "ejer@butik.test"},
+        ).json()["id"]
+        for name, pro in (("Butik ApS", True), ("Butik Hobby", False))
+    ]
+    consent = httpx.get(
+        f"{base}/connect/authorize",
+        params={
+            "client_id": dinero_sandbox.connect.client_id,
+            "response_type": "code",
+            "scope": dinero_sandbox.connect.scope,
+            "redirect_uri": dinero_sandbox.connect.redirect_uri,
+            "login_hint": "ejer@butik.test",
+        },
+    )
+    code = httpx.URL(consent.headers["location"]).params["code"]
+    tokens = httpx.post(
+        f"{base}/connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": dinero_sandbox.connect.redirect_uri,
+            "client_id": dinero_sandbox.connect.client_id,
+            "client_secret": dinero_sandbox.connect.client_secret,
+        },
+    ).json()
+    orgs = _orgs(dinero_sandbox, tokens["access_token"]).json()
+    assert orgs == [
+        {"Id": made[0], "Name": "Butik ApS", "IsPro": True},
+        {"Id": made[1], "Name": "Butik Hobby", "IsPro": False},
+    ]
+    # The seeded owner does not reach them; a refreshed token still does.
+    seeded = _orgs(dinero_sandbox, dinero_sandbox.connect_tokens()["access_token"]).json()
+    assert not {o["Id"] for o in seeded} & set(made)
+    refreshed = _refresh(dinero_sandbox, tokens["refresh_token"]).json()
+    assert [o["Id"] for o in _orgs(dinero_sandbox, refreshed["access_token"]).json()] == made

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from bogfoer_contracts.events import PaymentCaptured, PayoutPaid
-from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld
+from bogfoer_devstack.stripe_double import API_VERSION, StripeDoubleClient, StripeWorld
 from bogfoer_ingest.stripe import StripeApi, StripePermanent, StripeTransient, normalise
+from bogfoer_ingest.stripe.api import WEBHOOK_API_VERSION, WEBHOOK_EVENTS, Listing
 
 KEY = "rk_test_shop_a"
 
@@ -175,3 +177,86 @@ async def test_unreachable_api_is_transient() -> None:
     ) as api:
         with pytest.raises(StripeTransient):
             await api.balance_transaction("txn_1")
+
+
+# --- lists for a backfill, and the webhook endpoint --------------------------------------
+
+
+async def _all_pages(api: StripeApi, listing: Listing, since: int, until: int) -> list[Any]:
+    rows: list[Any] = []
+    after: str | None = None
+    while True:
+        page = await api.list_page(listing, since, until, after)
+        rows += page.rows
+        if not page.has_more:
+            return rows
+        after = page.last_id
+
+
+async def test_lists_page_newest_first_within_the_window(
+    api: StripeApi, stripe_double: StripeDoubleClient
+) -> None:
+    world = StripeWorld(api_key=KEY)
+    payments = [world.payment(1_000 * (i + 1), order_id=f"O{i}") for i in range(5)]
+    first, last = payments[1].charge["created"], payments[3].charge["created"]
+    stripe_double.load(world.objects())
+
+    rows = await _all_pages(api, "charges", first, last + 1)
+    # 2 a page; newest first; only charges 1..3; each with its balance transaction expanded.
+    assert [r["id"] for r in rows] == [p.charge["id"] for p in reversed(payments[1:4])]
+    assert all(r["balance_transaction"]["object"] == "balance_transaction" for r in rows)
+    pages = [r for r in stripe_double.requests() if r["path"] == "/v1/charges"]
+    assert len(pages) == 2
+    assert pages[0]["query"]["created[gte]"] == str(first)
+    assert pages[0]["query"]["created[lt]"] == str(last + 1)
+    assert pages[1]["query"]["starting_after"] == rows[1]["id"]
+
+
+async def test_refunds_come_with_their_charge_and_payouts_by_arrival(
+    api: StripeApi, stripe_double: StripeDoubleClient
+) -> None:
+    world = StripeWorld(api_key=KEY)
+    paid = world.payment(10_000, order_id="R1")
+    refund = world.refund(paid, 2_500)
+    payout = world.payout()
+    stripe_double.load(world.objects())
+    everything = (0, 2_000_000_000)
+
+    (listed_refund,) = await _all_pages(api, "refunds", *everything)
+    assert listed_refund["id"] == refund.refund["id"]
+    assert listed_refund["charge"]["metadata"] == {"order_id": "R1"}
+    arrival = payout.payout["arrival_date"]
+    assert [p["id"] for p in await _all_pages(api, "payouts", arrival, arrival + 1)] == [
+        payout.payout["id"]
+    ]
+    assert await _all_pages(api, "payouts", 0, arrival) == []
+
+
+async def test_verify_refuses_a_key_stripe_does_not_know(
+    api: StripeApi, stripe_double: StripeDoubleClient
+) -> None:
+    stripe_double.load({"api_key": KEY})
+    await api.verify()
+    with pytest.raises(StripePermanent) as refused:
+        await api.for_tenant("rk_test_unknown").verify()
+    assert refused.value.http_status == 401
+
+
+async def test_a_webhook_endpoint_is_created_once_per_idempotency_key_then_listed_and_deleted(
+    api: StripeApi, stripe_double: StripeDoubleClient
+) -> None:
+    stripe_double.load({"api_key": KEY})
+    url = "http://127.0.0.1:9/v1/tenants/shop/webhooks/stripe"
+    made = await api.create_webhook_endpoint(url, "Bogfør", "idem-1")
+    again = await api.create_webhook_endpoint(url, "Bogfør", "idem-1")
+    assert again.id == made.id and made.secret is not None and made.secret.startswith("whsec_")
+    assert made.secret not in repr(made)
+    listed_endpoints = await api.webhook_endpoints()
+    assert [(e.id, e.url, e.secret) for e in listed_endpoints] == [(made.id, url, None)]
+    assert set(listed_endpoints[0].enabled_events) == set(WEBHOOK_EVENTS)
+    await api.delete_webhook_endpoint(made.id)
+    assert await api.webhook_endpoints() == []
+
+
+def test_the_double_sends_events_in_the_version_our_endpoints_are_pinned_to() -> None:
+    assert API_VERSION == WEBHOOK_API_VERSION

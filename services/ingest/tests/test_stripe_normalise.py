@@ -18,7 +18,7 @@ from bogfoer_contracts.events import (
     stamp,
 )
 from bogfoer_devstack.stripe_double import StripeWorld
-from bogfoer_ingest.stripe import StripeEventError, StripePermanent, normalise
+from bogfoer_ingest.stripe import StripeEventError, StripePermanent, listed, normalise
 from bogfoer_ingest.stripe.api import to_balance_transaction
 
 
@@ -285,3 +285,56 @@ async def test_results_are_valid_inbound_events_for_stamp() -> None:
     stamped = {stamp(e, "shop-a", _at(RECEIVED)).id for e in produced}
     # capture, fee, one refund, one payout — duplicates across event types collapse.
     assert len(stamped) == 4
+
+
+# --- a backfill's listed objects ---------------------------------------------------------
+
+
+def _listed_as_stripe_lists_them(world: StripeWorld) -> dict[str, list[dict[str, Any]]]:
+    """Charges with their balance transaction expanded, refunds with their charge."""
+    objects = world.objects()
+    txns = {t["id"]: t for t in objects["balance_transactions"]}
+    charges = {c["id"]: c for c in objects["charges"]}
+    return {
+        "charges": [
+            {**c, "balance_transaction": txns[c["balance_transaction"]]} for c in charges.values()
+        ],
+        "refunds": [{**r, "charge": charges[r["charge"]]} for r in objects["refunds"]],
+        "payouts": objects["payouts"],
+    }
+
+
+async def test_listed_objects_give_the_webhooks_events_marked_backfill() -> None:
+    """The same facts through a backfill's lists and through webhooks: the same event ids
+    (so the pipeline books them once), the same data, only `backfill` set."""
+    world = StripeWorld()
+    paid = world.payment(30_000, order_id="S1", fee=465)
+    world.refund(paid, 12_500)
+    world.refund(world.payment(5_000, order_id="S2"), status="pending")
+    world.payout()
+    balance = WorldBalance(world)
+
+    from_webhooks: dict[str, InboundEvent] = {}
+    for event in world.events:
+        for item in await normalise(event, balance):
+            from_webhooks[item.source_event_id] = item
+    from_lists: dict[str, InboundEvent] = {}
+    for listing, rows in _listed_as_stripe_lists_them(world).items():
+        for row in rows:
+            for item in await listed(listing, row, balance):
+                assert item.backfill
+                from_lists[item.source_event_id] = item
+    assert set(from_lists) == set(from_webhooks)
+    for key, item in from_lists.items():
+        webhook = from_webhooks[key]
+        assert item.data == webhook.data, key
+        received = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+        assert stamp(item, "shop", received).id == stamp(webhook, "shop", received).id
+
+
+async def test_a_listed_refund_without_its_charge_is_unreadable() -> None:
+    world = StripeWorld()
+    world.refund(world.payment(1_000, order_id="S1"))
+    refund = world.objects()["refunds"][0]
+    with pytest.raises(StripeEventError, match="without its charge"):
+        await listed("refunds", refund, WorldBalance(world))

@@ -16,7 +16,7 @@ from dinero_sandbox.faults import FaultRule, parse_fault_config
 from dinero_sandbox.jsonio import DecimalJSONResponse
 from dinero_sandbox.ledger import journal, trial_balance
 from dinero_sandbox.seed import SEED_ORGS, default_chart, default_vat_types
-from dinero_sandbox.state import Account, Organization
+from dinero_sandbox.state import Account, ConnectUser, Organization
 
 
 def _org(request: Request) -> Organization | None:
@@ -165,8 +165,10 @@ async def reset_rate_limits(request: Request) -> Response:
 async def create_org(request: Request) -> Response:
     """A fresh organisation with the default chart, so each test or demo tenant owns one.
 
-    Body (all optional): `name`, `is_pro` (true), `is_vat_free` (false), `api_key`, and
-    `deposit_accounts` [{"number", "name"}] added to the chart (e.g. 55010 "Stripe").
+    Body (all optional): `name`, `is_pro` (true), `is_vat_free` (false), `api_key`,
+    `deposit_accounts` [{"number", "name"}] added to the chart (e.g. 55010 "Stripe"), and
+    `connect_user`: the e-mail of a Visma Connect user (made on first use) who reaches this
+    organisation; `login_hint` at the authorize call picks them.
     """
     body: dict[str, Any] = await request.json() if await request.body() else {}
     sandbox = sandbox_of(request)
@@ -189,6 +191,12 @@ async def create_org(request: Request) -> Response:
         template_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dinero-sandbox/template/{org_id}")),
     )
     sandbox.state.orgs[org_id] = org
+    if email := body.get("connect_user"):
+        user = sandbox.state.users.setdefault(
+            str(email),
+            ConnectUser(subject=str(uuid.uuid5(uuid.NAMESPACE_URL, f"user/{email}")), email=email),
+        )
+        user.orgs.append(org_id)
     sandbox.persist()
     return JSONResponse(
         {"id": org_id, "api_key": org.api_key, "template_id": org.template_id}, status_code=201

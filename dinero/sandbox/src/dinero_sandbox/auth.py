@@ -86,10 +86,16 @@ def _redirect_allowed(uri: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
 
 
-def _user(hint: str | None) -> SandboxUser | None:
+def _users(sandbox: Sandbox) -> list[SandboxUser]:
+    """The seeded users and those the admin API made (with the organisations they reach now)."""
+    made = [SandboxUser(u.subject, u.email, tuple(u.orgs)) for u in sandbox.state.users.values()]
+    return [*USERS, *made]
+
+
+def _user(sandbox: Sandbox, hint: str | None) -> SandboxUser | None:
     if not hint:
         return DEFAULT_USER
-    for user in USERS:
+    for user in _users(sandbox):
         if hint in (user.email, user.subject):
             return user
     return None
@@ -129,7 +135,7 @@ async def authorize(request: Request) -> Response:
     scopes = params.get("scope", "").split()
     if "dineropublicapi:read" not in scopes or not set(scopes) <= CONNECT_SCOPES:
         return back({"error": "invalid_scope"})
-    user = _user(params.get("login_hint"))
+    user = _user(sandbox, params.get("login_hint"))
     if user is None:
         return back({"error": "access_denied"})
     method = params.get("code_challenge_method")
@@ -200,8 +206,8 @@ def _issue_pair(
     return access, refresh
 
 
-def _user_by_subject(subject: str) -> SandboxUser:
-    return next(user for user in USERS if user.subject == subject)
+def _user_by_subject(sandbox: Sandbox, subject: str) -> SandboxUser:
+    return next(user for user in _users(sandbox) if user.subject == subject)
 
 
 async def connect_token(request: Request) -> Response:
@@ -233,7 +239,7 @@ async def connect_token(request: Request) -> Response:
                 return _oauth_error("invalid_grant", "PKCE verification failed.")
         code.used = True
         access, refresh = _issue_pair(
-            sandbox, _user_by_subject(code.user), code.scope, str(uuid.uuid4())
+            sandbox, _user_by_subject(sandbox, code.user), code.scope, str(uuid.uuid4())
         )
         sandbox.persist()
         return _token_response(access, refresh, sandbox.config.token_ttl_seconds)
@@ -248,7 +254,9 @@ async def connect_token(request: Request) -> Response:
             return _oauth_error("invalid_grant", "Refresh token already used (grace period over).")
         if old.consumed_at is None:
             old.consumed_at = now
-        access, refresh = _issue_pair(sandbox, _user_by_subject(old.user), old.scope, old.grant_id)
+        access, refresh = _issue_pair(
+            sandbox, _user_by_subject(sandbox, old.user), old.scope, old.grant_id
+        )
         sandbox.persist()
         return _token_response(access, refresh, sandbox.config.token_ttl_seconds)
     return _oauth_error("unsupported_grant_type", f"grant_type {grant_type!r} is not supported.")

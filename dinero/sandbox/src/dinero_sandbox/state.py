@@ -202,9 +202,20 @@ class AuthState(BaseModel):
     revoked_grants: list[str] = Field(default_factory=list)
 
 
+class ConnectUser(BaseModel):
+    """A Visma Connect user made through the admin API (`connect_user` of a created
+    organisation), beside the seeded ones: a test's own shop owner, who reaches only the
+    organisations made for them."""
+
+    subject: str
+    email: str
+    orgs: list[int] = Field(default_factory=list)
+
+
 class State(BaseModel):
     orgs: dict[int, Organization]
     auth: AuthState = Field(default_factory=AuthState)
+    users: dict[str, ConnectUser] = Field(default_factory=dict)  # by e-mail
     # The row-version counter behind every 16-hex-digit TimeStamp; one per sandbox, like SQL
     # Server's rowversion is one per database.
     rowversion: int = 0x80C81AC0

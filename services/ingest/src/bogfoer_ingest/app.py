@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +14,11 @@ from bogfoer_contracts.topology import INGEST
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import kafka_inbound, stripe_consumer
 from bogfoer_ingest.api import admin_router, events_router
+from bogfoer_ingest.backfill import BackfillRunner
 from bogfoer_ingest.delivery import Delivery
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi
+from bogfoer_ingest.tenant_admin import tenant_admin_router
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
@@ -52,12 +56,22 @@ def create_app(settings: IngestSettings) -> FastAPI:
             broker, settings, stripe_consumer.StripeNormaliser(broker, tenants, stripe_api)
         )
         kafka_inbound.register(broker, settings, tenants)
+        runner = BackfillRunner(
+            pool, tenants, stripe_api, broker, poll_seconds=settings.backfill_poll_seconds
+        )
+        app.include_router(tenant_admin_router(guard, settings, tenants, pool, stripe_api, runner))
         await ensure_topics(settings, INGEST)
         check_subscriptions(broker, INGEST, settings.group_id)
         await broker.start()
+        backfilling = asyncio.create_task(runner.run(), name="ingest-stripe-backfill")
         try:
             yield
         finally:
+            # A backfill stops between pages; its lease runs out and it resumes after the
+            # last page recorded, here or on another replica.
+            backfilling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfilling
             await broker.stop()
             await stripe_api.aclose()
             await db.close()

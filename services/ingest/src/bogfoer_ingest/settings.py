@@ -33,3 +33,9 @@ class IngestSettings(ServiceSettings):
     secrets_key: SecretStr
     # Stripe's API; tests and the demo point it at the local Stripe double.
     stripe_api_base: str = "https://api.stripe.com"
+    # Where shops and Stripe reach ingest from outside (e.g. https://ingest.bogfoer.dk): the
+    # addresses onboarding shows and the webhook endpoint it registers in Stripe. Unset: the
+    # address the admin request came to (fine locally, wrong behind a proxy).
+    public_url: str | None = None
+    # How often an idle replica looks for a Stripe backfill to carry out (a new one wakes it).
+    backfill_poll_seconds: float = 5.0

@@ -15,7 +15,7 @@ import json
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from bogfoer_contracts.events import SALES_EVENT, stamp
+from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_contracts.topology import INGEST
 from bogfoer_ingest.metrics import EVENTS
@@ -24,6 +24,24 @@ from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransien
 from bogfoer_ingest.stripe.normalise import StripeEventError, normalise
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.deadletter import PoisonMessage, TransientFailure, reliable_subscriber
+
+
+async def publish_canonical(
+    broker: KafkaBroker,
+    tenant_id: str,
+    inbound: list[InboundEvent],
+    received_at: dt.datetime,
+    via: str,
+) -> None:
+    """Stamp Stripe's canonical events for the tenant and publish them (acks=all), in order."""
+    for event in (stamp(item, tenant_id, received_at) for item in inbound):
+        await broker.publish(
+            SALES_EVENT.dump_json(event),
+            topic=SALES_EVENTS,
+            key=key_for(tenant_id),
+            headers={"content-type": "application/json", "x-event-id": event.id},
+        )
+        EVENTS.labels(event.type, via).inc()
 
 
 class StripeNormaliser:
@@ -47,14 +65,7 @@ class StripeNormaliser:
             raise PoisonMessage("stripe_api_refused", str(exc)) from exc
         except StripeTransient as exc:
             raise TransientFailure(f"Stripe API: {exc}") from exc
-        for event in (stamp(item, tenant_id, received_at) for item in inbound):
-            await self.broker.publish(
-                SALES_EVENT.dump_json(event),
-                topic=SALES_EVENTS,
-                key=key_for(tenant_id),
-                headers={"content-type": "application/json", "x-event-id": event.id},
-            )
-            EVENTS.labels(event.type, "stripe").inc()
+        await publish_canonical(self.broker, tenant_id, inbound, received_at, "stripe")
         return len(inbound)
 
 

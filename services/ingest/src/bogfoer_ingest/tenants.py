@@ -70,6 +70,29 @@ class TenantDirectory:
             self._seal(tenant_id, "stripe_api_key", creds.stripe_api_key),
         )
 
+    async def connect_stripe(
+        self, tenant_id: str, api_key: str, webhook_secret: str, endpoint_id: str | None
+    ) -> None:
+        """The tenant's restricted key and webhook secret, and the endpoint registered for
+        it (None: its secret was pasted from Stripe's dashboard)."""
+        await self.put(
+            tenant_id,
+            TenantCredentials(
+                stripe_api_key=SecretStr(api_key), stripe_webhook_secret=SecretStr(webhook_secret)
+            ),
+        )
+        await self.pool.execute(
+            "UPDATE tenants SET stripe_webhook_endpoint_id = $2 WHERE tenant_id = $1",
+            tenant_id,
+            endpoint_id,
+        )
+
+    async def webhook_endpoint_id(self, tenant_id: str) -> str | None:
+        found: str | None = await self.pool.fetchval(
+            "SELECT stripe_webhook_endpoint_id FROM tenants WHERE tenant_id = $1", tenant_id
+        )
+        return found
+
     async def get(self, tenant_id: str) -> Tenant | None:
         row = await self.pool.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", tenant_id)
         if row is None:

@@ -8,6 +8,7 @@ the poster's workers). A failing check answers 503 and names the check with the 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,12 +28,14 @@ def reason(exc: BaseException) -> str:
 
 
 class Readiness:
-    def __init__(self, broker: KafkaBroker) -> None:
-        self.broker = broker
-        self._checks: dict[str, ReadyCheck] = {
-            "kafka": self._kafka,
-            "consumers": self._consumers,
-        }
+    def __init__(self, broker: KafkaBroker | None) -> None:
+        """Kafka's checks for a service that uses it (the portal speaks only HTTP)."""
+        self._checks: dict[str, ReadyCheck] = {}
+        if broker is not None:
+            self._checks |= {
+                "kafka": functools.partial(self._kafka, broker),
+                "consumers": functools.partial(self._consumers, broker),
+            }
 
     def add(self, name: str, check: ReadyCheck) -> None:
         self._checks[name] = check
@@ -52,15 +55,17 @@ class Readiness:
         except Exception as exc:  # a failing dependency means "not ready", not a 500
             return reason(exc)
 
-    async def _kafka(self) -> str | None:
-        answered = await self.broker.ping(timeout=CHECK_TIMEOUT_SECONDS - 1)
+    @staticmethod
+    async def _kafka(broker: KafkaBroker) -> str | None:
+        answered = await broker.ping(timeout=CHECK_TIMEOUT_SECONDS - 1)
         return None if answered else "the broker does not answer"
 
-    async def _consumers(self) -> str | None:
+    @staticmethod
+    async def _consumers(broker: KafkaBroker) -> str | None:
         """Each subscriber is running and its consume loop is alive (FastStream restarts a
         loop that crashed; one that ended is gone for good)."""
         dead = []
-        for subscriber in self.broker.subscribers:
+        for subscriber in broker.subscribers:
             tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
             if not subscriber.running or not any(not t.done() for t in tasks):
                 dead.append(", ".join(getattr(subscriber, "topic_names", ["?"])))

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from bogfoer_kit.logs import configure
-from bogfoer_kit.settings import ServiceSettings
+from bogfoer_kit.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def bound_startup(app: FastAPI, seconds: float) -> None:
     app.router.lifespan_context = lifespan
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
+def serve(app: FastAPI, settings: WebSettings) -> None:
     configure(settings.log_level, settings.log_format)
     # uvicorn captures SIGTERM, shuts down gracefully, then raises the signal again at the
     # handler it found installed; Python's default would end a cleanly drained process

@@ -10,28 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bogfoer_kit.auth import Guard, StaticTokens, TokenGrant, settings_authenticator
 
 
-class ServiceSettings(BaseSettings):
+class WebSettings(BaseSettings):
+    """What every service has, Kafka or not (the portal speaks only HTTP and PostgreSQL)."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    # No default: a service must never guess where Kafka is.
-    kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
-    # PLAINTEXT on the devstack; SASL_SSL against a TLS listener with SCRAM users (Strimzi).
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
-        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
-    )
-    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = Field(
-        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
-    )
-    # The CA that signed the brokers' certificates (Strimzi: `<cluster>-cluster-ca-cert`,
-    # key `ca.crt`); unset: the system's CAs. Host names are always verified.
-    kafka_ca_file: str | None = Field(default=None, validation_alias="KAFKA_CA_FILE")
-    # The service's own Kafka user (its Strimzi KafkaUser; the password is in its Secret).
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
-    # "create": declare the missing topics of bogfoer_contracts.topics (development);
-    # "verify": the topics belong to Strimzi's Topic Operator (production), so the service
-    # starts only once all exist, and its Kafka user needs no right to create topics.
-    kafka_topics: Literal["create", "verify"] = "create"
     # PostgreSQL over TLS: the CA of the server's certificate (CloudNativePG: `<cluster>-ca`,
     # key `ca.crt`); the host name is verified. Unset: as DATABASE_URL's `sslmode` says.
     database_ca_file: str | None = Field(default=None, validation_alias="DATABASE_CA_FILE")
@@ -62,6 +45,30 @@ class ServiceSettings(BaseSettings):
 
     def guard(self) -> Guard:
         return Guard(self.authenticator())
+
+
+class ServiceSettings(WebSettings):
+    """A service of the pipeline: the above, and Kafka."""
+
+    # No default: a service must never guess where Kafka is.
+    kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # PLAINTEXT on the devstack; SASL_SSL against a TLS listener with SCRAM users (Strimzi).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    # The CA that signed the brokers' certificates (Strimzi: `<cluster>-cluster-ca-cert`,
+    # key `ca.crt`); unset: the system's CAs. Host names are always verified.
+    kafka_ca_file: str | None = Field(default=None, validation_alias="KAFKA_CA_FILE")
+    # The service's own Kafka user (its Strimzi KafkaUser; the password is in its Secret).
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    # "create": declare the missing topics of bogfoer_contracts.topics (development);
+    # "verify": the topics belong to Strimzi's Topic Operator (production), so the service
+    # starts only once all exist, and its Kafka user needs no right to create topics.
+    kafka_topics: Literal["create", "verify"] = "create"
 
     @model_validator(mode="after")
     def _sasl_needs_a_user(self) -> ServiceSettings:

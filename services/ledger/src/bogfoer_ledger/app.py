@@ -7,27 +7,26 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from bogfoer_contracts.topology import LEDGER
-from bogfoer_kit.auth import Guard
+from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import check_subscriptions, client_options, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
+from bogfoer_kit.web.pages import mount_static
+from bogfoer_kit.web.sessions import SessionStore
 from bogfoer_ledger import handlers
 from bogfoer_ledger.api import ops_router
 from bogfoer_ledger.lag import LagMonitor
 from bogfoer_ledger.metrics import TenantGauges
 from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_ledger.tokens import TenantTokens
-from bogfoer_ledger.web.routes import web_router
-from bogfoer_ledger.web.sessions import SessionStore
+from bogfoer_ledger.web.routes import STATIC, web_router
 
 
 def create_app(settings: LedgerSettings) -> FastAPI:
@@ -57,7 +56,12 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         guard.authenticators.append(tokens)  # tenant read tokens the ledger issued
         gauges.append(TenantGauges(pool))
         app.include_router(ops_router(pool, broker, guard, tokens))
-        sessions = SessionStore(pool, static_tokens, settings.session_hours)
+
+        async def still_granted(principal: Principal) -> bool:
+            # A session ends when the token that opened it leaves the settings.
+            return static_tokens.grants(principal.subject, principal.role)
+
+        sessions = SessionStore(pool, "ops_sessions", settings.session_hours, still_granted)
         app.include_router(web_router(pool, broker, settings, sessions, static_tokens, lag))
         check_subscriptions(broker, LEDGER, settings.group_id)
         await broker.start()
@@ -79,6 +83,5 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     readiness.add("postgres", db.failing)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard, refresh_gauges))
-    static = resources.files("bogfoer_ledger.web").joinpath("static")
-    app.mount("/ops/static", StaticFiles(directory=str(static)), name="ops-static")
+    mount_static(app, STATIC, "ops-static")
     return app

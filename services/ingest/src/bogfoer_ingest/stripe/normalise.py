@@ -1,9 +1,11 @@
-"""Turns one Stripe webhook event into the canonical inbound events it means.
+"""Turns one Stripe webhook event, or one object a backfill listed, into the canonical
+inbound events it means.
 
 Pure apart from the reads through `StripeBalance`. Every Stripe event about the same fact
 yields the same `source_event_id` (`captured:<payment>`, `refund:<re>`, `payout:<po>`), so
 ingest's deterministic event id drops the duplicates: payment_intent.succeeded and
-charge.succeeded for one payment, charge.refunded and refund.* for one refund, redeliveries.
+charge.succeeded for one payment, charge.refunded and refund.* for one refund, redeliveries
+— and a backfill's copy of a fact a webhook already brought (`listed`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,28 @@ async def _normalise(event: dict[str, Any], balance: StripeBalance) -> list[Inbo
     if kind == "payout.paid":
         return [await _payout(obj, event, balance)]
     return []
+
+
+async def listed(listing: str, obj: dict[str, Any], balance: StripeBalance) -> list[InboundEvent]:
+    """The events one object from a backfill's list stands for, marked `backfill` — the
+    same ids as the webhooks' events for the same facts. A charge comes with its balance
+    transaction expanded (read through `balance`), a refund with its charge."""
+    try:
+        if listing == "charges":
+            found = await _captured(obj, balance, fallback_metadata=None)
+        elif listing == "refunds":
+            charge = obj.get("charge")
+            if not isinstance(charge, dict):
+                raise StripeEventError(f"{obj.get('id')}: listed without its charge")
+            found = [_refunded(obj, charge)] if obj.get("status") == "succeeded" else []
+        elif listing == "payouts":
+            # payout.paid is sent on the arrival date; a listed payout stands for that event.
+            found = [await _payout(obj, {"created": obj.get("arrival_date")}, balance)]
+        else:
+            raise ValueError(f"unknown listing {listing!r}")
+    except (KeyError, TypeError, ValidationError) as error:
+        raise StripeEventError(f"{obj.get('id')}: unreadable {listing[:-1]}: {error}") from error
+    return [event.model_copy(update={"backfill": True}) for event in found]
 
 
 def _object(event: dict[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from faststream.kafka import KafkaBroker
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
 from bogfoer_contracts.ids import TENANT_PATTERN
@@ -26,19 +25,14 @@ from bogfoer_ledger import deadletters, queries, store
 from bogfoer_ledger.lag import LagMonitor
 from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_ledger.web import format as fmt
-from bogfoer_ledger.web.sessions import COOKIE, Session, SessionStore
+from bogfoer_kit.web.pages import environment, read_form, safe_next, set_session_cookie
+from bogfoer_kit.web.sessions import Session, SessionStore
 
+COOKIE = "bogfoer_ops"
+STATIC = "/ops/static"
 _TENANT = re.compile(TENANT_PATTERN)
-_MAX_FORM_BYTES = 16_384
 
-templates = Environment(
-    loader=PackageLoader("bogfoer_ledger.web", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-templates.filters.update(money=fmt.money, age=fmt.age, when=fmt.when)
-templates.filters["q"] = lambda value: quote(str(value), safe="")
+templates = environment("bogfoer_ledger.web", STATIC, money=fmt.money, age=fmt.age, when=fmt.when)
 
 
 @dataclass(frozen=True)
@@ -97,10 +91,7 @@ def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Back to where the login started, but only within the ops pages (no open redirect)."""
-    if target and target.startswith("/ops") and not target.startswith("//"):
-        return target
-    return "/ops"
+    return safe_next(target, "/ops")
 
 
 def web_router(
@@ -146,14 +137,7 @@ def web_router(
             "error.html", request, session, status=status, reason=reason, detail=detail
         )
 
-    async def form_of(request: Request) -> dict[str, str] | None:
-        body = await request.body()
-        if len(body) > _MAX_FORM_BYTES:
-            return None
-        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        # A NUL (%00) cannot be stored: dropped here like any character a form cannot carry,
-        # so a note or a key with one never reaches PostgreSQL.
-        return {k.replace("\x00", ""): v[0].replace("\x00", "") for k, v in parsed.items() if v}
+    form_of = read_form
 
     # --- login ------------------------------------------------------------------------------
 
@@ -184,14 +168,13 @@ def web_router(
             )
         token = await sessions.open(principal)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
+        set_session_cookie(
+            response,
             COOKIE,
             token,
-            max_age=int(settings.session_hours * 3600),
             path="/ops",
-            httponly=True,
+            hours=settings.session_hours,
             secure=settings.session_cookie_secure,
-            samesite="lax",
         )
         return response
 
