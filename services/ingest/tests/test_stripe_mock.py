@@ -48,7 +48,8 @@ async def test_charge_retrieve_with_refunds(api: StripeApi) -> None:
 async def test_a_backfills_list_calls_are_valid(api: StripeApi, listing: Listing) -> None:
     """Stripe's own spec accepts the filters, expansions and cursor a backfill sends."""
     first = await api.list_page(listing, 1_759_269_600, 1_764_543_600, None)
-    assert first.rows and all(isinstance(r["id"], str) for r in first.rows)
+    assert first.rows
+    assert all(isinstance(r["id"], str) for r in first.rows)
     after = await api.list_page(listing, 1_759_269_600, 1_764_543_600, first.last_id)
     assert isinstance(after.has_more, bool)
     if listing == "charges":

@@ -21,12 +21,12 @@ from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_kit.actions import make_action, new_action_id, publish_action
 from bogfoer_kit.auth import StaticTokens
 from bogfoer_kit.errors import ApiError
+from bogfoer_kit.web.pages import environment, read_form, safe_next, set_session_cookie
+from bogfoer_kit.web.sessions import Session, SessionStore
 from bogfoer_ledger import deadletters, queries, store
 from bogfoer_ledger.lag import LagMonitor
 from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_ledger.web import format as fmt
-from bogfoer_kit.web.pages import environment, read_form, safe_next, set_session_cookie
-from bogfoer_kit.web.sessions import Session, SessionStore
 
 COOKIE = "bogfoer_ops"
 STATIC = "/ops/static"
