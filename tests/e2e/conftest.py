@@ -1,5 +1,6 @@
 """The whole pipeline as separate processes: real Kafka, real PostgreSQL, the Dinero
-sandbox, and ingest, mapper, poster and ledger each started with `python -m`."""
+sandbox, the Stripe double, and ingest, mapper, poster, ledger and the portal each started
+with `python -m`."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def stack(
         stripe_url=stripe_double_process,
         dinero_legacy_client_id=e2e_sandbox.legacy.client_id,
         dinero_legacy_client_secret=e2e_sandbox.legacy.client_secret,
+        dinero_connect_client_id=e2e_sandbox.connect.client_id,
+        dinero_connect_client_secret=e2e_sandbox.connect.client_secret,
         # The ops pages call a posting open this long "stuck" (an hour in production).
         extra_env={"BOGFOER_LEDGER_STUCK_AFTER_SECONDS": "3"},
     )

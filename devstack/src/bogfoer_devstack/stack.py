@@ -1,4 +1,4 @@
-"""The four services as separate processes, for end-to-end tests and `make demo`.
+"""The services as separate processes, for end-to-end tests and `make demo`.
 
 Each service runs as `python -m bogfoer_<name>` with its settings in the environment,
 its log in the work folder, and is ready when `GET /health/ready` answers 200.
@@ -22,7 +22,7 @@ import httpx
 
 from bogfoer_devstack.ports import free_port, stop_process
 
-SERVICES = ("ingest", "mapper", "poster", "ledger")
+SERVICES = ("ingest", "mapper", "poster", "ledger", "portal")
 
 
 @dataclass
@@ -112,6 +112,7 @@ class Stack:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     viewer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
 
     def env_for(self, name: str, port: int) -> dict[str, str]:
         from bogfoer_dinero.sealing import SecretSealer
@@ -130,9 +131,10 @@ class Stack:
                 f"{prefix}GRACEFUL_TIMEOUT_SECONDS": "20",
             }
         )
-        if name == "ledger":
+        if name in ("ledger", "portal"):
             # Plain HTTP on loopback: the session cookie cannot be Secure-only here.
             env[f"{prefix}SESSION_COOKIE_SECURE"] = "false"
+        if name == "ledger":
             env[f"{prefix}LAG_INTERVAL_SECONDS"] = "2"
         if name == "ingest":
             env[f"{prefix}SECRETS_KEY"] = SecretSealer.generate_key()
@@ -160,13 +162,31 @@ class Stack:
                     f"{prefix}CLAIM_LEASE_SECONDS": "8",
                 }
             )
+        if name == "portal":
+            # The portal carries out onboarding through the poster's and ingest's admin APIs.
+            env.update(
+                {
+                    f"{prefix}SECRETS_KEY": SecretSealer.generate_key(),
+                    f"{prefix}POSTER_URL": self._url_of("poster"),
+                    f"{prefix}POSTER_TOKEN": self.admin_token,
+                    f"{prefix}INGEST_URL": self._url_of("ingest"),
+                    f"{prefix}INGEST_TOKEN": self.admin_token,
+                    f"{prefix}DINERO_CONNECT_AUTHORIZE_URL": f"{self.dinero_url}/connect/authorize",
+                    f"{prefix}DINERO_CONNECT_CLIENT_ID": self.dinero_connect_client_id,
+                }
+            )
         env.update(self.extra_env)
         return env
 
+    def _url_of(self, name: str) -> str:
+        port = self.ports.get(name)
+        return f"http://127.0.0.1:{port}" if port else "http://127.0.0.1:9"
+
     def start(self, names: tuple[str, ...] = SERVICES) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ports |= {name: free_port() for name in names}
         for name in names:
-            port = free_port()
+            port = self.ports[name]
             service = ServiceProcess(
                 name, port, self.env_for(name, port), self.workdir / f"{name}.log"
             )

@@ -27,13 +27,14 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from faststream.kafka import KafkaBroker
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from bogfoer_contracts.admin import Backfill, BackfillRequest, BackfillState
+from bogfoer_contracts.admin import BackfillCounts as Counts
 from bogfoer_contracts.events import BalanceTransaction, InboundEvent
 from bogfoer_ingest.stripe.api import (
     Listing,
@@ -51,62 +52,13 @@ from bogfoer_ingest.tenants import TenantDirectory
 log = logging.getLogger(__name__)
 
 PHASES: tuple[Listing, ...] = get_args(Listing)
-State = Literal["queued", "running", "done", "failed"]
 DANISH = ZoneInfo("Europe/Copenhagen")
 _SKIPPED_KEPT = 20  # the first unreadable objects, with why, for people to look at
 
 
-class BackfillRequest(BaseModel):
-    """`POST …/stripe/backfills`: the history from a Danish calendar date (midnight in
-    Copenhagen) up to `until` (default: now, when the live webhooks already arrive)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    since: dt.date = Field(alias="from")
-    until: AwareDatetime | None = None
-
-    def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        start = dt.datetime.combine(self.since, dt.time(), DANISH)
-        return start, self.until or now
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BackfillRequest:
-        if (
-            self.until is not None
-            and dt.datetime.combine(self.since, dt.time(), DANISH) >= self.until
-        ):
-            raise ValueError("`from` must be before `until`")
-        return self
-
-
-class Counts(BaseModel):
-    charges: int = 0
-    refunds: int = 0
-    payouts: int = 0
-    events: int = Field(default=0, description="Canonical events published (a resumed page twice)")
-    skipped: int = Field(default=0, description="Objects that could not be read; see `skipped`")
-
-
-class Backfill(BaseModel):
-    """A backfill and how far it has come (the API's answer)."""
-
-    id: str
-    tenant_id: str
-    since: AwareDatetime = Field(serialization_alias="from")
-    until: AwareDatetime
-    state: State
-    phase: Listing
-    reached: AwareDatetime | None = Field(
-        description="How far back the current list has come (lists run newest first)"
-    )
-    percent: int = Field(ge=0, le=100, description="Share of the range covered, over 3 lists")
-    counts: Counts
-    skipped: list[str]
-    problem: str | None
-    requested_by: str
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    finished_at: AwareDatetime | None
+def window(request: BackfillRequest, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """From midnight in Copenhagen of the first day, up to `until` or now."""
+    return dt.datetime.combine(request.since, dt.time(), DANISH), request.until or now
 
 
 def percent_done(
@@ -240,7 +192,7 @@ async def _record(
 
 
 async def _finish(
-    pool: asyncpg.Pool, job_id: str, owner: str, state: State, problem: str | None
+    pool: asyncpg.Pool, job_id: str, owner: str, state: BackfillState, problem: str | None
 ) -> None:
     await pool.execute(
         "UPDATE stripe_backfills SET state = $3, problem = $4, lease_owner = NULL,"

@@ -10,11 +10,21 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field, SecretStr
 
+from bogfoer_contracts.admin import (
+    Backfill,
+    BackfillRequest,
+    Endpoints,
+    RegisteredEndpoint,
+    SigningView,
+    StripeConnected,
+    StripeConnection,
+    StripeView,
+    TenantView,
+)
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_ingest import backfill
-from bogfoer_ingest.backfill import Backfill, BackfillRequest, BackfillRunner
+from bogfoer_ingest.backfill import BackfillRunner
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
 from bogfoer_ingest.tenants import TenantDirectory
@@ -22,61 +32,6 @@ from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.errors import ApiError
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
-
-
-class Endpoints(BaseModel):
-    """Where the shop platform and Stripe send this tenant's events."""
-
-    events: str
-    stripe_webhook: str
-
-
-class SigningView(BaseModel):
-    hmac_secret: bool
-    api_key: bool
-
-
-class StripeView(BaseModel):
-    api_key: bool
-    webhook_secret: bool
-    webhook_endpoint_id: str | None
-
-
-class TenantView(BaseModel):
-    """What is set for a tenant (never the secrets themselves)."""
-
-    tenant_id: str
-    known: bool
-    signing: SigningView
-    stripe: StripeView
-    endpoints: Endpoints
-
-
-class StripeConnection(BaseModel):
-    api_key: SecretStr = Field(
-        description="A restricted key (rk_…) that may read charges, refunds, balance and"
-        " payouts and write webhook endpoints",
-        pattern=r"^(rk|sk)_(test|live)_[A-Za-z0-9_]{4,}$",
-    )
-    webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="whsec_… of an endpoint made in Stripe's dashboard; without it the endpoint"
-        " is registered through Stripe's API",
-        pattern=r"^whsec_[A-Za-z0-9_]{4,}$",
-    )
-
-
-class RegisteredEndpoint(BaseModel):
-    id: str
-    url: str
-    enabled_events: list[str]
-
-
-class StripeConnected(BaseModel):
-    webhook_url: str
-    webhook_endpoint: RegisteredEndpoint | None = Field(
-        description="The endpoint registered in Stripe; null when its secret was pasted"
-    )
 
 
 def endpoints_of(settings: IngestSettings, request: Request, tenant: str) -> Endpoints:
@@ -176,7 +131,9 @@ def tenant_admin_router(
         found = await tenants.get(tenant)
         if found is None or found.stripe_api_key is None:
             raise ApiError(409, "stripe_not_configured", "connect the tenant's Stripe first")
-        since, until = body.window(dt.datetime.now(dt.UTC))
+        since, until = backfill.window(body, dt.datetime.now(dt.UTC))
+        if since >= until:
+            raise ApiError(422, "empty_backfill", "`from` must be before `until`")
         job = await backfill.create(pool, tenant, since, until, who.subject)
         runner.wake()
         return job

@@ -4,7 +4,6 @@ publish the same actions on ops.actions.v1 as the ops web app."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.errors import ApiError
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
-from bogfoer_poster.chart_check import check_settings
+from bogfoer_poster.chart_check import check_settings, within
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
 PostingKeyPath = Annotated[str, Path(pattern=POSTING_KEY_PATTERN)]
@@ -86,16 +85,8 @@ def admin_router(
 
     @router.put("/settings", response_model=TenantConfig)
     async def put_settings(tenant: TenantPath, body: TenantSettings) -> TenantConfig:
-        try:
-            async with asyncio.timeout(dinero_timeout):
-                await check_settings(dinero, tenant, body)
-        except TimeoutError as exc:
-            raise ApiError(
-                503,
-                "dinero_busy",
-                "Dinero's rate limit for this organisation is used up by postings; try again",
-                headers={"Retry-After": str(dinero_retry_after)},
-            ) from exc
+        async with within(dinero_timeout, dinero_retry_after):
+            await check_settings(dinero, tenant, body)
         async with pool.acquire() as conn, conn.transaction():
             version = await store.next_config_version(conn, tenant, body.model_dump_json())
             config = TenantConfig(

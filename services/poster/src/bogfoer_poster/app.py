@@ -22,6 +22,7 @@ from bogfoer_kit.outbox import OutboxRelay
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_poster import handlers
 from bogfoer_poster.admin import admin_router
+from bogfoer_poster.dinero_admin import dinero_admin_router
 from bogfoer_poster.metrics import DineroMetrics
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
@@ -67,6 +68,16 @@ def create_app(settings: PosterSettings) -> FastAPI:
                     dinero,
                     outbox,
                     broker,
+                    dinero_timeout=settings.admin_dinero_timeout_seconds,
+                    dinero_retry_after=math.ceil(settings.dinero_rate_window_seconds),
+                )
+            )
+            app.include_router(
+                dinero_admin_router(
+                    guard,
+                    pool,
+                    dinero,
+                    credentials,
                     dinero_timeout=settings.admin_dinero_timeout_seconds,
                     dinero_retry_after=math.ceil(settings.dinero_rate_window_seconds),
                 )

@@ -8,12 +8,16 @@ fields the caller never sent, whose defaults did not fit this organisation.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from pydantic import BaseModel
 
 from bogfoer_contracts.tenants import TenantSettings
 from bogfoer_dinero import DineroClient, DineroError, RetryLater, TenantParked, UnknownOutcome
+from bogfoer_dinero.models import Organisation
 from bogfoer_kit.errors import ApiError
 from bogfoer_rules.accounts import vat_code_mismatches
 
@@ -93,23 +97,62 @@ def _detail(problems: list[AccountProblem]) -> list[dict[str, Any]]:
     return [p.model_dump() for p in problems]
 
 
-async def check_settings(dinero: DineroClient, tenant: str, settings: TenantSettings) -> None:
-    """Refuse settings that name accounts, a template or an organisation Dinero lacks, or
-    sales accounts whose VAT code contradicts their role."""
+@contextmanager
+def dinero_errors() -> Iterator[None]:
+    """Dinero's failures as the admin API answers them."""
     try:
-        orgs = await dinero.organisations(tenant)
-        if settings.dinero_organization_id not in {o.id for o in orgs}:
-            raise ApiError(422, "unknown_organization", settings.dinero_organization_id)
-        org = dinero.organisation(tenant, settings.dinero_organization_id)
-        entry = {a.account_number: a.vat_code for a in await org.entry_accounts()}
-        deposit = {a.account_number for a in await org.deposit_accounts()}
-        templates = {t.id for t in await org.invoice_templates()}
+        yield
     except TenantParked as exc:
         raise ApiError(409, "dinero_not_connected", str(exc)) from exc
     except (RetryLater, UnknownOutcome) as exc:
         raise ApiError(503, "dinero_unavailable", str(exc)) from exc
     except DineroError as exc:
         raise ApiError(502, "dinero_error", str(exc)) from exc
+
+
+@asynccontextmanager
+async def within(seconds: float, retry_after: int) -> AsyncIterator[None]:
+    """An admin call's Dinero reads, in a bounded time: the organisation's rate limit is
+    shared with its postings, and a person waiting on a page should hear 503 with
+    Retry-After rather than wait out the window."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise ApiError(
+            503,
+            "dinero_busy",
+            "Dinero's rate limit for this organisation is used up by postings; try again",
+            headers={"Retry-After": str(retry_after)},
+        ) from exc
+
+
+def pro_organisation(orgs: list[Organisation], organization_id: int) -> Organisation:
+    """The organisation, if the tenant's Dinero reaches it and it has Dinero Pro (without
+    Pro, Dinero refuses every integration's call)."""
+    found = next((o for o in orgs if o.id == organization_id), None)
+    if found is None:
+        raise ApiError(422, "unknown_organization", organization_id)
+    if found.is_pro is False:
+        raise ApiError(
+            422,
+            "organisation_not_pro",
+            f"{found.name or organization_id} has no Dinero Pro subscription; Dinero lets"
+            " integrations like Bogfør book only into Pro organisations. Upgrade it in Dinero,"
+            " or choose another organisation.",
+        )
+    return found
+
+
+async def check_settings(dinero: DineroClient, tenant: str, settings: TenantSettings) -> None:
+    """Refuse settings that name accounts, a template or an organisation Dinero lacks, an
+    organisation without Pro, or sales accounts whose VAT code contradicts their role."""
+    with dinero_errors():
+        pro_organisation(await dinero.organisations(tenant), settings.dinero_organization_id)
+        org = dinero.organisation(tenant, settings.dinero_organization_id)
+        entry = {a.account_number: a.vat_code for a in await org.entry_accounts()}
+        deposit = {a.account_number for a in await org.deposit_accounts()}
+        templates = {t.id for t in await org.invoice_templates()}
     unknown, mismatched = account_problems(settings, entry, deposit)
     if unknown:
         raise ApiError(422, "unknown_accounts", _detail(unknown))

@@ -16,11 +16,12 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import stripe
 from pydantic import ValidationError
 
+from bogfoer_contracts.admin import BackfillListing
 from bogfoer_contracts.events import BalanceTransaction
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ WEBHOOK_EVENTS = (
 )
 # What a backfill lists, and by which time each list is cut: money captured or refunded in
 # the range, payouts that arrived in the bank in it.
-Listing = Literal["charges", "refunds", "payouts"]
+Listing = BackfillListing
 
 
 class StripeFetchError(Exception):
