@@ -6,9 +6,10 @@ service instead of a person."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bogfoer_contracts.model import StorableText
 from bogfoer_contracts.tenants import TenantSettings
@@ -115,18 +116,36 @@ class TenantView(BaseModel):
     endpoints: Endpoints
 
 
+_STRIPE_KEY = re.compile(r"^(rk|sk)_(test|live)_[A-Za-z0-9_]{4,}$")
+_WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9_]{4,}$")
+
+
 class StripeConnection(StorableText):
+    model_config = ConfigDict(extra="forbid")
+
     api_key: SecretStr = Field(
         description="A restricted key (rk_…) that may read charges, refunds, balance and"
-        " payouts and write webhook endpoints",
-        pattern=r"^(rk|sk)_(test|live)_[A-Za-z0-9_]{4,}$",
+        " payouts and write webhook endpoints"
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
         description="whsec_… of an endpoint made in Stripe's dashboard; without it the endpoint"
         " is registered through Stripe's API",
-        pattern=r"^whsec_[A-Za-z0-9_]{4,}$",
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _a_secret_key(cls, value: SecretStr) -> SecretStr:
+        if not _STRIPE_KEY.match(value.get_secret_value()):
+            raise ValueError("a restricted key starts rk_live_ (or rk_test_); not a pk_ key")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _a_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("a webhook signing secret starts whsec_")
+        return value
 
 
 class RegisteredEndpoint(BaseModel):

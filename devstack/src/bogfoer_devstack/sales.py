@@ -19,6 +19,7 @@ def order(
     vat_number: str | None = None,
     email: str | None = None,
     payments: list[dict[str, Any]] | None = None,
+    placed_at: str = "2026-11-20T10:00:00+01:00",
 ) -> dict[str, Any]:
     total = sum(line["quantity"] * line["unit_price"] for line in lines)
     vat = sum(
@@ -28,7 +29,7 @@ def order(
     return {
         "order_id": order_id,
         "order_number": f"#{order_id}",
-        "placed_at": "2026-11-20T10:00:00+01:00",
+        "placed_at": placed_at,
         "currency": "DKK",
         "customer": {
             "email": email or f"kunde-{order_id}@example.dk",

@@ -135,18 +135,25 @@ class Shop:
     source: str = "shopify"
 
     def send(
-        self, type_: str, source_event_id: str, occurred_at: str, data: dict[str, Any]
+        self,
+        type_: str,
+        source_event_id: str,
+        occurred_at: str,
+        data: dict[str, Any],
+        *,
+        backfill: bool = False,
     ) -> httpx.Response:
-        body = json.dumps(
-            {
-                "type": type_,
-                "source": self.source,
-                "source_event_id": source_event_id,
-                "occurred_at": occurred_at,
-                "data": data,
-            }
-        ).encode()
-        return self.send_raw(body)
+        """One event; `backfill`: history sent again after onboarding (docs/onboarding.md)."""
+        event: dict[str, Any] = {
+            "type": type_,
+            "source": self.source,
+            "source_event_id": source_event_id,
+            "occurred_at": occurred_at,
+            "data": data,
+        }
+        if backfill:
+            event["backfill"] = True
+        return self.send_raw(json.dumps(event).encode())
 
     def send_raw(self, body: bytes, sign: bool = True) -> httpx.Response:
         headers = {"Content-Type": "application/json"}

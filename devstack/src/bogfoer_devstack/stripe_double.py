@@ -580,6 +580,11 @@ class StripeWorld:
         self._clock += 60
         return self._clock
 
+    def wait(self, seconds: int) -> int:
+        """Let time pass before the next object (e.g. days between payments); the new time."""
+        self._clock += seconds
+        return self._clock
+
     def _event(self, type_: str, obj: Json, created: int) -> Json:
         event: Json = {
             "id": self.new_id("evt"),
