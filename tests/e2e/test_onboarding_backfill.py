@@ -109,6 +109,8 @@ def test_a_month_backfilled_books_what_the_same_month_sent_live_booked(
     job, seen = wait_for_backfill(platform, oid)
     assert job["state"] == "done", job
     assert job["percent"] == 100
+    # Progress, as the API showed it while polling, only ever went forward.
+    assert [percent for _, percent in seen] == sorted(percent for _, percent in seen)
     assert (job["counts"]["charges"], job["counts"]["refunds"], job["counts"]["payouts"]) == (
         6,
         1,
