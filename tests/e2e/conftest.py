@@ -15,11 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from playwright.sync_api import Playwright, sync_playwright
 
 from bogfoer_contracts.topics import key_for
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
 from dinero_sandbox.process import SandboxHandle, start_sandbox
+from tests.e2e.browser import CHROMIUM
 
 _tenant_numbers = itertools.count(1)
 
@@ -124,6 +126,13 @@ def new_tenant(
         )
 
     return make
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    assert Path(CHROMIUM).exists(), "make test installs Debian's chromium; it is missing"
+    with sync_playwright() as pw:
+        yield pw
 
 
 def kafka_records(bootstrap: str, topic: str, tenant_id: str) -> list[Any]:

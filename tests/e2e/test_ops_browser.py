@@ -9,9 +9,7 @@ Screenshots go to `test-output/ops-browser/` (or `$BOGFOER_TEST_OUTPUT/ops-brows
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,40 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
 from bogfoer_contracts.topics import OPS_ACTIONS
 from bogfoer_devstack.sales import AT, captured, goods, order, stripe_ref
+from tests.e2e.browser import browser, screenshots
 from tests.e2e.conftest import kafka_records
-
-CHROMIUM = "/usr/bin/chromium"
-# As root, in a container: no sandbox; and nothing that would reach out to the internet.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def shots() -> Path:
-    folder = Path(os.environ.get("BOGFOER_TEST_OUTPUT", REPO / "test-output")) / "ops-browser"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    assert Path(CHROMIUM).exists(), "make test installs Debian's chromium; it is missing"
-    with sync_playwright() as pw:
-        yield pw
+    return screenshots("ops-browser")
 
 
 @pytest.fixture
@@ -64,13 +39,7 @@ def browser_as(
     contexts: list[BrowserContext] = []
 
     def login(token: str) -> Page:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / f"profile-{len(contexts)}"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1400, "height": 900},
-        )
+        context = browser(playwright, tmp_path / f"profile-{len(contexts)}")
         contexts.append(context)
         page = context.new_page()
         page.goto(f"{stack.url('ledger')}/ops")

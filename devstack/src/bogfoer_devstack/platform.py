@@ -16,7 +16,7 @@ import httpx
 from bogfoer_devstack.stack import Stack
 
 
-class _FormPost(html.parser.HTMLParser):
+class FormPost(html.parser.HTMLParser):
     """The auto-submitting form of a `form_post` answer: its action and hidden fields."""
 
     def __init__(self) -> None:
@@ -67,7 +67,7 @@ class Platform:
         )["authorize_url"]
         consented = self.http.get(authorize)
         consented.raise_for_status()
-        form = _FormPost()
+        form = FormPost()
         form.feed(consented.text)
         assert form.action is not None, consented.text
         back = self.http.post(form.action, data=form.fields, follow_redirects=False)
