@@ -13,12 +13,21 @@ import httpx
 
 from bogfoer_devstack.stack import SERVICES
 
-# Public on purpose: probes, and the login page itself.
+# Public on purpose: probes, the login page itself, and the portal's doors for shop owners
+# (the page that says to use a link; the one-time link, which is the credential; Visma
+# Connect's answer, matched by its single-use state; tests/e2e/test_onboarding_api.py
+# shows a finish only works for the session that started it).
 PUBLIC = {
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("GET", "/ops/login"),
     ("POST", "/ops/login"),
+    ("GET", "/portal"),
+    ("GET", "/portal/start/{token}"),
+    ("POST", "/portal/start/{token}"),
+    ("GET", "/portal/dinero/callback"),
+    ("POST", "/portal/dinero/callback"),
+    ("GET", "/portal/dinero/finish"),
 }
 # Authenticated by a scheme of their own (the shop's signature or API key, Stripe's
 # signature), per tenant; tests/integration/test_ingest_api.py covers them.
@@ -52,10 +61,12 @@ def _call(http: httpx.Client, base: str, method: str, path: str, **kwargs: Any) 
 
 def _refused(response: httpx.Response, path: str, status: int, reasons: set[str]) -> str | None:
     """None when refused as expected, else what went wrong."""
-    if path.startswith("/ops"):
-        if response.status_code == 303 and response.headers["location"].startswith("/ops/login"):
-            return None
-        return f"{response.status_code} (a web page must send strangers to the login)"
+    for pages, login in (("/ops", "/ops/login"), ("/portal", "/portal")):
+        if path.startswith(pages):
+            location = response.headers.get("location", "")
+            if response.status_code == 303 and location.startswith(login):
+                return None
+            return f"{response.status_code} (a web page must send strangers to {login})"
     if response.status_code != status:
         return f"{response.status_code} {response.text[:200]}"
     reason = response.json()["error"]["reason"]
@@ -68,7 +79,8 @@ def test_every_admin_and_ops_route_refuses_missing_and_wrong_credentials(
     checked = 0
     problems: list[str] = []
     wrong = {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"}
-    forged_session = {"Cookie": f"bogfoer_ops={secrets.token_urlsafe(32)}"}
+    forged = secrets.token_urlsafe(32)
+    forged_session = {"Cookie": f"bogfoer_ops={forged}; bogfoer_portal={forged}"}
     viewer = {"Authorization": f"Bearer {stack.viewer_token}"}
     with httpx.Client(timeout=30, follow_redirects=False) as client:
         for service in SERVICES:
@@ -91,14 +103,14 @@ def test_every_admin_and_ops_route_refuses_missing_and_wrong_credentials(
                 )
                 problems += [f"{where} without credentials: {missing}"] if missing else []
                 problems += [f"{where} with wrong credentials: {bad}"] if bad else []
-                if not path.startswith("/ops") and (
+                if not path.startswith(("/ops", "/portal")) and (
                     method != "GET" or (method, path) in OPERATOR_READS
                 ):
                     as_viewer = _call(client, base, method, path, headers=viewer)
                     if as_viewer.status_code != 403:
                         problems.append(f"{where} as a viewer: {as_viewer.status_code}")
     assert not problems, "\n".join(problems)
-    assert checked >= 25  # the four services' protected routes were all found
+    assert checked >= 45  # the five services' protected routes were all found
 
 
 def test_a_tenant_read_token_reads_its_tenant_and_nothing_else(
