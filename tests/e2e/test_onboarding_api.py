@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,36 @@ def owner_with_orgs(
         for i, is_pro in enumerate(pro)
     ]
     return owner, orgs
+
+
+@dataclass
+class Onboarded:
+    tenant: str
+    owner: str
+    org: int
+    platform: Platform
+    onboarding: dict[str, Any]
+    secret: str
+
+
+def onboarded(
+    stack: Any,
+    http: httpx.Client,
+    sandbox: Any,
+    stripe_double: StripeDoubleClient,
+    prefix: str,
+    since: dt.date | None = None,
+) -> Onboarded:
+    """A shop onboarded through the platform API, with an empty Stripe account."""
+    tenant = f"{prefix}-{secrets.token_hex(3)}"
+    owner, (org,) = owner_with_orgs(http, sandbox, tenant, True)
+    key = f"rk_test_{tenant.replace('-', '_')}"
+    stripe_double.load({"api_key": key})
+    platform = Platform(stack, http)
+    activated, secret = platform.onboard(
+        tenant, owner_email=owner, organisation=org, stripe_api_key=key, since=since
+    )
+    return Onboarded(tenant, owner, org, platform, activated, secret)
 
 
 def danish_today() -> dt.date:
@@ -201,12 +232,9 @@ def test_reconnecting_after_a_revoked_consent_resumes_the_parked_tenant(
     e2e_sandbox: Any,
     stripe_double: StripeDoubleClient,
 ) -> None:
-    tenant = f"again-{secrets.token_hex(3)}"
-    owner, (org,) = owner_with_orgs(http, e2e_sandbox, tenant, True)
-    key = f"rk_test_{tenant.replace('-', '_')}"
-    stripe_double.load({"api_key": key})
-    platform = Platform(stack, http)
-    _, secret = platform.onboard(tenant, owner_email=owner, organisation=org, stripe_api_key=key)
+    shop_of = onboarded(stack, http, e2e_sandbox, stripe_double, "again")
+    tenant, owner, org, platform = shop_of.tenant, shop_of.owner, shop_of.org, shop_of.platform
+    secret = shop_of.secret
     second_try = platform.call("POST", "", {"tenant_id": tenant}, expect=409)
     assert second_try["error"]["reason"] == "tenant_already_onboarded"
 
@@ -249,19 +277,10 @@ def test_reconnecting_after_a_revoked_consent_resumes_the_parked_tenant(
 def test_the_owner_sees_the_backfills_progress_on_the_page(
     stack: Any, http: httpx.Client, e2e_sandbox: Any, stripe_double: StripeDoubleClient
 ) -> None:
-    tenant = f"page-{secrets.token_hex(3)}"
-    owner, (org,) = owner_with_orgs(http, e2e_sandbox, tenant, True)
-    key = f"rk_test_{tenant.replace('-', '_')}"
-    stripe_double.load({"api_key": key})
-    platform = Platform(stack, http)
-    activated, _ = platform.onboard(
-        tenant,
-        owner_email=owner,
-        organisation=org,
-        stripe_api_key=key,
-        since=danish_today() - dt.timedelta(days=3),
+    shop_of = onboarded(
+        stack, http, e2e_sandbox, stripe_double, "page", since=danish_today() - dt.timedelta(3)
     )
-    oid = activated["id"]
+    platform, oid = shop_of.platform, shop_of.onboarding["id"]
     link = platform.call("POST", f"/{oid}/links", expect=201)["url"]
     with httpx.Client(timeout=30) as owner_browser:
         owner_browser.post(link)

@@ -242,27 +242,7 @@ def test_an_organisation_made_for_a_connect_user_is_reached_by_that_user_alone(
         ).json()["id"]
         for name, pro in (("Butik ApS", True), ("Butik Hobby", False))
     ]
-    consent = httpx.get(
-        f"{base}/connect/authorize",
-        params={
-            "client_id": dinero_sandbox.connect.client_id,
-            "response_type": "code",
-            "scope": dinero_sandbox.connect.scope,
-            "redirect_uri": dinero_sandbox.connect.redirect_uri,
-            "login_hint": "ejer@butik.test",
-        },
-    )
-    code = httpx.URL(consent.headers["location"]).params["code"]
-    tokens = httpx.post(
-        f"{base}/connect/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": dinero_sandbox.connect.redirect_uri,
-            "client_id": dinero_sandbox.connect.client_id,
-            "client_secret": dinero_sandbox.connect.client_secret,
-        },
-    ).json()
+    tokens = dinero_sandbox.connect_tokens(login_hint="ejer@butik.test")
     orgs = _orgs(dinero_sandbox, tokens["access_token"]).json()
     assert orgs == [
         {"Id": made[0], "Name": "Butik ApS", "IsPro": True},

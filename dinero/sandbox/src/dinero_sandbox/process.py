@@ -154,28 +154,30 @@ class SandboxHandle:
         token: str = response.json()["access_token"]
         return token
 
-    def authorization_code(self, state: str = "sandbox-state") -> str:
-        response = httpx.get(
-            f"{self.base_url}/connect/authorize",
-            params={
-                "client_id": self.connect.client_id,
-                "response_type": "code",
-                "scope": self.connect.scope,
-                "redirect_uri": self.connect.redirect_uri,
-                "state": state,
-            },
-            timeout=10,
-        )
+    def authorization_code(
+        self, state: str = "sandbox-state", login_hint: str | None = None
+    ) -> str:
+        """A consent's code; `login_hint` picks the user (default: the seeded owner)."""
+        params = {
+            "client_id": self.connect.client_id,
+            "response_type": "code",
+            "scope": self.connect.scope,
+            "redirect_uri": self.connect.redirect_uri,
+            "state": state,
+        }
+        if login_hint is not None:
+            params["login_hint"] = login_hint
+        response = httpx.get(f"{self.base_url}/connect/authorize", params=params, timeout=10)
         assert response.status_code == 302, response.text
         query = httpx.URL(response.headers["location"]).params
         return str(query["code"])
 
-    def connect_tokens(self) -> dict[str, Any]:
+    def connect_tokens(self, login_hint: str | None = None) -> dict[str, Any]:
         response = httpx.post(
             f"{self.base_url}/connect/token",
             data={
                 "grant_type": "authorization_code",
-                "code": self.authorization_code(),
+                "code": self.authorization_code(login_hint=login_hint),
                 "redirect_uri": self.connect.redirect_uri,
                 "client_id": self.connect.client_id,
                 "client_secret": self.connect.client_secret,

@@ -126,26 +126,22 @@ def steps_of(purpose: Purpose) -> tuple[Step, ...]:
     return ("dinero",) if purpose == "reconnect" else STEPS
 
 
+# The field of `Progress` each step fills in when it is done.
+_DONE_BY: dict[Step, str] = {
+    "dinero": "dinero_connected_at",
+    "organisation": "organisation",
+    "accounts": "accounts",
+    "stripe_account": "stripe_deposit_account",
+    "shop": "signing_secret_issued_at",
+    "stripe": "stripe",
+    "booking": "booking",
+    "start": "start",
+    "activate": "activated_at",
+}
+
+
 def is_done(step: Step, progress: Progress) -> bool:
-    match step:
-        case "dinero":
-            return progress.dinero_connected_at is not None
-        case "organisation":
-            return progress.organisation is not None
-        case "accounts":
-            return progress.accounts is not None
-        case "stripe_account":
-            return progress.stripe_deposit_account is not None
-        case "shop":
-            return progress.signing_secret_issued_at is not None
-        case "stripe":
-            return progress.stripe is not None
-        case "booking":
-            return progress.booking is not None
-        case "start":
-            return progress.start is not None
-        case "activate":
-            return progress.activated_at is not None
+    return getattr(progress, _DONE_BY[step]) is not None
 
 
 def next_step(purpose: Purpose, progress: Progress) -> Step | None:

@@ -172,6 +172,17 @@ class Authorization:
         return f"Authorization({self.onboarding_id!r})"
 
 
+def _authorization(row: asyncpg.Record, verifier: str, code: str | None) -> Authorization:
+    return Authorization(
+        onboarding_id=row["onboarding_id"],
+        verifier=verifier,
+        redirect_uri=row["redirect_uri"],
+        code=code,
+        session_sha256=row["session_sha256"],
+        return_url=row["return_url"],
+    )
+
+
 class Authorizations:
     def __init__(self, pool: asyncpg.Pool, sealer: SecretSealer) -> None:
         self.pool = pool
@@ -236,15 +247,10 @@ class Authorizations:
         if row is None:
             return None
         onboarding_id = row["onboarding_id"]
-        return Authorization(
-            onboarding_id=onboarding_id,
-            verifier=self.sealer.open(
-                row["code_verifier"], self._context(onboarding_id, "code_verifier")
-            ),
-            redirect_uri=row["redirect_uri"],
-            code=self.sealer.open(row["code"], self._context(onboarding_id, "code")),
-            session_sha256=row["session_sha256"],
-            return_url=row["return_url"],
+        return _authorization(
+            row,
+            self.sealer.open(row["code_verifier"], self._context(onboarding_id, "code_verifier")),
+            self.sealer.open(row["code"], self._context(onboarding_id, "code")),
         )
 
     async def peek(self, state: str) -> Authorization | None:
@@ -254,13 +260,4 @@ class Authorizations:
             " FROM dinero_authorizations WHERE state_sha256 = $1",
             token_digest(state),
         )
-        if row is None:
-            return None
-        return Authorization(
-            onboarding_id=row["onboarding_id"],
-            verifier="",
-            redirect_uri=row["redirect_uri"],
-            code=None,
-            session_sha256=row["session_sha256"],
-            return_url=row["return_url"],
-        )
+        return None if row is None else _authorization(row, verifier="", code=None)

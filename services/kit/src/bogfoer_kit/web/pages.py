@@ -4,6 +4,7 @@ bodies, redirects that stay inside the app, and the session cookie's attributes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -57,16 +58,31 @@ def safe_next(target: str | None, home: str) -> str:
     return home
 
 
-def set_session_cookie(
-    response: Response, name: str, value: str, *, path: str, hours: float, secure: bool
-) -> None:
-    """The session cookie: script-proof, sent on top-level navigations to this app only."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=int(hours * 3600),
-        path=path,
-        httponly=True,
-        secure=secure,
-        samesite="lax",
-    )
+@dataclass(frozen=True)
+class SessionCookie:
+    """A web app's session cookie: script-proof, sent on top-level navigations to the app's
+    own pages only, HTTPS-only unless `secure` is turned off for plain-HTTP local runs."""
+
+    name: str
+    path: str
+    hours: float
+    secure: bool
+
+    def of(self, request: Request) -> str | None:
+        return request.cookies.get(self.name)
+
+    def set(self, response: Response, value: str) -> Response:
+        response.set_cookie(
+            self.name,
+            value,
+            max_age=int(self.hours * 3600),
+            path=self.path,
+            httponly=True,
+            secure=self.secure,
+            samesite="lax",
+        )
+        return response
+
+    def clear(self, response: Response) -> Response:
+        response.delete_cookie(self.name, path=self.path)
+        return response

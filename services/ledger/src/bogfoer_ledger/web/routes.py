@@ -21,7 +21,7 @@ from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_kit.actions import make_action, new_action_id, publish_action
 from bogfoer_kit.auth import StaticTokens
 from bogfoer_kit.errors import ApiError
-from bogfoer_kit.web.pages import environment, read_form, safe_next, set_session_cookie
+from bogfoer_kit.web.pages import SessionCookie, environment, read_form, safe_next
 from bogfoer_kit.web.sessions import Session, SessionStore
 from bogfoer_ledger import deadletters, queries, store
 from bogfoer_ledger.lag import LagMonitor
@@ -106,8 +106,8 @@ def web_router(
     size = settings.page_size
     stuck_after = settings.stuck_after_seconds
 
-    def cookie_of(request: Request) -> str | None:
-        return request.cookies.get(COOKIE)
+    cookie = SessionCookie(COOKIE, "/ops", settings.session_hours, settings.session_cookie_secure)
+    cookie_of = cookie.of
 
     async def session_of(request: Request) -> Session | None:
         return await sessions.find(cookie_of(request))
@@ -168,14 +168,7 @@ def web_router(
             )
         token = await sessions.open(principal)
         response = RedirectResponse(target, status_code=303)
-        set_session_cookie(
-            response,
-            COOKIE,
-            token,
-            path="/ops",
-            hours=settings.session_hours,
-            secure=settings.session_cookie_secure,
-        )
+        cookie.set(response, token)
         return response
 
     @router.post("/logout")
@@ -187,9 +180,7 @@ def web_router(
         if form.get("csrf") != session.csrf_token:
             return await error_page(request, session, 403, "bad_csrf_token")
         await sessions.close(cookie_of(request))
-        response = RedirectResponse("/ops/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/ops")
-        return response
+        return cookie.clear(RedirectResponse("/ops/login", status_code=303))
 
     # --- pages ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from bogfoer_contracts.admin import NewDepositAccount, StripeConnection
 from bogfoer_contracts.tenants import BookingMode, SalesAccounts, Trigger
 from bogfoer_kit.auth import Principal, token_digest
 from bogfoer_kit.errors import ApiError
-from bogfoer_kit.web.pages import environment, read_form, set_session_cookie
+from bogfoer_kit.web.pages import SessionCookie, environment, read_form
 from bogfoer_kit.web.sessions import Session, SessionStore
 from bogfoer_portal import store
 from bogfoer_portal.flow import Flow
@@ -91,11 +91,15 @@ def web_router(flow: Flow, sessions: SessionStore, settings: PortalSettings) -> 
         prefix="/portal", tags=["onboarding pages"], default_response_class=HTMLResponse
     )
 
+    cookie = SessionCookie(
+        COOKIE, "/portal", settings.session_hours, settings.session_cookie_secure
+    )
+
     def base(request: Request) -> str:
         return str(request.base_url)
 
     async def session_of(request: Request) -> Session | None:
-        return await sessions.find(request.cookies.get(COOKIE))
+        return await sessions.find(cookie.of(request))
 
     async def onboarding_of(session: Session | None) -> Onboarding | None:
         if session is None or not session.principal.subject.startswith(SUBJECT):
@@ -173,27 +177,15 @@ def web_router(flow: Flow, sessions: SessionStore, settings: PortalSettings) -> 
         principal = Principal(
             f"{SUBJECT}{onboarding.id}", "tenant", frozenset({onboarding.tenant_id})
         )
-        cookie = await sessions.open(principal)
-        response = to_next(onboarding)
-        set_session_cookie(
-            response,
-            COOKIE,
-            cookie,
-            path="/portal",
-            hours=settings.session_hours,
-            secure=settings.session_cookie_secure,
-        )
-        return response
+        return cookie.set(to_next(onboarding), await sessions.open(principal))
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         session = await session_of(request)
         form = await read_form(request) or {}
         if session is not None and form.get("csrf") == session.csrf_token:
-            await sessions.close(request.cookies.get(COOKIE))
-        response = to_portal()
-        response.delete_cookie(COOKIE, path="/portal")
-        return response
+            await sessions.close(cookie.of(request))
+        return cookie.clear(to_portal())
 
     # --- Visma Connect's answer ---------------------------------------------------------
 
@@ -220,12 +212,12 @@ def web_router(flow: Flow, sessions: SessionStore, settings: PortalSettings) -> 
 
     @router.get("/dinero/finish")
     async def finish(request: Request) -> Response:
-        cookie = request.cookies.get(COOKIE)
-        session = await sessions.find(cookie)
+        value = cookie.of(request)
+        session = await sessions.find(value)
         try:
             done = await flow.finish_dinero(
                 request.query_params.get("state", ""),
-                token_digest(cookie) if session is not None and cookie else None,
+                token_digest(value) if session is not None and value else None,
             )
         except ApiError as exc:
             return render(
@@ -373,7 +365,7 @@ def web_router(flow: Flow, sessions: SessionStore, settings: PortalSettings) -> 
                 url = await flow.begin_dinero(
                     onboarding,
                     base(request),
-                    session_sha256=token_digest(request.cookies.get(COOKIE, "")),
+                    session_sha256=token_digest(cookie.of(request) or ""),
                     return_url=None,
                 )
                 return RedirectResponse(url, status_code=303)
