@@ -27,6 +27,7 @@ import httpx
 
 from bogfoer_devstack.day_of_sales import SHAPES, Item, Refund, day_of_sales
 from bogfoer_devstack.infra import local_infra
+from bogfoer_devstack.platform import Platform
 from bogfoer_devstack.sales import AT
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
@@ -219,7 +220,7 @@ def main() -> int:
         say(f"  Kafka {broker.version} at {broker.bootstrap_servers}; PostgreSQL at {pg.url}")
         say(f"  Dinero sandbox at {sandbox.base_url}; Stripe API double at {infra.stripe_url}")
         stack = infra.stack(workdir)
-        say("Starting ingest, mapper, poster and ledger ...")
+        say("Starting ingest, mapper, poster, ledger and the portal ...")
         stack.start()
         cleanup.callback(stack.stop)
         for name, service in stack.services.items():
@@ -279,18 +280,26 @@ def main() -> int:
         else:
             say("\nDemo finished with unexpected states (see above).")
         if args.keep:
-            keep_running(stack)
+            keep_running(stack, http, stripe_double)
         return 0 if all(results) else 1
 
 
-def keep_running(stack: Stack) -> None:
-    """Show where to look, then wait for Ctrl-C (the ExitStack stops everything after)."""
+def keep_running(stack: Stack, http: httpx.Client, stripe_double: StripeDoubleClient) -> None:
+    """Show where to look, and a third shop waiting to connect itself through the portal;
+    then wait for Ctrl-C (the ExitStack stops everything after)."""
+    stripe_key = "rk_test_ny_butik"
+    stripe_double.load({"api_key": stripe_key})
+    link = Platform(stack, http).create("ny-butik")["link"]["url"]
     say(
         "\nStill running, so you can look at what was booked:\n"
         f"  ops pages   {stack.url('ledger')}/ops\n"
         f"  log in as an operator with  {stack.admin_token}\n"
         f"  or as a viewer with         {stack.viewer_token}\n"
         f"  ops API     {stack.url('ledger')}/docs  (Authorization: Bearer <one of the above>)\n"
+        "And connect a new shop yourself, as its owner would (docs/onboarding.md):\n"
+        f"  onboarding  {link}\n"
+        f"  (the sandbox's Dinero login reaches three organisations; the Stripe step takes\n"
+        f"  the restricted key {stripe_key})\n"
         "Press Ctrl-C to stop everything."
     )
 

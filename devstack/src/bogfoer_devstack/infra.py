@@ -27,7 +27,7 @@ class Infra:
     stripe_url: str
 
     def stack(self, workdir: Path, database_url: str | None = None, **settings: Any) -> Stack:
-        """The four services' settings for this infrastructure (not started)."""
+        """The services' settings for this infrastructure (not started)."""
         return Stack(
             workdir=workdir,
             kafka_bootstrap=self.broker.bootstrap_servers,
@@ -36,6 +36,8 @@ class Infra:
             stripe_url=self.stripe_url,
             dinero_legacy_client_id=self.sandbox.legacy.client_id,
             dinero_legacy_client_secret=self.sandbox.legacy.client_secret,
+            dinero_connect_client_id=self.sandbox.connect.client_id,
+            dinero_connect_client_secret=self.sandbox.connect.client_secret,
             **settings,
         )
 
