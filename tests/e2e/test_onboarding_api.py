@@ -101,6 +101,18 @@ def test_steps_go_in_order_and_refusals_say_why(
     ]
     assert refused["reason"] == "organisation_not_pro"
     assert "no Dinero Pro subscription" in refused["detail"]
+    # The poster itself says so too, for settings and charts (it used to answer settings
+    # for an organisation without Pro with 409 dinero_not_connected: Dinero's 403 code 90).
+    poster = f"{stack.url('poster')}/v1/tenants/{tenant}"
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    settings = {"dinero_organization_id": hobby, "cutover": "2026-11-01"}
+    for answer in (
+        http.put(f"{poster}/settings", json=settings, headers=admin),
+        http.post(f"{poster}/settings/check", json=settings, headers=admin),
+        http.get(f"{poster}/dinero/organisations/{hobby}/chart", headers=admin),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["reason"] == "organisation_not_pro"
     platform.call("PUT", f"/{oid}/organisation", {"organization_id": pro})
 
     # A goods account without VAT: warned in the chart, refused by the poster.
