@@ -227,7 +227,9 @@ class ExpandedBalance(StripeBalance):
         for row in rows:
             txn = row.get("balance_transaction")
             if isinstance(txn, dict) and "id" in txn:
-                self.known[txn["id"]] = to_balance_transaction(txn)
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    # an expansion we cannot read is fetched by its id instead
+                    self.known[txn["id"]] = to_balance_transaction(txn)
 
     async def balance_transaction(self, id: str) -> BalanceTransaction:
         return self.known.get(id) or await self.api.balance_transaction(id)
