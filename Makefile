@@ -89,7 +89,7 @@ sandbox: install ## Run the Dinero sandbox on 127.0.0.1:8910 (port from DINERO_S
 	$(PY) -m dinero_sandbox
 
 .PHONY: demo
-demo: install ## The main job, locally: infra, sandbox, four services, two tenants, a day of sales (KEEP=1: stay up for the ops pages)
+demo: install ## The main job, locally: infra, sandbox, the services, two tenants, a day of sales (KEEP=1: stay up for the ops pages and a new shop's onboarding)
 	$(PY) -m bogfoer_devstack.demo $(if $(KEEP),--keep)
 
 RUNS ?= 20

@@ -356,6 +356,8 @@ class Flow:
         for a backfill, fetch Stripe's history since the first day."""
 
         async def activate(current: Onboarding) -> Progress:
+            if await store.activated(self.pool, current.tenant_id) is not None:
+                raise ApiError(409, "tenant_already_onboarded", current.tenant_id)
             now = self.clock()
             settings = settings_of(current.progress, now)
             config = await self.backends.put_settings(current.tenant_id, settings)
