@@ -24,6 +24,7 @@ from bogfoer_deploy import validate
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_mapper.settings import MapperSettings
+from bogfoer_portal.settings import PortalSettings
 from bogfoer_poster.settings import PosterSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,12 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "mapper": MapperSettings,
     "poster": PosterSettings,
     "ledger": LedgerSettings,
+    "portal": PortalSettings,
 }
 # Jobs (CronJobs), not services: no Deployment, no probes.
 JOBS: dict[str, type[BaseSettings]] = {"reconcile": ReconcileSettings}
+# The portal speaks only HTTP (to the poster's and ingest's admin APIs) and PostgreSQL.
+KAFKA_SERVICES = tuple(name for name in SETTINGS if name != "portal")
 UID = 10001
 # Read by Python, the OpenTelemetry SDK or asyncpg (libpq's PG* variables), not by our
 # settings classes.
@@ -217,7 +221,9 @@ def test_secrets_come_from_secrets(overlay: tuple[str, list[Doc]], name: str) ->
         for f, info in settings.model_fields.items()
         if "SecretStr" in str(info.annotation)
     } | {"PGPASSWORD"}
-    assert {"PGPASSWORD", env_name(settings, "kafka_password")} <= set(env)
+    assert "PGPASSWORD" in env
+    if name in KAFKA_SERVICES:
+        assert env_name(settings, "kafka_password") in env
     for var in secret_fields & set(env):
         assert "secretKeyRef" in env[var].get("valueFrom", {}), f"{var} must come from a Secret"
     # The database URL carries no credentials (they are PGUSER / PGPASSWORD).
@@ -225,7 +231,7 @@ def test_secrets_come_from_secrets(overlay: tuple[str, list[Doc]], name: str) ->
     assert "@" not in url, url
 
 
-@pytest.mark.parametrize("name", SETTINGS)
+@pytest.mark.parametrize("name", KAFKA_SERVICES)
 def test_tls_and_own_credentials_to_kafka_and_postgres(
     overlay: tuple[str, list[Doc]], name: str
 ) -> None:
@@ -323,6 +329,36 @@ def test_ingest_ingress_is_tls_with_ingests_body_limit(prod: list[Doc]) -> None:
     assert path["backend"]["service"]["name"] == "bogfoer-ingest"
 
 
+def test_the_portal_is_reached_over_tls_and_reaches_only_the_admin_apis(
+    overlay: tuple[str, list[Doc]], prod: list[Doc]
+) -> None:
+    _, docs = overlay
+    env = provided_env(docs, find(docs, "Deployment", "bogfoer-portal"))
+    assert env["BOGFOER_PORTAL_POSTER_URL"]["value"] == "http://bogfoer-poster:8003"
+    assert env["BOGFOER_PORTAL_INGEST_URL"]["value"] == "http://bogfoer-ingest:8001"
+    assert env["BOGFOER_PORTAL_PUBLIC_URL"]["value"].startswith("https://")
+    ingress = find(prod, "Ingress", "bogfoer-portal")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"]
+    (rule,) = ingress["spec"]["rules"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    assert env["BOGFOER_PORTAL_PUBLIC_URL"]["value"] == f"https://{rule['host']}"
+    # The owner's pages and the platform API; not health or metrics.
+    assert {p["path"] for p in rule["http"]["paths"]} == {"/portal", "/v1/onboardings"}
+    policies = {p["metadata"]["name"]: p["spec"] for p in kinds(prod, "NetworkPolicy")}
+    for target in ("bogfoer-poster", "bogfoer-ingest"):
+        peers = [peer for rule in policies[target]["ingress"] for peer in rule["from"]]
+        assert {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "bogfoer-portal"}}
+        } in peers
+    called = {
+        peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+        for rule in policies["bogfoer-portal"]["egress"]
+        for peer in rule["to"]
+        if "podSelector" in peer
+    }
+    assert {"bogfoer-poster", "bogfoer-ingest"} <= called
+
+
 def test_network_policies_cover_every_service_and_the_database(prod: list[Doc]) -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in kinds(prod, "NetworkPolicy")}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
@@ -331,14 +367,15 @@ def test_network_policies_cover_every_service_and_the_database(prod: list[Doc]) 
         assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": f"bogfoer-{name}"}
         assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
         ports = {p["port"] for rule in spec["egress"] for p in rule.get("ports", [])}
-        assert {53, 9093, 5432} <= ports
+        assert {53, 5432} <= ports
+        assert (9093 in ports) == (name in KAFKA_SERVICES), name
         # Only ingest (Stripe) and the poster (Dinero) reach the internet.
         internet = any("ipBlock" in peer for rule in spec["egress"] for peer in rule["to"])
         assert internet == (name in {"ingest", "poster"}), name
     assert "bogfoer-db" in policies
     listener = find(prod, "Kafka", "bogfoer-kafka")["spec"]["kafka"]["listeners"][0]
     peers = listener["networkPolicyPeers"][0]["podSelector"]["matchExpressions"][0]["values"]
-    assert sorted(peers) == sorted(f"bogfoer-{name}" for name in (*SETTINGS, *JOBS))
+    assert sorted(peers) == sorted(f"bogfoer-{name}" for name in (*KAFKA_SERVICES, *JOBS))
     reconcile = policies["bogfoer-reconcile"]
     assert "ingress" not in reconcile  # nothing may connect to it
     ports = {p["port"] for rule in reconcile["egress"] for p in rule.get("ports", [])}

@@ -37,7 +37,7 @@ BASE_PACKAGES = ("python3.11", "python3-pip", "ca-certificates", "passwd")
 # behind a TLS-inspecting proxy must trust what the host trusts; mounted, never copied).
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-SERVICES = ("ingest", "mapper", "poster", "ledger")
+SERVICES = ("ingest", "mapper", "poster", "ledger", "portal")
 
 
 def version() -> str:
