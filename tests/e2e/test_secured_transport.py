@@ -151,17 +151,16 @@ class SecuredStack(Stack):
         env = super().env_for(name, port)
         prefix = f"BOGFOER_{name.upper()}_"
         role, password = self.infra.roles[name]
-        env |= {
-            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-            "KAFKA_CA_FILE": str(self.infra.ca),
-            f"{prefix}KAFKA_USERNAME": f"bogfoer-{name}",
-            f"{prefix}KAFKA_PASSWORD": self.infra.kafka_passwords[f"bogfoer-{name}"],
-            f"{prefix}KAFKA_TOPICS": "verify",
-            "DATABASE_CA_FILE": str(self.infra.ca),
-            "PGUSER": role,
-            "PGPASSWORD": password,
-        }
+        env |= {"DATABASE_CA_FILE": str(self.infra.ca), "PGUSER": role, "PGPASSWORD": password}
+        if f"bogfoer-{name}" in self.infra.kafka_passwords:  # the portal has no Kafka
+            env |= {
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                "KAFKA_CA_FILE": str(self.infra.ca),
+                f"{prefix}KAFKA_USERNAME": f"bogfoer-{name}",
+                f"{prefix}KAFKA_PASSWORD": self.infra.kafka_passwords[f"bogfoer-{name}"],
+                f"{prefix}KAFKA_TOPICS": "verify",
+            }
         return env
 
 

@@ -27,7 +27,12 @@ from bogfoer_portal.web.routes import STATIC, SUBJECT, web_router
 
 
 def create_app(settings: PortalSettings) -> FastAPI:
-    db = ServiceDatabase(settings.database_url, settings.db_schema, "bogfoer_portal")
+    db = ServiceDatabase(
+        settings.database_url,
+        settings.db_schema,
+        "bogfoer_portal",
+        ca_file=settings.database_ca_file,
+    )
     guard = settings.guard()
 
     @asynccontextmanager
