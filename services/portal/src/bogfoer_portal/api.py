@@ -6,6 +6,7 @@ URL, and the portal's callback returns them to the platform's `return_url`."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -28,7 +29,6 @@ from bogfoer_kit.errors import ApiError
 from bogfoer_portal import store
 from bogfoer_portal.flow import Flow, Link
 from bogfoer_portal.progress import (
-    ROLE_TEXT,
     TITLES,
     AccountsChoice,
     BookingChoice,
@@ -38,10 +38,8 @@ from bogfoer_portal.progress import (
     Step,
     is_done,
     next_step,
-    roles_for,
+    role_rows,
     steps_of,
-    vat_code_needed,
-    vat_warnings,
 )
 from bogfoer_portal.store import Onboarding
 
@@ -152,17 +150,7 @@ def role_views(onboarding: Onboarding, chart: Chart) -> list[RoleView]:
     assert organisation is not None
     chosen = onboarding.progress.accounts
     accounts = chosen.accounts if chosen is not None else SalesAccounts()
-    warnings = vat_warnings(accounts, organisation.vat_free, chart.vat_codes())
-    return [
-        RoleView(
-            role=role,
-            text=ROLE_TEXT[role],
-            needs=vat_code_needed(role),
-            account=getattr(accounts, role),
-            warning=warnings.get(role),
-        )
-        for role in roles_for(organisation)
-    ]
+    return [RoleView(**asdict(row)) for row in role_rows(organisation, accounts, chart.vat_codes())]
 
 
 def api_router(guard: Guard, flow: Flow) -> APIRouter:

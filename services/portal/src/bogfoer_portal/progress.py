@@ -17,6 +17,7 @@ A `reconnect` onboarding (after a revoked consent) has only `dinero`, then resum
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
@@ -191,6 +192,34 @@ def vat_warnings(
 
 def vat_code_needed(role: str) -> str:
     return " or ".join(sorted(c if c != "none" else "no VAT" for c in ROLE_VAT_CODES[role]))
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    """One sales account to choose: what it is for, the VAT code it needs, the account
+    chosen (or the default), and why that account does not fit, if it does not."""
+
+    role: str
+    text: str
+    needs: str
+    account: int
+    warning: str | None
+
+
+def role_rows(
+    organisation: OrganisationChoice, accounts: SalesAccounts, chart: dict[int, str | None]
+) -> list[RoleRow]:
+    warnings = vat_warnings(accounts, organisation.vat_free, chart)
+    return [
+        RoleRow(
+            role=role,
+            text=ROLE_TEXT[role],
+            needs=vat_code_needed(role),
+            account=getattr(accounts, role),
+            warning=warnings.get(role),
+        )
+        for role in roles_for(organisation)
+    ]
 
 
 def danish_today(now: dt.datetime) -> dt.date:

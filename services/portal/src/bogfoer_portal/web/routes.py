@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from bogfoer_contracts.admin import NewDepositAccount, StripeConnection
+from bogfoer_contracts.admin import Chart, NewDepositAccount, StripeConnection
 from bogfoer_contracts.tenants import BookingMode, SalesAccounts, Trigger
 from bogfoer_kit.auth import Principal, token_digest
 from bogfoer_kit.errors import ApiError
@@ -36,10 +36,8 @@ from bogfoer_portal.progress import (
     is_done,
     may_open,
     next_step,
-    roles_for,
+    role_rows,
     steps_of,
-    vat_code_needed,
-    vat_warnings,
 )
 from bogfoer_portal.settings import PortalSettings
 from bogfoer_portal.store import Onboarding
@@ -478,27 +476,13 @@ def _accounts_from(form: dict[str, str], defaults: SalesAccounts) -> SalesAccoun
     return defaults.model_copy(update=chosen)
 
 
-def _roles(onboarding: Onboarding, chart: Any, chosen: SalesAccounts) -> dict[str, Any]:
+def _roles(onboarding: Onboarding, chart: Chart, chosen: SalesAccounts) -> dict[str, Any]:
     organisation = onboarding.progress.organisation
     assert organisation is not None
-    warnings = vat_warnings(chosen, organisation.vat_free, chart.vat_codes())
-    return {
-        "chart": chart,
-        "roles": [
-            {
-                "role": role,
-                "text": ROLE_TEXT[role],
-                "needs": vat_code_needed(role),
-                "account": getattr(chosen, role),
-                "warning": warnings.get(role),
-            }
-            for role in roles_for(organisation)
-        ],
-        "warned": bool(warnings),
-    }
+    return {"chart": chart, "roles": role_rows(organisation, chosen, chart.vat_codes())}
 
 
-def _suggested_deposit(onboarding: Onboarding, chart: Any) -> int | None:
+def _suggested_deposit(onboarding: Onboarding, chart: Chart) -> int | None:
     """The account to offer: the one chosen, else one already named Stripe."""
     if onboarding.progress.stripe_deposit_account is not None:
         chosen: int = onboarding.progress.stripe_deposit_account
