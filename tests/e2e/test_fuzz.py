@@ -1,7 +1,7 @@
 """Generated requests against every route each service's OpenAPI lists (issue 12).
 
-Schemathesis builds the requests from `/openapi.json` of ingest, mapper, poster and ledger,
-running as processes against the real broker, PostgreSQL and the Dinero sandbox: half
+Schemathesis builds the requests from `/openapi.json` of ingest, mapper, poster, ledger and
+the portal, running as processes against the real broker, PostgreSQL and the Dinero sandbox: half
 within the schema (positive), half outside it (negative), at least `REQUESTS_PER_SERVICE`
 per service spread over all of its routes (a thousand per route would cost several minutes
 of suite time). Requests are made to reach the real logic: shop events signed with the
@@ -96,9 +96,12 @@ def _steer(fuzz: Fuzz, case: Case[Any]) -> None:
     tenant = fuzz.tenant_for(case.path)
     parameters = case.path_parameters or {}
     value = parameters.get("tenant")
-    # Settings are checked against Dinero (four calls each, 100 a minute per organisation):
-    # a few reach the connected tenant, the rest stay with tenants Dinero does not know.
-    dinero_bound = case.path.endswith("/settings")
+    # Settings are checked against Dinero (four calls each, 100 a minute per organisation),
+    # and onboarding reads the organisations and the chart from it: a few reach the connected
+    # tenant, the rest stay with tenants Dinero does not know.
+    dinero_bound = (
+        case.path.endswith(("/settings", "/settings/check")) or "/dinero/organisations" in case.path
+    )
     if dinero_bound and fuzz.settings_steered >= SETTINGS_CHECKED_IN_DINERO:
         value = None
     if isinstance(value, str) and re.fullmatch(TENANT_PATTERN, value):

@@ -5,7 +5,6 @@ service instead of a person."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Literal
 
@@ -13,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, fie
 
 from bogfoer_contracts.model import StorableText
 from bogfoer_contracts.tenants import TenantSettings
+from bogfoer_contracts.times import Day, Timestamp
 
 # --- the poster: a tenant's Dinero ------------------------------------------------------
 
@@ -202,5 +202,5 @@ class BackfillRequest(StorableText):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    since: dt.date = Field(alias="from")
-    until: AwareDatetime | None = None
+    since: Day = Field(alias="from")
+    until: Timestamp | None = None

@@ -67,7 +67,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         try:
             yield
         finally:
-            # A backfill stops between pages; its lease runs out and it resumes after the
+            # A backfill stops between pages and gives its job back; it goes on after the
             # last page recorded, here or on another replica.
             backfilling.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,6 +26,7 @@ from pydantic import AwareDatetime, Field, StrictInt
 from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.money import PaymentProvider
 from bogfoer_contracts.tenants import BookingMode, SalesAccounts, TenantSettings, Trigger
+from bogfoer_contracts.times import Day
 from bogfoer_rules.accounts import ROLE_VAT_CODES, vat_code_mismatches
 
 DANISH = ZoneInfo("Europe/Copenhagen")
@@ -102,7 +103,7 @@ class BookingChoice(_Model):
 
 class StartChoice(_Model):
     mode: Literal["forward", "backfill"]
-    since: dt.date | None = Field(default=None, description="The first day booked (backfill)")
+    since: Day | None = Field(default=None, description="The first day booked (backfill)")
 
 
 class Progress(_Model):
