@@ -174,3 +174,55 @@ async def test_a_lapsed_lease_is_taken_over_and_a_refused_key_fails_the_job(
     assert failed.state == "failed"
     assert failed.problem is not None
     assert "Invalid API Key" in failed.problem
+
+
+async def test_stripe_trouble_for_one_backfill_does_not_hold_up_the_next(
+    parts: dict[str, Any], stripe_double: StripeDoubleClient
+) -> None:
+    """A job Stripe fails for waits out its backoff off the runner, which goes on with the
+    next tenant's (a job retried in place would hold up every backfill of the replica)."""
+    troubled, _ = await a_shop_with_history(parts, stripe_double)
+    other, _ = await a_shop_with_history(parts, stripe_double)
+    first = await backfill.create(parts["pool"], troubled, *EVERYTHING, "test")
+    second = await backfill.create(parts["pool"], other, *EVERYTHING, "test")
+    runner = BackfillRunner(
+        parts["pool"], parts["tenants"], parts["api"], parts["broker"], poll_seconds=0.2
+    )
+    stripe_double.fault(status=503, count=4)  # every attempt of the first job's first page
+    running = asyncio.create_task(runner.run())
+    try:
+
+        async def finished(job_id: str, tenant: str) -> bool:
+            found = await backfill.find(parts["pool"], tenant, job_id)
+            return found is not None and found.state == "done"
+
+        await eventually(lambda: finished(second.id, other), 15, "the second backfill is done")
+        waiting = await backfill.find(parts["pool"], troubled, first.id)
+        assert waiting is not None
+        assert waiting.state == "running"
+        assert waiting.problem is not None
+        assert "503" in waiting.problem or "gave up" in waiting.problem
+        await eventually(lambda: finished(first.id, troubled), 15, "the first, after its wait")
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+
+async def test_a_key_that_cannot_be_sent_fails_the_backfill_at_once(
+    parts: dict[str, Any], stripe_double: StripeDoubleClient
+) -> None:
+    tenant, _ = await a_shop_with_history(parts, stripe_double)
+    await parts["tenants"].put(tenant, TenantCredentials(stripe_api_key=SecretStr("rk_tést")))
+    job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
+    runner = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    claimed = await backfill._claim(parts["pool"], runner.owner, runner.lease)
+    assert claimed is not None
+    await runner.carry_out(claimed)
+    failed = await backfill.find(parts["pool"], tenant, job.id)
+    assert failed is not None
+    assert (failed.state, failed.problem) == (
+        "failed",
+        "charges list: the tenant's Stripe key is not a Stripe key",
+    )
+    assert stripe_double.requests() == []  # nothing was sent with it

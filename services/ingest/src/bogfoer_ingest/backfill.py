@@ -142,6 +142,7 @@ class _Claimed:
     reached: dt.datetime | None
     counts: Counts
     skipped: list[str]
+    retries: int  # Stripe's transient failures in a row, for the backoff
 
 
 async def _claim(pool: asyncpg.Pool, owner: str, lease: dt.timedelta) -> _Claimed | None:
@@ -166,18 +167,20 @@ async def _claim(pool: asyncpg.Pool, owner: str, lease: dt.timedelta) -> _Claime
         reached=row["reached"],
         counts=Counts.model_validate(json.loads(row["counts"])),
         skipped=json.loads(row["skipped"]),
+        retries=row["retries"],
     )
 
 
 async def _record(
     pool: asyncpg.Pool, job: _Claimed, owner: str, lease: dt.timedelta, problem: str | None
 ) -> bool:
-    """Store the job's progress and renew its lease; False when the lease was lost."""
+    """Store the job's progress and renew its lease for `lease` (after a transient failure: the
+    wait before anyone takes the job up again); False when the lease was lost."""
     done = await pool.fetchval(
         "UPDATE stripe_backfills SET phase = $3, cursor = $4, reached = $5, counts = $6::jsonb,"
         " skipped = $7::jsonb, problem = $8, lease_until = now() + $9::interval,"
-        " updated_at = now() WHERE id = $1 AND lease_owner = $2 AND state = 'running'"
-        " RETURNING true",
+        " retries = $10, updated_at = now() WHERE id = $1 AND lease_owner = $2"
+        " AND state = 'running' RETURNING true",
         job.id,
         owner,
         job.phase,
@@ -187,6 +190,7 @@ async def _record(
         json.dumps(job.skipped),
         problem,
         lease,
+        job.retries,
     )
     return bool(done)
 
@@ -305,24 +309,23 @@ class BackfillRunner:
             return
         api = self.api.for_tenant(tenant.stripe_api_key)
         since, until = int(job.since.timestamp()), int(job.until.timestamp())
-        failures = 0
         while True:
             try:
                 page = await api.list_page(job.phase, since, until, job.cursor)
                 events = await self._events(api, job, page)
             except StripeTransient as exc:
-                failures += 1
-                delay = min(self.retry_cap_seconds, 2.0**failures)
-                log.warning("backfill %s: %s; again in %.0fs", job.id, exc, delay)
-                if not await _record(self.pool, job, self.owner, self.lease, str(exc)[:500]):
-                    return
-                await asyncio.sleep(delay)
-                continue
+                # Not here and now: the job waits (its lease is its backoff) while this
+                # replica goes on with other tenants' backfills, and is taken up again later.
+                job.retries += 1
+                delay = dt.timedelta(seconds=min(self.retry_cap_seconds, 2.0**job.retries))
+                log.warning("backfill %s: %s; again in %s", job.id, exc, delay)
+                await _record(self.pool, job, self.owner, delay, str(exc)[:500])
+                return
             except StripePermanent as exc:
                 log.error("backfill %s failed: %s", job.id, exc)
                 await _finish(self.pool, job.id, self.owner, "failed", str(exc)[:500])
                 return
-            failures = 0
+            job.retries = 0
             now = dt.datetime.now(dt.UTC)
             await publish_canonical(self.broker, job.tenant_id, events, now, "stripe_backfill")
             job.counts.events += len(events)

@@ -18,6 +18,7 @@ CREATE TABLE stripe_backfills (
     counts        jsonb NOT NULL DEFAULT '{}',
     skipped       jsonb NOT NULL DEFAULT '[]',
     problem       text,  -- the last transient trouble (running) or why it failed
+    retries       integer NOT NULL DEFAULT 0,  -- transient failures in a row (the backoff)
     requested_by  text NOT NULL,
     lease_owner   text,
     lease_until   timestamptz,

@@ -166,6 +166,9 @@ class StripeApi(StripeBalance):
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._page_size = page_size
+        # A key that cannot go in an Authorization header (not ASCII, control characters) is
+        # no Stripe key: every call with it is refused at once rather than "retried" forever.
+        self._sendable = api_key.isascii() and api_key.isprintable() and " " not in api_key
         self._owns_http = http_client is None
         self._http = http_client or _ContentClient(timeout=timeout)
         # Retries are ours (429 included, bounded backoff); the library's are switched off.
@@ -210,6 +213,8 @@ class StripeApi(StripeBalance):
         return {"api_key": self._api_key}
 
     async def _call(self, what: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        if not self._sendable:
+            raise StripePermanent(f"{what}: the tenant's Stripe key is not a Stripe key", 401)
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return await fetch()
