@@ -15,6 +15,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
+from bogfoer_contracts.admin import Backfill
 from bogfoer_contracts.events import SALES_EVENT, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld
@@ -75,19 +76,24 @@ async def webhook_event_ids(world: StripeWorld, tenant: str, api: StripeApi) -> 
     return ids
 
 
-async def test_a_backfill_pages_through_every_list_and_sends_the_webhooks_ids(
-    parts: dict[str, Any], stripe_double: StripeDoubleClient, topics: str
-) -> None:
-    tenant, world = await a_shop_with_history(parts, stripe_double)
-    start = await end_offsets(topics, SALES_EVENTS)
+async def backfilled(parts: dict[str, Any], tenant: str) -> Backfill:
+    """A backfill of everything asked for and carried out by one runner, as it ended."""
     job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
     runner = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
     claimed = await backfill._claim(parts["pool"], runner.owner, runner.lease)
     assert claimed is not None
     await runner.carry_out(claimed)
+    ended = await backfill.find(parts["pool"], tenant, job.id)
+    assert ended is not None
+    return ended
 
-    done = await backfill.find(parts["pool"], tenant, job.id)
-    assert done is not None
+
+async def test_a_backfill_pages_through_every_list_and_sends_the_webhooks_ids(
+    parts: dict[str, Any], stripe_double: StripeDoubleClient, topics: str
+) -> None:
+    tenant, world = await a_shop_with_history(parts, stripe_double)
+    start = await end_offsets(topics, SALES_EVENTS)
+    done = await backfilled(parts, tenant)
     assert (done.state, done.percent, done.phase) == ("done", 100, "payouts")
     assert (done.counts.charges, done.counts.refunds, done.counts.payouts) == (6, 1, 1)
     expected = await webhook_event_ids(world, tenant, parts["api"])
@@ -214,13 +220,7 @@ async def test_a_key_that_cannot_be_sent_fails_the_backfill_at_once(
 ) -> None:
     tenant, _ = await a_shop_with_history(parts, stripe_double)
     await parts["tenants"].put(tenant, TenantCredentials(stripe_api_key=SecretStr("rk_tést")))
-    job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
-    runner = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
-    claimed = await backfill._claim(parts["pool"], runner.owner, runner.lease)
-    assert claimed is not None
-    await runner.carry_out(claimed)
-    failed = await backfill.find(parts["pool"], tenant, job.id)
-    assert failed is not None
+    failed = await backfilled(parts, tenant)
     assert (failed.state, failed.problem) == (
         "failed",
         "charges list: the tenant's Stripe key is not a Stripe key",
