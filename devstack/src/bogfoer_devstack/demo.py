@@ -167,15 +167,24 @@ def book_drafts(
     token = sandbox.password_token(tenant.org_id, tenant.api_key)
     auth = {"Authorization": f"Bearer {token}"}
     base = f"{sandbox.base_url}/v1/{tenant.org_id}/{resource}"
-    found = http.get(base, headers=auth, params={"fields": "Guid,Number", "pageSize": "1000"})
+
+    def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        # The bookkeeper shares the organisation's request quota with the poster, which may
+        # just have used it up: wait as Dinero asks (a 429), as its UI would.
+        deadline = time.monotonic() + 120
+        while True:
+            response = http.request(method, url, headers=auth, **kwargs)
+            if response.status_code != 429 or time.monotonic() > deadline:
+                return response.raise_for_status()
+            time.sleep(2.0)
+
+    found = call("GET", base, params={"fields": "Guid,Number", "pageSize": "1000"})
     drafts = [
         d for d in found.json()["Collection"] if d.get("Number") in (None, 9223372036854775807)
     ]
     for draft in drafts:
-        current = http.get(f"{base}/{draft['Guid']}", headers=auth).json()
-        http.post(
-            f"{base}/{draft['Guid']}/book", headers=auth, json={"Timestamp": current["TimeStamp"]}
-        ).raise_for_status()
+        current = call("GET", f"{base}/{draft['Guid']}").json()
+        call("POST", f"{base}/{draft['Guid']}/book", json={"Timestamp": current["TimeStamp"]})
     return len(drafts)
 
 
