@@ -106,6 +106,8 @@ def _admin(stack: Stack) -> dict[str, str]:
         ("NUL in a dead-letter tenant", "/v1/dead-letters?tenant=%00"),
         ("an unknown state", "/v1/tenants/{t}/postings?state=teleported"),
         ("a surrogate in a posting key", "/v1/tenants/{t}/postings/%ED%A0%80"),
+        ("a number for a day", "/v1/tenants/{t}/postings?updated_to=0"),
+        ("a day before the contracts' years", "/v1/tenants/{t}/postings?updated_from=1970-01-01"),
     ],
 )
 def test_the_ledger_answers_absurd_parameters_with_4xx(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from bogfoer_contracts.ids import POSTING_KEY_PATTERN, TENANT_PATTERN
 from bogfoer_contracts.model import StorableText
 from bogfoer_contracts.postings import PostingKind
+from bogfoer_contracts.times import Day
 from bogfoer_kit.actions import new_action_id
 from bogfoer_kit.auth import Guard, Principal
 from bogfoer_kit.errors import ApiError, ErrorResponse
@@ -143,8 +144,9 @@ def ops_router(
         search: Annotated[
             str | None, Query(max_length=128, description="order number or part of a key")
         ] = None,
-        updated_from: dt.date | None = None,
-        updated_to: dt.date | None = None,
+        # Days as every contract takes them (a number such as 0 was read as 1970-01-01).
+        updated_from: Day | None = None,
+        updated_to: Day | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> list[PostingView]:
