@@ -13,7 +13,7 @@ from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_kit.auth import Principal
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
-from bogfoer_kit.http import health_router
+from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.web.pages import mount_static
 from bogfoer_kit.web.sessions import SessionStore
@@ -60,7 +60,9 @@ def create_app(settings: PortalSettings) -> FastAPI:
     app = FastAPI(title="Bogfør portal", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "portal")
-    app.include_router(health_router(None, ("postgres", db.ready)))
+    readiness = Readiness(None)  # no Kafka: PostgreSQL is all the portal needs to be ready
+    readiness.add("postgres", db.failing)
+    app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard))
     mount_static(app, STATIC, "portal-static")
     return app
