@@ -215,11 +215,12 @@ async def test_stripe_trouble_for_one_backfill_does_not_hold_up_the_next(
             await running
 
 
+@pytest.mark.parametrize("key", ["rk_tést", ""])  # "" makes "Bearer ", which ends in a space
 async def test_a_key_that_cannot_be_sent_fails_the_backfill_at_once(
-    parts: dict[str, Any], stripe_double: StripeDoubleClient
+    parts: dict[str, Any], stripe_double: StripeDoubleClient, key: str
 ) -> None:
     tenant, _ = await a_shop_with_history(parts, stripe_double)
-    await parts["tenants"].put(tenant, TenantCredentials(stripe_api_key=SecretStr("rk_tést")))
+    await parts["tenants"].put(tenant, TenantCredentials(stripe_api_key=SecretStr(key)))
     failed = await backfilled(parts, tenant)
     assert (failed.state, failed.problem) == (
         "failed",

@@ -166,9 +166,10 @@ class StripeApi(StripeBalance):
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._page_size = page_size
-        # A key that cannot go in an Authorization header (not ASCII, control characters) is
-        # no Stripe key: every call with it is refused at once rather than "retried" forever.
-        self._sendable = api_key.isascii() and api_key.isprintable() and " " not in api_key
+        # A key that cannot go in an Authorization header (empty — "Bearer " ends in a space —,
+        # not visible ASCII) is no Stripe key: every call with it is refused at once rather
+        # than "retried" forever.
+        self._sendable = bool(api_key) and all("!" <= c <= "~" for c in api_key)
         self._owns_http = http_client is None
         self._http = http_client or _ContentClient(timeout=timeout)
         # Retries are ours (429 included, bounded backoff); the library's are switched off.
