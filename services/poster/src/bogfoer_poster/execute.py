@@ -332,7 +332,7 @@ class Executor:
             "comment": command.comment,
             "show_lines_incl_vat": command.show_lines_incl_vat,
             "payment_condition_type": command.payment_condition_type,
-            "payment_condition_days": command.payment_condition_days,
+            "payment_condition_number_of_days": command.payment_condition_days,
             "invoice_template_id": command.invoice_template_id,
         }
         # Before anything is written, and again when resuming (the chart is cached: free).
