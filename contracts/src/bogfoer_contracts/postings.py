@@ -146,6 +146,17 @@ POSTING_COMMAND: TypeAdapter[PostingCommand] = TypeAdapter(PostingCommand)
 PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
 
 
+def document_date(command: PostingCommand) -> dt.date | None:
+    """The date a command's document carries in Dinero (None for a contact)."""
+    match command:
+        case CreateInvoice() | CreateCreditNote() | CreateVoucher():
+            return command.date
+        case RegisterPayment():
+            return command.payment_date
+        case EnsureContact():
+            return None
+
+
 def amount_of(command: PostingCommand) -> int | None:
     """The money a command moves, in minor units (None for a contact)."""
     match command:

@@ -10,14 +10,10 @@ import asyncpg
 
 from bogfoer_contracts.postings import (
     POSTING_COMMAND,
-    CreateCreditNote,
-    CreateInvoice,
-    CreateVoucher,
-    EnsureContact,
     PostingCommand,
     PostingResult,
-    RegisterPayment,
     amount_of,
+    document_date,
 )
 from bogfoer_contracts.topics import POSTINGS_RESULTS
 from bogfoer_kit.db import Conn
@@ -80,15 +76,7 @@ _COLUMNS = (
 
 def member_day(command: PostingCommand) -> dt.date | None:
     """The day a daily-summary member belongs to (None: not a member)."""
-    if not command.summary:
-        return None
-    match command:
-        case CreateInvoice() | CreateCreditNote() | CreateVoucher():
-            return command.date
-        case RegisterPayment():
-            return command.payment_date
-        case EnsureContact():
-            return None
+    return document_date(command) if command.summary else None
 
 
 async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -> bool:
