@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from bench import (
     dinero_client_overhead,
-    ingest_throughput,
+    ingest_http,
+    kafka_paths,
     mapper_decide,
     reconcile_dinero,
     replay,
@@ -22,7 +23,8 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "replay": replay.run,
     "reconcile_dinero": reconcile_dinero.run,
     "dinero_client_overhead": dinero_client_overhead.run,
-    "ingest_throughput": ingest_throughput.run,
+    "ingest_http": ingest_http.run,
+    "kafka_paths": kafka_paths.run,
 }
 
 
