@@ -98,8 +98,12 @@ SIZE ?= full
 chaos: install ## Seeded chaos runs of the whole pipeline, checked in Dinero (RUNS=20, SEED=… replays, SIZE=smoke)
 	$(PY) -m bogfoer_devstack.chaos --runs $(RUNS) --size $(SIZE) $(if $(SEED),--seed $(SEED),)
 
+.PHONY: wrk
+wrk: ## Debian's wrk, the HTTP load generator of the benchmarks (installed once, as root)
+	@test -x /usr/bin/wrk || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+
 .PHONY: bench
-bench: install ## Benchmarks: ratios against a baseline measured in the same run
+bench: install wrk ## Benchmarks: ratios against a baseline measured in the same run
 	$(PY) -m bench
 
 .PHONY: clean

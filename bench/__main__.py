@@ -11,7 +11,8 @@ from collections.abc import Callable
 from bench import (
     dinero_calls,
     dinero_client_overhead,
-    ingest_throughput,
+    ingest_http,
+    kafka_paths,
     mapper_decide,
     reconcile_dinero,
     replay,
@@ -23,7 +24,8 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "replay": replay.run,
     "reconcile_dinero": reconcile_dinero.run,
     "dinero_client_overhead": dinero_client_overhead.run,
-    "ingest_throughput": ingest_throughput.run,
+    "ingest_http": ingest_http.run,
+    "kafka_paths": kafka_paths.run,
     "dinero_calls": dinero_calls.run,
 }
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 class Result:
     """One row of the table.
 
-    `ratio` is always a *cost* ratio (measured cost / baseline cost, so higher is worse):
-    for durations and bytes it is measured / baseline, for throughputs baseline / measured.
-    A row passes when `ratio <= target`.
+    `ratio` is a *cost* ratio (measured cost / baseline cost, so higher is worse): for
+    durations and bytes it is measured / baseline, for throughputs baseline / measured; such
+    a row passes when `ratio <= target`. With `at_least`, `ratio` is a *speed* ratio
+    (measured rate / baseline rate, higher is better) and the row passes when
+    `ratio >= target`: how the issues state throughput targets ("at least 0.5 x").
     """
 
     name: str
@@ -25,10 +27,11 @@ class Result:
     ratio: float
     target: float
     note: str = ""
+    at_least: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.ratio <= self.target
+        return self.ratio >= self.target if self.at_least else self.ratio <= self.target
 
 
 def cost_ratio(baseline: float, measured: float) -> float:
@@ -82,6 +85,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value / 1_048_576:.1f} MiB"
     if unit == "s":
         return f"{value * 1000:.1f} ms"
+    if unit == "ms":
+        return f"{value:.1f} ms"
     return f"{value:,.0f} {unit}"
 
 
@@ -93,7 +98,7 @@ def table(results: list[Result]) -> str:
             _fmt(r.baseline, r.unit),
             _fmt(r.measured, r.unit),
             f"{r.ratio:.2f}",
-            f"<= {r.target:.2f}",
+            f"{'>=' if r.at_least else '<='} {r.target:.2f}",
             "PASS" if r.passed else "FAIL",
         )
         for r in results

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,12 +21,15 @@ from tests.integration.conftest import (
     MAX_BODY,
     Ingest,
     end_offsets,
+    make_stack,
     new_tenant,
     read_from,
     report,
+    running,
 )
 
 pytestmark = pytest.mark.integration
+_SAME_LIMITS = {"BOGFOER_INGEST_MAX_BODY_BYTES": str(MAX_BODY)}
 
 
 def event(source_event_id: str, **overrides: Any) -> dict[str, Any]:
@@ -138,6 +143,60 @@ async def test_credentials_are_checked(ingest: Ingest) -> None:
         401,
         "bad_api_key",
     )
+
+
+async def test_a_revoked_key_stops_working_on_every_replica_within_two_seconds(
+    ingest: Ingest, tmp_path: Path
+) -> None:
+    """Each replica caches tenants' credentials; a change made through one replica reaches
+    the other's cache through PostgreSQL, and a tenant created after a replica was asked
+    for it (404, remembered) becomes known there too."""
+    other = make_stack(
+        tmp_path, ingest.stack.kafka_bootstrap, ingest.stack.database_url, **_SAME_LIMITS
+    )
+    async with running(other, "ingest"):
+        urls = [ingest.stack.url("ingest"), other.url("ingest")]
+        admin = {"Authorization": f"Bearer {ingest.stack.admin_token}"}
+        tenant = new_tenant()
+        old_key, new_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+
+        async def post(url: str, key: str) -> int:
+            response = await ingest.http.post(
+                f"{url}/v1/tenants/{tenant}/events",
+                content=encode(event(f"ful-{secrets.token_hex(4)}")),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            )
+            return response.status_code
+
+        assert [await post(url, old_key) for url in urls] == [404, 404]  # remembered unknown
+        put = await ingest.http.put(
+            f"{urls[0]}/v1/admin/tenants/{tenant}/credentials",
+            json={"api_key": old_key},
+            headers=admin,
+        )
+        assert put.status_code == 204, put.text
+        assert await post(urls[0], old_key) == 202
+        started = time.monotonic()
+        while await post(urls[1], old_key) != 202:
+            assert time.monotonic() - started < 2.5, "the new tenant stayed unknown on a replica"
+            await asyncio.sleep(0.05)
+
+        put = await ingest.http.put(
+            f"{urls[0]}/v1/admin/tenants/{tenant}/credentials",
+            json={"api_key": new_key},
+            headers=admin,
+        )
+        assert put.status_code == 204, put.text
+        revoked = time.monotonic()
+        assert await post(urls[0], old_key) == 401  # the replica that changed it: at once
+        while (status := await post(urls[1], old_key)) == 202:
+            assert time.monotonic() - revoked < 10, "the revoked key kept working"
+            await asyncio.sleep(0.05)
+        took = time.monotonic() - revoked
+        report(f"\n[ingest] a revoked key stopped working on the other replica in {took:.2f}s")
+        assert status == 401
+        assert took < 2.5
+        assert [await post(url, new_key) for url in urls] == [202, 202]
 
 
 async def test_an_unknown_tenant_is_404(ingest: Ingest) -> None:

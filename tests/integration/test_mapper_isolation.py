@@ -1,12 +1,11 @@
 """One event the mapper's rules cannot handle is dead-lettered on its own; the tenant's
-later events are still mapped (real PostgreSQL, the Kafka side recorded in memory)."""
+later events are still mapped (real PostgreSQL, what it publishes recorded in memory)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -16,6 +15,7 @@ from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_devstack.sales import AT, goods, order
 from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.publish import Outgoing
 from bogfoer_mapper import handlers
 from bogfoer_rules import policy
 from tests.integration.conftest import new_tenant
@@ -23,17 +23,14 @@ from tests.integration.conftest import new_tenant
 pytestmark = pytest.mark.integration
 
 
-class RecordingBroker:
+class RecordingPublisher:
+    """What the mapper publishes, in order: (topic, headers, value)."""
+
     def __init__(self) -> None:
         self.published: list[tuple[str, dict[str, str], bytes]] = []
 
-    async def publish(
-        self, body: bytes, *, topic: str, key: bytes, headers: dict[str, str], no_confirm: bool
-    ) -> asyncio.Future[None]:
-        self.published.append((topic, headers, body))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    async def publish(self, records: Sequence[Outgoing]) -> None:
+        self.published += [(r.topic, r.headers, r.value) for r in records]
 
 
 @pytest.fixture
@@ -63,7 +60,7 @@ async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = new_tenant()
-    broker = RecordingBroker()
+    broker = RecordingPublisher()
     mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
     real_decide = policy.decide
 

@@ -21,7 +21,7 @@ from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_devstack.sales import AT, captured
 from bogfoer_mapper import handlers
 from tests.integration.conftest import new_tenant
-from tests.integration.test_mapper_isolation import RecordingBroker, placed, pool
+from tests.integration.test_mapper_isolation import RecordingPublisher, placed, pool
 
 pytestmark = pytest.mark.integration
 __all__ = ["pool"]  # the fixture, shared with the isolation tests
@@ -55,7 +55,7 @@ def stripe_capture(tenant: str, order_id: str) -> bytes:
     return SALES_EVENT.dump_json(stamp(inbound, tenant, dt.datetime.now(dt.UTC)))
 
 
-def published(broker: RecordingBroker, topic: str) -> list[dict[str, Any]]:
+def published(broker: RecordingPublisher, topic: str) -> list[dict[str, Any]]:
     return [json.loads(body) for t, _, body in broker.published if t == topic]
 
 
@@ -64,7 +64,7 @@ class Mapping:
     """A tenant of its own, the mapper under test and what it published."""
 
     tenant: str
-    broker: RecordingBroker
+    broker: RecordingPublisher
     mapper: handlers.Mapper
 
     def commands(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ class Mapping:
 
 @pytest.fixture
 def mapping(pool: asyncpg.Pool) -> Mapping:
-    broker = RecordingBroker()
+    broker = RecordingPublisher()
     return Mapping(new_tenant(), broker, handlers.Mapper(broker, pool))  # type: ignore[arg-type]
 
 

@@ -26,10 +26,12 @@ from bogfoer_contracts.postings import (
     PostingResult,
     RegisterPayment,
 )
+from bogfoer_contracts.topology import POSTER
 from bogfoer_devstack.postgres import Postgres
 from bogfoer_dinero.models import Contact
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.outbox import OutboxRelay
+from bogfoer_kit.publish import Publisher
 from bogfoer_poster import store
 from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.settings import PosterSettings
@@ -435,7 +437,7 @@ async def test_results_a_broker_outage_left_in_the_outbox_are_published_once_it_
     # The broker is not there yet: publishing fails, as during an outage. The posting is
     # done and its result waits in the outbox; nothing else happens for the tenant after.
     broker = KafkaBroker(topics)
-    sup = _supervisor(pool, fresh_database, outbox=OutboxRelay(broker, pool))
+    sup = _supervisor(pool, fresh_database, outbox=OutboxRelay(Publisher(broker, POSTER), pool))
     sup.start()
     try:
         tenant = new_tenant()

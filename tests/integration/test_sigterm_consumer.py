@@ -1,9 +1,15 @@
-"""SIGTERM a consumer mid-stream: no record is lost, none is handled twice.
+"""SIGTERM or SIGKILL a consumer mid-stream: no record is lost, none is handled twice.
+
+Each consumer takes hundreds of records a poll (`bogfoer_kit.consumer`), so a signal
+landing mid-stream lands in the middle of a batch: in a tenant batch's transaction, while
+the poll's records are published, or before its offsets are committed. A SIGTERM lets the
+poll in hand finish; a SIGKILL leaves whatever it was doing half done.
 
 The ledger records every Kafka record it applied (`ledger_applied`) and every posting's
 transitions in one transaction, so its tables show exactly what it did with each record.
 The mapper consumes and publishes (through its outbox); its output topic shows whether a
-restart lost or repeated anything.
+restart lost or repeated anything. Ingest's Kafka path (`ingest.inbound.v1` →
+`sales.events.v1`) publishes what it reads; its output shows the same.
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from typing import Any
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
-from bogfoer_contracts.ids import posting_key
+from bogfoer_contracts.ids import event_id, posting_key
 from bogfoer_contracts.postings import PostingResult
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
+    INGEST_INBOUND,
+    INGEST_RAW,
     POSTINGS_COMMANDS,
     POSTINGS_RESULTS,
     SALES_EVENTS,
@@ -51,8 +60,9 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 GRACEFUL_SECONDS = 20.0  # Stack.env_for sets *_GRACEFUL_TIMEOUT_SECONDS=20
-RESULTS = 2000
-ORDERS = 300
+# Enough that a consumer taking hundreds a poll is still mid-stream when the SIGTERM lands.
+RESULTS = 20_000
+ORDERS = 3_000
 
 
 async def sigterm_and_wait(service: ServiceProcess) -> tuple[int, float]:
@@ -69,13 +79,25 @@ async def sigterm_and_wait(service: ServiceProcess) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
+async def sigkill_mid_stream(
+    service: ServiceProcess, done: Callable[[], Awaitable[int]], total: int
+) -> int:
+    """SIGKILL the process while it is busy; returns how much of `total` was done."""
+    await asyncio.to_thread(service.kill)
+    at_kill = await done()
+    report(f"\n[{service.name}] SIGKILL with {at_kill} of {total} done")
+    assert 0 < at_kill < total, "the SIGKILL did not land mid-stream"
+    return at_kill
+
+
 async def restart(service: ServiceProcess) -> None:
     service.start()
     await asyncio.to_thread(service.wait_ready)
 
 
-async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
-    topics: str, fresh_database: str, tmp_path: Path
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
+    how: str, topics: str, fresh_database: str, tmp_path: Path
 ) -> None:
     tenant = new_tenant()
     group = f"it-ledger-{uuid4().hex[:8]}"
@@ -130,33 +152,39 @@ async def test_ledger_sigtermed_mid_stream_applies_every_result_exactly_once(
         async with running(stack, "ledger"):
             ledger = stack.services["ledger"]
             await eventually(lambda: _at_least(applied, 100), 30, "the ledger applies 100")
-            code, took = await sigterm_and_wait(ledger)
-            at_exit = await applied()
-            report(
-                f"\n[ledger] SIGTERM after >=100 of {RESULTS} applied; exit {code} in"
-                f" {took:.2f}s with {at_exit} applied"
-            )
-            assert code == 0, ledger.tail()
-            assert took < GRACEFUL_SECONDS
-            assert 0 < at_exit < RESULTS, "the SIGTERM did not land mid-stream"
+            if how == "SIGKILL":
+                await sigkill_mid_stream(ledger, applied, RESULTS)
+            else:
+                code, took = await sigterm_and_wait(ledger)
+                at_exit = await applied()
+                report(
+                    f"\n[ledger] SIGTERM after >=100 of {RESULTS} applied; exit {code} in"
+                    f" {took:.2f}s with {at_exit} applied"
+                )
+                assert code == 0, ledger.tail()
+                assert took < GRACEFUL_SECONDS
+                assert 0 < at_exit < RESULTS, "the SIGTERM did not land mid-stream"
 
-            # What the group committed on shutdown is exactly what was applied: a restart
-            # neither skips a record nor receives one it already applied.
-            committed = await _committed(topics, f"{group}.results", POSTINGS_RESULTS, partition)
-            last_applied = await db.fetchval(
-                'SELECT max("offset") FROM ledger.ledger_applied WHERE topic = $1'
-                " AND partition = $2",
-                POSTINGS_RESULTS,
-                partition,
-            )
-            assert committed == last_applied + 1
-            assert last_applied == our_offsets[at_exit - 1]
+                # What the group committed on shutdown is exactly what was applied: a restart
+                # neither skips a record nor receives one it already applied.
+                committed = await _committed(
+                    topics, f"{group}.results", POSTINGS_RESULTS, partition
+                )
+                last_applied = await db.fetchval(
+                    'SELECT max("offset") FROM ledger.ledger_applied WHERE topic = $1'
+                    " AND partition = $2",
+                    POSTINGS_RESULTS,
+                    partition,
+                )
+                assert committed == last_applied + 1
+                assert last_applied == our_offsets[at_exit - 1]
 
             started = time.monotonic()
             await restart(ledger)
             await eventually(lambda: _at_least(applied, RESULTS), 60, "all results applied")
             report(
-                f"[ledger] restarted; all {RESULTS} applied {time.monotonic() - started:.2f}s later"
+                f"[ledger] restarted after {how}; all {RESULTS} applied"
+                f" {time.monotonic() - started:.2f}s later"
             )
             await asyncio.sleep(0.5)  # anything redelivered would be applied by now
 
@@ -201,8 +229,12 @@ async def _committed(bootstrap: str, group: str, topic: str, partition: int) -> 
 
 
 def _order_placed(tenant: str, n: int) -> bytes:
+    return SALES_EVENT.dump_json(stamp(_inbound_order(n), tenant, dt.datetime.now(dt.UTC)))
+
+
+def _inbound_order(n: int) -> InboundEvent:
     occurred = "2026-11-20T10:00:00+01:00"
-    inbound = InboundEvent(
+    return InboundEvent(
         type="order.placed",
         source="shopify",
         source_event_id=f"order-{n}-created",
@@ -231,11 +263,11 @@ def _order_placed(tenant: str, n: int) -> bytes:
             "vat_total": 2500,
         },
     )
-    return SALES_EVENT.dump_json(stamp(inbound, tenant, dt.datetime.now(dt.UTC)))
 
 
-async def test_mapper_sigtermed_mid_stream_loses_no_command(
-    topics: str, fresh_database: str, tmp_path: Path
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_mapper_stopped_mid_stream_loses_no_command_and_repeats_none(
+    how: str, topics: str, fresh_database: str, tmp_path: Path
 ) -> None:
     tenant = new_tenant()
     group = f"it-mapper-{uuid4().hex[:8]}"
@@ -279,17 +311,20 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
         async with running(stack, "mapper"):
             mapper = stack.services["mapper"]
             await eventually(lambda: _at_least(processed, 30), 30, "the mapper processes 30")
-            code, took = await sigterm_and_wait(mapper)
-            at_exit = await processed()
-            report(
-                f"\n[mapper] SIGTERM after >=30 of {ORDERS} events; exit {code} in {took:.2f}s"
-                f" with {at_exit} processed"
-            )
-            assert code == 0, mapper.tail()
-            assert took < GRACEFUL_SECONDS
-            assert 0 < at_exit < ORDERS, "the SIGTERM did not land mid-stream"
-            outbox_left = await db.fetchval("SELECT count(*) FROM mapper.outbox")
-            assert outbox_left == 0, "a graceful stop leaves nothing unpublished"
+            if how == "SIGKILL":
+                await sigkill_mid_stream(mapper, processed, ORDERS)
+            else:
+                code, took = await sigterm_and_wait(mapper)
+                at_exit = await processed()
+                report(
+                    f"\n[mapper] SIGTERM after >=30 of {ORDERS} events; exit {code} in {took:.2f}s"
+                    f" with {at_exit} processed"
+                )
+                assert code == 0, mapper.tail()
+                assert took < GRACEFUL_SECONDS
+                assert 0 < at_exit < ORDERS, "the SIGTERM did not land mid-stream"
+                outbox_left = await db.fetchval("SELECT count(*) FROM mapper.outbox")
+                assert outbox_left == 0, "a graceful stop leaves nothing unpublished"
 
             started = time.monotonic()
             await restart(mapper)
@@ -304,7 +339,8 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
         return invoice_keys <= seen
 
     records = await read_from(topics, commands_start, all_invoices, within=30, settle=1.0)
-    commands = [json.loads(r.value) for r in records if r.key == key_for(tenant)]
+    values = [r.value for r in records if r.key == key_for(tenant)]
+    commands = [json.loads(v) for v in values]
     per_key = Counter(c["posting_key"] for c in commands)
     contact_keys = {c["contact_key"] for c in commands if c["kind"] == "invoice"}
     repeated = {k: n for k, n in per_key.items() if n > 1}
@@ -315,4 +351,71 @@ async def test_mapper_sigtermed_mid_stream_loses_no_command(
     assert invoice_keys <= per_key.keys(), "an invoice command was lost"
     assert contact_keys <= per_key.keys(), "a contact command was lost"
     assert len(per_key) == 2 * ORDERS
-    assert repeated == {}
+    if how == "SIGTERM":
+        assert repeated == {}
+    else:
+        # Killed between publishing outbox rows and deleting them, the mapper publishes
+        # those rows again: the very same command, which the poster drops by its posting
+        # key. A command decided twice (an event mapped again) would differ or be new.
+        assert len(set(values)) == len(per_key), "a posting key got two different commands"
+
+
+INBOUND = 10_000
+
+
+async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
+    topics: str, fresh_database: str, tmp_path: Path
+) -> None:
+    """SIGKILL ingest while it moves `ingest.inbound.v1` to `sales.events.v1`: every event
+    arrives; one published again after the restart (its offset was not committed) is the
+    very same record, stamped from the inbound record, which the mapper drops by its id."""
+    tenant = new_tenant()
+    group = f"it-ingest-{uuid4().hex[:8]}"
+    await start_group_at_end(topics, f"{group}.inbound", INGEST_INBOUND)
+    await start_group_at_end(topics, f"{group}.stripe", INGEST_RAW)
+    events_start = await end_offsets(topics, SALES_EVENTS)
+
+    async def published() -> int:
+        now = await end_offsets(topics, SALES_EVENTS)
+        return sum(now[tp] - events_start[tp] for tp in now)
+
+    stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_INGEST_GROUP_ID=group)
+    async with running(stack, "ingest"):
+        ingest = stack.services["ingest"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            put = await http.put(
+                f"{stack.url('ingest')}/v1/admin/tenants/{tenant}/credentials",
+                json={"api_key": uuid4().hex},
+                headers={"Authorization": f"Bearer {stack.admin_token}"},
+            )
+            assert put.status_code == 204, put.text
+        inbound = [_inbound_order(n) for n in range(INBOUND)]
+        producer = await idempotent_producer(topics)
+        try:
+            futures = [
+                await producer.send(
+                    INGEST_INBOUND, event.model_dump_json().encode(), key=key_for(tenant)
+                )
+                for event in inbound
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        await eventually(lambda: _at_least(published, 100), 30, "ingest publishes 100")
+        await sigkill_mid_stream(ingest, published, INBOUND)
+        await restart(ingest)
+        await eventually(lambda: _at_least(published, INBOUND), 60, "every event published")
+
+    ids = {event_id(tenant, "shopify", e.source_event_id) for e in inbound}
+
+    def all_events(records: list[Any]) -> bool:
+        return ids <= {dict(r.headers)["x-event-id"].decode() for r in records}
+
+    records = await read_from(topics, events_start, all_events, within=30, settle=1.0)
+    values: dict[str, set[bytes]] = {}
+    for r in records:
+        values.setdefault(dict(r.headers)["x-event-id"].decode(), set()).add(r.value)
+    repeated = len(records) - len(values)
+    report(f"[ingest] {len(records)} records for {len(values)} events; repeats {repeated}")
+    assert values.keys() == ids, "an event was lost (or one not sent appeared)"
+    assert {len(v) for v in values.values()} == {1}, "an event was published differently"

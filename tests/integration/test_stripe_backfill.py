@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from bogfoer_contracts.admin import Backfill
 from bogfoer_contracts.events import SALES_EVENT, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
+from bogfoer_contracts.topology import INGEST
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import backfill
@@ -25,6 +26,7 @@ from bogfoer_ingest.backfill import BackfillRunner
 from bogfoer_ingest.stripe import StripeApi, normalise
 from bogfoer_ingest.tenants import TenantCredentials, TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
+from bogfoer_kit.publish import Publisher
 from tests.integration.conftest import end_offsets, eventually, new_tenant, read_from
 
 pytestmark = pytest.mark.integration
@@ -42,7 +44,7 @@ async def parts(
     await broker.start()
     api = StripeApi("unused", api_base=stripe_double.base_url, page_size=2, backoff_seconds=0.01)
     try:
-        yield {"pool": pool, "tenants": tenants, "broker": broker, "api": api}
+        yield {"pool": pool, "tenants": tenants, "publisher": Publisher(broker, INGEST), "api": api}
     finally:
         await api.aclose()
         await broker.stop()
@@ -79,7 +81,7 @@ async def webhook_event_ids(world: StripeWorld, tenant: str, api: StripeApi) -> 
 async def backfilled(parts: dict[str, Any], tenant: str) -> Backfill:
     """A backfill of everything asked for and carried out by one runner, as it ended."""
     job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
-    runner = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    runner = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["publisher"])
     claimed = await backfill._claim(parts["pool"], runner.owner, runner.lease)
     assert claimed is not None
     await runner.carry_out(claimed)
@@ -112,7 +114,7 @@ async def test_a_replica_that_stops_mid_way_leaves_the_rest_to_the_next(
     tenant, world = await a_shop_with_history(parts, stripe_double)
     start = await end_offsets(topics, SALES_EVENTS)
     job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
-    first = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    first = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["publisher"])
     # The first replica gets the first page of charges, then Stripe keeps it waiting on the
     # second, and the replica is stopped (a deploy, say).
     stripe_double.fault(count=1)
@@ -136,7 +138,7 @@ async def test_a_replica_that_stops_mid_way_leaves_the_rest_to_the_next(
     assert 0 < halfway.percent < 34
 
     # Stopping gave the job back at once: the next replica carries on after page one.
-    second = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    second = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["publisher"])
     resumed = await backfill._claim(parts["pool"], second.owner, second.lease)
     assert resumed is not None
     after_page_one = resumed.cursor
@@ -162,9 +164,9 @@ async def test_a_lapsed_lease_is_taken_over_and_a_refused_key_fails_the_job(
 ) -> None:
     tenant, _ = await a_shop_with_history(parts, stripe_double)
     job = await backfill.create(parts["pool"], tenant, *EVERYTHING, "test")
-    gone = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    gone = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["publisher"])
     assert await backfill._claim(parts["pool"], gone.owner, dt.timedelta(seconds=0.2)) is not None
-    other = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["broker"])
+    other = BackfillRunner(parts["pool"], parts["tenants"], parts["api"], parts["publisher"])
     assert await backfill._claim(parts["pool"], other.owner, other.lease) is None  # still held
     await asyncio.sleep(0.3)
     taken = await backfill._claim(parts["pool"], other.owner, other.lease)
@@ -192,7 +194,7 @@ async def test_stripe_trouble_for_one_backfill_does_not_hold_up_the_next(
     first = await backfill.create(parts["pool"], troubled, *EVERYTHING, "test")
     second = await backfill.create(parts["pool"], other, *EVERYTHING, "test")
     runner = BackfillRunner(
-        parts["pool"], parts["tenants"], parts["api"], parts["broker"], poll_seconds=0.2
+        parts["pool"], parts["tenants"], parts["api"], parts["publisher"], poll_seconds=0.2
     )
     stripe_double.fault(status=503, count=4)  # every attempt of the first job's first page
     running = asyncio.create_task(runner.run())

@@ -2,7 +2,7 @@
 
 One list, read by everything that must agree on it:
 - each service's handlers subscribe through its `Subscription`s (topics and group), via
-  `bogfoer_kit.deadletter.reliable_subscriber`;
+  the kit's consumer loops (`bogfoer_kit.consumer.Consumers`);
 - each service's broker refuses to publish to a topic its `writes_to` does not list
   (`bogfoer_kit.kafka`), so a new publish path fails in the tests, not in production;
 - `deploy/` renders the Strimzi `KafkaUser` ACLs (read on exactly these topics and groups,

@@ -25,7 +25,7 @@ from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest import body as request_body
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
-from bogfoer_ingest.delivery import Delivery, Record
+from bogfoer_ingest.delivery import Delivery
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.signatures import SignatureError, verify
@@ -33,6 +33,7 @@ from bogfoer_ingest.stripe.event import StripeEvent
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
+from bogfoer_kit.publish import Outgoing
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -109,9 +110,9 @@ def events_router(
 
     def raw_record(
         tenant: str, body: bytes, received_at: dt.datetime, headers: dict[str, str]
-    ) -> Record:
+    ) -> Outgoing:
         """The raw body: the audit trail and the source for replay."""
-        return Record(
+        return Outgoing(
             INGEST_RAW,
             body,
             key_for(tenant),
@@ -177,7 +178,7 @@ def events_router(
                         received_at,
                         {"x-source": event.source, "x-event-id": event.id},
                     ),
-                    Record(
+                    Outgoing(
                         SALES_EVENTS,
                         canonical,
                         key_for(tenant),

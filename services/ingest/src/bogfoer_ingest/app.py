@@ -20,10 +20,11 @@ from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi
 from bogfoer_ingest.tenant_admin import tenant_admin_router
 from bogfoer_ingest.tenants import TenantDirectory
+from bogfoer_kit.consumer import check_subscriptions, make_consumers
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import Readiness, health_router
-from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
+from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 
@@ -31,6 +32,7 @@ from bogfoer_kit.telemetry import make_tracer_provider
 def create_app(settings: IngestSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ingest", settings.otel_exporter)
     broker: KafkaBroker = make_broker(settings, tracer_provider, INGEST)
+    consumers = make_consumers(settings, broker, INGEST, settings.group_id)
     db = ServiceDatabase(
         settings.database_url,
         settings.db_schema,
@@ -42,9 +44,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
-        tenants = TenantDirectory(pool, SecretSealer(settings.secrets_key))
+        tenants = TenantDirectory(
+            pool, SecretSealer(settings.secrets_key), settings.tenant_refresh_seconds
+        )
+        await tenants.start()
         delivery = Delivery(
-            broker, settings.kafka_deadline_seconds, settings.kafka_retry_after_seconds
+            consumers.publisher,
+            settings.kafka_deadline_seconds,
+            settings.kafka_retry_after_seconds,
         )
         app.include_router(
             events_router(delivery, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
@@ -52,17 +59,20 @@ def create_app(settings: IngestSettings) -> FastAPI:
         app.include_router(admin_router(guard, tenants))
         # One connection to Stripe per process; each tenant's calls carry its own key.
         stripe_api = StripeApi("unused-default-key", api_base=settings.stripe_api_base)
-        stripe_consumer.register(
-            broker, settings, stripe_consumer.StripeNormaliser(broker, tenants, stripe_api)
-        )
-        kafka_inbound.register(broker, settings, tenants)
+        stripe_consumer.register(consumers, stripe_consumer.StripeNormaliser(tenants, stripe_api))
+        kafka_inbound.register(consumers, tenants)
         runner = BackfillRunner(
-            pool, tenants, stripe_api, broker, poll_seconds=settings.backfill_poll_seconds
+            pool,
+            tenants,
+            stripe_api,
+            consumers.publisher,
+            poll_seconds=settings.backfill_poll_seconds,
         )
         app.include_router(tenant_admin_router(guard, settings, tenants, pool, stripe_api, runner))
         await ensure_topics(settings, INGEST)
-        check_subscriptions(broker, INGEST, settings.group_id)
+        check_subscriptions(broker, consumers)
         await broker.start()
+        await consumers.start()
         backfilling = asyncio.create_task(runner.run(), name="ingest-stripe-backfill")
         try:
             yield
@@ -72,8 +82,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
             backfilling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await backfilling
+            await consumers.stop()  # the polls in hand finish, publish and commit
             await broker.stop()
             await stripe_api.aclose()
+            await tenants.stop()
             await db.close()
             tracer_provider.shutdown()
 
@@ -81,6 +93,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     install_error_handlers(app)
     install_http_metrics(app, "ingest")
     readiness = Readiness(broker)
+    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
     readiness.add("postgres", db.failing)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard))

@@ -31,7 +31,6 @@ from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 
 from bogfoer_contracts.admin import Backfill, BackfillRequest, BackfillState
 from bogfoer_contracts.admin import BackfillCounts as Counts
@@ -48,6 +47,7 @@ from bogfoer_ingest.stripe.api import (
 from bogfoer_ingest.stripe.normalise import StripeEventError, listed
 from bogfoer_ingest.stripe_consumer import publish_canonical
 from bogfoer_ingest.tenants import TenantDirectory
+from bogfoer_kit.publish import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class BackfillRunner:
         pool: asyncpg.Pool,
         tenants: TenantDirectory,
         api: StripeApi,
-        broker: KafkaBroker,
+        publisher: Publisher,
         *,
         poll_seconds: float = 5.0,
         lease_seconds: float = 300.0,
@@ -267,7 +267,7 @@ class BackfillRunner:
         self.pool = pool
         self.tenants = tenants
         self.api = api
-        self.broker = broker
+        self.publisher = publisher
         self.poll_seconds = poll_seconds
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.retry_cap_seconds = retry_cap_seconds
@@ -327,7 +327,7 @@ class BackfillRunner:
                 return
             job.retries = 0
             now = dt.datetime.now(dt.UTC)
-            await publish_canonical(self.broker, job.tenant_id, events, now, "stripe_backfill")
+            await publish_canonical(self.publisher, job.tenant_id, events, now, "stripe_backfill")
             job.counts.events += len(events)
             setattr(job.counts, job.phase, getattr(job.counts, job.phase) + len(page.rows))
             if page.has_more and page.last_id is not None:

@@ -18,28 +18,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
-from faststream.kafka import KafkaBroker
 
 from bogfoer_kit.errors import ApiError
 from bogfoer_kit.kafka import producer_client
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    value: bytes
-    key: bytes
-    headers: dict[str, str]
+from bogfoer_kit.publish import Outgoing, Publisher
 
 
 class Delivery:
-    def __init__(self, broker: KafkaBroker, deadline_seconds: float, retry_after: int) -> None:
-        self.broker = broker
+    def __init__(self, publisher: Publisher, deadline_seconds: float, retry_after: int) -> None:
+        self.publisher = publisher
         self.deadline = deadline_seconds
         self.retry_after = retry_after
 
@@ -51,9 +42,10 @@ class Delivery:
             headers={"Retry-After": str(self.retry_after)},
         )
 
-    async def deliver(self, records: Sequence[Record]) -> None:
+    async def deliver(self, records: Sequence[Outgoing]) -> None:
         """Hand `records` to the producer together and wait for every acknowledgement
-        (acks=all); raise 503 if the broker is unreachable or does not answer in time."""
+        (acks=all); raise 503 if the broker is unreachable or does not answer in time.
+        Each carries the current trace (the request's span)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + self.deadline
         try:
@@ -65,12 +57,7 @@ class Delivery:
             raise self._unavailable("no Kafka broker can be reached")
         try:
             async with asyncio.timeout_at(until):
-                acks: list[asyncio.Future[Any]] = [
-                    await self.broker.publish(
-                        r.value, topic=r.topic, key=r.key, headers=r.headers, no_confirm=True
-                    )
-                    for r in records
-                ]
+                acks: list[asyncio.Future[Any]] = await self.publisher.send(records)
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(f"Kafka did not take the records: {exc!r}") from exc
         # Not cancelled on timeout: the producer still owns them (see the module docstring).
@@ -79,12 +66,14 @@ class Delivery:
             raise self._unavailable(f"Kafka did not acknowledge within {self.deadline:g} s")
         for ack in done:
             if (error := ack.exception()) is not None:
+                self.publisher.failed(error)
                 raise self._unavailable(f"Kafka refused the records: {error!r}") from error
+        self.publisher.count(records)
 
     async def _leaders_reachable(self, topics: set[str]) -> bool:
         """Whether the producer has (or can open) a connection to every broker leading a
         partition of `topics`. Free while connected: no request is sent."""
-        client = producer_client(self.broker)
+        client = producer_client(self.publisher.broker)
         leaders: set[Any] = set()
         for topic in topics:
             for partition in client.cluster.partitions_for_topic(topic) or ():

@@ -27,6 +27,9 @@ class IngestSettings(ServiceSettings):
     kafka_deadline_seconds: float = 1.5
     # The 503's Retry-After: a broker restart takes seconds, not minutes.
     kafka_retry_after_seconds: int = 5
+    # How often each replica asks PostgreSQL which tenants' credentials changed (it caches
+    # them): a revoked key or secret stops working everywhere within about this long.
+    tenant_refresh_seconds: float = 1.0
     # Bearer token for the tenant admin API.
     admin_token: SecretStr
     # Key that seals tenants' secrets at rest (SecretSealer.generate_key()).

@@ -3,8 +3,9 @@
 The webhook route only verifies and stores the raw event (so Stripe gets its 2xx fast and
 nothing is lost); here, off the request path, each one is normalised, with the fee of a
 charge and the contents of a payout fetched from Stripe's API (with retries), and the
-canonical events published. A Stripe outage is transient (redelivered after a backoff);
-an event that can never be normalised goes to the dead-letter topic with the reason.
+canonical events published with the rest of the poll (`bogfoer_kit.consumer`). A Stripe
+outage is transient (the tenant's records are redelivered after a backoff); an event that
+can never be normalised goes to the dead-letter topic with the reason.
 """
 
 from __future__ import annotations
@@ -12,46 +13,50 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
+from bogfoer_contracts.events import SALES_EVENT, InboundEvent, SalesEvent, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
-from bogfoer_contracts.topology import INGEST
 from bogfoer_ingest.metrics import EVENTS
-from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
 from bogfoer_ingest.stripe.normalise import StripeEventError, normalise
 from bogfoer_ingest.tenants import TenantDirectory
-from bogfoer_kit.deadletter import PoisonMessage, TransientFailure, reliable_subscriber
+from bogfoer_kit.consumer import Consumers, Record, TenantBatch
+from bogfoer_kit.deadletter import PoisonMessage, TransientFailure
+from bogfoer_kit.publish import Outgoing, Publisher
+
+
+def canonical_record(event: SalesEvent, cause: Record | None = None) -> Outgoing:
+    """A canonical event as published to `sales.events.v1` (keyed by its tenant)."""
+    return Outgoing(
+        SALES_EVENTS,
+        SALES_EVENT.dump_json(event),
+        key_for(event.tenant_id),
+        {"content-type": "application/json", "x-event-id": event.id},
+        cause,
+    )
 
 
 async def publish_canonical(
-    broker: KafkaBroker,
+    publisher: Publisher,
     tenant_id: str,
     inbound: list[InboundEvent],
     received_at: dt.datetime,
     via: str,
 ) -> None:
-    """Stamp Stripe's canonical events for the tenant and publish them (acks=all), in order."""
-    for event in (stamp(item, tenant_id, received_at) for item in inbound):
-        await broker.publish(
-            SALES_EVENT.dump_json(event),
-            topic=SALES_EVENTS,
-            key=key_for(tenant_id),
-            headers={"content-type": "application/json", "x-event-id": event.id},
-        )
+    """Stamp Stripe's canonical events for the tenant and publish them together (acks=all,
+    in order), then count them."""
+    events = [stamp(item, tenant_id, received_at) for item in inbound]
+    await publisher.publish([canonical_record(event) for event in events])
+    for event in events:
         EVENTS.labels(event.type, via).inc()
 
 
 class StripeNormaliser:
-    def __init__(self, broker: KafkaBroker, tenants: TenantDirectory, api: StripeApi) -> None:
-        self.broker = broker
+    def __init__(self, tenants: TenantDirectory, api: StripeApi) -> None:
         self.tenants = tenants
         self.api = api
 
-    async def handle(self, headers: dict[str, str], body: bytes) -> int:
-        """Publish the canonical events of one raw Stripe event; returns how many."""
+    async def normalise(self, headers: dict[str, str], body: bytes) -> list[SalesEvent]:
+        """The canonical events of one raw Stripe event."""
         tenant_id = headers.get("x-tenant", "")
         tenant = await self.tenants.get(tenant_id)
         if tenant is None or tenant.stripe_api_key is None:
@@ -65,14 +70,22 @@ class StripeNormaliser:
             raise PoisonMessage("stripe_api_refused", str(exc)) from exc
         except StripeTransient as exc:
             raise TransientFailure(f"Stripe API: {exc}") from exc
-        await publish_canonical(self.broker, tenant_id, inbound, received_at, "stripe")
-        return len(inbound)
+        return [stamp(item, tenant_id, received_at) for item in inbound]
+
+    async def on_raw(self, batch: TenantBatch) -> None:
+        for record in batch.records:
+            headers = record.header_map()
+            if headers.get("x-source") != "stripe":
+                continue  # shop events were normalised in the request path
+            try:
+                events = await self.normalise(headers, record.value)
+            except PoisonMessage as poison:
+                batch.dead_letter(record, poison.reason, poison.detail)
+                continue
+            for event in events:
+                batch.outgoing.append(canonical_record(event, cause=record))
+                batch.count(EVENTS.labels(event.type, "stripe"))
 
 
-def register(broker: KafkaBroker, settings: IngestSettings, normaliser: StripeNormaliser) -> None:
-    @reliable_subscriber(broker, INGEST.subscription("stripe"), settings.group_id)
-    async def on_raw(msg: KafkaMessage) -> None:
-        headers = {k: v if isinstance(v, str) else v.decode() for k, v in msg.headers.items()}
-        if headers.get("x-source") != "stripe":
-            return  # shop events were normalised in the request path
-        await normaliser.handle(headers, msg.body)
+def register(consumers: Consumers, normaliser: StripeNormaliser) -> None:
+    consumers.subscribe("stripe", normaliser.on_raw)

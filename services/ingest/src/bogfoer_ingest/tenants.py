@@ -1,8 +1,21 @@
-"""Tenants as ingest knows them: how each one authenticates, sealed at rest."""
+"""Tenants as ingest knows them: how each one authenticates, sealed at rest.
+
+Every request needs its tenant's credentials; reading them from PostgreSQL (and opening
+the sealed secrets) each time cost more than the rest of the request. Each replica keeps
+what it read, unknown tenants included, and forgets a tenant as soon as its row changes:
+a watcher asks PostgreSQL once every `refresh_seconds` which rows changed since it last
+looked, so a revoked key stops working on every replica within about that time. When the
+watcher cannot ask, the replica forgets everything (it could miss a change) and reads
+from PostgreSQL again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import asyncpg
@@ -10,6 +23,14 @@ from pydantic import ConfigDict, Field, SecretStr
 
 from bogfoer_contracts.model import StorableText
 from bogfoer_dinero.sealing import SecretSealer
+
+log = logging.getLogger(__name__)
+
+# A row's updated_at is its statement's start, visible only at commit: the watcher looks
+# back this far beyond its last look, so a change that committed late is still seen.
+_LOOK_BACK = dt.timedelta(seconds=5)
+# Unknown tenant ids are remembered too; a flood of made-up ones must not grow a replica.
+_MAX_REMEMBERED = 100_000
 
 
 class TenantCredentials(StorableText):
@@ -41,9 +62,52 @@ def api_key_hash(api_key: str) -> bytes:
 
 
 class TenantDirectory:
-    def __init__(self, pool: asyncpg.Pool, sealer: SecretSealer) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, sealer: SecretSealer, refresh_seconds: float = 1.0
+    ) -> None:
         self.pool = pool
         self.sealer = sealer
+        self.refresh_seconds = refresh_seconds
+        self._known: dict[str, Tenant | None] = {}
+        self._since: dt.datetime | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Watch for changed tenants (other replicas' too) from now on."""
+        await self._forget_changed()
+        self._watcher = asyncio.create_task(self._watch(), name="watch tenants")
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self._forget_changed()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("cannot ask PostgreSQL for changed tenants (%r); forgetting all", exc)
+                self._known.clear()
+                self._since = None
+
+    async def _forget_changed(self) -> None:
+        if self._since is None:
+            now: dt.datetime = await self.pool.fetchval("SELECT now()")
+            self._known.clear()  # nothing known before now can be trusted
+        else:
+            row = await self.pool.fetchrow(
+                "SELECT now() AS now, coalesce(array_agg(tenant_id), '{}') AS changed"
+                " FROM tenants WHERE updated_at >= $1",
+                self._since - _LOOK_BACK,
+            )
+            assert row is not None
+            now = row["now"]
+            for tenant_id in row["changed"]:
+                self._known.pop(tenant_id, None)
+        self._since = now
 
     def _seal(self, tenant_id: str, column: str, value: SecretStr | None) -> bytes | None:
         if value is None:
@@ -69,6 +133,7 @@ class TenantDirectory:
             self._seal(tenant_id, "stripe_webhook_secret", creds.stripe_webhook_secret),
             self._seal(tenant_id, "stripe_api_key", creds.stripe_api_key),
         )
+        self._known.pop(tenant_id, None)  # this replica at once; the others' watchers soon
 
     async def connect_stripe(
         self, tenant_id: str, api_key: str, webhook_secret: str, endpoint_id: str | None
@@ -94,6 +159,17 @@ class TenantDirectory:
         return found
 
     async def get(self, tenant_id: str) -> Tenant | None:
+        """The tenant's credentials, as this replica last read them (see the module's doc)."""
+        if tenant_id in self._known:
+            return self._known[tenant_id]
+        found = await self._read(tenant_id)
+        if self._watcher is not None:  # only a watched directory may keep what it read
+            if len(self._known) >= _MAX_REMEMBERED:
+                self._known.clear()
+            self._known[tenant_id] = found
+        return found
+
+    async def _read(self, tenant_id: str) -> Tenant | None:
         row = await self.pool.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", tenant_id)
         if row is None:
             return None

@@ -1,11 +1,11 @@
 """The Kafka broker every service uses, with the safe settings (not aiokafka's defaults).
 
 aiokafka defaults to acks=1 without idempotence and FastStream to at-most-once
-consumption; we turn on the idempotent producer (acks=all) and let each subscriber
-choose an explicit ack policy. The connection is TLS (+ SCRAM or PLAIN) when the settings
-say so. Each broker publishes only to the topics its service's `ServiceKafka` lists, the
-same list its production ACLs are rendered from. Topics are declared by `ensure_topics`,
-never by accident.
+consumption; we turn on the idempotent producer (acks=all) and consume through our own
+batched loops (`bogfoer_kit.consumer`), which commit only after the work is durable. The
+connection is TLS (+ SCRAM or PLAIN) when the settings say so. Each broker publishes only
+to the topics its service's `ServiceKafka` lists, the same list its production ACLs are
+rendered from. Topics are declared by `ensure_topics`, never by accident.
 
 aiokafka's idempotent producer can lose its place for good after an outage: a batch that
 expires (40 s) while its partition has no leader (the broker is coming back) takes
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -34,7 +35,6 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.kafka.security import parse_security
-from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.response import PublishCommand
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 from opentelemetry.trace import TracerProvider
@@ -46,6 +46,8 @@ from bogfoer_kit.settings import ServiceSettings
 from bogfoer_kit.tls import client_context
 
 log = logging.getLogger(__name__)
+# Each broker's ProducerRenewal, for the batch publishes that pass its middlewares by.
+_RENEWALS: weakref.WeakKeyDictionary[KafkaBroker, ProducerRenewal] = weakref.WeakKeyDictionary()
 
 
 class UndeclaredTopic(Exception):
@@ -54,7 +56,7 @@ class UndeclaredTopic(Exception):
 
 
 class UndeclaredSubscription(Exception):
-    """A service's subscribers differ from its `ServiceKafka.subscriptions`: its production
+    """A service's consumers differ from its `ServiceKafka.subscriptions`: its production
     ACLs and autoscaling, rendered from that list, would not match what it consumes."""
 
 
@@ -131,7 +133,16 @@ def make_broker(
         linger_ms=5,
     )
     renewal.broker = broker
+    _RENEWALS[broker] = renewal
     return broker
+
+
+def notice_publish_failure(broker: KafkaBroker, exc: BaseException | None) -> None:
+    """A batch publish (`bogfoer_kit.publish`, past FastStream's middlewares) failed with
+    `exc`: the broker's `ProducerRenewal` replaces the producer if it is out of sequence."""
+    renewal = _RENEWALS.get(broker)
+    if renewal is not None:
+        renewal.noticed(exc)
 
 
 class ProducerRenewal:
@@ -188,25 +199,18 @@ class _Watch(BaseMiddleware):
         return sent
 
 
+def producer_of(broker: KafkaBroker) -> Any:
+    """The broker's aiokafka producer (the idempotent one, acks=all), asked anew each time
+    (it may be replaced): to publish many records without FastStream's per-record work
+    (`bogfoer_kit.publish`). FastStream has no public handle for it; the path is that of
+    the pinned FastStream, and every publishing test covers it."""
+    return cast(Any, broker.config.producer)._producer.producer
+
+
 def producer_client(broker: KafkaBroker) -> Any:
     """The aiokafka client under the broker's producer, to ask whether a broker can be
-    reached before handing it records. FastStream has no public handle for it; the path is
-    that of the pinned FastStream and `tests/integration/test_kafka_outage.py` covers it."""
-    return cast(Any, broker.config.producer)._producer.producer.client
-
-
-def check_subscriptions(broker: KafkaBroker, kafka: ServiceKafka, group_prefix: str) -> None:
-    """Called before the broker starts: every subscriber is one of the service's declared
-    subscriptions and every declared subscription has its subscriber."""
-    subscribers = [s for s in broker.subscribers if isinstance(s, LogicSubscriber)]
-    assert len(subscribers) == len(broker.subscribers), "only Kafka subscribers here"
-    actual = sorted((s.group_id or "", tuple(s.topic_names)) for s in subscribers)
-    declared = sorted((s.group(group_prefix), s.topics) for s in kafka.subscriptions)
-    if actual != declared:
-        raise UndeclaredSubscription(
-            f"{kafka.principal} subscribes {actual}, but bogfoer_contracts.topology declares "
-            f"{declared}"
-        )
+    reached before handing it records (`tests/integration/test_kafka_outage.py`)."""
+    return producer_of(broker).client
 
 
 async def ensure_topics(settings: ServiceSettings, kafka: ServiceKafka | None = None) -> None:

@@ -13,36 +13,63 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.context import Context
 
 from bogfoer_contracts.topics import key_for
 from bogfoer_kit.db import Conn
+from bogfoer_kit.publish import Outgoing, Publisher
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A record to publish after commit. It is published inside `trace` (the context it
+    follows from: the record that caused it), or the current context when None."""
+
+    tenant_id: str
+    topic: str
+    payload: str
+    headers: dict[str, str] = field(default_factory=dict)
+    trace: Context | None = None
 
 
 async def enqueue(
     conn: Conn, tenant_id: str, topic: str, payload: str, headers: dict[str, str] | None = None
 ) -> None:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)  # the current span's traceparent, if any
+    await enqueue_many(conn, [OutboxRow(tenant_id, topic, payload, headers or {})])
+
+
+async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> None:
+    """Rows in one statement, published in this order."""
+    if not rows:
+        return
+    tenants, topics, payloads, headers = [], [], [], []
+    for row in rows:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=row.trace)  # the traceparent, if any
+        tenants.append(row.tenant_id)
+        topics.append(row.topic)
+        payloads.append(row.payload)
+        headers.append(json.dumps({**row.headers, **carrier}))
     await conn.execute(
-        "INSERT INTO outbox (tenant_id, topic, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
-        tenant_id,
-        topic,
-        payload,
-        json.dumps({**(headers or {}), **carrier}),
+        "INSERT INTO outbox (tenant_id, topic, payload, headers)"
+        " SELECT tenant_id, topic, payload, headers::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
+        " AS row(tenant_id, topic, payload, headers, n) ORDER BY n",
+        tenants,
+        topics,
+        payloads,
+        headers,
     )
 
 
-_TRACE_HEADERS = ("traceparent", "tracestate")
-
-
 class OutboxRelay:
-    def __init__(self, broker: KafkaBroker, pool: asyncpg.Pool) -> None:
-        self.broker = broker
+    def __init__(self, publisher: Publisher, pool: asyncpg.Pool) -> None:
+        self.publisher = publisher
         self.pool = pool
         self._lock = asyncio.Lock()
 
@@ -54,34 +81,24 @@ class OutboxRelay:
                 async with self.pool.acquire() as conn, conn.transaction():
                     rows = await conn.fetch(
                         "SELECT seq, tenant_id, topic, payload, headers::text AS headers"
-                        " FROM outbox ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED"
+                        " FROM outbox ORDER BY seq LIMIT 2000 FOR UPDATE SKIP LOCKED"
                     )
                     if not rows:
                         return sent
-                    # Enqueue in order without waiting for each ack (the idempotent producer
-                    # keeps the order), then wait for all acks before the rows are deleted.
-                    acks = []
-                    for r in rows:
-                        headers = {"content-type": "application/json", **json.loads(r["headers"])}
-                        # Publish inside the row's own trace; the telemetry middleware
-                        # writes the traceparent of its producer span.
-                        trace_context = propagate.extract(headers)
-                        for name in _TRACE_HEADERS:
-                            headers.pop(name, None)
-                        token = otel_context.attach(trace_context)
-                        try:
-                            acks.append(
-                                await self.broker.publish(
-                                    r["payload"].encode(),
-                                    topic=r["topic"],
-                                    key=key_for(r["tenant_id"]),
-                                    headers=headers,
-                                    no_confirm=True,
-                                )
+                    # Handed over in order (the idempotent producer keeps a partition's
+                    # order), all acks awaited, then the rows deleted. Each row is published
+                    # inside its own trace: its headers keep the traceparent it was written in.
+                    await self.publisher.publish(
+                        [
+                            Outgoing(
+                                r["topic"],
+                                r["payload"].encode(),
+                                key_for(r["tenant_id"]),
+                                {"content-type": "application/json", **json.loads(r["headers"])},
                             )
-                        finally:
-                            otel_context.detach(token)
-                    await asyncio.gather(*acks)
+                            for r in rows
+                        ]
+                    )
                     await conn.execute(
                         "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
                     )

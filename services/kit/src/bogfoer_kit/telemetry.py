@@ -1,11 +1,17 @@
 """OpenTelemetry: one tracer provider per process; spans cross Kafka in W3C headers.
 
-Only FastStream's telemetry middleware instruments Kafka (never also aiokafka's), so
-each hop has exactly one producer and one consumer span.
+Only FastStream's telemetry middleware instruments publishing (never also aiokafka's), so
+each record has exactly one producer span; the consumer loops (`bogfoer_kit.consumer`)
+carry each record's trace on to what it causes (`traced`), with a span per tenant batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -25,3 +31,17 @@ def make_tracer_provider(service_name: str, exporter: str) -> TracerProvider:
     if span_exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(span_exporter))
     return provider
+
+
+@contextmanager
+def traced(context: Context | None) -> Iterator[None]:
+    """Work inside `context` (a consumed record's trace): what it publishes or stores for
+    publishing later carries that trace on."""
+    if context is None:
+        yield
+        return
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

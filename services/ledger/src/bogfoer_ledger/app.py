@@ -12,10 +12,11 @@ from fastapi import FastAPI
 
 from bogfoer_contracts.topology import LEDGER
 from bogfoer_kit.auth import Guard, Principal
+from bogfoer_kit.consumer import check_subscriptions, make_consumers
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import Readiness, health_router
-from bogfoer_kit.kafka import check_subscriptions, client_options, ensure_topics, make_broker
+from bogfoer_kit.kafka import client_options, ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_kit.web.pages import mount_static
@@ -32,6 +33,7 @@ from bogfoer_ledger.web.routes import STATIC, web_router
 def create_app(settings: LedgerSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ledger", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, LEDGER)
+    consumers = make_consumers(settings, broker, LEDGER, settings.group_id)
     db = ServiceDatabase(
         settings.database_url,
         settings.db_schema,
@@ -51,7 +53,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
         await ensure_topics(settings, LEDGER)
-        handlers.register(broker, settings, pool)
+        handlers.register(consumers, pool)
         tokens = TenantTokens(pool)
         guard.authenticators.append(tokens)  # tenant read tokens the ledger issued
         gauges.append(TenantGauges(pool))
@@ -63,8 +65,9 @@ def create_app(settings: LedgerSettings) -> FastAPI:
 
         sessions = SessionStore(pool, "ops_sessions", settings.session_hours, still_granted)
         app.include_router(web_router(pool, broker, settings, sessions, static_tokens, lag))
-        check_subscriptions(broker, LEDGER, settings.group_id)
+        check_subscriptions(broker, consumers)
         await broker.start()
+        await consumers.start()
         measuring = asyncio.create_task(lag.run(), name="ledger-lag-monitor")
         try:
             yield
@@ -72,7 +75,8 @@ def create_app(settings: LedgerSettings) -> FastAPI:
             measuring.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await measuring
-            await broker.stop()  # drains handlers in flight, then commits
+            await consumers.stop()  # the polls in hand finish and commit
+            await broker.stop()
             await db.close()
             tracer_provider.shutdown()
 
@@ -80,6 +84,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     install_error_handlers(app)
     install_http_metrics(app, "ledger")
     readiness = Readiness(broker)
+    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
     readiness.add("postgres", db.failing)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard, refresh_gauges))

@@ -1,30 +1,26 @@
-"""Kafka handlers: parse, apply exactly once, commit. Poison records go to the DLQ."""
+"""Kafka handlers: parse, apply exactly once, commit. Poison records go to the DLQ.
+
+Each tenant batch of a poll (`bogfoer_kit.consumer`) is applied in one transaction, with
+the tracking rows of its records (`store.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
-from bogfoer_contracts.ops import OPS_ACTION
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult
-from bogfoer_contracts.topology import LEDGER
-from bogfoer_kit.deadletter import Handler, PoisonMessage, reliable_subscriber
+from bogfoer_contracts.ops import OPS_ACTION, OpsAction
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingResult
+from bogfoer_kit.consumer import Consumers, Record, TenantBatch
 from bogfoer_ledger import store
 from bogfoer_ledger.metrics import count_transition
-from bogfoer_ledger.settings import LedgerSettings
 
 
-def _ref(msg: KafkaMessage) -> store.RecordRef:
-    record = msg.raw_message
-    assert not isinstance(record, tuple)
+def _ref(record: Record) -> store.RecordRef:
     return store.RecordRef(record.topic, record.partition, record.offset)
 
 
-def trace_id_of(headers: dict[str, object]) -> str | None:
+def trace_id_of(headers: Mapping[str, object]) -> str | None:
     """The trace id of a W3C `traceparent` header (00-<trace id>-<span id>-<flags>)."""
     value = headers.get("traceparent")
     if isinstance(value, bytes):
@@ -37,45 +33,52 @@ def trace_id_of(headers: dict[str, object]) -> str | None:
     return parts[1]
 
 
-def register(broker: KafkaBroker, settings: LedgerSettings, pool: asyncpg.Pool) -> None:
-    def subscribe(name: str) -> Callable[[Handler], object]:
-        # One group per subscription: groups with different subscriptions rebalance
-        # each other for nothing.
-        return reliable_subscriber(broker, LEDGER.subscription(name), settings.group_id)
+def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
+    # One group per subscription: groups with different subscriptions rebalance each other
+    # for nothing.
 
-    @subscribe("commands")
-    async def on_command(msg: KafkaMessage) -> None:
-        try:
-            command = POSTING_COMMAND.validate_json(msg.body)
-        except ValidationError as exc:
-            raise PoisonMessage("invalid_command", str(exc)) from exc
-        applied = await store.apply_command(
-            pool, _ref(msg), command, trace_id_of(dict(msg.headers))
-        )
-        if applied is not None:
-            count_transition(command.tenant_id, command.kind, *applied)
+    async def on_commands(batch: TenantBatch) -> None:
+        commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
+            (_ref(record), command, trace_id_of(record.header_map()))
+            for record, command in batch.parsed(POSTING_COMMAND.validate_json, "invalid_command")
+        ]
+        if not commands:
+            return
+        async with pool.acquire() as conn, conn.transaction():
+            changes = await store.apply_commands(conn, commands)
+        for command, (old, new) in changes:
+            count_transition(command.tenant_id, command.kind, old, new)
 
-    @subscribe("results")
-    async def on_result(msg: KafkaMessage) -> None:
-        try:
-            result = PostingResult.model_validate_json(msg.body)
-        except ValidationError as exc:
-            raise PoisonMessage("invalid_result", str(exc)) from exc
-        applied = await store.apply_result(pool, _ref(msg), result)
-        if applied is not None:
-            count_transition(result.tenant_id, result.kind, *applied)
+    async def on_results(batch: TenantBatch) -> None:
+        results = [
+            (_ref(record), result)
+            for record, result in batch.parsed(PostingResult.model_validate_json, "invalid_result")
+        ]
+        if not results:
+            return
+        async with pool.acquire() as conn, conn.transaction():
+            changes = await store.apply_results(conn, results)
+        for result, (old, new) in changes:
+            count_transition(result.tenant_id, result.kind, old, new)
 
-    @subscribe("actions")
-    async def on_action(msg: KafkaMessage) -> None:
-        try:
-            action = OPS_ACTION.validate_json(msg.body)
-        except ValidationError as exc:
-            raise PoisonMessage("invalid_action", str(exc)) from exc
-        await store.apply_action(pool, _ref(msg), action)
+    async def on_actions(batch: TenantBatch) -> None:
+        actions: list[tuple[store.RecordRef, OpsAction]] = [
+            (_ref(record), action)
+            for record, action in batch.parsed(OPS_ACTION.validate_json, "invalid_action")
+        ]
+        if actions:
+            async with pool.acquire() as conn, conn.transaction():
+                for ref, action in actions:
+                    await store.apply_action(conn, ref, action)
 
-    @subscribe("dead-letters")
-    async def on_dead_letter(msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        tenant = record.key.decode() if record.key else None
-        await store.apply_dead_letter(pool, _ref(msg), tenant, msg.body, dict(msg.headers))
+    async def on_dead_letters(batch: TenantBatch) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            for record in batch.records:
+                await store.apply_dead_letter(
+                    conn, _ref(record), record.tenant or None, record.value, record.header_map()
+                )
+
+    consumers.subscribe("commands", on_commands)
+    consumers.subscribe("results", on_results)
+    consumers.subscribe("actions", on_actions)
+    consumers.subscribe("dead-letters", on_dead_letters)

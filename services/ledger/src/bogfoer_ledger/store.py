@@ -1,226 +1,314 @@
 """Writes to the ledger's tables, each Kafka record exactly once.
 
-Every apply_* runs in one transaction with the tracking row for its Kafka record
-(topic, partition, offset): a redelivered record finds its row and changes nothing.
+Every apply_* runs in one transaction with the tracking rows of its Kafka records
+(topic, partition, offset): a redelivered record finds its row and changes nothing. A
+batch of commands or results is applied in a few statements: the postings it names are
+loaded, the records folded into them in order (`rules.py`), and what changed written.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import asyncpg
 
 from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
-from bogfoer_contracts.postings import PostingCommand, PostingResult, amount_of
+from bogfoer_contracts.postings import PostingCommand, PostingResult
 from bogfoer_kit.db import Conn
+from bogfoer_ledger import rules
+from bogfoer_ledger.rules import Change as Change
+from bogfoer_ledger.rules import Posting, Transition
+from bogfoer_ledger.rules import RecordRef as RecordRef
 
-# A state change applied: (from, to); from is None for a posting seen for the first time.
-Transition = tuple[str | None, str]
 
-
-@dataclass(frozen=True)
-class RecordRef:
-    topic: str
-    partition: int
-    offset: int
+async def _claim_all(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
+    """Track the records; the ones not applied before."""
+    rows = await conn.fetch(
+        'INSERT INTO ledger_applied (topic, partition, "offset")'
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
+        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset"',
+        [r.topic for r in refs],
+        [r.partition for r in refs],
+        [r.offset for r in refs],
+    )
+    return {RecordRef(r["topic"], r["partition"], r["offset"]) for r in rows}
 
 
 async def _claim(conn: Conn, ref: RecordRef) -> bool:
-    row = await conn.fetchrow(
-        'INSERT INTO ledger_applied (topic, partition, "offset") VALUES ($1, $2, $3) '
-        "ON CONFLICT DO NOTHING RETURNING 1",
-        ref.topic,
-        ref.partition,
-        ref.offset,
-    )
-    return row is not None
+    return bool(await _claim_all(conn, [ref]))
 
 
-async def _lock_posting(conn: Conn, key: str) -> None:
+async def _lock_postings(conn: Conn, keys: Iterable[str]) -> None:
     """A posting's command and its results arrive on two topics, applied by two consumers:
     after a restart both catch up at once, and without this both could find no row for a
-    new posting and insert it (a unique violation, retried). Held to the commit."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"ledger:{key}")
+    new posting and insert it (a unique violation, retried). Held to the commit; taken in
+    one order, so two batches never wait for each other in a circle."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('ledger:' || key))"
+        " FROM unnest($1::text[]) AS key ORDER BY key",
+        sorted(set(keys)),
+    )
 
 
-async def _transition(
-    conn: Conn,
-    key: str,
-    old: str | None,
-    new: str,
-    ref: RecordRef,
-    at: dt.datetime,
-    detail: str | None = None,
-    error: str | None = None,
-) -> None:
+async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
+    rows = await conn.fetch(
+        "SELECT posting_key, tenant_id, kind, state,"
+        " coalesce((command ->> 'revision')::int, 0) AS revision, amount_minor, currency,"
+        " trace_id, dinero_guid, dinero_number, attempts, last_error::text AS last_error,"
+        " detail, updated_at, last_result_at"
+        " FROM postings WHERE posting_key = ANY($1::text[]) ORDER BY posting_key FOR UPDATE",
+        sorted(set(keys)),
+    )
+    return {
+        r["posting_key"]: Posting(
+            posting_key=r["posting_key"],
+            tenant_id=r["tenant_id"],
+            kind=r["kind"],
+            state=r["state"],
+            revision=r["revision"],
+            amount_minor=r["amount_minor"],
+            currency=r["currency"],
+            trace_id=r["trace_id"],
+            dinero_guid=r["dinero_guid"],
+            dinero_number=r["dinero_number"],
+            attempts=r["attempts"],
+            last_error=r["last_error"],
+            detail=r["detail"],
+            updated_at=r["updated_at"],
+            last_result_at=r["last_result_at"],
+        )
+        for r in rows
+    }
+
+
+async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
+    if not lines:
+        return
     await conn.execute(
         "INSERT INTO posting_transitions (posting_key, from_state, to_state, detail, error,"
-        ' topic, partition, "offset", at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)',
-        key,
-        old,
-        new,
-        detail,
-        error,
-        ref.topic,
-        ref.partition,
-        ref.offset,
-        at,
+        ' topic, partition, "offset", at)'
+        " SELECT key, from_state, to_state, detail, error::jsonb, topic, partition, o, at"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::int[], $8::bigint[], $9::timestamptz[]) WITH ORDINALITY"
+        " AS t(key, from_state, to_state, detail, error, topic, partition, o, at, n) ORDER BY n",
+        [t.posting_key for t in lines],
+        [t.from_state for t in lines],
+        [t.to_state for t in lines],
+        [t.detail for t in lines],
+        [t.error for t in lines],
+        [t.ref.topic for t in lines],
+        [t.ref.partition for t in lines],
+        [t.ref.offset for t in lines],
+        [t.at for t in lines],
     )
+
+
+def _column(postings: list[Posting], name: str) -> list[object]:
+    return [getattr(p, name) for p in postings]
+
+
+async def apply_commands(
+    conn: Conn, commands: list[tuple[RecordRef, PostingCommand, str | None]]
+) -> list[tuple[PostingCommand, Change]]:
+    """Record commands (record, command, trace id), in order, in the caller's transaction;
+    the state changes they made. A record applied before changes nothing."""
+    fresh = await _claim_all(conn, [ref for ref, _, _ in commands])
+    todo = [c for c in commands if c[0] in fresh]
+    if not todo:
+        return []
+    await _lock_postings(conn, (c.posting_key for _, c, _ in todo))
+    postings = await _load(conn, (c.posting_key for _, c, _ in todo))
+    changed: dict[str, Posting] = {}
+    lines: list[Transition] = []
+    changes: list[tuple[PostingCommand, Change]] = []
+    for ref, command, trace_id in todo:
+        posting, applied = rules.apply_command(
+            postings.get(command.posting_key), command, ref, trace_id
+        )
+        postings[command.posting_key] = posting
+        if applied.changed:
+            changed[command.posting_key] = posting
+        if applied.transition is not None:
+            lines.append(applied.transition)
+        if applied.change is not None:
+            changes.append((command, applied.change))
+    new = [p for p in changed.values() if p.new]
+    old = [p for p in changed.values() if not p.new]
+    if new:
+        await conn.execute(
+            "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor, currency,"
+            " depends_on, command, created_at, updated_at, trace_id)"
+            " SELECT key, tenant, kind, state, amount, currency,"
+            " ARRAY(SELECT jsonb_array_elements_text(depends::jsonb)), command::jsonb,"
+            " created, created, trace FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
+            " $9::timestamptz[], $10::text[])"
+            " AS p(key, tenant, kind, state, amount, currency, depends, command, created, trace)",
+            _column(new, "posting_key"),
+            _column(new, "tenant_id"),
+            _column(new, "kind"),
+            _column(new, "state"),
+            _column(new, "amount_minor"),
+            _column(new, "currency"),
+            [json.dumps(p.depends_on or []) for p in new],
+            _column(new, "command"),
+            _column(new, "created_at"),
+            _column(new, "trace_id"),
+        )
+    if old:
+        await conn.execute(
+            "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
+            " depends_on = ARRAY(SELECT jsonb_array_elements_text(p.depends::jsonb)),"
+            " command = p.command::jsonb, trace_id = p.trace, state = p.state"
+            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[]) AS p(key, amount, currency, depends, command, trace, state)"
+            " WHERE postings.posting_key = p.key",
+            _column(old, "posting_key"),
+            _column(old, "amount_minor"),
+            _column(old, "currency"),
+            [json.dumps(p.depends_on or []) for p in old],
+            _column(old, "command"),
+            _column(old, "trace_id"),
+            _column(old, "state"),
+        )
+    await _write_transitions(conn, lines)
+    return changes
 
 
 async def apply_command(
     pool: asyncpg.Pool, ref: RecordRef, command: PostingCommand, trace_id: str | None = None
-) -> Transition | None:
-    """Record a command (None: its record was applied before, or the posting is known)."""
-    amount = amount_of(command)
-    currency = getattr(command, "currency", "DKK" if amount is not None else None)
+) -> Change | None:
+    """Record one command in its own transaction (None: applied before, or no change)."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await _claim(conn, ref):
-            return None
-        await _lock_posting(conn, command.posting_key)
-        old = await conn.fetchval(
-            "SELECT state FROM postings WHERE posting_key = $1 FOR UPDATE", command.posting_key
-        )
-        payload = command.model_dump_json()
-        if old is None:
-            await conn.execute(
-                "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor, currency,"
-                " depends_on, command, created_at, updated_at, trace_id)"
-                " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $8, $9)",
-                command.posting_key,
-                command.tenant_id,
-                command.kind,
-                amount,
-                currency,
-                command.depends_on,
-                payload,
-                command.issued_at,
-                trace_id,
-            )
-            await _transition(conn, command.posting_key, None, "pending", ref, command.issued_at)
-            return (None, "pending")
-        else:
-            # The result overtook its command (two topics): keep the state, add the details.
-            # A re-mapped command (higher revision) replaces the stored one; a command for a
-            # held posting means the hold was resolved (e.g. by new settings): pending.
-            stored_revision = await conn.fetchval(
-                "SELECT coalesce((command ->> 'revision')::int, 0) FROM postings"
-                " WHERE posting_key = $1",
-                command.posting_key,
-            )
-            if stored_revision is not None and stored_revision > command.revision:
-                return None  # an older revision arriving late
-            new_state = "pending" if old == "held" else old
-            await conn.execute(
-                "UPDATE postings SET amount_minor = $2, currency = $3, depends_on = $4,"
-                " command = $5::jsonb, trace_id = COALESCE($6, trace_id), state = $7"
-                " WHERE posting_key = $1",
-                command.posting_key,
-                amount,
-                currency,
-                command.depends_on,
-                payload,
-                trace_id,
-                new_state,
-            )
-            if new_state != old or command.revision > (stored_revision or 0):
-                note = f"re-mapped (revision {command.revision})" if command.revision else None
-                await _transition(
-                    conn, command.posting_key, old, new_state, ref, command.issued_at, note
+        changes = await apply_commands(conn, [(ref, command, trace_id)])
+    return changes[0][1] if changes else None
+
+
+async def apply_results(
+    conn: Conn, results: list[tuple[RecordRef, PostingResult]]
+) -> list[tuple[PostingResult, Change]]:
+    """Record results, in order, in the caller's transaction; the state changes they made.
+    A record applied before changes nothing."""
+    fresh = await _claim_all(conn, [ref for ref, _ in results])
+    todo = [r for r in results if r[0] in fresh]
+    if not todo:
+        return []
+    await _lock_postings(conn, (r.posting_key for _, r in todo))
+    postings = await _load(conn, (r.posting_key for _, r in todo))
+    changed: dict[str, Posting] = {}
+    lines: list[Transition] = []
+    changes: list[tuple[PostingResult, Change]] = []
+    followed: list[PostingResult] = []
+    for ref, result in todo:
+        posting, applied = rules.apply_result(postings.get(result.posting_key), result, ref)
+        postings[result.posting_key] = posting
+        if applied.changed:
+            changed[result.posting_key] = posting
+        if applied.transition is not None:
+            lines.append(applied.transition)
+        if applied.change is not None:
+            changes.append((result, applied.change))
+        if applied.follows_actions:
+            followed.append(result)
+    new = [p for p in changed.values() if p.new]
+    old = [p for p in changed.values() if not p.new]
+    if new:
+        await conn.execute(
+            "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor,"
+            " dinero_guid, dinero_number, attempts, last_error, detail, created_at, updated_at,"
+            " last_result_at)"
+            " SELECT key, tenant, kind, state, amount, guid, number, attempts, error::jsonb,"
+            " detail, created, updated, last_result FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::int[],"
+            " $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],"
+            " $13::timestamptz[]) AS p(key, tenant, kind, state, amount, guid, number, attempts,"
+            " error, detail, created, updated, last_result)",
+            *(
+                _column(new, name)
+                for name in (
+                    "posting_key",
+                    "tenant_id",
+                    "kind",
+                    "state",
+                    "amount_minor",
+                    "dinero_guid",
+                    "dinero_number",
+                    "attempts",
+                    "last_error",
+                    "detail",
+                    "created_at",
+                    "updated_at",
+                    "last_result_at",
                 )
-                return (old, new_state)
-        return None
+            ),
+        )
+    if old:
+        await conn.execute(
+            "UPDATE postings SET state = p.state, dinero_guid = p.guid, dinero_number = p.number,"
+            " attempts = p.attempts, last_error = p.error::jsonb, detail = p.detail,"
+            " updated_at = p.updated, last_result_at = p.last_result, amount_minor = p.amount"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[],"
+            " $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bigint[])"
+            " AS p(key, state, guid, number, attempts, error, detail, updated, last_result,"
+            " amount) WHERE postings.posting_key = p.key",
+            *(
+                _column(old, name)
+                for name in (
+                    "posting_key",
+                    "state",
+                    "dinero_guid",
+                    "dinero_number",
+                    "attempts",
+                    "last_error",
+                    "detail",
+                    "updated_at",
+                    "last_result_at",
+                    "amount_minor",
+                )
+            ),
+        )
+    await _write_transitions(conn, lines)
+    await _follow_all(conn, followed)
+    return changes
 
 
-async def apply_result(
-    pool: asyncpg.Pool, ref: RecordRef, result: PostingResult
-) -> Transition | None:
-    """Record a result; the state change it made (None: applied before, or stale)."""
-    error = result.error.model_dump_json() if result.error else None
+async def apply_result(pool: asyncpg.Pool, ref: RecordRef, result: PostingResult) -> Change | None:
+    """Record one result in its own transaction (None: applied before, or no change)."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await _claim(conn, ref):
-            return None
-        await _lock_posting(conn, result.posting_key)
-        current = await conn.fetchrow(
-            "SELECT state, last_result_at FROM postings WHERE posting_key = $1 FOR UPDATE",
-            result.posting_key,
-        )
-        old: str | None = None if current is None else current["state"]
-        stale = current is not None and (current["last_result_at"] or result.at) > result.at
-        if old == "done" and result.status == "done" and not stale:
-            # A re-mapped posting checked again in Dinero (e.g. a deleted draft created anew):
-            # still done, with the document Dinero holds now.
-            await conn.execute(
-                "UPDATE postings SET dinero_guid = COALESCE($2, dinero_guid),"
-                " dinero_number = COALESCE($3, dinero_number), attempts = $4,"
-                " last_result_at = $5 WHERE posting_key = $1",
-                result.posting_key,
-                result.dinero_guid,
-                result.dinero_number,
-                result.attempts,
-                result.at,
-            )
-            await _transition(conn, result.posting_key, old, old, ref, result.at, result.detail)
-            await _follow_actions(conn, result)
-            return None  # no change of state
-        if old is not None and current is not None and (old == "done" or stale):
-            # Done is final, and a result older than the one applied is stale (results of
-            # two poster replicas may arrive out of order): kept as history, state unchanged.
-            await _transition(
-                conn,
-                result.posting_key,
-                old,
-                old,
-                ref,
-                result.at,
-                f"stale {result.status} result ignored",
-                error,
-            )
-            return None
-        if old is None:
-            await conn.execute(
-                "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor,"
-                " dinero_guid, dinero_number, attempts, last_error, detail, created_at, updated_at,"
-                " last_result_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11, $11)",
-                result.posting_key,
-                result.tenant_id,
-                result.kind,
-                result.status,
-                result.amount,
-                result.dinero_guid,
-                result.dinero_number,
-                result.attempts,
-                error,
-                result.detail,
-                result.at,
-            )
-        else:
-            await conn.execute(
-                "UPDATE postings SET state = $2, dinero_guid = COALESCE($3, dinero_guid),"
-                " dinero_number = COALESCE($4, dinero_number), attempts = $5,"
-                " last_error = $6::jsonb, detail = $7, updated_at = $8, last_result_at = $8,"
-                " amount_minor = COALESCE(amount_minor, $9) WHERE posting_key = $1",
-                result.posting_key,
-                result.status,
-                result.dinero_guid,
-                result.dinero_number,
-                result.attempts,
-                error,
-                result.detail,
-                result.at,
-                result.amount,
-            )
-        await _transition(
-            conn, result.posting_key, old, result.status, ref, result.at, result.detail, error
-        )
-        await _follow_actions(conn, result)
-        return (old, result.status)
+        changes = await apply_results(conn, [(ref, result)])
+    return changes[0][1] if changes else None
 
 
 _FINAL = ("done", "failed", "held", "parked")
+
+
+async def _follow_all(conn: Conn, results: list[PostingResult]) -> None:
+    """`_follow_actions` for the results whose posting or tenant has an action open (few:
+    most postings never see an operator), in order."""
+    if not results:
+        return
+    open_keys = {
+        r["posting_key"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT posting_key FROM ops_actions WHERE posting_key = ANY($1::text[])"
+            " AND action IN ('retry_posting', 'remap_posting')"
+            " AND (outcome IS NULL OR outcome <> ALL($2::text[]))",
+            list({r.posting_key for r in results}),
+            list(_FINAL),
+        )
+    }
+    open_tenants = {
+        r["tenant_id"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT tenant_id FROM ops_actions WHERE tenant_id = ANY($1::text[])"
+            " AND action = 'resume_tenant' AND outcome IS NULL",
+            list({r.tenant_id for r in results}),
+        )
+    }
+    for result in results:
+        if result.posting_key in open_keys or result.tenant_id in open_tenants:
+            await _follow_actions(conn, result)
 
 
 async def _follow_actions(conn: Conn, result: PostingResult) -> None:
@@ -275,13 +363,13 @@ async def record_action(
     return row is not None
 
 
-async def apply_action(pool: asyncpg.Pool, ref: RecordRef, action: OpsAction) -> bool:
-    """An action seen on ops.actions.v1, in the trail exactly once."""
-    async with pool.acquire() as conn, conn.transaction():
-        if not await _claim(conn, ref):
-            return False
-        await record_action(conn, action)
-        return True
+async def apply_action(conn: Conn, ref: RecordRef, action: OpsAction) -> bool:
+    """An action seen on ops.actions.v1, in the trail exactly once (in the caller's
+    transaction)."""
+    if not await _claim(conn, ref):
+        return False
+    await record_action(conn, action)
+    return True
 
 
 async def record_dead_letter_redrive(
@@ -310,27 +398,27 @@ async def record_dead_letter_redrive(
 
 
 async def apply_dead_letter(
-    pool: asyncpg.Pool,
+    conn: Conn,
     ref: RecordRef,
     tenant_id: str | None,
     payload: bytes,
     headers: dict[str, str],
 ) -> bool:
-    async with pool.acquire() as conn, conn.transaction():
-        if not await _claim(conn, ref):
-            return False
-        await conn.execute(
-            'INSERT INTO dead_letters (tenant_id, topic, partition, "offset", original_topic,'
-            " reason, detail, payload, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
-            " ON CONFLICT DO NOTHING",
-            tenant_id,
-            ref.topic,
-            ref.partition,
-            ref.offset,
-            headers.get("x-original-topic"),
-            headers.get("x-dlq-reason", "unknown"),
-            headers.get("x-dlq-detail"),
-            payload,
-            json.dumps(headers),
-        )
-        return True
+    """A dead letter in the list exactly once (in the caller's transaction)."""
+    if not await _claim(conn, ref):
+        return False
+    await conn.execute(
+        'INSERT INTO dead_letters (tenant_id, topic, partition, "offset", original_topic,'
+        " reason, detail, payload, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
+        " ON CONFLICT DO NOTHING",
+        tenant_id,
+        ref.topic,
+        ref.partition,
+        ref.offset,
+        headers.get("x-original-topic"),
+        headers.get("x-dlq-reason", "unknown"),
+        headers.get("x-dlq-detail"),
+        payload,
+        json.dumps(headers),
+    )
+    return True

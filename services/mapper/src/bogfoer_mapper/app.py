@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bogfoer_contracts.topology import MAPPER
+from bogfoer_kit.consumer import check_subscriptions, make_consumers
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import Readiness, health_router
-from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
+from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_mapper import handlers
@@ -21,6 +22,7 @@ from bogfoer_mapper.settings import MapperSettings
 def create_app(settings: MapperSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("mapper", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, MAPPER)
+    consumers = make_consumers(settings, broker, MAPPER, settings.group_id)
     db = ServiceDatabase(
         settings.database_url,
         settings.db_schema,
@@ -32,14 +34,16 @@ def create_app(settings: MapperSettings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
         await ensure_topics(settings, MAPPER)
-        mapper = handlers.Mapper(broker, pool)
-        handlers.register(broker, settings, mapper)
-        check_subscriptions(broker, MAPPER, settings.group_id)
+        mapper = handlers.Mapper(consumers.publisher, pool)
+        handlers.register(consumers, mapper)
+        check_subscriptions(broker, consumers)
         await broker.start()
         await mapper.outbox.relay()  # what a crash left committed but unpublished
+        await consumers.start()
         try:
             yield
         finally:
+            await consumers.stop()  # the polls in hand finish, publish and commit
             await broker.stop()
             await db.close()
             tracer_provider.shutdown()
@@ -48,6 +52,7 @@ def create_app(settings: MapperSettings) -> FastAPI:
     install_error_handlers(app)
     install_http_metrics(app, "mapper")
     readiness = Readiness(broker)
+    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
     readiness.add("postgres", db.failing)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router(settings.guard()))

@@ -1,12 +1,14 @@
-"""Kafka handlers: remember the event, apply the tenant's rules, publish after commit.
+"""Kafka handlers: remember the events, apply the tenant's rules, publish after commit.
 
-One transaction records the event (dedup by id), loads and saves the order's state and
-writes the resulting commands and holds to the outbox; only after it commits are they
-published. Events of a tenant without settings, or whose settings are inactive, wait and
-run when (active) settings arrive. New settings also re-evaluate every state that holds
-something back, so a hold the settings fix (an unmapped payment method, a missing deposit
-account) is booked. `remap_posting` (ops.actions.v1) derives one posting again from its
-sale's stored facts with the current settings and publishes it with a higher revision.
+Per poll, one transaction per tenant records its events (dedup by id), loads and saves the
+orders' states and writes the resulting commands and holds to the outbox, in a few
+statements for all of them; only after every tenant's transaction committed is the outbox
+published (`bogfoer_kit.consumer`). Events of a tenant without settings, or whose settings
+are inactive, wait and run when (active) settings arrive. New settings also re-evaluate
+every state that holds something back, so a hold the settings fix (an unmapped payment
+method, a missing deposit account) is booked. `remap_posting` (ops.actions.v1) derives
+one posting again from its sale's stored facts with the current settings and publishes it
+with a higher revision.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.context import Context
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import parse_event
+from bogfoer_contracts.events import SalesEvent, parse_event
 from bogfoer_contracts.ops import OPS_ACTION, RemapPosting
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingError, PostingResult
 from bogfoer_contracts.tenants import TenantConfig
@@ -30,13 +32,14 @@ from bogfoer_contracts.topics import (
     SALES_EVENTS,
     dlq_topic,
 )
-from bogfoer_contracts.topology import MAPPER
+from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.db import Conn
-from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers, reliable_subscriber
-from bogfoer_kit.outbox import OutboxRelay, enqueue
+from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers
+from bogfoer_kit.outbox import OutboxRelay, OutboxRow, enqueue_many
+from bogfoer_kit.publish import Publisher
+from bogfoer_kit.telemetry import traced
 from bogfoer_mapper import store
 from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
-from bogfoer_mapper.settings import MapperSettings
 from bogfoer_rules import policy
 from bogfoer_rules.holds import Hold
 from bogfoer_rules.remap import remap
@@ -49,53 +52,128 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """An event as it arrived: parsed, its bytes, and the trace it was produced in."""
+
+    event: SalesEvent
+    payload: str
+    trace: Context | None = None
+
+
 class Mapper:
-    def __init__(self, broker: KafkaBroker, pool: asyncpg.Pool, clock: Clock = _utcnow) -> None:
-        self.broker = broker
+    def __init__(self, publisher: Publisher, pool: asyncpg.Pool, clock: Clock = _utcnow) -> None:
         self.pool = pool
         self.clock = clock
-        self.outbox = OutboxRelay(broker, pool)
+        self.outbox = OutboxRelay(publisher, pool)
+
+    async def on_events(self, batch: TenantBatch) -> None:
+        """One tenant's events of a poll, in one transaction (published by the poll's flush)."""
+        arrivals: list[Arrival] = []
+        for record in batch.records:
+            try:
+                event = parse_event(record.value)
+            except (ValidationError, ValueError) as exc:
+                batch.dead_letter(record, "invalid_event", str(exc))
+                continue
+            arrivals.append(Arrival(event, record.value.decode(), record.trace_context()))
+        if arrivals:
+            await self.map_arrivals(arrivals)
 
     async def on_event(self, raw: bytes) -> None:
+        """One event on its own (tools and tests), published at once."""
         try:
             event = parse_event(raw)
         except (ValidationError, ValueError) as exc:
             raise PoisonMessage("invalid_event", str(exc)) from exc
-        key = policy.state_key(event)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_tenant(conn, event.tenant_id)
-            seq = await store.record_event(
-                conn, event.tenant_id, event.id, key, raw.decode(), event.backfill
-            )
-            if seq is None:
-                log.info("event %s seen before; nothing to do", event.id)
-                EVENTS.labels(event.type, "duplicate").inc()
-            else:
-                config = await store.load_config(conn, event.tenant_id)
-                if config is None:
-                    log.info("event %s waits for tenant %s's settings", event.id, event.tenant_id)
-                    EVENTS.labels(event.type, "waiting_for_settings").inc()
-                else:
-                    await self._process_pending(conn, config)
+        await self.map_arrivals([Arrival(event, raw.decode())])
         await self.outbox.relay()
 
+    async def map_arrivals(self, arrivals: list[Arrival]) -> None:
+        """Record the events (a redelivery or a webhook delivered twice is dropped by its id)
+        and map every event of their tenants that waits, in one transaction."""
+        by_tenant: dict[str, list[Arrival]] = {}
+        for arrival in arrivals:
+            by_tenant.setdefault(arrival.event.tenant_id, []).append(arrival)
+        async with self.pool.acquire() as conn, conn.transaction():
+            for tenant in sorted(by_tenant):  # a record's key and its payload may disagree
+                await store.lock_tenant(conn, tenant)
+                mine = by_tenant[tenant]
+                seqs = await store.record_events(
+                    conn,
+                    tenant,
+                    [
+                        (a.event.id, policy.state_key(a.event), a.payload, a.event.backfill)
+                        for a in mine
+                    ],
+                )
+                for arrival, seq in zip(mine, seqs, strict=True):
+                    if seq is None:
+                        log.debug("event %s seen before; nothing to do", arrival.event.id)
+                        EVENTS.labels(arrival.event.type, "duplicate").inc()
+                config = await store.load_config(conn, tenant)
+                if config is None:
+                    for arrival, seq in zip(mine, seqs, strict=True):
+                        if seq is not None:
+                            EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
+                    log.info("%d events wait for tenant %s's settings", len(mine), tenant)
+                    continue
+                traces = {a.event.id: a.trace for a in mine if a.trace is not None}
+                await self._process_pending(conn, config, traces)
+
+    async def on_configs(self, batch: TenantBatch) -> None:
+        """A tenant's new settings, in order, in one transaction."""
+        configs: list[tuple[TenantConfig, Context]] = []
+        for record in batch.records:
+            if not record.value:
+                continue  # a tombstone: the tenant was deleted; its settings stay for audit
+            try:
+                config = TenantConfig.model_validate_json(record.value)
+            except ValidationError as exc:
+                batch.dead_letter(record, "invalid_tenant_config", str(exc))
+                continue
+            configs.append((config, record.trace_context()))
+        if configs:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for config, trace_context in configs:
+                    with traced(trace_context):
+                        await self._apply_config(conn, config)
+
     async def on_config(self, raw: bytes) -> None:
+        """One tenant's settings on their own (tools and tests), published at once."""
         try:
             config = TenantConfig.model_validate_json(raw)
         except ValidationError as exc:
             raise PoisonMessage("invalid_tenant_config", str(exc)) from exc
         async with self.pool.acquire() as conn, conn.transaction():
-            # The same lock as an event's transaction: an event committing while these
-            # settings arrive is either seen here or sees the settings itself.
-            await store.lock_tenant(conn, config.tenant_id)
-            await store.save_config(conn, config)
-            current = await store.load_config(conn, config.tenant_id)
-            assert current is not None
-            await self._process_pending(conn, current)
-            await self._reevaluate_holds(conn, current)
+            await self._apply_config(conn, config)
         await self.outbox.relay()
 
+    async def _apply_config(self, conn: Conn, config: TenantConfig) -> None:
+        # The same lock as an event's transaction: an event committing while these
+        # settings arrive is either seen here or sees the settings itself.
+        await store.lock_tenant(conn, config.tenant_id)
+        await store.save_config(conn, config)
+        current = await store.load_config(conn, config.tenant_id)
+        assert current is not None
+        await self._process_pending(conn, current, {})
+        await self._reevaluate_holds(conn, current)
+
+    async def on_actions(self, batch: TenantBatch) -> None:
+        """Operators' actions of a tenant (`remap_posting` is ours), in one transaction."""
+        actions: list[tuple[RemapPosting, Context]] = [
+            (action, record.trace_context())
+            for record, action in batch.parsed(OPS_ACTION.validate_json, "invalid_action")
+            if isinstance(action, RemapPosting)  # the others are the poster's
+        ]
+        if actions:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for action, trace_context in actions:
+                    with traced(trace_context):
+                        await self._carry_out(conn, action)
+
     async def on_action(self, raw: bytes) -> None:
+        """One operator action on its own (tools and tests), published at once."""
         try:
             action = OPS_ACTION.validate_json(raw)
         except ValidationError as exc:
@@ -103,11 +181,13 @@ class Mapper:
         if not isinstance(action, RemapPosting):
             return  # the poster's actions
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_tenant(conn, action.tenant_id)
-            if not await store.claim_action(conn, action.action_id):
-                return
-            await self._remap(conn, action)
+            await self._carry_out(conn, action)
         await self.outbox.relay()
+
+    async def _carry_out(self, conn: Conn, action: RemapPosting) -> None:
+        await store.lock_tenant(conn, action.tenant_id)
+        if await store.claim_action(conn, action.action_id):
+            await self._remap(conn, action)
 
     async def _remap(self, conn: Conn, action: RemapPosting) -> None:
         tenant, key = action.tenant_id, action.posting_key
@@ -151,15 +231,82 @@ class Mapper:
                 conn, config.tenant_id, state_key, decision.commands, decision.holds, self.clock()
             )
 
-    async def _process_pending(self, conn: Conn, config: TenantConfig) -> None:
+    async def _process_pending(
+        self, conn: Conn, config: TenantConfig, traces: dict[str, Context]
+    ) -> None:
+        """Map every event of the tenant that waits, in order: states read and written, and
+        commands and holds put in the outbox, in a few statements for all of them. Should a
+        statement fail for a reason other than an outage, they are mapped again one by one,
+        each in a savepoint, so the event it failed for is found and dead-lettered."""
         if not config.active:
             # Kept unprocessed: booked when the tenant is activated (the cutover still
             # applies then), instead of being marked done and a later copy dropped.
             return
-        for seq, payload in await store.unprocessed(conn, config.tenant_id):
+        pending = await store.unprocessed(conn, config.tenant_id)
+        if not pending:
+            return
+        try:
+            async with conn.transaction():  # a savepoint for all of them
+                await self._map_together(conn, config, pending, traces)
+        except TRANSIENT:
+            raise  # the whole batch is retried
+        except Exception:
+            log.exception("mapping %d events of %s together failed", len(pending), config.tenant_id)
+            await self._map_one_by_one(conn, config, pending, traces)
+
+    async def _map_together(
+        self,
+        conn: Conn,
+        config: TenantConfig,
+        pending: list[tuple[int, str]],
+        traces: dict[str, Context],
+    ) -> None:
+        tenant = config.tenant_id
+        events: list[tuple[int, str, SalesEvent | None]] = []
+        for seq, payload in pending:
+            try:
+                events.append((seq, payload, parse_event(payload)))
+            except (ValidationError, ValueError):
+                events.append((seq, payload, None))
+        keys = {policy.state_key(e) for _, _, e in events if e is not None}
+        stored = await store.load_states(conn, tenant, sorted(keys))
+        states: dict[str, policy.OrderState] = {}
+        changed: dict[str, policy.OrderState] = {}
+        writes = _Writes(tenant)
+        for seq, payload, event in events:
+            try:
+                if event is None:
+                    parse_event(payload)  # raises the reason it does not parse
+                    raise AssertionError("unreachable")
+                key = policy.state_key(event)
+                if key not in states and key in stored:
+                    states[key] = policy.OrderState.load(stored[key])
+                decision = policy.decide(event, config, states.get(key), self.clock())
+            except Exception as exc:
+                log.exception("event %s of %s failed in the mapper", seq, tenant)
+                writes.dead_letter(seq, payload, exc)
+                continue
+            states[key] = changed[key] = decision.state
+            outcome = decision.ignored or (
+                f"{len(decision.commands)} commands, {len(decision.holds)} holds"
+            )
+            writes.decided(key, decision, event, seq, outcome, traces.get(event.id))
+        await store.save_states(
+            conn, tenant, {k: state.model_dump_json() for k, state in changed.items()}
+        )
+        await writes.store(conn)
+
+    async def _map_one_by_one(
+        self,
+        conn: Conn,
+        config: TenantConfig,
+        pending: list[tuple[int, str]],
+        traces: dict[str, Context],
+    ) -> None:
+        for seq, payload in pending:
             try:
                 async with conn.transaction():  # a savepoint per event
-                    await self._process(conn, config, seq, payload)
+                    await self._process(conn, config, seq, payload, traces)
             except TRANSIENT:
                 raise  # the whole record is retried
             except Exception as exc:
@@ -167,31 +314,30 @@ class Mapper:
                 # tenant: it is dead-lettered (re-drivable from the ledger) and forgotten
                 # here, so a re-drive is processed like a new arrival.
                 log.exception("event %s of %s failed in the mapper", seq, config.tenant_id)
-                EVENTS.labels(_type_of(payload), "dead_lettered").inc()
-                await store.forget_event(conn, seq)
-                await enqueue(
-                    conn,
-                    config.tenant_id,
-                    dlq_topic(SALES_EVENTS),
-                    payload,
-                    dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS),
-                )
+                writes = _Writes(config.tenant_id)
+                writes.dead_letter(seq, payload, exc)
+                await writes.store(conn)
 
-    async def _process(self, conn: Conn, config: TenantConfig, seq: int, payload: str) -> None:
+    async def _process(
+        self,
+        conn: Conn,
+        config: TenantConfig,
+        seq: int,
+        payload: str,
+        traces: dict[str, Context],
+    ) -> None:
         event = parse_event(payload)
         key = policy.state_key(event)
         raw_state = await store.load_state(conn, event.tenant_id, key)
         state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock())
         await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
-        await self._publish(
-            conn, event.tenant_id, key, decision.commands, decision.holds, event.occurred_at
-        )
         outcome = decision.ignored or (
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
-        await store.mark_processed(conn, seq, outcome)
-        EVENTS.labels(event.type, "mapped").inc()
+        writes = _Writes(config.tenant_id)
+        writes.decided(key, decision, event, seq, outcome, traces.get(event.id))
+        await writes.store(conn)
 
     async def _publish(
         self,
@@ -203,18 +349,44 @@ class Mapper:
         at: dt.datetime,
     ) -> None:
         """Commands and holds to the outbox, and where each posting key came from."""
+        writes = _Writes(tenant)
+        writes.published(state_key, commands, holds, at, None)
+        await writes.store(conn)
+
+
+class _Writes:
+    """What decisions make of the mapper's tables and its outbox, gathered and then written
+    in a few statements; the metrics are counted once they are written."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.origins: list[tuple[str, str]] = []  # (state key, posting key)
+        self.outbox: list[OutboxRow] = []
+        self.processed: list[tuple[int, str]] = []  # (seq, outcome)
+        self.forgotten: list[int] = []
+        self.events: list[tuple[str, str]] = []  # (type, outcome)
+        self.commands: list[str] = []  # kinds
+        self.holds: list[str] = []  # reasons
+
+    def published(
+        self,
+        state_key: str,
+        commands: list[PostingCommand],
+        holds: list[Hold],
+        at: dt.datetime,
+        trace: Context | None,
+    ) -> None:
         keys = [c.posting_key for c in commands] + [h.posting_key for h in holds]
-        await store.record_origins(conn, tenant, state_key, list(dict.fromkeys(keys)))
+        self.origins += [(state_key, key) for key in dict.fromkeys(keys)]
         for command in commands:
-            COMMANDS.labels(command.kind).inc()
-            await enqueue(
-                conn, tenant, POSTINGS_COMMANDS, POSTING_COMMAND.dump_json(command).decode()
-            )
+            self.commands.append(command.kind)
+            payload = POSTING_COMMAND.dump_json(command).decode()
+            self.outbox.append(OutboxRow(self.tenant, POSTINGS_COMMANDS, payload, trace=trace))
         for hold in holds:
-            HOLDS.labels(tenant, hold.reason).inc()
+            self.holds.append(hold.reason)
             result = PostingResult(
                 posting_key=hold.posting_key,
-                tenant_id=tenant,
+                tenant_id=self.tenant,
                 kind=hold.kind,
                 status="held",
                 detail=hold.message,
@@ -222,7 +394,40 @@ class Mapper:
                 attempts=0,
                 at=at,
             )
-            await enqueue(conn, tenant, POSTINGS_RESULTS, result.model_dump_json())
+            self.outbox.append(
+                OutboxRow(self.tenant, POSTINGS_RESULTS, result.model_dump_json(), trace=trace)
+            )
+
+    def decided(
+        self,
+        state_key: str,
+        decision: policy.Decision,
+        event: SalesEvent,
+        seq: int,
+        outcome: str,
+        trace: Context | None,
+    ) -> None:
+        self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
+        self.processed.append((seq, outcome))
+        self.events.append((event.type, "mapped"))
+
+    def dead_letter(self, seq: int, payload: str, exc: Exception) -> None:
+        self.events.append((_type_of(payload), "dead_lettered"))
+        self.forgotten.append(seq)
+        headers = dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS)
+        self.outbox.append(OutboxRow(self.tenant, dlq_topic(SALES_EVENTS), payload, headers))
+
+    async def store(self, conn: Conn) -> None:
+        await store.record_origins(conn, self.tenant, self.origins)
+        await enqueue_many(conn, self.outbox)
+        await store.mark_processed(conn, self.processed)
+        await store.forget_events(conn, self.forgotten)
+        for event_type, outcome in self.events:
+            EVENTS.labels(event_type, outcome).inc()
+        for kind in self.commands:
+            COMMANDS.labels(kind).inc()
+        for reason in self.holds:
+            HOLDS.labels(self.tenant, reason).inc()
 
 
 def _type_of(payload: str) -> str:
@@ -233,20 +438,11 @@ def _type_of(payload: str) -> str:
         return "unknown"
 
 
-def register(broker: KafkaBroker, settings: MapperSettings, mapper: Mapper) -> None:
-    @reliable_subscriber(broker, MAPPER.subscription("events"), settings.group_id)
-    async def on_event(msg: KafkaMessage) -> None:
-        await mapper.on_event(msg.body)
-
-    @reliable_subscriber(broker, MAPPER.subscription("config"), settings.group_id)
-    async def on_config(msg: KafkaMessage) -> None:
-        if not msg.body:
-            return  # a tombstone: the tenant was deleted; its stored settings stay for audit
-        await mapper.on_config(msg.body)
-
-    @reliable_subscriber(broker, MAPPER.subscription("actions"), settings.group_id)
-    async def on_action(msg: KafkaMessage) -> None:
-        await mapper.on_action(msg.body)
+def register(consumers: Consumers, mapper: Mapper) -> None:
+    # The outbox is published once per poll, after every tenant's transaction committed.
+    consumers.subscribe("events", mapper.on_events, flush=mapper.outbox.relay)
+    consumers.subscribe("config", mapper.on_configs, flush=mapper.outbox.relay)
+    consumers.subscribe("actions", mapper.on_actions, flush=mapper.outbox.relay)
 
 
-__all__ = ["Mapper", "register"]
+__all__ = ["Arrival", "Mapper", "register"]

@@ -30,20 +30,29 @@ async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
     return None if raw is None else TenantConfig.model_validate_json(raw)
 
 
-async def record_event(
-    conn: Conn, tenant_id: str, event_id: str, state_key: str, payload: str, backfill: bool
-) -> int | None:
-    """Remember an event; None when this id was seen before (a redelivery)."""
-    seq: int | None = await conn.fetchval(
+async def record_events(
+    conn: Conn, tenant_id: str, events: list[tuple[str, str, str, bool]]
+) -> list[int | None]:
+    """Remember events (event id, state key, payload, backfill), in order; for each its
+    seq, or None when its id was seen before (a redelivery, or twice in this batch)."""
+    rows = await conn.fetch(
         "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING seq",
+        " SELECT $1, event_id, state_key, payload::jsonb, backfill"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[]) WITH ORDINALITY"
+        " AS e(event_id, state_key, payload, backfill, n) ORDER BY n"
+        " ON CONFLICT DO NOTHING RETURNING seq, event_id, backfill",
         tenant_id,
-        event_id,
-        state_key,
-        payload,
-        backfill,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        [e[3] for e in events],
     )
-    return seq
+    inserted = {(r["event_id"], r["backfill"]): r["seq"] for r in rows}
+    seqs: list[int | None] = []
+    for event_id, _, _, backfill in events:
+        # The first of two copies in one batch was inserted; the second is a duplicate.
+        seqs.append(inserted.pop((event_id, backfill), None))
+    return seqs
 
 
 async def unprocessed(conn: Conn, tenant_id: str) -> list[tuple[int, str]]:
@@ -55,14 +64,44 @@ async def unprocessed(conn: Conn, tenant_id: str) -> list[tuple[int, str]]:
     return [(r["seq"], r["payload"]) for r in rows]
 
 
-async def forget_event(conn: Conn, seq: int) -> None:
-    await conn.execute("DELETE FROM events WHERE seq = $1", seq)
+async def forget_events(conn: Conn, seqs: list[int]) -> None:
+    if seqs:
+        await conn.execute("DELETE FROM events WHERE seq = ANY($1::bigint[])", seqs)
 
 
-async def mark_processed(conn: Conn, seq: int, outcome: str) -> None:
-    await conn.execute(
-        "UPDATE events SET processed = true, outcome = $2 WHERE seq = $1", seq, outcome
+async def mark_processed(conn: Conn, outcomes: list[tuple[int, str]]) -> None:
+    """(seq, outcome) of events mapped."""
+    if outcomes:
+        await conn.execute(
+            "UPDATE events SET processed = true, outcome = o.outcome"
+            " FROM unnest($1::bigint[], $2::text[]) AS o(seq, outcome) WHERE events.seq = o.seq",
+            [seq for seq, _ in outcomes],
+            [outcome for _, outcome in outcomes],
+        )
+
+
+async def load_states(conn: Conn, tenant_id: str, state_keys: list[str]) -> dict[str, str]:
+    """The stored states of these keys (locked to the commit), by key."""
+    rows = await conn.fetch(
+        "SELECT state_key, state::text AS state FROM order_states WHERE tenant_id = $1"
+        " AND state_key = ANY($2::text[]) ORDER BY state_key FOR UPDATE",
+        tenant_id,
+        state_keys,
     )
+    return {r["state_key"]: r["state"] for r in rows}
+
+
+async def save_states(conn: Conn, tenant_id: str, states: dict[str, str]) -> None:
+    if states:
+        await conn.execute(
+            "INSERT INTO order_states (tenant_id, state_key, state)"
+            " SELECT $1, key, state::jsonb FROM unnest($2::text[], $3::text[]) AS s(key, state)"
+            " ON CONFLICT (tenant_id, state_key) DO UPDATE SET state = EXCLUDED.state,"
+            " updated_at = now()",
+            tenant_id,
+            list(states),
+            list(states.values()),
+        )
 
 
 async def load_state(conn: Conn, tenant_id: str, state_key: str) -> str | None:
@@ -85,15 +124,17 @@ async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str) -> 
     )
 
 
-async def record_origins(conn: Conn, tenant_id: str, state_key: str, keys: list[str]) -> None:
-    """Remember that these posting keys (emitted or held) come from this state."""
-    if keys:
+async def record_origins(conn: Conn, tenant_id: str, origins: list[tuple[str, str]]) -> None:
+    """Remember that these posting keys (emitted or held) come from these states:
+    (state key, posting key) pairs."""
+    if origins:
         await conn.execute(
             "INSERT INTO posting_origins (tenant_id, posting_key, state_key)"
-            " SELECT $1, key, $2 FROM unnest($3::text[]) AS key ON CONFLICT DO NOTHING",
+            " SELECT $1, posting_key, state_key FROM unnest($2::text[], $3::text[])"
+            " AS o(state_key, posting_key) ON CONFLICT DO NOTHING",
             tenant_id,
-            state_key,
-            keys,
+            [state_key for state_key, _ in origins],
+            [key for _, key in origins],
         )
 
 

@@ -13,10 +13,11 @@ from bogfoer_dinero import DineroClient
 from bogfoer_dinero.ratelimit_postgres import PostgresRateLimiter
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_dinero.store_postgres import PostgresCredentialStore
+from bogfoer_kit.consumer import check_subscriptions, make_consumers
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
 from bogfoer_kit.http import Readiness, health_router
-from bogfoer_kit.kafka import check_subscriptions, ensure_topics, make_broker
+from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.outbox import OutboxRelay
 from bogfoer_kit.telemetry import make_tracer_provider
@@ -31,6 +32,7 @@ from bogfoer_poster.workers import Supervisor
 def create_app(settings: PosterSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("poster", settings.otel_exporter)
     broker = make_broker(settings, tracer_provider, POSTER)
+    consumers = make_consumers(settings, broker, POSTER, settings.group_id)
     db = ServiceDatabase(
         settings.database_url,
         settings.db_schema,
@@ -40,6 +42,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
     )
     guard = settings.guard()
     readiness = Readiness(broker)
+    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
     readiness.add("postgres", db.failing)
 
     @asynccontextmanager
@@ -57,14 +60,14 @@ def create_app(settings: PosterSettings) -> FastAPI:
             reserved_share=settings.dinero_rate_reserved_share,
         )
         await ensure_topics(settings, POSTER)
-        outbox = OutboxRelay(broker, pool)
+        outbox = OutboxRelay(consumers.publisher, pool)
         async with DineroClient.open(
             settings.dinero_config(), credentials, limiter=limiter, observer=DineroMetrics()
         ) as dinero:
             supervisor = Supervisor(
                 pool, dinero, outbox, settings, tracer_provider.get_tracer("bogfoer.poster")
             )
-            handlers.register(broker, settings, pool, supervisor)
+            handlers.register(consumers, pool, supervisor)
             app.include_router(
                 admin_router(
                     guard,
@@ -86,15 +89,17 @@ def create_app(settings: PosterSettings) -> FastAPI:
                     dinero_retry_after=math.ceil(settings.dinero_rate_window_seconds),
                 )
             )
-            check_subscriptions(broker, POSTER, settings.group_id)
+            check_subscriptions(broker, consumers)
             await broker.start()
             await outbox.relay()  # what a crash left committed but unpublished
+            await consumers.start()
             supervisor.start()
             readiness.add("workers", supervisor.failing)
             try:
                 yield
             finally:
-                await broker.stop()  # no new commands
+                await consumers.stop()  # no new commands
+                await broker.stop()
                 await supervisor.stop()  # the Dinero calls in hand finish and are recorded
                 await outbox.relay()
                 await db.close()

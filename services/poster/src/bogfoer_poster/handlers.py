@@ -1,44 +1,40 @@
 """Kafka intake: a command is durable in the poster's queue before its offset commits (a
 re-mapped command, with a higher revision, replaces the stored one); an operator's action
-(retry a posting, resume a tenant) is carried out once."""
+(retry a posting, resume a tenant) is carried out once. A tenant's commands of one poll go
+into the queue in one transaction (`bogfoer_kit.consumer`)."""
 
 from __future__ import annotations
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from opentelemetry import propagate
-from pydantic import ValidationError
 
 from bogfoer_contracts.ops import OPS_ACTION
-from bogfoer_contracts.postings import POSTING_COMMAND
-from bogfoer_contracts.topology import POSTER
-from bogfoer_kit.deadletter import PoisonMessage, reliable_subscriber
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand
+from bogfoer_kit.consumer import Consumers, TenantBatch
+from bogfoer_kit.telemetry import traced
 from bogfoer_poster import store
-from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
 
 
-def register(
-    broker: KafkaBroker, settings: PosterSettings, pool: asyncpg.Pool, supervisor: Supervisor
-) -> None:
-    @reliable_subscriber(broker, POSTER.subscription("commands"), settings.group_id)
-    async def on_command(msg: KafkaMessage) -> None:
-        try:
-            command = POSTING_COMMAND.validate_json(msg.body)
-        except ValidationError as exc:
-            raise PoisonMessage("invalid_command", str(exc)) from exc
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)  # the consumer span this command arrived in
-        async with pool.acquire() as conn:
-            # A known posting key is a duplicate (dropped) unless re-mapped (a higher revision).
-            await store.intake(conn, command, carrier.get("traceparent"))
+def register(consumers: Consumers, pool: asyncpg.Pool, supervisor: Supervisor) -> None:
+    async def on_commands(batch: TenantBatch) -> None:
+        # Each with the trace it was published in: its attempts run in it.
+        commands: list[tuple[PostingCommand, str | None]] = [
+            (command, record.header("traceparent"))
+            for record, command in batch.parsed(POSTING_COMMAND.validate_json, "invalid_command")
+        ]
+        if not commands:
+            return
+        async with pool.acquire() as conn, conn.transaction():
+            for command, traceparent in commands:
+                # A known posting key is a duplicate (dropped) unless re-mapped (a higher
+                # revision).
+                await store.intake(conn, command, traceparent)
         supervisor.wake.set()
 
-    @reliable_subscriber(broker, POSTER.subscription("actions"), settings.group_id)
-    async def on_action(msg: KafkaMessage) -> None:
-        try:
-            action = OPS_ACTION.validate_json(msg.body)
-        except ValidationError as exc:
-            raise PoisonMessage("invalid_action", str(exc)) from exc
-        await supervisor.carry_out(action)
+    async def on_actions(batch: TenantBatch) -> None:
+        for record, action in batch.parsed(OPS_ACTION.validate_json, "invalid_action"):
+            with traced(record.trace_context()):
+                await supervisor.carry_out(action)
+
+    consumers.subscribe("commands", on_commands)
+    consumers.subscribe("actions", on_actions)

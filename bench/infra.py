@@ -1,0 +1,209 @@
+"""What the service benchmarks share: Kafka and PostgreSQL of their own in a temporary
+folder, services as processes, records produced in bulk, and a consumer group's progress
+watched from outside (its committed offsets), the same way for a service and its anchor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bogfoer_devstack.kafka import KafkaBroker
+from bogfoer_devstack.postgres import Postgres
+from bogfoer_devstack.stack import Stack
+from bogfoer_kit.kafka import ensure_topics
+from bogfoer_kit.settings import ServiceSettings
+
+SINK = "bench.sink.v1"  # where the consume→produce anchor writes
+WATCH_INTERVAL = 0.025
+Offsets = dict[TopicPartition, int]
+
+
+@dataclass
+class Infra:
+    workdir: Path
+    bootstrap: str
+    postgres_url: str
+
+    async def database(self) -> str:
+        """A new, empty database; its URL."""
+        name = f"bench_{int(time.time() * 1000)}"
+        conn = await asyncpg.connect(self.postgres_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def stack(self, name: str, database: str, **env: str) -> Stack:
+        return Stack(
+            workdir=self.workdir / name,
+            kafka_bootstrap=self.bootstrap,
+            database_url=database,
+            dinero_url="http://127.0.0.1:9",  # no benchmark here calls Dinero
+            extra_env=env,
+        )
+
+
+@contextlib.contextmanager
+def infra() -> Iterator[Infra]:
+    workdir = Path(tempfile.mkdtemp(prefix="bogfoer-bench-"))
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        broker = KafkaBroker(workdir / "kafka").start()
+        cleanup.callback(broker.stop)
+        postgres = Postgres(workdir / "postgres").start()
+        cleanup.callback(postgres.stop)
+        found = Infra(workdir, broker.bootstrap_servers, postgres.url)
+        asyncio.run(_topics(found.bootstrap))
+        yield found
+
+
+async def _topics(bootstrap: str) -> None:
+    await ensure_topics(ServiceSettings(KAFKA_BOOTSTRAP_SERVERS=bootstrap))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if SINK not in await admin.list_topics():
+            await admin.create_topics([NewTopic(SINK, 6, 1)])
+    finally:
+        await admin.close()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> Offsets:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: Offsets = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def commit_group(bootstrap: str, group: str, offsets: Offsets) -> None:
+    """Set `group`'s committed offsets, so a consumer joining it starts there."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()
+
+
+async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+    """(key, value) records, as fast as the idempotent producer takes them."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=262_144,
+    )
+    await producer.start()
+    try:
+        acks = []
+        for key, value in records:
+            acks.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How a group moved through a range of records: its rate in steady state (from its
+    first commit to its last, so starting up and joining the group do not count)."""
+
+    records: int
+    seconds: float
+    rate: float
+
+
+async def watch_group(
+    bootstrap: str,
+    group: str,
+    start: Offsets,
+    ends: Offsets,
+    alive: subprocess.Popen[bytes] | None,
+    within: float,
+) -> Progress:
+    total = sum(ends[tp] - start[tp] for tp in ends)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    first: tuple[float, int] | None = None
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+            now = time.monotonic()
+            done = sum(
+                max(0, min(ends[tp], meta.offset) - start[tp])
+                for tp, meta in committed.items()
+                if tp in ends and meta.offset >= 0
+            )
+            if first is None and done > 0:
+                first = (now, done)
+            if done >= total and first is not None:
+                seconds = now - first[0]
+                counted = total - first[1]
+                if counted <= 0 or seconds <= 0:
+                    raise RuntimeError(f"{group} took all {total} records in one commit")
+                return Progress(counted, seconds, counted / seconds)
+            if alive is not None and alive.poll() is not None:
+                raise RuntimeError(f"{group}'s process exited with {alive.returncode}")
+            if now > deadline:
+                raise RuntimeError(f"{group} committed {done} of {total} in {within:.0f} s")
+            await asyncio.sleep(WATCH_INTERVAL)
+    finally:
+        await admin.close()
+
+
+def start_anchor(bootstrap: str, group: str, ends: Offsets) -> subprocess.Popen[bytes]:
+    spec = json.dumps({f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.anchors",
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--group",
+            group,
+            "--sink",
+            SINK,
+            "--ends",
+            spec,
+        ]
+    )
+
+
+def put_credentials(stack: Stack, tenant: str, body: dict[str, str]) -> None:
+    httpx.put(
+        f"{stack.url('ingest')}/v1/admin/tenants/{tenant}/credentials",
+        json=body,
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+        timeout=10,
+    ).raise_for_status()

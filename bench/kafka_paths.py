@@ -1,0 +1,227 @@
+"""kafka_paths: records per second through each Kafka consumer of Bogfør against a batched
+consume→produce loop over the same records, measured in the same run.
+
+Setup (all on loopback, in a temporary folder): Apache Kafka and PostgreSQL of their own;
+each service as its own process (`python -m bogfoer_<service>`); the anchor
+(`bench.anchors consume`: `getmany` up to 500, produce every record to a sink topic, await
+every ack, commit) as its own process. Workload: the `mapper_decide` stream (two shops, six
+VAT zones, payments, fees, refunds, payouts), RECORDS records a repetition, under fresh
+tenant ids each time (so nothing is dropped as seen before):
+
+- `ingest_kafka`: `InboundEvent`s on `ingest.inbound.v1` (the tenants onboarded with
+  credentials) → ingest validates, stamps and publishes each to `sales.events.v1`;
+- `mapper`: the same events stamped, on `sales.events.v1` (the tenants' settings on
+  `tenants.config.v1` first) → the mapper records them, decides, stores the states and the
+  commands in its outbox, publishes the outbox;
+- `ledger`: the commands the rules make of them, on `postings.commands.v1` → the ledger
+  records each posting with its history, exactly once.
+
+Each stage and its anchor read the same range of the same topic, each with a consumer group
+of its own committed at the range's start; both are watched the same way from outside (the
+group's committed offsets, every 25 ms), and the rate counts from the first commit to the
+last, so starting a process and joining a group are not measured. REPEATS repetitions,
+anchor and stage alternately; the median rates.
+
+Target: each stage at least 0.5 x its anchor (issue 9). The anchor's work is the floor of
+any consumer that publishes what it reads; the stages parse and validate every record, and
+the mapper and the ledger write PostgreSQL in a transaction per tenant batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import infra
+from bench.common import Result
+from bench.mapper_decide import NOW, configs, inbound_bodies
+from bench.replay import canonical
+from bogfoer_contracts.events import parse_event
+from bogfoer_contracts.postings import POSTING_COMMAND
+from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_contracts.topics import (
+    INGEST_INBOUND,
+    POSTINGS_COMMANDS,
+    SALES_EVENTS,
+    TENANTS_CONFIG,
+    key_for,
+)
+from bogfoer_contracts.topology import INGEST, LEDGER, MAPPER, ServiceKafka
+from bogfoer_rules.policy import OrderState, decide, state_key
+
+RECORDS = 20_000
+REPEATS = 3
+TARGET = 0.5
+WITHIN_SECONDS = 300.0
+
+Records = list[tuple[bytes, bytes]]  # (key, value)
+
+
+def renamed(suffix: str) -> dict[str, str]:
+    return {tenant: f"{tenant}-{suffix}" for tenant in configs()}
+
+
+def stream(suffix: str, records: int) -> list[tuple[str, bytes]]:
+    """(tenant, inbound body) of the bench stream, under this repetition's tenant ids."""
+    names = renamed(suffix)
+    orders = records // 5 + 10
+    return [(names[tenant], body) for tenant, body in inbound_bodies(orders)][:records]
+
+
+def settings_of(suffix: str) -> list[TenantConfig]:
+    names = renamed(suffix)
+    return [c.model_copy(update={"tenant_id": names[t]}) for t, c in configs().items()]
+
+
+def inbound_records(suffix: str, records: int) -> Records:
+    return [(key_for(tenant), body) for tenant, body in stream(suffix, records)]
+
+
+def event_records(suffix: str, records: int) -> Records:
+    return [(key_for(tenant), canonical(tenant, body)) for tenant, body in stream(suffix, records)]
+
+
+def command_records(suffix: str, records: int) -> Records:
+    """The commands the rules make of the stream, until there are `records` of them."""
+    settings = {c.tenant_id: c for c in settings_of(suffix)}
+    states: dict[str, OrderState] = {}
+    out: Records = []
+    for tenant, body in stream(suffix, records):
+        event = parse_event(canonical(tenant, body))
+        key = f"{tenant}/{state_key(event)}"
+        decision = decide(event, settings[tenant], states.get(key), NOW)
+        states[key] = decision.state
+        out += [(key_for(tenant), POSTING_COMMAND.dump_json(c)) for c in decision.commands]
+    return out[:records]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    service: ServiceKafka
+    subscription: str
+    topic: str
+    records: Callable[[str, int], Records]
+    # Subscriptions that must read what is on their topics (the mapper's settings); the
+    # others start at the end, so only the measured one has work.
+    from_start: tuple[str, ...] = ()
+
+
+STAGES = (
+    Stage("ingest_kafka", INGEST, "inbound", INGEST_INBOUND, inbound_records),
+    Stage("mapper", MAPPER, "events", SALES_EVENTS, event_records, ("config",)),
+    Stage("ledger", LEDGER, "commands", POSTINGS_COMMANDS, command_records),
+)
+
+
+async def _prepare(
+    found: infra.Infra, stage: Stage, suffix: str, records: Records
+) -> tuple[infra.Offsets, infra.Offsets]:
+    if stage.service is MAPPER:
+        await infra.produce(
+            found.bootstrap,
+            TENANTS_CONFIG,
+            [(key_for(c.tenant_id), c.model_dump_json().encode()) for c in settings_of(suffix)],
+        )
+    start = await infra.end_offsets(found.bootstrap, stage.topic)
+    await infra.produce(found.bootstrap, stage.topic, records)
+    ends = await infra.end_offsets(found.bootstrap, stage.topic)
+    return start, {tp: end for tp, end in ends.items() if end > start[tp]}
+
+
+async def _groups_at_end(found: infra.Infra, stage: Stage, prefix: str) -> None:
+    """Every other subscription of the service starts at its topics' end."""
+    for subscription in stage.service.subscriptions:
+        if subscription.name in (stage.subscription, *stage.from_start):
+            continue
+        for topic in subscription.topics:
+            ends = await infra.end_offsets(found.bootstrap, topic)
+            await infra.commit_group(found.bootstrap, subscription.group(prefix), ends)
+
+
+def _anchor(
+    found: infra.Infra, stage: Stage, suffix: str, start: infra.Offsets, ends: infra.Offsets
+) -> float:
+    group = f"anchor-{stage.name}-{suffix}"
+
+    async def go() -> float:
+        await infra.commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends})
+        process = infra.start_anchor(found.bootstrap, group, ends)
+        try:
+            progress = await infra.watch_group(
+                found.bootstrap, group, start, ends, process, WITHIN_SECONDS
+            )
+        finally:
+            process.wait(30)
+        return progress.rate
+
+    return asyncio.run(go())
+
+
+def _service(
+    found: infra.Infra,
+    stage: Stage,
+    database: str,
+    suffix: str,
+    start: infra.Offsets,
+    ends: infra.Offsets,
+) -> float:
+    prefix = f"bench-{suffix}"
+    group = stage.service.subscription(stage.subscription).group(prefix)
+    name = stage.service.service
+    env = {
+        f"BOGFOER_{name.upper()}_GROUP_ID": prefix,
+        f"BOGFOER_{name.upper()}_LOG_LEVEL": "WARNING",
+    }
+    asyncio.run(infra.commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends}))
+    asyncio.run(_groups_at_end(found, stage, prefix))
+    stack = found.stack(f"{stage.name}-{suffix}", database, **env)
+    try:
+        stack.start((name,))
+        if stage.service is INGEST:
+            for tenant in renamed(suffix).values():
+                infra.put_credentials(stack, tenant, {"hmac_secret": secrets.token_urlsafe(24)})
+        process = stack.services[name].process
+        progress = asyncio.run(
+            infra.watch_group(found.bootstrap, group, start, ends, process, WITHIN_SECONDS)
+        )
+    finally:
+        stack.stop()
+    return progress.rate
+
+
+def measure(found: infra.Infra, stage: Stage) -> Result:
+    database = asyncio.run(found.database())
+    anchors: list[float] = []
+    rates: list[float] = []
+    for repeat in range(REPEATS):
+        suffix = f"{stage.name[:3]}{repeat}-{secrets.token_hex(3)}"
+        records = stage.records(suffix, RECORDS)
+        start, ends = asyncio.run(_prepare(found, stage, suffix, records))
+        anchors.append(_anchor(found, stage, suffix, start, ends))
+        rates.append(_service(found, stage, database, suffix, start, ends))
+        print(
+            f"  {stage.name}: anchor {anchors[-1]:,.0f}/s, {stage.service.service}"
+            f" {rates[-1]:,.0f}/s",
+            flush=True,
+        )
+    anchor, rate = statistics.median(anchors), statistics.median(rates)
+    return Result(
+        stage.name,
+        "rec/s",
+        anchor,
+        rate,
+        rate / anchor,
+        TARGET,
+        f"{RECORDS:,} records of {stage.topic} a repetition, median of {REPEATS}; anchor a"
+        " batched consume→produce loop over the same records",
+        at_least=True,
+    )
+
+
+def run() -> list[Result]:
+    with infra.infra() as found:
+        return [measure(found, stage) for stage in STAGES]

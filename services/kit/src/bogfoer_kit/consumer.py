@@ -1,0 +1,631 @@
+"""Batched, at-least-once consumption with dead letters: how every Bogfør consumer reads Kafka.
+
+One loop per `Subscription` of the service (`bogfoer_contracts.topology`: its consumer group
+and topics). Per poll (`getmany`, up to `max_records` records):
+
+1. the records are grouped by tenant (the record key: a tenant's records share a partition,
+   in order) and each tenant's records go to the handler together, as one `TenantBatch`
+   (one database transaction per tenant batch is the handler's business); tenant batches
+   run concurrently, a tenant's own records strictly in order;
+2. everything the poll produced — the records the handlers answered, the dead letters, and
+   the subscription's `flush` (an outbox) — is published and the acks awaited together;
+3. then the offsets are committed.
+
+A handler's answer must be derivable again from its records: a record may be redelivered
+after its transaction committed (a crash before the offsets are committed), and a handler
+that dropped it as seen must not owe anything for it. Outputs that depend on stored state
+therefore go through an outbox (`bogfoer_kit.outbox`), published by `flush`.
+
+When a tenant batch fails (its transaction rolled back, nothing of it published):
+- `PoisonMessage`: the record can never be processed as it is. A single record goes to
+  `<topic>.dlq.v1` with the reason in headers; a batch is retried at once one record at a
+  time, so the poison is found and the others proceed.
+- a transient fault (`deadletter.TRANSIENT`: a dependency is down): the tenant's records
+  are redelivered from the failed one after a backoff, in order, for as long as it takes.
+- anything else (a bug meeting a record): retried one record at a time after a backoff; a
+  record that still fails after `MAX_UNEXPECTED_ATTEMPTS` is dead-lettered as
+  `processing_error`, so it cannot stall its partition.
+A partition's offset is committed only up to its first record not done; the records after
+it that were done are remembered (until committed or the partition is revoked) and skipped
+when they come again, so retrying one tenant never handles another's records twice.
+
+The loop is pure policy (`Progress`: which records went how, what to publish, where each
+partition stands) around a thin Kafka shell (`SubscriptionLoop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from prometheus_client import Counter, Histogram
+
+from bogfoer_contracts.topics import dlq_topic
+from bogfoer_contracts.topology import ServiceKafka, Subscription
+from bogfoer_kit.deadletter import (
+    MAX_BACKOFF_SECONDS,
+    MAX_UNEXPECTED_ATTEMPTS,
+    TRANSIENT,
+    PoisonMessage,
+    dlq_headers,
+)
+from bogfoer_kit.kafka import UndeclaredSubscription, client_options
+from bogfoer_kit.publish import Outgoing, Publisher
+from bogfoer_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter(
+    "bogfoer_consumer_records_total",
+    "Records consumed, by service, subscription and outcome (processed, dead_lettered,"
+    " redelivered: handed back to Kafka after a failure, to come again)",
+    ["service", "subscription", "outcome"],
+)
+FAILURES = Counter(
+    "bogfoer_consumer_failures_total",
+    "Tenant batches that failed, by service, subscription and exception type",
+    ["service", "subscription", "exception_type"],
+)
+BATCH_SECONDS = Histogram(
+    "bogfoer_consumer_batch_seconds",
+    "Time from a poll's records to their committed offsets (handlers, publishing, commit)",
+    ["service", "subscription"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+BATCH_RECORDS = Histogram(
+    "bogfoer_consumer_batch_records",
+    "Records per poll",
+    ["service", "subscription"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+
+Position = tuple[str, int, int]  # topic, partition, offset
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record, as handlers see it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int = 0
+
+    @classmethod
+    def of(cls, record: Any) -> Record:
+        """From an aiokafka `ConsumerRecord`."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value if record.value is not None else b"",
+            tuple(record.headers or ()),
+            record.timestamp,
+        )
+
+    @property
+    def position(self) -> Position:
+        return (self.topic, self.partition, self.offset)
+
+    @property
+    def tenant(self) -> str:
+        """The record key: every Bogfør topic is keyed by tenant id."""
+        return self.key.decode(errors="replace") if self.key else ""
+
+    @property
+    def received_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, dt.UTC)
+
+    def header_map(self) -> dict[str, str]:
+        return {name: value.decode(errors="replace") for name, value in self.headers}
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+    def trace_context(self) -> otel_context.Context:
+        """The context the record was produced in (its W3C `traceparent`)."""
+        return propagate.extract(self.header_map())
+
+
+def dead_letter_of(record: Record, reason: str, detail: str) -> Outgoing:
+    """The record as it goes to its topic's dead-letter topic, with the reason in headers
+    (the ledger lists and re-drives dead letters by them)."""
+    headers = record.header_map() | dlq_headers(
+        reason,
+        detail,
+        record.topic,
+        **{"x-original-partition": str(record.partition), "x-original-offset": str(record.offset)},
+    )
+    return Outgoing(dlq_topic(record.topic), record.value, record.key, headers, record)
+
+
+@dataclass
+class TenantBatch:
+    """One tenant's records of one poll, in order, and what the handler makes of them."""
+
+    tenant: str
+    records: list[Record]
+    outgoing: list[Outgoing] = field(default_factory=list)
+    dead: dict[Position, Outgoing] = field(default_factory=dict)
+    counts: list[Counter] = field(default_factory=list)
+
+    def count(self, counter: Counter) -> None:
+        """Increment `counter` (a labelled child) once what this batch publishes is acked."""
+        self.counts.append(counter)
+
+    def publish(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None,
+        headers: dict[str, str],
+        cause: Record | None = None,
+    ) -> None:
+        """Publish `value` once the poll is done (before its offsets are committed)."""
+        self.outgoing.append(Outgoing(topic, value, key, headers, cause))
+
+    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        """`record` can never be processed as it is: to its dead-letter topic."""
+        self.dead[record.position] = dead_letter_of(record, reason, detail)
+
+    def parsed(self, parse: Callable[[bytes], T], reason: str) -> list[tuple[Record, T]]:
+        """Each record with what `parse` makes of its value; a record it refuses (a
+        ValueError, as pydantic's ValidationError is) is dead-lettered with `reason`."""
+        out: list[tuple[Record, T]] = []
+        for record in self.records:
+            try:
+                out.append((record, parse(record.value)))
+            except ValueError as exc:
+                self.dead_letter(record, reason, str(exc))
+        return out
+
+    def handled(self) -> list[Record]:
+        """The records the handler took (not dead-lettered)."""
+        return [r for r in self.records if r.position not in self.dead]
+
+
+Handler = Callable[[TenantBatch], Awaitable[None]]
+Flush = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class PollOutcome:
+    """What one poll came to: what to publish, and where each partition goes next."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    # Per partition: the first record not done (committed up to it, consumed again from it).
+    rewind: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Per partition: the offset after the last record of the poll.
+    end: dict[tuple[str, int], int] = field(default_factory=dict)
+    delay: float = 0.0
+    processed: int = 0
+    dead_lettered: int = 0
+    redelivered: int = 0
+    failures: list[str] = field(default_factory=list)
+    finished: set[Position] = field(default_factory=set)
+    counts: list[Counter] = field(default_factory=list)
+
+    def commit_offsets(self) -> dict[tuple[str, int], int]:
+        return {tp: self.rewind.get(tp, end) for tp, end in self.end.items()}
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
+
+
+class Progress:
+    """The policy of one subscription's loop, without Kafka: which records of a poll are
+    handled how, what is published, where each partition stands, when to try again."""
+
+    def __init__(self, handler: Handler, concurrency: int = 4) -> None:
+        self.handler = handler
+        self.concurrency = asyncio.Semaphore(concurrency)
+        self.attempts: dict[Position, int] = {}  # failed attempts of a record handled alone
+        self.alone: set[Position] = set()  # records to handle one at a time
+        self.done: set[Position] = set()  # done, but after a record not done: not committed
+
+    def unpublished(self, outcome: PollOutcome) -> None:
+        """The poll's records were handled but their output not published: the poll comes
+        again, and what it finished is handled again then."""
+        self.done -= outcome.finished
+
+    def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Partitions revoked: another member continues from their committed offsets."""
+        gone = set(partitions)
+        for position in [p for p in self.attempts if (p[0], p[1]) in gone]:
+            del self.attempts[position]
+        self.alone = {p for p in self.alone if (p[0], p[1]) not in gone}
+        self.done = {p for p in self.done if (p[0], p[1]) not in gone}
+
+    async def run(self, records: Sequence[Record]) -> PollOutcome:
+        outcome = PollOutcome()
+        # A tenant's records share a partition; a subscription of several topics (the
+        # ledger's dead letters) may bring one tenant from several, each a batch of its own,
+        # so that a batch that fails is taken again from its partition's right offset.
+        by_tenant: dict[tuple[str, int, str], list[Record]] = {}
+        for record in records:
+            tp = (record.topic, record.partition)
+            outcome.end[tp] = max(outcome.end.get(tp, 0), record.offset + 1)
+            if record.position not in self.done:  # else done after a failure before it
+                key = (record.topic, record.partition, record.tenant)
+                by_tenant.setdefault(key, []).append(record)
+        finished = outcome.finished
+        tenants = await asyncio.gather(
+            *(self._tenant(key[2], mine, finished) for key, mine in by_tenant.items())
+        )
+        for result in tenants:
+            outcome.outgoing += result.outgoing
+            outcome.counts += result.counts
+            outcome.processed += result.processed
+            outcome.dead_lettered += result.dead_lettered
+            outcome.delay = max(outcome.delay, result.delay)
+            outcome.failures += result.failures
+            if result.stopped_at is not None:
+                stopped = result.stopped_at
+                tp = (stopped.topic, stopped.partition)
+                outcome.rewind[tp] = min(outcome.rewind.get(tp, stopped.offset), stopped.offset)
+        for record in records:
+            first_open = outcome.rewind.get((record.topic, record.partition))
+            if first_open is None or record.offset < first_open:
+                self.done.discard(record.position)  # committed with this poll
+            elif record.position in finished:
+                self.done.add(record.position)  # comes again: skipped then
+            elif record.position not in self.done:
+                outcome.redelivered += 1
+        return outcome
+
+    async def _tenant(
+        self, tenant: str, records: list[Record], finished: set[Position]
+    ) -> _TenantResult:
+        """A tenant's records in order, together or one at a time where that is due, up to
+        the first failure."""
+        result = _TenantResult()
+        alone = any(r.position in self.alone for r in records)
+        groups = [[r] for r in records] if alone else [records]
+        async with self.concurrency:
+            for group in groups:
+                batch = TenantBatch(tenant, group)
+                try:
+                    await self.handler(batch)
+                except asyncio.CancelledError:
+                    raise
+                except PoisonMessage as poison:
+                    if len(group) > 1:
+                        # Which one? Each alone, at once; the others proceed.
+                        self.alone.update(r.position for r in group)
+                        result.stop(group[0], 0.0)
+                        return result
+                    log.warning("dead-lettering %s: %s", group[0].position, poison)
+                    batch = TenantBatch(tenant, group)
+                    batch.dead_letter(group[0], poison.reason, poison.detail)
+                except Exception as exc:
+                    result.failures.append(type(exc).__name__)
+                    if not self._failed(batch, result, exc):
+                        return result
+                    batch = TenantBatch(tenant, group)
+                    batch.dead_letter(group[0], "processing_error", f"{exc!r}")
+                for record in group:
+                    self.attempts.pop(record.position, None)
+                    self.alone.discard(record.position)
+                    finished.add(record.position)
+                result.outgoing += batch.outgoing
+                result.outgoing += batch.dead.values()
+                result.counts += batch.counts
+                result.dead_lettered += len(batch.dead)
+                result.processed += len(group) - len(batch.dead)
+        return result
+
+    def _failed(self, batch: TenantBatch, result: _TenantResult, exc: Exception) -> bool:
+        """Decide on a failed tenant batch: True when its one record is to be dead-lettered
+        (a bug met it every time), else where and when to try again is in `result`."""
+        first = batch.records[0]
+        if not isinstance(exc, TRANSIENT) and len(batch.records) > 1:
+            # A bug meeting one of them: found by taking them one at a time.
+            self.alone.update(r.position for r in batch.records)
+            log.exception(
+                "a batch of %d records of %r failed; each is tried alone",
+                len(batch.records),
+                batch.tenant,
+            )
+            result.stop(first, _backoff(1))
+            return False
+        attempt = self.attempts.get(first.position, 0) + 1
+        self.attempts[first.position] = attempt
+        if not isinstance(exc, TRANSIENT) and attempt >= MAX_UNEXPECTED_ATTEMPTS:
+            log.exception("dead-lettering %s after %d failed attempts", first.position, attempt)
+            return True
+        delay = _backoff(attempt)
+        log.exception(
+            "failure on %s (%d records of %r from it), attempt %d; retry in %.1fs",
+            first.position,
+            len(batch.records),
+            batch.tenant,
+            attempt,
+            delay,
+        )
+        result.stop(first, delay)
+        return False
+
+
+@dataclass
+class _TenantResult:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    counts: list[Counter] = field(default_factory=list)
+    processed: int = 0
+    dead_lettered: int = 0
+    delay: float = 0.0
+    stopped_at: Record | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def stop(self, record: Record, delay: float) -> None:
+        self.stopped_at = record
+        self.delay = delay
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A rebalance waits for the poll in hand to be committed, then forgets what the loop
+    remembered of the partitions taken away."""
+
+    def __init__(self, loop: SubscriptionLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.loop.polling:
+            self.loop.progress.forget((tp.topic, tp.partition) for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
+
+
+class SubscriptionLoop:
+    """One subscription's consumer and its poll → handle → publish → commit loop."""
+
+    def __init__(
+        self,
+        consumers: Consumers,
+        subscription: Subscription,
+        handler: Handler,
+        flush: Flush | None,
+        max_records: int,
+        concurrency: int,
+    ) -> None:
+        self.consumers = consumers
+        self.subscription = subscription
+        self.group_id = subscription.group(consumers.group_prefix)
+        self.flush = flush
+        self.max_records = max_records
+        self.progress = Progress(handler, concurrency)
+        self.polling = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._labels = (consumers.kafka.principal, subscription.name)
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            group_id=self.group_id,
+            client_id=f"{self.consumers.kafka.principal}.{self.subscription.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            **self.consumers.client_options,
+        )
+        self.consumer.subscribe(list(self.subscription.topics), listener=_Revocations(self))
+        await self.consumer.start()
+        self.task = asyncio.create_task(self._run(), name=f"consume {self.group_id}")
+
+    async def stop(self, within: float) -> None:
+        """Finish the poll in hand (its offsets committed), then leave the group."""
+        self.stopping.set()
+        if self.task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.task), within)
+            except TimeoutError:
+                log.warning("%s: the poll in hand did not finish in %.0f s", self.group_id, within)
+                self.task.cancel()
+                await asyncio.gather(self.task, return_exceptions=True)
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    def failing(self) -> str | None:
+        if self.task is None:
+            return "not started"
+        if self.task.done() and not self.stopping.is_set():
+            return "its loop ended"
+        return None
+
+    async def _poll(self) -> list[Record]:
+        assert self.consumer is not None
+        fetch = asyncio.ensure_future(self.consumer.getmany(timeout_ms=1000))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait((fetch, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not fetch.done():
+            fetch.cancel()  # stopping: nothing taken is committed, it comes again
+            await asyncio.gather(fetch, return_exceptions=True)
+            return []
+        batches = fetch.result()
+        return [Record.of(r) for records in batches.values() for r in records]
+
+    async def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                records = await self._poll()
+            except KafkaError as exc:
+                log.warning("%s: polling failed (%r); again in 1 s", self.group_id, exc)
+                await self._pause(1.0)
+                continue
+            if not records:
+                continue
+            async with self.polling:
+                delay = await self._handle(records)
+            if delay:
+                await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _handle(self, records: list[Record]) -> float:
+        """One poll: handled, published, committed. Returns how long to wait before the next."""
+        assert self.consumer is not None
+        started = time.perf_counter()
+        BATCH_RECORDS.labels(*self._labels).observe(len(records))
+        outcome = await self.progress.run(records)
+        for failure in outcome.failures:
+            FAILURES.labels(*self._labels, failure).inc()
+        try:
+            await self.consumers.publisher.publish(outcome.outgoing)
+            if self.flush is not None:
+                await self.flush()
+        except Exception as exc:
+            # Nothing of this poll is committed: it all comes again (handlers drop what
+            # they have seen; an outbox keeps what was stored).
+            log.exception("%s: publishing a poll's records failed; it comes again", self.group_id)
+            FAILURES.labels(*self._labels, type(exc).__name__).inc()
+            self.progress.unpublished(outcome)
+            first: dict[tuple[str, int], int] = {}
+            for r in records:
+                first.setdefault((r.topic, r.partition), r.offset)
+            self._seek(first)
+            RECORDS.labels(*self._labels, "redelivered").inc(len(records))
+            return max(outcome.delay, 1.0)
+        for counter in outcome.counts:
+            counter.inc()
+        await self._commit(outcome.commit_offsets())
+        self._seek(outcome.rewind)
+        RECORDS.labels(*self._labels, "processed").inc(outcome.processed)
+        if outcome.dead_lettered:
+            RECORDS.labels(*self._labels, "dead_lettered").inc(outcome.dead_lettered)
+        if outcome.redelivered:
+            RECORDS.labels(*self._labels, "redelivered").inc(outcome.redelivered)
+        BATCH_SECONDS.labels(*self._labels).observe(time.perf_counter() - started)
+        return outcome.delay
+
+    def _seek(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for (topic, partition), offset in offsets.items():
+            tp = TopicPartition(topic, partition)
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        mine = {
+            TopicPartition(topic, partition): offset
+            for (topic, partition), offset in offsets.items()
+            if TopicPartition(topic, partition) in assigned
+        }
+        if not mine:
+            return
+        try:
+            await self.consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The records come again, to this member or to the one that took the partition;
+            # handlers drop what they have seen.
+            log.warning("%s: committing %s failed: %r", self.group_id, mine, exc)
+
+
+class Consumers:
+    """A service's consumer loops, exactly the subscriptions its topology declares."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        kafka: ServiceKafka,
+        group_prefix: str,
+        client_options: dict[str, Any],
+        graceful_seconds: float = 20.0,
+    ) -> None:
+        self.broker = broker
+        self.publisher = Publisher(broker, kafka)
+        self.kafka = kafka
+        self.group_prefix = group_prefix
+        self.client_options = client_options
+        self.graceful_seconds = graceful_seconds
+        self.loops: dict[str, SubscriptionLoop] = {}
+
+    def subscribe(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        flush: Flush | None = None,
+        max_records: int = 500,
+        concurrency: int = 4,
+    ) -> None:
+        """Consume the service's subscription `name` (its group and topics come from the
+        topology) with `handler`, one tenant batch at a time; `flush` runs after the
+        handlers of each poll, before its offsets are committed."""
+        subscription = self.kafka.subscription(name)
+        if name in self.loops:
+            raise ValueError(f"{self.kafka.service} subscribes {name!r} twice")
+        self.loops[name] = SubscriptionLoop(
+            self, subscription, handler, flush, max_records, concurrency
+        )
+
+    async def start(self) -> None:
+        for loop in self.loops.values():
+            await loop.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(loop.stop(self.graceful_seconds) for loop in self.loops.values()))
+
+    async def ready(self) -> str | None:
+        """The readiness check `consumers` (`bogfoer_kit.http.Readiness`)."""
+        failing = self.failing()
+        return None if failing is None else f"not consuming: {failing}"
+
+    def failing(self) -> str | None:
+        """For readiness: which loops are not consuming, if any."""
+        dead = [f"{name}: {why}" for name, loop in self.loops.items() if (why := loop.failing())]
+        return "; ".join(dead) or None
+
+
+def make_consumers(
+    settings: ServiceSettings, broker: KafkaBroker, kafka: ServiceKafka, group_prefix: str
+) -> Consumers:
+    """The service's consumer loops (`bogfoer_kit.consumer`), on the same connection
+    settings as its broker, publishing through it."""
+    return Consumers(
+        broker, kafka, group_prefix, client_options(settings), settings.graceful_timeout_seconds
+    )
+
+
+def check_subscriptions(broker: KafkaBroker, consumers: Consumers) -> None:
+    """Called before consuming starts: every declared subscription of the service has its
+    consumer loop, and nothing consumes past them (a FastStream subscriber would)."""
+    kafka = consumers.kafka
+    declared = sorted(s.name for s in kafka.subscriptions)
+    actual = sorted(consumers.loops)
+    stray = [
+        f"{getattr(s, 'group_id', None)} on {list(getattr(s, 'topic_names', []))}"
+        for s in broker.subscribers
+    ]
+    if actual != declared or stray:
+        raise UndeclaredSubscription(
+            f"{kafka.principal} consumes {actual} (and FastStream subscribers {stray}), but"
+            f" bogfoer_contracts.topology declares {declared}"
+        )

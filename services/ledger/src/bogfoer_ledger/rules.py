@@ -1,0 +1,184 @@
+"""How a command or a result changes a posting, without I/O.
+
+`store.py` loads the postings a batch of records names, folds the records into them here in
+order, and writes what changed in a few statements (`apply_commands`, `apply_results`):
+the same outcome as applying one record after another, each in its own transaction.
+
+- A command records a new posting as `pending`. For a known posting (its result overtook it
+  on the other topic) it adds the details; a re-mapped command (higher revision) replaces
+  the stored one; a command for a held posting means the hold was resolved: `pending`. An
+  older revision arriving late changes nothing.
+- A result moves the posting to its status. `done` is final, and a result older than the
+  one applied is stale (results of two poster replicas may arrive out of order): both only
+  join the history. A `done` result for a done posting (a re-mapped posting checked again
+  in Dinero) keeps it done with the document Dinero holds now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bogfoer_contracts.postings import PostingCommand, PostingResult, amount_of
+
+# A state change applied: (from, to); from is None for a posting seen for the first time.
+Change = tuple[str | None, str]
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Posting:
+    """The columns of a `postings` row that commands and results change."""
+
+    posting_key: str
+    tenant_id: str
+    kind: str
+    state: str
+    new: bool = False  # not stored yet
+    revision: int = 0
+    amount_minor: int | None = None
+    currency: str | None = None
+    depends_on: list[str] | None = None
+    command: str | None = None  # JSON
+    trace_id: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    dinero_guid: str | None = None
+    dinero_number: int | None = None
+    attempts: int = 0
+    last_error: str | None = None  # JSON
+    detail: str | None = None
+    last_result_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    posting_key: str
+    from_state: str | None
+    to_state: str
+    ref: RecordRef
+    at: dt.datetime
+    detail: str | None = None
+    error: str | None = None  # JSON
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one record did: whether it changed the stored posting, the history line it
+    adds, the state change it made (for the metrics), and whether operators' actions on
+    the posting follow it."""
+
+    changed: bool = False
+    transition: Transition | None = None
+    change: Change | None = None
+    follows_actions: bool = False
+
+
+def apply_command(
+    posting: Posting | None, command: PostingCommand, ref: RecordRef, trace_id: str | None
+) -> tuple[Posting, Applied]:
+    amount = amount_of(command)
+    currency = getattr(command, "currency", "DKK" if amount is not None else None)
+    payload = command.model_dump_json()
+    if posting is None:
+        created = Posting(
+            posting_key=command.posting_key,
+            tenant_id=command.tenant_id,
+            kind=command.kind,
+            state="pending",
+            new=True,
+            revision=command.revision,
+            amount_minor=amount,
+            currency=currency,
+            depends_on=list(command.depends_on),
+            command=payload,
+            trace_id=trace_id,
+            created_at=command.issued_at,
+            updated_at=command.issued_at,
+        )
+        line = Transition(command.posting_key, None, "pending", ref, command.issued_at)
+        return created, Applied(True, line, (None, "pending"))
+    stored_revision = posting.revision
+    if stored_revision > command.revision:
+        return posting, Applied()  # an older revision arriving late
+    old = posting.state
+    posting.state = "pending" if old == "held" else old
+    posting.revision = command.revision
+    posting.amount_minor = amount
+    posting.currency = currency
+    posting.depends_on = list(command.depends_on)
+    posting.command = payload
+    posting.trace_id = trace_id if trace_id is not None else posting.trace_id
+    if posting.state == old and command.revision <= stored_revision:
+        return posting, Applied(changed=True)
+    note = f"re-mapped (revision {command.revision})" if command.revision else None
+    line = Transition(command.posting_key, old, posting.state, ref, command.issued_at, note)
+    return posting, Applied(True, line, (old, posting.state))
+
+
+def apply_result(
+    posting: Posting | None, result: PostingResult, ref: RecordRef
+) -> tuple[Posting, Applied]:
+    error = result.error.model_dump_json() if result.error else None
+    if posting is None:
+        created = Posting(
+            posting_key=result.posting_key,
+            tenant_id=result.tenant_id,
+            kind=result.kind,
+            state=result.status,
+            new=True,
+            amount_minor=result.amount,
+            dinero_guid=result.dinero_guid,
+            dinero_number=result.dinero_number,
+            attempts=result.attempts,
+            last_error=error,
+            detail=result.detail,
+            created_at=result.at,
+            updated_at=result.at,
+            last_result_at=result.at,
+        )
+        line = Transition(
+            result.posting_key, None, result.status, ref, result.at, result.detail, error
+        )
+        return created, Applied(True, line, (None, result.status), follows_actions=True)
+    old = posting.state
+    stale = (posting.last_result_at or result.at) > result.at
+    if old == "done" and result.status == "done" and not stale:
+        # A re-mapped posting checked again in Dinero (e.g. a deleted draft created anew):
+        # still done, with the document Dinero holds now.
+        _document(posting, result)
+        posting.attempts = result.attempts
+        posting.last_result_at = result.at
+        line = Transition(result.posting_key, old, old, ref, result.at, result.detail)
+        return posting, Applied(True, line, None, follows_actions=True)
+    if old == "done" or stale:
+        # Done is final, and a result older than the one applied is stale: kept as history,
+        # state unchanged.
+        note = f"stale {result.status} result ignored"
+        line = Transition(result.posting_key, old, old, ref, result.at, note, error)
+        return posting, Applied(False, line)
+    posting.state = result.status
+    _document(posting, result)
+    posting.attempts = result.attempts
+    posting.last_error = error
+    posting.detail = result.detail
+    posting.updated_at = result.at
+    posting.last_result_at = result.at
+    if posting.amount_minor is None:
+        posting.amount_minor = result.amount
+    line = Transition(result.posting_key, old, result.status, ref, result.at, result.detail, error)
+    return posting, Applied(True, line, (old, result.status), follows_actions=True)
+
+
+def _document(posting: Posting, result: PostingResult) -> None:
+    """The Dinero document a result names, where it names one."""
+    if result.dinero_guid is not None:
+        posting.dinero_guid = result.dinero_guid
+    if result.dinero_number is not None:
+        posting.dinero_number = result.dinero_number

@@ -1,0 +1,197 @@
+"""The batch policy of `bogfoer_kit.consumer.Progress` (in memory; the real broker paths are
+in tests/integration: test_deadletter.py, test_sigterm_consumer.py, test_sigkill_batches.py):
+per poll, tenants' records go to the handler together and in order; a poison record is
+dead-lettered and the rest proceed; an outage redelivers in order for as long as it lasts; a
+bug meeting one record is found by taking the records one at a time and dead-letters it
+after a few attempts; a partition commits only up to its first record not done, and a
+record done after it is not handled again."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bogfoer_kit.consumer import PollOutcome, Progress, Record, TenantBatch
+from bogfoer_kit.deadletter import (
+    MAX_BACKOFF_SECONDS,
+    MAX_UNEXPECTED_ATTEMPTS,
+    PoisonMessage,
+    TransientFailure,
+)
+from bogfoer_kit.publish import Outgoing
+
+TOPIC = "sales.events.v1"
+
+
+def record(offset: int, tenant: str, value: bytes = b"ok", partition: int = 0) -> Record:
+    return Record(TOPIC, partition, offset, tenant.encode(), value, (("x-id", b"%d" % offset),))
+
+
+class Handler:
+    """Publishes one record per record it takes; fails as told by the record's value."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []  # offsets per call
+        self.handled: Counter[int] = Counter()  # offset -> times published
+        self.outage = False
+
+    async def __call__(self, batch: TenantBatch) -> None:
+        self.calls.append([r.offset for r in batch.records])
+        if self.outage:
+            raise TransientFailure("PostgreSQL is down")
+        for r in batch.records:
+            if r.value == b"bug":
+                raise KeyError("a rule the mapper does not have")
+            if r.value == b"raise-poison":
+                raise PoisonMessage("invalid_event", "cannot be parsed")
+        for r in batch.records:
+            if r.value == b"poison":
+                batch.dead_letter(r, "invalid_event", "bad amount")
+            else:
+                batch.publish("out.v1", r.value, key=r.key, headers={}, cause=r)
+
+    def published(self, outcome: PollOutcome) -> None:
+        for out in outcome.outgoing:
+            if out.topic == "out.v1" and out.cause is not None:
+                self.handled[out.cause.offset] += 1
+
+
+def dead(outcome: PollOutcome) -> list[Outgoing]:
+    return [o for o in outcome.outgoing if o.topic == "sales.events.dlq.v1"]
+
+
+async def test_a_tenants_records_go_together_in_order_and_commit_past_the_poll() -> None:
+    handler = Handler()
+    progress = Progress(handler)
+    records = [record(0, "a"), record(1, "b"), record(2, "a"), record(3, "b", partition=1)]
+    outcome = await progress.run(records)
+    assert sorted(handler.calls) == [[0, 2], [1], [3]]
+    assert [o.cause.offset for o in outcome.outgoing if o.cause] == [0, 2, 1, 3]
+    assert outcome.commit_offsets() == {(TOPIC, 0): 3, (TOPIC, 1): 4}
+    assert (outcome.processed, outcome.dead_lettered, outcome.delay) == (4, 0, 0.0)
+
+
+async def test_a_poison_record_is_dead_lettered_with_its_reason_and_the_rest_proceed() -> None:
+    handler = Handler()
+    outcome = await Progress(handler).run(
+        [record(0, "a"), record(1, "a", b"poison"), record(2, "a")]
+    )
+    ((letter,),) = [dead(outcome)]
+    assert letter.value == b"poison"
+    assert letter.key == b"a"
+    assert letter.headers["x-dlq-reason"] == "invalid_event"
+    assert letter.headers["x-original-topic"] == TOPIC
+    assert letter.headers["x-original-offset"] == "1"
+    assert letter.headers["x-id"] == "1"  # the record's own headers travel with it
+    assert [o.cause.offset for o in outcome.outgoing if o.topic == "out.v1" and o.cause] == [0, 2]
+    assert outcome.commit_offsets() == {(TOPIC, 0): 3}
+    assert (outcome.processed, outcome.dead_lettered) == (2, 1)
+
+
+async def test_poison_raised_for_a_batch_is_found_by_taking_its_records_alone() -> None:
+    handler = Handler()
+    progress = Progress(handler)
+    records = [record(0, "a"), record(1, "a", b"raise-poison"), record(2, "a")]
+    first = await progress.run(records)
+    assert first.outgoing == []
+    assert first.rewind == {(TOPIC, 0): 0}
+    assert first.delay == 0.0  # no waiting for a poison
+    second = await progress.run(records)
+    assert handler.calls[1:] == [[0], [1], [2]]
+    assert [d.value for d in dead(second)] == [b"raise-poison"]
+    assert second.commit_offsets() == {(TOPIC, 0): 3}
+
+
+async def test_an_outage_redelivers_in_order_for_as_long_as_it_lasts() -> None:
+    handler = Handler()
+    handler.outage = True
+    progress = Progress(handler)
+    records = [record(0, "a"), record(1, "a")]
+    delays = []
+    for _ in range(3 * MAX_UNEXPECTED_ATTEMPTS):
+        outcome = await progress.run(records)
+        assert outcome.outgoing == []  # never dead-lettered
+        assert outcome.commit_offsets() == {(TOPIC, 0): 0}
+        assert outcome.rewind == {(TOPIC, 0): 0}
+        delays.append(outcome.delay)
+    assert delays == sorted(delays)
+    assert delays[-1] == MAX_BACKOFF_SECONDS
+    assert all(call == [0, 1] for call in handler.calls)  # still together: nothing is wrong
+    handler.outage = False
+    outcome = await progress.run(records)
+    assert outcome.commit_offsets() == {(TOPIC, 0): 2}
+    assert outcome.processed == 2
+
+
+async def test_a_bug_meeting_one_record_dead_letters_it_after_its_attempts_only() -> None:
+    handler = Handler()
+    progress = Progress(handler)
+    # Tenant a: a bug in the middle; tenant b shares the partition, before and after it.
+    records = [
+        record(0, "a"),
+        record(1, "b"),
+        record(2, "a", b"bug"),
+        record(3, "b"),
+        record(4, "a"),
+    ]
+    outcomes = []
+    for _ in range(MAX_UNEXPECTED_ATTEMPTS + 1):
+        outcome = await progress.run(records)
+        handler.published(outcome)
+        outcomes.append(outcome)
+        # Kafka hands the partition back from where the poll rewound it.
+        records = [r for r in records if r.offset >= outcome.commit_offsets()[(TOPIC, 0)]]
+    first = outcomes[0]
+    assert first.rewind == {(TOPIC, 0): 0}  # a's batch failed: from its first record
+    assert first.delay > 0
+    # a is taken one record at a time: 0 passes, 2 fails until it is dead-lettered.
+    assert handler.calls.count([2]) == MAX_UNEXPECTED_ATTEMPTS
+    last = outcomes[MAX_UNEXPECTED_ATTEMPTS]
+    assert [d.headers["x-dlq-reason"] for d in dead(last)] == ["processing_error"]
+    assert "a rule the mapper does not have" in dead(last)[0].headers["x-dlq-detail"]
+    assert last.commit_offsets() == {(TOPIC, 0): 5}
+    # Nothing was handled twice, though the partition came back six times.
+    assert handler.handled == {0: 1, 1: 1, 3: 1, 4: 1}
+    assert [o.commit_offsets() for o in outcomes[1:-1]] == [{(TOPIC, 0): 2}] * (
+        MAX_UNEXPECTED_ATTEMPTS - 1
+    )
+    assert (progress.done, progress.alone, progress.attempts) == (set(), set(), {})
+
+
+async def test_what_was_not_published_is_handled_again() -> None:
+    handler = Handler()
+    progress = Progress(handler)
+    records = [record(0, "a", b"bug"), record(1, "b")]
+    first = await progress.run(records)
+    assert (TOPIC, 0, 1) in progress.done  # b's record is done after a's open one
+    progress.unpublished(first)  # ... but its output never reached Kafka
+    assert progress.done == set()
+
+
+async def test_revoked_partitions_are_forgotten() -> None:
+    progress = Progress(Handler())
+    records = [record(0, "a", b"bug"), record(1, "b"), record(2, "a"), record(0, "c", partition=1)]
+    await progress.run(records)
+    await progress.run(records)
+    assert progress.done
+    assert progress.alone
+    assert progress.attempts
+    progress.forget([(TOPIC, 0)])
+    assert (progress.done, progress.alone, progress.attempts) == (set(), set(), {})
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_tenants_run_side_by_side_but_each_in_order(concurrency: int) -> None:
+    order: list[tuple[str, int]] = []
+
+    async def handler(batch: TenantBatch) -> None:
+        for r in batch.records:
+            order.append((batch.tenant, r.offset))
+
+    records = [record(i, f"t{i % 3}") for i in range(30)]
+    await Progress(handler, concurrency).run(records)
+    for tenant in ("t0", "t1", "t2"):
+        mine = [offset for t, offset in order if t == tenant]
+        assert mine == sorted(mine)
+        assert len(mine) == 10
