@@ -43,7 +43,7 @@ NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
 
 class _Org:
-    """Every contact is already in Dinero: a contact posting is one look-up."""
+    """Every contact is already in Dinero: a contact posting is one look-up (by e-mail)."""
 
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
@@ -84,7 +84,7 @@ def _contact(tenant: str, n: int) -> EnsureContact:
         tenant_id=tenant,
         organization_id=1,
         issued_at=NOW,
-        contact=ContactSpec(name=f"Kunde {n}", country="DK"),
+        contact=ContactSpec(name=f"Kunde {n}", country="DK", email=f"kunde{n}@example.dk"),
     )
 
 
