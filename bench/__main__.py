@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from bench import (
+    dinero_calls,
     dinero_client_overhead,
     ingest_throughput,
     mapper_decide,
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "reconcile_dinero": reconcile_dinero.run,
     "dinero_client_overhead": dinero_client_overhead.run,
     "ingest_throughput": ingest_throughput.run,
+    "dinero_calls": dinero_calls.run,
 }
 
 

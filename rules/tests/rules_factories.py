@@ -238,12 +238,14 @@ def fee(
     *,
     at: dt.datetime = T0 + dt.timedelta(minutes=5),
     balance_transaction_id: str | None = None,
+    provider: str = "stripe",
     **kw: Any,
 ) -> SalesEvent:
     data = {
         "payment_id": payment_id,
         "amount": amount,
         "currency": "DKK",
+        "provider": provider,
         "charged_at": at,
         "balance_transaction_id": balance_transaction_id,
     }
@@ -256,12 +258,14 @@ def payout(
     *,
     balance_transactions: list[dict[str, Any]] | None = None,
     arrival: dt.date = dt.date(2025, 3, 18),
+    provider: str = "stripe",
     **kw: Any,
 ) -> SalesEvent:
     data = {
         "payout_id": payout_id,
         "amount": amount,
         "currency": "DKK",
+        "provider": provider,
         "arrival_date": arrival,
         "balance_transactions": balance_transactions or [],
     }

@@ -408,31 +408,41 @@ def test_the_fee_on_a_capture_is_informational_the_fee_event_books_it() -> None:
     assert result.kinds() == ["contact", "invoice", "payment"]
 
 
-def test_payment_fee_is_a_fee_voucher_keyed_by_its_balance_transaction() -> None:
-    result = run([fee(balance_transaction_id="txn_1")])
+def test_a_stripe_fee_event_books_nothing_its_payout_books_it() -> None:
+    # Stripe settles its fees in its payouts, and the payout lists every one: the payout owns
+    # them, whether the fee event arrives before or after it.
+    assert run([fee(balance_transaction_id="txn_1")]).commands == []
+
+
+def test_a_fee_of_a_provider_without_payout_feed_is_a_day_summary_line() -> None:
+    cfg = config(deposit_accounts={"stripe": 55010, "mobilepay": 55020})
+    result = run([fee(balance_transaction_id="txn_1", provider="mobilepay")], cfg)
     (voucher,) = result.commands
     assert isinstance(voucher, CreateVoucher)
-    assert voucher.posting_key == posting_key(TENANT, "fee", "stripe", "txn_1")
-    assert voucher.purpose == "fee"
+    assert voucher.posting_key == posting_key(TENANT, "fee", "mobilepay", "txn_1")
+    assert (voucher.purpose, voucher.summary) == ("fee", True)  # gathered per day
     assert voucher.date == dt.date(2025, 3, 14)
     (vline,) = voucher.lines
     assert (vline.account_number, vline.balancing_account_number, vline.amount) == (
         7220,
-        55010,
+        55020,
         465,
     )
+    assert "pi_1042" in vline.description
+    assert "txn_1" in vline.description
     assert (vline.account_vat_code, vline.balancing_account_vat_code) == ("none", "none")
 
 
-def test_payment_fee_without_balance_transaction_is_keyed_by_the_payment() -> None:
-    result = run([fee()])
+def test_a_fee_without_balance_transaction_is_keyed_by_the_payment() -> None:
+    cfg = config(deposit_accounts={"mobilepay": 55020})
+    result = run([fee(provider="mobilepay")], cfg)
     assert result.kinds() == ["voucher:fee"]
-    assert result.commands[0].posting_key == posting_key(TENANT, "fee", "stripe", "pi_1042")
+    assert result.commands[0].posting_key == posting_key(TENANT, "fee", "mobilepay", "pi_1042")
 
 
 def test_fee_for_a_provider_without_deposit_account_is_held() -> None:
-    cfg = config(deposit_accounts={"mobilepay": 55020})
-    result = run([fee()], cfg)
+    cfg = config(deposit_accounts={"stripe": 55010})
+    result = run([fee(provider="mobilepay")], cfg)
     assert (result.commands, result.reasons()) == ([], ["unmapped_deposit_account"])
 
 
@@ -514,25 +524,57 @@ def test_payout_moves_money_from_the_deposit_account_to_the_bank() -> None:
     )
 
 
-def test_payout_books_every_fee_it_contains_keyed_by_balance_transaction() -> None:
+def test_a_stripe_payout_books_every_fee_it_contains_in_one_voucher() -> None:
     bts = [
-        {"id": "txn_c", "reporting_category": "charge", "amount": 30000, "fee": 465, "net": 29535},
+        {
+            "id": "txn_c",
+            "reporting_category": "charge",
+            "amount": 30000,
+            "fee": 465,
+            "net": 29535,
+            "source": "ch_1",
+        },
         {"id": "txn_f", "reporting_category": "fee", "amount": -200, "fee": 0, "net": -200},
         {"id": "txn_r", "reporting_category": "refund", "amount": -5000, "fee": -50, "net": -4950},
-        {"id": "txn_p", "reporting_category": "payout", "amount": -24385, "net": -24385},
+        {"id": "txn_0", "reporting_category": "charge", "amount": 100, "fee": 0, "net": 100},
+        {"id": "txn_p", "reporting_category": "payout", "amount": -24485, "net": -24485},
     ]
-    result = run([payout(amount=24385, balance_transactions=bts)])
-    fees = {
-        c.posting_key: c.lines[0].amount
-        for c in result.commands
-        if isinstance(c, CreateVoucher) and c.purpose == "fee"
-    }
-    assert fees == {
-        posting_key(TENANT, "fee", "stripe", "txn_c"): 465,
-        posting_key(TENANT, "fee", "stripe", "txn_f"): 200,
-        posting_key(TENANT, "fee", "stripe", "txn_r"): -50,
+    result = run([payout(amount=24485, balance_transactions=bts)])
+    assert result.kinds() == ["voucher:payout", "voucher:fee"]
+    fees = result.commands[1]
+    assert isinstance(fees, CreateVoucher)
+    assert fees.posting_key == posting_key(TENANT, "payout_fees", "stripe", "po_1")
+    assert fees.date == dt.date(2025, 3, 18)
+    # Each fee is its own line, naming its balance transaction (and its charge).
+    assert [(ln.amount, ln.supersedes) for ln in fees.lines] == [
+        (465, posting_key(TENANT, "fee", "stripe", "txn_c")),
+        (200, posting_key(TENANT, "fee", "stripe", "txn_f")),
+        (-50, posting_key(TENANT, "fee", "stripe", "txn_r")),
+    ]
+    assert "txn_c" in fees.lines[0].description
+    assert "ch_1" in fees.lines[0].description
+    assert {(ln.account_number, ln.balancing_account_number) for ln in fees.lines} == {
+        (7220, 55010)
     }
     assert result.holds == []
+
+
+def test_a_payout_without_fees_books_no_fee_voucher() -> None:
+    bts = [{"id": "txn_c", "reporting_category": "charge", "amount": 100, "net": 100}]
+    assert run([payout(amount=100, balance_transactions=bts)]).kinds() == ["voucher:payout"]
+
+
+def test_a_payout_of_a_provider_without_feed_books_only_its_standalone_fees() -> None:
+    # Its charge fees come from its payment.fee events, a day voucher each day.
+    cfg = config(deposit_accounts={"mobilepay": 55020})
+    bts = [
+        {"id": "t_c", "reporting_category": "charge", "amount": 30000, "fee": 465, "net": 29535},
+        {"id": "t_f", "reporting_category": "fee", "amount": -200, "fee": 0, "net": -200},
+    ]
+    result = run([payout(amount=29335, balance_transactions=bts, provider="mobilepay")], cfg)
+    fees = result.commands[1]
+    assert isinstance(fees, CreateVoucher)
+    assert [ln.amount for ln in fees.lines] == [200]
 
 
 def test_payout_that_does_not_add_up_is_booked_and_held_for_reconciliation() -> None:
@@ -724,13 +766,39 @@ def test_provider_refund_without_an_invoiced_order_is_held() -> None:
     assert result.reasons() == ["refund_without_invoice"]
 
 
-def test_a_charge_fee_booked_per_payment_and_again_in_the_payout_shares_one_key() -> None:
-    per_payment = run([fee(balance_transaction_id="txn_c")])
+def test_a_fee_booked_on_its_own_before_is_named_by_its_payout_line() -> None:
+    """Before fees were grouped per payout, payment.fee booked a Stripe fee under
+    `fee:stripe:<balance transaction>`; the payout's line names that key, so the poster
+    leaves a fee booked that way out of the payout's voucher."""
     bts = [
         {"id": "txn_c", "reporting_category": "charge", "amount": 30000, "fee": 465, "net": 29535}
     ]
-    in_payout = run([payout(balance_transactions=bts)])
-    fee_keys = {c.posting_key for c in per_payment.commands} & {
-        c.posting_key for c in in_payout.commands
-    }
-    assert fee_keys == {posting_key(TENANT, "fee", "stripe", "txn_c")}
+    fees = run([payout(balance_transactions=bts)]).commands[1]
+    assert isinstance(fees, CreateVoucher)
+    assert [ln.supersedes for ln in fees.lines] == [posting_key(TENANT, "fee", "stripe", "txn_c")]
+
+
+# --- daily summaries ------------------------------------------------------------------------
+
+
+def test_a_summary_tenants_sale_is_made_of_summary_members_on_the_collective_contact() -> None:
+    cfg = config(trigger="order_placed", posting_mode="daily_summary")
+    result = run([placed(), captured(), refunded(), payment_refunded()], cfg)
+    assert result.kinds() == ["contact", "invoice", "payment", "credit_note", "payment"]
+    (contact,) = [c for c in result.commands if isinstance(c, EnsureContact)]
+    assert contact.posting_key == posting_key(TENANT, "contact", "collective")
+    assert not contact.summary  # the contact is a document of its own
+    members = [c for c in result.commands if not isinstance(c, EnsureContact)]
+    assert all(c.summary for c in members)
+    invoice = next(c for c in members if isinstance(c, CreateInvoice))
+    assert invoice.contact_key == contact.posting_key
+
+
+def test_a_per_order_tenants_sale_has_no_summary_members() -> None:
+    result = run([placed(), captured()], config(trigger="order_placed"))
+    assert not any(c.summary for c in result.commands)
+
+
+def test_a_daily_summary_is_never_emailed() -> None:
+    with pytest.raises(ValueError, match="daily summary"):
+        config(posting_mode="daily_summary", booking_mode="booked_and_emailed")

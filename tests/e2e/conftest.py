@@ -55,7 +55,13 @@ def stack(
         dinero_connect_client_id=e2e_sandbox.connect.client_id,
         dinero_connect_client_secret=e2e_sandbox.connect.client_secret,
         # The ops pages call a posting open this long "stuck" (an hour in production).
-        extra_env={"BOGFOER_LEDGER_STUCK_AFTER_SECONDS": "3"},
+        extra_env={
+            "BOGFOER_LEDGER_STUCK_AFTER_SECONDS": "3",
+            # A summary tenant's day (long over: the sales are of November) closes once its
+            # sales stopped arriving for this long (ten minutes in production).
+            "BOGFOER_POSTER_SUMMARY_QUIET_SECONDS": "3",
+            "BOGFOER_POSTER_SUMMARY_CHECK_SECONDS": "1",
+        },
     )
     try:
         yield running.start()

@@ -101,6 +101,8 @@ def test_poster_killed_between_dinero_commit_and_recording_books_everything_once
             ("order.placed", "K1-placed", placed),
             ("payment.captured", "pi_K1", captured("pi_K1", "K1", 30000, "txn_K1")),
             ("payment.fee", "pi_K1-fee", fee("pi_K1", 465, "txn_K1")),
+            # The payout books the fee (one voucher per payout) and moves the money.
+            ("payout.paid", "po_K1", payout("po_K1", [charge_txn("txn_K1", 30000, 465, "ch_K1")])),
         ]:
             assert tenant.shop.send(type_, source_id, AT, data).status_code == 202
 
@@ -112,7 +114,7 @@ def test_poster_killed_between_dinero_commit_and_recording_books_everything_once
         poster.start()
         poster.wait_ready()
 
-        rows = operator.wait_settled(tenant.tenant_id, expected=4, timeout=90)
+        rows = operator.wait_settled(tenant.tenant_id, expected=5, timeout=90)
     finally:
         sandbox.clear_faults()
     assert {r["state"] for r in rows} == {"done"}, [
@@ -122,7 +124,9 @@ def test_poster_killed_between_dinero_commit_and_recording_books_everything_once
     invoice = next(r for r in rows if r["kind"] == "invoice")
     assert invoice["attempts"] >= 2  # it was retried after the crash / lost answers
     assert _count(tenant, http, "invoices", keys["invoice"]) == 1
-    assert _count(tenant, http, "vouchers/manuel", keys["voucher"]) == 1
+    vouchers = [r["posting_key"] for r in rows if r["kind"] == "voucher"]
+    assert len(vouchers) == 2  # the payout and its fees
+    assert [_count(tenant, http, "vouchers/manuel", key) for key in vouchers] == [1, 1]
     payments = _dinero(tenant, http, f"/v2/{org}/invoices/{invoice['dinero_guid']}/payments")
     assert [p["ExternalReference"] for p in payments["Payments"]] == [keys["payment"]]
     contacts = _dinero(tenant, http, f"/v1/{org}/contacts", fields="ContactGuid")
@@ -132,7 +136,7 @@ def test_poster_killed_between_dinero_commit_and_recording_books_everything_once
         1350: -4000,
         64000: -6000,
         7220: 465,
-        55010: 30000 - 465,
+        55000: 30000 - 465,  # the payout: the Stripe balance is back at zero
     }
 
 

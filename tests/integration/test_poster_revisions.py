@@ -45,7 +45,8 @@ async def test_a_remapped_command_replaces_a_failed_one_and_starts_with_a_look_u
     first = voucher(tenant, 7221)
     async with pool.acquire() as conn:
         assert await store.intake(conn, first, None)
-        assert await store.claim(conn, first.posting_key, "replica-a", 60)
+        # The first attempt: nothing unknown to look up before it.
+        assert await store.claim(conn, first.posting_key, "replica-a", 60) is False
         await store.finish(conn, first.posting_key, "failed", detail="unknown account 7221")
         await store.release(conn, first.posting_key, "replica-a")
 
@@ -54,7 +55,8 @@ async def test_a_remapped_command_replaces_a_failed_one_and_starts_with_a_look_u
         assert not await store.intake(conn, voucher(tenant, 7220, revision=1), None)
         posting = await store.get(conn, first.posting_key)
     assert posting is not None
-    assert posting.state == "in_flight"  # so the next attempt looks the reference up first
+    assert posting.state == "in_flight"
+    assert posting.outcome_unknown  # so the next attempt looks the reference up first
     assert posting.attempts == 1
     assert isinstance(posting.command, CreateVoucher)
     assert posting.command.lines[0].account_number == 7220
@@ -69,7 +71,7 @@ async def test_a_remapped_command_arriving_mid_attempt_takes_over_when_it_ends(
     first = voucher(tenant, 7221)
     async with pool.acquire() as conn:
         await store.intake(conn, first, None)
-        assert await store.claim(conn, first.posting_key, "replica-a", 60)
+        assert await store.claim(conn, first.posting_key, "replica-a", 60) is not None
         assert await store.intake(conn, voucher(tenant, 7220, revision=1), None)
         during = await store.get(conn, first.posting_key)
         assert during is not None
@@ -78,4 +80,4 @@ async def test_a_remapped_command_arriving_mid_attempt_takes_over_when_it_ends(
         await store.release(conn, first.posting_key, "replica-a")
         after = await store.get(conn, first.posting_key)
     assert after is not None
-    assert (after.command.revision, after.state) == (1, "in_flight")
+    assert (after.command.revision, after.state, after.outcome_unknown) == (1, "in_flight", True)

@@ -52,6 +52,8 @@ class ReconcileSettings(BaseSettings):
     dinero_rate_limit: int = 100
     dinero_rate_window_seconds: float = 60.0
     dinero_share: float = Field(default=0.3, gt=0, le=1)
+    # The part of the limit no process of ours takes (the poster's setting of the same name).
+    dinero_rate_reserved_share: float = Field(default=0.1, ge=0, lt=1)
 
     # Events this long before --from are replayed too: a refund in the range needs the
     # order it refunds (placed up to three months earlier by default).

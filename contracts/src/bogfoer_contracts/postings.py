@@ -36,6 +36,12 @@ class InvoiceLineSpec(_Model):
     unit_price: MinorUnits = Field(description="Incl. VAT when the document shows lines incl. VAT")
     account_number: StrictInt
     unit: str = "parts"
+    vat_rate: Annotated[StrictInt, Field(ge=0, le=10000)] | None = Field(
+        default=None,
+        description="The VAT rate (basis points, 2500 = 25 %) the rules expect Dinero to apply"
+        " on the line's account; the poster checks it against the organisation's chart before"
+        " the document is written",
+    )
 
 
 class VoucherLineSpec(_Model):
@@ -45,6 +51,13 @@ class VoucherLineSpec(_Model):
     amount: MinorUnits = Field(description="Positive debits account, credits balancing account")
     account_vat_code: str = "none"
     balancing_account_vat_code: str = "none"
+    supersedes: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The posting key under which this amount was booked on its own before"
+        " (a fee voucher per balance transaction, before fees were grouped per payout): the"
+        " poster leaves the line out when it knows that posting, so nothing is booked twice",
+    )
 
 
 class _Command(_Model):
@@ -60,6 +73,11 @@ class _Command(_Model):
         default=0,
         description="0 when first mapped; +1 each time the sale is re-mapped (remap_posting), "
         "so the poster and the ledger tell a re-mapped command from a redelivered duplicate",
+    )
+    summary: StrictBool = Field(
+        default=False,
+        description="Booked as part of a daily summary document (the poster gathers the day's"
+        " members and posts one document for them), not as a document of its own",
     )
 
 
@@ -126,6 +144,17 @@ PostingCommand = Annotated[
 ]
 POSTING_COMMAND: TypeAdapter[PostingCommand] = TypeAdapter(PostingCommand)
 PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
+
+
+def document_date(command: PostingCommand) -> dt.date | None:
+    """The date a command's document carries in Dinero (None for a contact)."""
+    match command:
+        case CreateInvoice() | CreateCreditNote() | CreateVoucher():
+            return command.date
+        case RegisterPayment():
+            return command.payment_date
+        case EnsureContact():
+            return None
 
 
 def amount_of(command: PostingCommand) -> int | None:

@@ -13,6 +13,7 @@ from bogfoer_contracts.times import Day, Timestamp
 
 AccountNumber = StrictInt
 BookingMode = Literal["draft", "booked", "booked_and_emailed"]
+PostingMode = Literal["per_order", "daily_summary"]
 Trigger = Literal["order_placed", "order_paid", "order_fulfilled"]
 
 
@@ -53,6 +54,14 @@ class TenantSettings(_Model):
 
     dinero_organization_id: StrictInt
     booking_mode: BookingMode = "booked"
+    posting_mode: PostingMode = Field(
+        default="per_order",
+        description="per_order: a document per sale (invoice, payment, credit note, refund)."
+        " daily_summary: for high-volume shops, one invoice per day carrying the day's sales per"
+        " account and VAT code, one credit note for its refunds and one payment per deposit"
+        " account and direction, all on the collective contact; each sale stays traceable in"
+        " the ledger. booking_mode then applies to the summary documents (never e-mailed).",
+    )
     trigger: Trigger = "order_paid"
     cutover: Day = Field(description="Sales before this date are ignored unless backfilled")
     accounts: SalesAccounts = Field(default_factory=SalesAccounts)
@@ -74,6 +83,14 @@ class TenantSettings(_Model):
         default=0, ge=0, le=100, description="Largest explicit rounding line allowed, in øre"
     )
     active: StrictBool = True
+
+    @model_validator(mode="after")
+    def _summaries_are_not_mailed(self) -> TenantSettings:
+        if self.posting_mode == "daily_summary" and self.booking_mode == "booked_and_emailed":
+            raise ValueError(
+                "a daily summary has no customer to e-mail: choose booking_mode booked or draft"
+            )
+        return self
 
 
 class TenantConfig(TenantSettings):

@@ -107,3 +107,26 @@ async def test_a_429_holds_every_process_for_the_wait(pool: asyncpg.Pool[asyncpg
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.3), second.slot(key):
             pass
+
+
+async def test_a_reserved_share_of_the_limit_is_left_to_calls_outside_bogfoer(
+    pool: asyncpg.Pool[asyncpg.Record],
+) -> None:
+    key = ("client", uuid.uuid4().hex)
+    poster = PostgresRateLimiter(pool, 20, 60.0, holder="poster", reserved_share=0.1)
+    reconcile = PostgresRateLimiter(
+        pool, 20, 60.0, holder="reconcile", share=0.5, reserved_share=0.1
+    )
+
+    async def take(limiter: PostgresRateLimiter, n: int) -> None:
+        for _ in range(n):
+            async with asyncio.timeout(0.3), limiter.slot(key):
+                pass
+
+    await take(reconcile, 9)  # half of the 18 ours may use
+    with pytest.raises(TimeoutError):
+        await take(reconcile, 1)
+    await take(poster, 9)
+    with pytest.raises(TimeoutError):
+        await take(poster, 1)  # 2 of 20 stay free: the bookkeeper's
+    assert await poster.used(key) == {"reconcile": 9, "poster": 9}

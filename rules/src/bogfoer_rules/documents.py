@@ -94,9 +94,11 @@ def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, Con
 
     Per-e-mail handling without an e-mail falls back to the collective contact: there is
     nothing stable to key a person on, and a new contact per order would litter the books.
+    Daily summaries have no customer: their documents name the collective contact.
     """
     if (
         config.customer_handling == "contact_per_email"
+        and config.posting_mode == "per_order"
         and customer.email
         and customer.email.strip()
     ):
@@ -185,6 +187,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
                 unit_price=line.unit_price,
                 account_number=account,
                 unit="shipment" if line.kind == "shipping" else "parts",
+                vat_rate=rate,
             ),
             vat_rate=rate,
         )
@@ -296,6 +299,7 @@ def credit_lines(
                     quantity=1,
                     unit_price=unit,
                     account_number=first.spec.account_number,
+                    vat_rate=rate,
                 ),
                 vat_rate=rate,
             )
@@ -328,6 +332,7 @@ def amount_credit_line(
             quantity=1,
             unit_price=amount,
             account_number=target.spec.account_number,
+            vat_rate=target.vat_rate,
         ),
         vat_rate=target.vat_rate,
     )

@@ -473,6 +473,7 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
         expected_total=draft.expected_total,
         expected_vat=draft.expected_vat,
         booking=config.booking_mode,
+        summary=summarised(config),
         invoice_template_id=config.invoice_template_id,
         payment_condition_type=config.payment_terms.type,
         payment_condition_days=config.payment_terms.days,
@@ -555,6 +556,7 @@ def _payment(
             deposit_account=deposit,
             payment_date=danish_date(at),
             description=f"Betaling {provider} {reference}",
+            summary=summarised(config),
         )
     )
 
@@ -579,16 +581,37 @@ def _no_deposit_account(provider: str, what: str) -> str:
 def fee_key(state: OrderState, tenant_id: str, provider: str, ref: str) -> str:
     """A fee's posting key: by the provider's balance transaction when known, else the payment.
 
-    Keying by balance transaction lets a payout book every fee it contains without booking
-    one twice: the per-payment fee event and the payout's transaction share the key.
+    The key of a fee booked from payment.fee (a provider without a payout feed), and the
+    key a Stripe fee had before Stripe's fees were booked per payout: the payout's fee lines
+    name it (`supersedes`), so a fee booked on its own then is never booked again.
     """
     return state.posting_key(tenant_id, "fee", provider, ref)
+
+
+def payout_fees_key(state: OrderState, tenant_id: str, provider: str, payout_id: str) -> str:
+    """The key of the one voucher carrying every fee a payout settles."""
+    return state.posting_key(tenant_id, "payout_fees", provider, payout_id)
+
+
+def summarised(config: TenantConfig) -> bool:
+    """Whether the tenant's sales are booked in daily summary documents."""
+    return config.posting_mode == "daily_summary"
 
 
 def _fee(
     out: _Out, config: TenantConfig, event: SalesEvent, *, ref: str, payment_id: str, fee: int
 ) -> None:
+    """A provider's fee for one payment (payment.fee).
+
+    A provider with a payout feed (Stripe) settles its fees in its payouts, and the payout
+    lists every one of them: the payout books them all in one voucher (`_payout`), so the
+    fee event itself books nothing, whether it arrives before or after its payout. Any other
+    provider's fees are booked from this event, gathered by the poster into one voucher per
+    day (`summary`), each still its own line with the payment in its text.
+    """
     provider = _provider_of(event)
+    if provider in PROVIDER_FEEDS:
+        return
     key = fee_key(out.state, config.tenant_id, provider, ref)
     if key in out.state.emitted or fee == 0:
         return
@@ -608,10 +631,16 @@ def _fee(
             key,
             "fee",
             danish_date(_event_time(event)),
-            f"Gebyr {provider} {payment_id}",
-            debit=config.fee_account,
-            credit=deposit,
-            amount=fee,
+            [
+                VoucherLineSpec(
+                    description=f"Gebyr {provider} {payment_id}"
+                    + (f" ({ref})" if ref != payment_id else ""),
+                    account_number=config.fee_account,
+                    balancing_account_number=deposit,
+                    amount=fee,
+                )
+            ],
+            summary=True,
         )
     )
 
@@ -622,13 +651,11 @@ def _voucher(
     key: str,
     purpose: Literal["fee", "payout"],
     date: dt.date,
-    description: str,
+    lines: list[VoucherLineSpec],
     *,
-    debit: AccountNumber,
-    credit: AccountNumber,
-    amount: int,
+    summary: bool = False,
 ) -> CreateVoucher:
-    """A one-line manual voucher without VAT: Dr `debit` / Cr `credit`."""
+    """A manual voucher without VAT: each line Dr its account / Cr its balancing account."""
     return CreateVoucher(
         posting_key=key,
         tenant_id=config.tenant_id,
@@ -637,14 +664,8 @@ def _voucher(
         issued_at=event.occurred_at,
         purpose=purpose,
         date=date,
-        lines=[
-            VoucherLineSpec(
-                description=description,
-                account_number=debit,
-                balancing_account_number=credit,
-                amount=amount,
-            )
-        ],
+        lines=lines,
+        summary=summary,
     )
 
 
@@ -675,17 +696,19 @@ _BOOKED_PER_PAYMENT = frozenset({"charge", "refund"})
 
 
 def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
-    """Dr bank / Cr deposit for the payout; book the fees only the payout reveals.
+    """Dr bank / Cr deposit for the payout, and one voucher for the fees it settles.
 
     Charges and refunds themselves are booked from their own events (payment.captured,
-    payment.refunded). Every fee inside the payout is booked here as one voucher per balance
-    transaction, keyed by the transaction id (`fee_key`): the fee of a "charge" or "refund"
-    transaction (`fee`, a negative one being a reversal) and a standalone "fee" transaction
-    (its `-net`). A charge fee already booked from payment.fee has the same key, so the
-    poster books it once; charge fees ingest could not send per payment (e.g. a charge in
-    another currency than the balance) are booked here. Anything else (disputes,
-    adjustments, reserves, ...) is held for a person, and so is a payout whose transactions
-    do not sum to its amount.
+    payment.refunded). The fees: a provider with a payout feed (Stripe, `PROVIDER_FEEDS`)
+    books every fee of the payout here, in one voucher keyed by the payout
+    (`payout_fees_key`), a line per balance transaction naming it — a "charge" or "refund"
+    transaction's `fee` (a negative one being a reversal) and a standalone "fee"
+    transaction's `-net`. Each line names the key that fee had when fees were booked one
+    voucher per transaction (`supersedes`), so the poster leaves out a fee booked that way
+    before. Other providers' charge and refund fees come from their payment.fee events
+    (`_fee`); their payouts book only the standalone fee transactions, which no payment
+    names. Anything else (disputes, adjustments, reserves, ...) is held for a person, and so
+    is a payout whose transactions do not sum to its amount.
     """
     data = event.data
     key = out.state.posting_key(config.tenant_id, "payout", data.provider, data.payout_id)
@@ -706,35 +729,49 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
                 key,
                 "payout",
                 data.arrival_date,
-                f"Udbetaling {data.provider} {data.payout_id}",
-                debit=config.bank_account,
-                credit=deposit,
-                amount=data.amount,
+                [
+                    VoucherLineSpec(
+                        description=f"Udbetaling {data.provider} {data.payout_id}",
+                        account_number=config.bank_account,
+                        balancing_account_number=deposit,
+                        amount=data.amount,
+                    )
+                ],
             )
         )
+    feed = data.provider in PROVIDER_FEEDS
     unknown: list[str] = []
+    fees: list[VoucherLineSpec] = []
     for bt in data.balance_transactions:
         fee = 0
         if bt.reporting_category == "fee":
             fee = -bt.net
         elif bt.reporting_category in _BOOKED_PER_PAYMENT:
-            fee = bt.fee
+            fee = bt.fee if feed else 0
         elif bt.reporting_category != "payout":
             unknown.append(f"{bt.reporting_category} {bt.id} ({format_minor(bt.net)})")
         if fee:
-            out.emit(
-                _voucher(
-                    config,
-                    event,
-                    fee_key(out.state, config.tenant_id, data.provider, bt.id),
-                    "fee",
-                    data.arrival_date,
-                    f"Gebyr {data.provider} {bt.source or bt.id}",
-                    debit=config.fee_account,
-                    credit=deposit,
+            fees.append(
+                VoucherLineSpec(
+                    description=f"Gebyr {data.provider} {bt.id}"
+                    + (f" ({bt.source})" if bt.source else ""),
+                    account_number=config.fee_account,
+                    balancing_account_number=deposit,
                     amount=fee,
+                    supersedes=fee_key(out.state, config.tenant_id, data.provider, bt.id),
                 )
             )
+    if fees:
+        out.emit(
+            _voucher(
+                config,
+                event,
+                payout_fees_key(out.state, config.tenant_id, data.provider, data.payout_id),
+                "fee",
+                data.arrival_date,
+                fees,
+            )
+        )
     if unknown:
         out.hold(
             "payout_needs_manual_booking",
@@ -922,6 +959,7 @@ def _emit_credit_note(
             expected_total=credit.total,
             expected_vat=credit.vat,
             booking=config.booking_mode,
+            summary=summarised(config),
         )
     )
 
@@ -1053,6 +1091,7 @@ def _refund_payment(
             deposit_account=deposit,
             payment_date=danish_date(at),
             description=description,
+            summary=summarised(config),
         )
     )
 
@@ -1068,5 +1107,7 @@ __all__ = [
     "decide",
     "deposit_account",
     "fee_key",
+    "payout_fees_key",
     "state_key",
+    "summarised",
 ]

@@ -144,6 +144,7 @@ def check_totals(
             quantity=1,
             unit_price=amount,
             account_number=rounding_account,
+            vat_rate=rounding_rate,
         ),
         rounding_rate,
     )
@@ -158,3 +159,46 @@ def format_minor(minor: int) -> str:
     sign = "-" if minor < 0 else ""
     whole, cents = divmod(abs(minor), 100)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def _round_half_even(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+def unambiguous_totals(lines: Sequence[PricedLine], *, incl_vat: bool) -> Totals | None:
+    """Dinero's totals for these lines when every reading of its undocumented rounding
+    agrees; None when they differ (then only Dinero can say, by reading the document).
+
+    The readings: VAT rounded per line half away from zero (the sandbox, and our model),
+    per line half to even, and once on the document's unrounded VAT. They agree on almost
+    every webshop order — a VAT-inclusive amount in whole kroner or in 5-øre steps has an
+    exact VAT, and an inclusive amount's VAT (gross/5) can never be a tie — so the poster
+    knows Dinero's total before creating the document, without reading it back.
+    """
+    per_line = document_totals(lines, incl_vat=incl_vat)
+    even = 0
+    exact_numerator = 0  # Σ amount·rate / (base [+ rate]), on one common denominator below
+    for line in lines:
+        amount = line.spec.quantity * line.spec.unit_price
+        base = _BASIS + line.vat_rate if incl_vat else _BASIS
+        even += _round_half_even(amount * line.vat_rate, base)
+    rates = {line.vat_rate for line in lines}
+    if len(rates) <= 1:
+        rate = rates.pop() if rates else 0
+        base = _BASIS + rate if incl_vat else _BASIS
+        exact_numerator = sum(line.spec.quantity * line.spec.unit_price for line in lines) * rate
+        once = round_half_away_from_zero(exact_numerator, base)
+    else:
+        once = sum(
+            round_half_away_from_zero(
+                sum(ln.spec.quantity * ln.spec.unit_price for ln in lines if ln.vat_rate == r) * r,
+                _BASIS + r if incl_vat else _BASIS,
+            )
+            for r in sorted(rates)
+        )
+    if not per_line.vat == even == once:
+        return None
+    return per_line

@@ -20,12 +20,8 @@ from dataclasses import dataclass, field
 
 from bogfoer_contracts.events import SalesEvent
 from bogfoer_contracts.postings import (
-    CreateCreditNote,
-    CreateInvoice,
-    CreateVoucher,
-    EnsureContact,
     PostingCommand,
-    RegisterPayment,
+    document_date,
 )
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_rules.documents import danish_date
@@ -72,17 +68,6 @@ class Expected:
         if self.command is not None:
             return self.command.kind
         return self.holds[-1].kind
-
-
-def document_date(command: PostingCommand) -> dt.date | None:
-    """The date a command's document carries in Dinero (None for a contact)."""
-    match command:
-        case CreateInvoice() | CreateCreditNote() | CreateVoucher():
-            return command.date
-        case RegisterPayment():
-            return command.payment_date
-        case EnsureContact():
-            return None
 
 
 class OrderReplay:
@@ -184,4 +169,4 @@ def replay_orders(
     return found
 
 
-__all__ = ["Arrival", "Expected", "OrderReplay", "document_date", "rates_of", "replay_orders"]
+__all__ = ["Arrival", "Expected", "OrderReplay", "rates_of", "replay_orders"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bogfoer_cli.reconcile.books import Books, Document
-from bogfoer_cli.reconcile.expectation import Expected, document_date
+from bogfoer_cli.reconcile.expectation import Expected
 from bogfoer_cli.reconcile.ledger import LedgerPosting
 from bogfoer_contracts.postings import (
     CreateCreditNote,
@@ -31,6 +31,7 @@ from bogfoer_contracts.postings import (
     EnsureContact,
     PostingCommand,
     RegisterPayment,
+    document_date,
 )
 from bogfoer_rules.totals import format_minor, vat_of
 

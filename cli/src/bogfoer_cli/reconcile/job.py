@@ -180,6 +180,7 @@ async def _dinero(
         settings.dinero_rate_window_seconds,
         holder="reconcile",
         share=settings.dinero_share,
+        reserved_share=settings.dinero_rate_reserved_share,
     )
     config = settings.dinero_config()
     counter = _CallCounter()

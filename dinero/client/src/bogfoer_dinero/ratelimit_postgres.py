@@ -11,7 +11,9 @@ process for the wait.
 
 A holder with a `share` below 1 (the reconciler) takes at most that part of the limit, so the
 poster always keeps the rest: a reconcile slows the poster down at most by its share and never
-makes Dinero answer it 429.
+makes Dinero answer it 429. A `reserved_share` of the limit is taken by no process of ours:
+Dinero counts the calls of everyone using the same client id on the organisation (a
+bookkeeper's script, the shop's other tools), and those must find room too.
 
 Taking a slot is one short transaction under the bucket's advisory lock: drop slots that came
 back, count the rest, insert one if there is room; otherwise wait (polling, at most
@@ -21,6 +23,7 @@ back, count the rest, insert one if there is room; otherwise wait (polling, at m
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from typing import Final
@@ -68,17 +71,22 @@ class PostgresRateLimiter:
         *,
         holder: str = "poster",
         share: float = 1.0,
+        reserved_share: float = 0.0,
         max_call_seconds: float = 120.0,
         poll_seconds: float = 0.5,
     ) -> None:
-        if limit < 1 or window <= 0 or not 0 < share <= 1:
-            raise ValueError("limit must be >= 1, window > 0 and 0 < share <= 1")
+        if limit < 1 or window <= 0 or not 0 < share <= 1 or not 0 <= reserved_share < 1:
+            raise ValueError(
+                "limit must be >= 1, window > 0, 0 < share <= 1 and 0 <= reserved_share < 1"
+            )
         self._pool = pool
         self.limit = limit
         self.window = window
         self.holder = holder
-        # The most slots this holder may have at once: its share of the limit (at least one).
-        self.allowance = max(1, int(limit * share))
+        # The slots all our processes may hold together: the limit less the reserved room.
+        self.usable = max(1, limit - math.ceil(limit * reserved_share))
+        # The most slots this holder may have at once: its share of that (at least one).
+        self.allowance = max(1, int(self.usable * share))
         self._pending_seconds = max_call_seconds + window
         self._poll = poll_seconds
 
@@ -112,7 +120,7 @@ class PostgresRateLimiter:
             assert row is not None
             if row["held"] is not None:
                 return None, float(row["held"])
-            if row["used"] < self.limit and row["mine"] < self.allowance:
+            if row["used"] < self.usable and row["mine"] < self.allowance:
                 slot: int = await conn.fetchval(_TAKE, bucket, self.holder, self._pending_seconds)
                 return slot, 0.0
             return None, float(row["next_back"] or 0.0)

@@ -50,7 +50,11 @@ def create_app(settings: PosterSettings) -> FastAPI:
         await PostgresRateLimiter.create_schema(pool)
         # One budget per organisation for every replica and the reconciler (in PostgreSQL).
         limiter = PostgresRateLimiter(
-            pool, settings.dinero_rate_limit, settings.dinero_rate_window_seconds, holder="poster"
+            pool,
+            settings.dinero_rate_limit,
+            settings.dinero_rate_window_seconds,
+            holder="poster",
+            reserved_share=settings.dinero_rate_reserved_share,
         )
         await ensure_topics(settings, POSTER)
         outbox = OutboxRelay(broker, pool)

@@ -1,11 +1,18 @@
-"""One posting, carried out in Dinero exactly once.
+"""One posting, carried out in Dinero exactly once, in as few calls as that allows.
 
 The recipe (docs/design.md, "Poster"): the posting key is claimed in our table before a
 call; every write carries the key as ExternalReference; what Dinero returned is stored
-before the next call (so a crash resumes instead of repeating); after a crash or a lost
-response (`attempts > 1`) we look the reference up before writing again. Booking
-re-reads first (a set Number means already booked); a payment lists the invoice's
-payments first; an e-mail is sent only if Dinero has not mailed the invoice yet.
+before the next call (so a crash resumes instead of repeating). Only when a crash or a lost
+answer left the outcome of an earlier attempt unknown (`Posting.outcome_unknown`, set by
+the claim and cleared when an attempt ends with every answer recorded) does an attempt
+look the reference up before writing: the document is searched, a created document re-read
+before booking (a set Number means booked), the invoice's payments listed before paying,
+the invoice re-read before e-mailing (Dinero may have mailed it). Otherwise nothing is read:
+a create's answer gives the Guid and TimeStamp to book with, a book's answer the Number and
+the next TimeStamp, a payment's answer its invoice's new TimeStamp (kept on the invoice's
+posting for the next payment on it), and the totals are known before the document exists
+(`charts.py`). A TimeStamp that went stale meanwhile (a person edited the document) costs
+one read: Dinero refuses it (code 58), never applies it.
 
 A re-mapped command (a higher `revision`, after the tenant fixed its settings) is checked
 against what Dinero holds for an older revision: a booked document is never touched; a
@@ -30,6 +37,7 @@ from bogfoer_contracts.postings import (
     EnsureContact,
     InvoiceLineSpec,
     RegisterPayment,
+    VoucherLineSpec,
 )
 from bogfoer_dinero import DineroValidationError, NotFound, OrganisationClient, StaleTimestamp
 from bogfoer_dinero.models import (
@@ -45,6 +53,8 @@ from bogfoer_dinero.models import (
     PaymentCreate,
     ProductLine,
 )
+from bogfoer_poster.charts import ChartRefusal, Charts, Verdict, mismatch, verdict
+from bogfoer_poster.metrics import TOTALS_MISMATCH
 from bogfoer_poster.store import Posting
 
 log = logging.getLogger(__name__)
@@ -59,6 +69,7 @@ class Progress(Protocol):
 
 
 Dependency = Callable[[str], Awaitable[Posting | None]]
+NoteTimestamp = Callable[[str, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -81,17 +92,42 @@ def _check_totals(
 ) -> None:
     """Never book wrong: Dinero's own total and VAT must be the ones the mapper checked to
     the øre (a sales account with the wrong VAT code changes the VAT, not always the total)."""
-    problems = []
-    if found.total_incl_vat_ore != expected_total:
-        problems.append(f"total {found.total_incl_vat_ore} øre, expected {expected_total} øre")
-    if expected_vat is not None and found.total_vat_ore != expected_vat:
-        problems.append(f"VAT {found.total_vat_ore} øre, expected {expected_vat} øre")
+    problems = mismatch(found.total_incl_vat_ore, found.total_vat_ore, expected_total, expected_vat)
     if problems:
         raise PostingRejected(
-            f"Dinero computes the {document} with {' and '.join(problems)};"
-            " left as a draft, not booked",
+            f"Dinero computes the {document} with {problems}; left as a draft, not booked",
             code=None,
         )
+
+
+async def blocker(posting: Posting, dependency: Dependency) -> Outcome | None:
+    """What keeps a posting from being tried now, from our own records alone (no call):
+    a posting it depends on that is not done, or an invoice it needs booked that is a draft
+    as far as we know. Such a posting waits without an attempt; a draft's waiters are woken
+    when the per-organisation changesSince poll sees the invoice booked (`drafts.py`)."""
+    command = posting.command
+    for key in command.depends_on:
+        dep = await dependency(key)
+        if dep is None or dep.state != "done":
+            state = "not received yet" if dep is None else dep.state
+            return Outcome("waiting", detail=f"waiting for {key} ({state})")
+    needs_booked = isinstance(command, RegisterPayment) or (
+        isinstance(command, CreateCreditNote) and posting.dinero_guid is None
+    )
+    if needs_booked and not (posting.dinero_guid and not _stale(posting)):
+        assert isinstance(command, RegisterPayment | CreateCreditNote)
+        invoice = await dependency(command.invoice_key)
+        if invoice is None or invoice.state != "done":
+            state = "not received yet" if invoice is None else invoice.state
+            return Outcome("waiting", detail=f"waiting for {command.invoice_key} ({state})")
+        if invoice.dinero_number is None:
+            return Outcome(
+                "waiting",
+                detail=f"invoice {command.invoice_key} is a draft in Dinero; waiting for it"
+                " to be booked",
+                watch_invoice=invoice.dinero_guid,
+            )
+    return None
 
 
 def _lines(lines: list[InvoiceLineSpec]) -> list[ProductLine]:
@@ -155,16 +191,18 @@ async def _with_fresh_timestamp(
 
 
 class Executor:
-    def __init__(self, dependency: Dependency) -> None:
+    def __init__(
+        self, dependency: Dependency, note_timestamp: NoteTimestamp, charts: Charts
+    ) -> None:
         self.dependency = dependency
+        self.note_timestamp = note_timestamp
+        self.charts = charts
 
     async def run(self, posting: Posting, org: OrganisationClient, progress: Progress) -> Outcome:
         command = posting.command
-        for key in command.depends_on:
-            dep = await self.dependency(key)
-            if dep is None or dep.state != "done":
-                state = "not received yet" if dep is None else dep.state
-                return Outcome("waiting", detail=f"waiting for {key} ({state})")
+        blocked = await blocker(posting, self.dependency)
+        if blocked is not None:
+            return blocked
         match command:
             case EnsureContact():
                 return await self._contact(posting, command, org)
@@ -183,16 +221,66 @@ class Executor:
             raise RuntimeError(f"{key} is done without a Dinero guid")
         return dep.dinero_guid
 
+    async def _verdict(
+        self,
+        org: OrganisationClient,
+        command: CreateInvoice | CreateCreditNote,
+        document: str,
+    ) -> Verdict:
+        """Whether Dinero will total the document as the shop did (checked against the
+        organisation's chart before anything is written); refused when it would not."""
+        try:
+            return verdict(
+                command.lines,
+                incl_vat=command.show_lines_incl_vat,
+                expected_total=command.expected_total,
+                expected_vat=command.expected_vat,
+                chart=await self.charts.of(org),
+                document=document,
+            )
+        except ChartRefusal as refusal:
+            raise PostingRejected(str(refusal), code=None) from refusal
+
+    def _booked_as_expected(
+        self,
+        org: OrganisationClient,
+        booked: Invoice,
+        command: CreateInvoice | CreateCreditNote,
+        document: str,
+    ) -> str | None:
+        """The booked document's totals against the shop's: a chart that changed since it
+        was read shows here (too late for this document, so loudly: logged, counted, and
+        the chart read anew for the next one)."""
+        problems = mismatch(
+            booked.total_incl_vat_ore,
+            booked.total_vat_ore,
+            command.expected_total,
+            command.expected_vat,
+        )
+        if problems is None:
+            return None
+        TOTALS_MISMATCH.labels(document).inc()
+        self.charts.forget(org)
+        log.error(
+            "%s was booked with Dinero's %s: the chart changed since it was read",
+            command.posting_key,
+            problems,
+        )
+        return f"booked, but Dinero's {document} has {problems}; correct it with a credit note"
+
     async def _contact(
         self, posting: Posting, command: EnsureContact, org: OrganisationClient
     ) -> Outcome:
         if posting.dinero_guid and not _stale(posting):
             return Outcome("done", guid=posting.dinero_guid)
-        # Always look up: the shop owner may have the customer in Dinero already.
-        found = await org.find_contacts(external_reference=posting.posting_key)
+        found = []
+        if posting.outcome_unknown or _stale(posting):  # our own create may have happened
+            found = await org.find_contacts(external_reference=posting.posting_key)
+        # The shop owner may have the customer in Dinero already: one look-up by what
+        # identifies a customer best (the VAT number of a business, else the e-mail).
         if not found and command.contact.vat_number:
             found = await org.find_contacts(vat_number=command.contact.vat_number)
-        if not found and command.contact.email:
+        elif not found and command.contact.email:
             found = await org.find_contacts(email=command.contact.email)
         if found:
             return Outcome("done", guid=found[0].contact_guid)
@@ -218,13 +306,16 @@ class Executor:
             posting.dinero_number,
         )
         stale = _stale(posting)
+        # Dinero may hold more than we recorded: re-read what we know of, search the rest.
+        reread = posting.outcome_unknown and guid is not None and number is None
         if guid is not None and number is None and stale:
             draft_guid = guid
             timestamp, number, exists = await _current_draft(
                 lambda: org.get_invoice(draft_guid), lambda document: document.number
             )
             guid = guid if exists else None
-        if guid is None and (posting.attempts > 1 or stale):
+            reread = False
+        if guid is None and (posting.outcome_unknown or stale):
             found = await org.find_invoices(posting.posting_key)
             if len(found) > 1:
                 log.error("%d invoices carry %s in Dinero", len(found), posting.posting_key)
@@ -244,6 +335,8 @@ class Executor:
             "payment_condition_number_of_days": command.payment_condition_days,
             "invoice_template_id": command.invoice_template_id,
         }
+        # Before anything is written, and again when resuming (the chart is cached: free).
+        check = await self._verdict(org, command, "invoice") if number is None else "known"
         if guid is None:
             created = await org.create_invoice(InvoiceCreate.model_validate(fields))
             guid, timestamp = created.guid, created.timestamp
@@ -255,51 +348,55 @@ class Executor:
             updated = await org.update_invoice(guid, update)
             timestamp = updated.timestamp
             await progress("rewritten", guid, timestamp)
+        detail = None
         if number is None:
-            invoice = await org.get_invoice(guid)
-            _check_totals(invoice, command.expected_total, command.expected_vat, "invoice")
-            if command.booking == "draft":
-                return Outcome("done", guid=guid, timestamp=invoice.timestamp)
-            if invoice.status != "Draft" and invoice.number is not None:
-                number, timestamp = invoice.number, invoice.timestamp  # booked before a crash
-            else:
-                number, timestamp = await _book(
-                    invoice.timestamp,
+            if check == "read" or reread:
+                invoice = await org.get_invoice(guid)
+                if invoice.status != "Draft" and invoice.number is not None:
+                    number, timestamp = invoice.number, invoice.timestamp  # booked before a crash
+                else:
+                    _check_totals(invoice, command.expected_total, command.expected_vat, "invoice")
+                    timestamp = invoice.timestamp
+            if number is None:
+                if command.booking == "draft":
+                    return Outcome("done", guid=guid, timestamp=timestamp)
+                booked = await _book_document(
+                    timestamp,
                     lambda ts: org.book_invoice(guid, ts),
                     lambda: org.get_invoice(guid),
-                    lambda document: document.number,
                 )
+                number, timestamp = booked.number, booked.timestamp
+                if booked.answer is not None:
+                    detail = self._booked_as_expected(org, booked.answer, command, "invoice")
             await progress("booked", guid, timestamp, number)
         if command.booking == "booked_and_emailed" and posting.step != "emailed":
-            invoice = await org.get_invoice(guid)
-            if (invoice.mail_out_status or "").lower() not in {"sent", "mailed", "delivered"}:
+            mailed = False
+            if posting.outcome_unknown:  # our e-mail may have gone out already
+                invoice = await org.get_invoice(guid)
+                mailed = (invoice.mail_out_status or "").lower() in {"sent", "mailed", "delivered"}
+            if not mailed:
                 await org.email_invoice(guid, MailoutRequest())
             await progress("emailed", guid, None)
-        return Outcome("done", guid=guid, number=number, timestamp=timestamp)
+        return Outcome("done", guid=guid, number=number, timestamp=timestamp, detail=detail)
 
-    async def _booked_invoice(
-        self, org: OrganisationClient, key: str
-    ) -> tuple[str, str | None] | Outcome:
-        guid = await self._guid_of(key)
-        invoice = await org.get_invoice(guid)
-        if invoice.status == "Draft":
-            return Outcome(
-                "waiting",
-                detail=f"invoice {key} is a draft in Dinero; waiting for it to be booked",
-                watch_invoice=guid,
-            )
-        return guid, invoice.timestamp
+    async def _booked_invoice(self, key: str) -> Posting | Outcome:
+        """The invoice a payment or credit note needs, booked (`blocker` let it through)."""
+        invoice = await self.dependency(key)
+        if invoice is None or invoice.dinero_guid is None or invoice.dinero_number is None:
+            return Outcome("waiting", detail=f"invoice {key} is not booked in Dinero yet")
+        return invoice
 
     async def _payment(
         self, posting: Posting, command: RegisterPayment, org: OrganisationClient
     ) -> Outcome:
         if posting.dinero_guid and not _stale(posting):
             return Outcome("done", guid=posting.dinero_guid)
-        booked = await self._booked_invoice(org, command.invoice_key)
-        if isinstance(booked, Outcome):
-            return booked
-        invoice_guid, timestamp = booked
-        if posting.attempts > 1 or _stale(posting):  # it may be registered already
+        invoice = await self._booked_invoice(command.invoice_key)
+        if isinstance(invoice, Outcome):
+            return invoice
+        invoice_guid = invoice.dinero_guid
+        assert invoice_guid is not None
+        if posting.outcome_unknown or _stale(posting):  # it may be registered already
             existing = await org.list_payments(invoice_guid)
             for payment in existing.payments:
                 if payment.external_reference == posting.posting_key:
@@ -320,9 +417,11 @@ class Executor:
                     description=command.description[:250],
                 ),
             ),
-            timestamp or "",
+            invoice.dinero_timestamp or "",
             reread,
         )
+        # The answer's TimeStamp is the invoice's new one: the next payment on it needs no read.
+        await self.note_timestamp(command.invoice_key, created.timestamp)
         return Outcome("done", guid=created.guid)
 
     async def _credit_note(
@@ -338,6 +437,7 @@ class Executor:
             posting.dinero_number,
         )
         stale = _stale(posting)
+        reread = posting.outcome_unknown and guid is not None and number is None
         if guid is not None and number is None and stale:
             old = guid
             guid, timestamp, number = await _drop_outdated_draft(
@@ -346,12 +446,13 @@ class Executor:
                 lambda document: document.number,
                 lambda stamp: org.delete_credit_note(old, stamp),
             )
+            reread = False
+        check = await self._verdict(org, command, "credit note") if number is None else "known"
         if guid is None:
-            booked = await self._booked_invoice(org, command.invoice_key)
-            if isinstance(booked, Outcome):
-                return booked
-            invoice_guid, _ = booked
-            if posting.attempts > 1 or stale:
+            invoice = await self._booked_invoice(command.invoice_key)
+            if isinstance(invoice, Outcome):
+                return invoice
+            if posting.outcome_unknown or stale:
                 found = await org.find_credit_notes(posting.posting_key)
                 if found and stale and found[0].status == "Draft":
                     # An older revision's draft, left by a crash before its deletion.
@@ -359,10 +460,11 @@ class Executor:
                 elif found:
                     guid, timestamp = found[0].guid, found[0].timestamp
                     number = found[0].number if found[0].status != "Draft" else None
+                    reread = number is None
             if guid is None:
                 created = await org.create_credit_note(
                     CreditNoteCreate(
-                        credit_note_for=invoice_guid,
+                        credit_note_for=invoice.dinero_guid,
                         product_lines=_lines(command.lines),
                         contact_guid=await self._guid_of(command.contact_key),
                         date=command.date,
@@ -374,22 +476,28 @@ class Executor:
                 )
                 guid, timestamp = created.guid, created.timestamp
                 await progress("created", guid, timestamp)
+        detail = None
         if number is None:
-            note = await org.get_credit_note(guid)
-            _check_totals(note, command.expected_total, command.expected_vat, "credit note")
-            if command.booking == "draft":
-                return Outcome("done", guid=guid, timestamp=note.timestamp)
-            if note.status != "Draft" and note.number is not None:
-                number, timestamp = note.number, note.timestamp
-            else:
-                number, timestamp = await _book(
-                    note.timestamp,
+            if check == "read" or reread:
+                note = await org.get_credit_note(guid)
+                if note.status != "Draft" and note.number is not None:
+                    number, timestamp = note.number, note.timestamp
+                else:
+                    _check_totals(note, command.expected_total, command.expected_vat, "credit note")
+                    timestamp = note.timestamp
+            if number is None:
+                if command.booking == "draft":
+                    return Outcome("done", guid=guid, timestamp=timestamp)
+                booked = await _book_document(
+                    timestamp,
                     lambda ts: org.book_credit_note(guid, ts),
                     lambda: org.get_credit_note(guid),
-                    lambda document: document.number,
                 )
+                number, timestamp = booked.number, booked.timestamp
+                if booked.answer is not None:
+                    detail = self._booked_as_expected(org, booked.answer, command, "credit note")
             await progress("booked", guid, timestamp, number)
-        return Outcome("done", guid=guid, number=number, timestamp=timestamp)
+        return Outcome("done", guid=guid, number=number, timestamp=timestamp, detail=detail)
 
     async def _voucher(
         self, posting: Posting, command: CreateVoucher, org: OrganisationClient, progress: Progress
@@ -400,6 +508,7 @@ class Executor:
             posting.dinero_number,
         )
         stale = _stale(posting)
+        reread = posting.outcome_unknown and guid is not None and number is None
         if guid is not None and number is None and stale:
             old = guid
             guid, timestamp, number = await _drop_outdated_draft(
@@ -408,7 +517,8 @@ class Executor:
                 lambda document: document.voucher_number,
                 lambda stamp: org.delete_manual_voucher(old, stamp),
             )
-        if guid is None and (posting.attempts > 1 or stale):
+            reread = False
+        if guid is None and (posting.outcome_unknown or stale):
             found = await org.find_manual_vouchers(posting.posting_key)
             if found and stale and found[0].status == "Draft":
                 await org.delete_manual_voucher(found[0].guid, found[0].timestamp or "")
@@ -416,6 +526,9 @@ class Executor:
                 guid, timestamp = found[0].guid, found[0].timestamp
                 number = found[0].voucher_number if found[0].status != "Draft" else None
         if guid is None:
+            lines = await self._unbooked_lines(command)
+            if not lines:
+                return Outcome("done", detail="every line was booked on its own before")
             created = await org.create_manual_voucher(
                 ManualVoucherCreate(
                     voucher_date=command.date,
@@ -429,14 +542,14 @@ class Executor:
                             account_vat_code=_vat_code(line.account_vat_code),
                             balancing_account_vat_code=_vat_code(line.balancing_account_vat_code),
                         )
-                        for line in command.lines
+                        for line in lines
                     ],
                 )
             )
             guid, timestamp = created.guid, created.timestamp
             await progress("created", guid, timestamp)
         if number is None:
-            if posting.attempts > 1 or timestamp is None:
+            if reread or timestamp is None:
                 voucher = await org.get_manual_voucher(guid)
                 draft = voucher.status == "Draft" or voucher.voucher_number is None
                 number = None if draft else voucher.voucher_number
@@ -451,6 +564,17 @@ class Executor:
             await progress("booked", guid, timestamp, number)
         return Outcome("done", guid=guid, number=number, timestamp=timestamp)
 
+    async def _unbooked_lines(self, command: CreateVoucher) -> list[VoucherLineSpec]:
+        """The voucher's lines less those booked on their own before (a Stripe fee booked
+        per balance transaction before fees were grouped per payout: `supersedes`)."""
+        lines = []
+        for line in command.lines:
+            if line.supersedes is not None and await self.dependency(line.supersedes):
+                log.info("%s: %s is booked already", command.posting_key, line.supersedes)
+                continue
+            lines.append(line)
+        return lines
+
 
 class _Document(Protocol):
     @property
@@ -460,6 +584,29 @@ class _Document(Protocol):
 
 
 D = TypeVar("D", bound=_Document)
+
+
+@dataclass(frozen=True)
+class _Booked:
+    number: int | None
+    timestamp: str | None
+    answer: Invoice | None  # Dinero's booked document (None: it was booked before us)
+
+
+async def _book_document(
+    timestamp: str | None,
+    book: Callable[[str], Awaitable[Invoice]],
+    get: Callable[[], Awaitable[Invoice]],
+) -> _Booked:
+    """Book an invoice or credit note; keep Dinero's answer to check its totals."""
+    answers: list[Invoice] = []
+
+    async def booking(ts: str) -> Invoice:
+        answers.append(await book(ts))
+        return answers[-1]
+
+    number, stamp = await _book(timestamp, booking, get, lambda document: document.number)
+    return _Booked(number, stamp, answers[-1] if answers else None)
 
 
 async def _book(

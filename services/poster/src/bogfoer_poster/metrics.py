@@ -38,6 +38,17 @@ ATTEMPTS = Counter(
     "Attempts at a posting by kind and how they ended (done, waiting, retry, failed, parked)",
     ["kind", "outcome"],
 )
+TOTALS_MISMATCH = Counter(
+    "bogfoer_poster_booked_totals_mismatch_total",
+    "Documents Dinero booked with other totals than its chart predicted (the chart changed"
+    " since the poster read it): each needs a person",
+    ["document"],
+)
+SUMMARIES = Counter(
+    "bogfoer_poster_summary_documents_total",
+    "Daily-summary documents made when a tenant's day closed, by kind",
+    ["kind"],
+)
 ACTIONS = Counter(
     "bogfoer_poster_actions_total",
     "Operator actions on ops.actions.v1 carried out by the poster, by action and outcome",

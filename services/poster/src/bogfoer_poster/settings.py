@@ -34,6 +34,9 @@ class PosterSettings(ServiceSettings):
     dinero_refresh_grace_seconds: float = 0.0
     dinero_rate_limit: int = 100
     dinero_rate_window_seconds: float = 60.0
+    # The part of each organisation's limit no process of ours takes: room for the
+    # bookkeeper's (and the shop's other tools') own calls with the same client id.
+    dinero_rate_reserved_share: float = Field(default=0.1, ge=0, lt=1)
     dinero_read_timeout_seconds: float = 30.0
     # Checking settings against Dinero waits on the organisation's rate limit, which can take
     # a whole window; an operator hears 503 with Retry-After after this long instead.
@@ -47,9 +50,19 @@ class PosterSettings(ServiceSettings):
     # A retryable failure waits base * 2^attempt, capped (plus Dinero's Retry-After).
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 300.0
-    # How often a payment waiting for a bookkeeper to book a draft looks again (doubling).
+    # How often each organisation's booked drafts are looked for while postings wait for
+    # them (one call; doubling while nothing is booked).
     draft_poll_min_seconds: float = 30.0
     draft_poll_max_seconds: float = 3600.0
+    # How old an organisation's chart (accounts and their VAT) may be when a document is
+    # checked against it before it is written.
+    chart_max_age_seconds: float = 300.0
+    # Daily summaries: a day closes this long after it ends in Denmark, once its tenant
+    # sent no summary member for `summary_quiet_seconds`; looked for every
+    # `summary_check_seconds`.
+    summary_close_after_seconds: float = 7200.0
+    summary_quiet_seconds: float = 600.0
+    summary_check_seconds: float = 30.0
 
     def dinero_config(self) -> DineroConfig:
         return DineroConfig.from_settings(self)

@@ -8,8 +8,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand
+from bogfoer_contracts.postings import (
+    POSTING_COMMAND,
+    PostingCommand,
+    PostingResult,
+    amount_of,
+    document_date,
+)
+from bogfoer_contracts.topics import POSTINGS_RESULTS
 from bogfoer_kit.db import Conn
+from bogfoer_kit.outbox import enqueue
 
 RUNNABLE = ("queued", "in_flight", "waiting")
 
@@ -31,6 +39,11 @@ class Posting:
     traceparent: str | None
     # The revision of the command the document in Dinero was written for (older: check it).
     dinero_revision: int = 0
+    # A crash or a lost answer may have left Dinero changed without our record of it: the
+    # attempt looks the ExternalReference up before writing (see `claim`).
+    outcome_unknown: bool = False
+    # A daily-summary member: the summary posting that books it (once its day closed).
+    summary_key: str | None = None
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> Posting:
@@ -49,35 +62,66 @@ class Posting:
             detail=r["detail"],
             traceparent=r["traceparent"],
             dinero_revision=r["dinero_revision"],
+            outcome_unknown=r["outcome_unknown"],
+            summary_key=r["summary_key"],
         )
 
 
 _COLUMNS = (
     "posting_key, tenant_id, organization_id, kind, command::text AS command, state, step,"
     " dinero_guid, dinero_number, dinero_timestamp, attempts, detail, traceparent,"
-    " dinero_revision"
+    " dinero_revision, outcome_unknown, summary_key"
 )
+
+
+def member_day(command: PostingCommand) -> dt.date | None:
+    """The day a daily-summary member belongs to (None: not a member)."""
+    return document_date(command) if command.summary else None
 
 
 async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -> bool:
     """Record a command; False when its posting key is known and the command is no newer
-    (a duplicate). A re-mapped command (higher revision) replaces the stored one."""
-    row = await conn.fetchrow(
-        "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command, depends_on,"
-        " traceparent, revision) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
-        " ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
-        command.posting_key,
-        command.tenant_id,
-        command.organization_id,
-        command.kind,
-        POSTING_COMMAND.dump_json(command).decode(),
-        command.depends_on,
-        traceparent,
-        command.revision,
+    (a duplicate). A re-mapped command (higher revision) replaces the stored one.
+
+    A daily-summary member is not posted on its own: it gathers (state `gathering`) until
+    its day closes (`summaries.py`), and the ledger hears that it waits for that."""
+    day = member_day(command)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command,"
+            " depends_on, traceparent, revision, state, summary_day)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
+            command.posting_key,
+            command.tenant_id,
+            command.organization_id,
+            command.kind,
+            POSTING_COMMAND.dump_json(command).decode(),
+            command.depends_on,
+            traceparent,
+            command.revision,
+            "queued" if day is None else "gathering",
+            day,
+        )
+        if row is not None:
+            if day is not None:
+                await _gathering_result(conn, command, day)
+            return True
+        return command.revision > 0 and await replace(conn, command)
+
+
+async def _gathering_result(conn: Conn, command: PostingCommand, day: dt.date) -> None:
+    result = PostingResult(
+        posting_key=command.posting_key,
+        tenant_id=command.tenant_id,
+        kind=command.kind,
+        status="waiting",
+        amount=amount_of(command),
+        attempts=0,
+        detail=f"in the daily summary of {day.isoformat()}: booked when the day is closed",
+        at=dt.datetime.now(dt.UTC),
     )
-    if row is not None:
-        return True
-    return command.revision > 0 and await replace(conn, command)
+    await enqueue(conn, command.tenant_id, POSTINGS_RESULTS, result.model_dump_json())
 
 
 async def replace(conn: Conn, command: PostingCommand) -> bool:
@@ -88,24 +132,30 @@ async def replace(conn: Conn, command: PostingCommand) -> bool:
     document Dinero holds against the new revision: a draft is rewritten, a booked document
     is never touched, a deleted draft is created again — never a second document. While an
     attempt holds the posting's lease the command waits in `next_command` (see `release`).
+    A daily-summary member is replaced while it gathers; once in a summary it is booked with
+    that summary, and a re-mapped command is not taken.
     """
     payload = POSTING_COMMAND.dump_json(command).decode()
     row = await conn.fetchrow(
         "UPDATE postings SET command = $2::jsonb, revision = $3, depends_on = $4,"
-        " next_command = NULL, state = CASE WHEN attempts > 0 THEN 'in_flight' ELSE 'queued' END,"
+        " next_command = NULL, state = CASE WHEN $5::date IS NOT NULL THEN 'gathering'"
+        " WHEN attempts > 0 THEN 'in_flight' ELSE 'queued' END, summary_day = $5,"
+        " outcome_unknown = outcome_unknown OR attempts > 0,"
         " next_attempt_at = now(), last_error = NULL, unexpected_failures = 0,"
         " watch_invoice = NULL, detail = 're-mapped (revision ' || $3 || ')', updated_at = now()"
-        " WHERE posting_key = $1 AND revision < $3"
+        " WHERE posting_key = $1 AND revision < $3 AND summary_key IS NULL"
         " AND (lease_owner IS NULL OR lease_until < now()) RETURNING 1",
         command.posting_key,
         payload,
         command.revision,
         command.depends_on,
+        member_day(command),
     )
     if row is not None:
         return True
     row = await conn.fetchrow(
         "UPDATE postings SET next_command = $2::jsonb WHERE posting_key = $1 AND revision < $3"
+        " AND summary_key IS NULL"
         " AND (next_command IS NULL OR (next_command ->> 'revision')::int < $3) RETURNING 1",
         command.posting_key,
         payload,
@@ -144,28 +194,36 @@ async def get(conn: Conn, posting_key: str) -> Posting | None:
     return None if row is None else Posting.from_record(row)
 
 
-async def claim(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> bool:
+async def claim(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> bool | None:
     """Mark that a call to Dinero may be about to happen (committed before the call).
 
-    False when another replica's lease on the posting is still running: its attempt may be
+    None when another replica's lease on the posting is still running: its attempt may be
     in flight, so this replica must not touch the posting (it is deferred to the lease end).
+    Otherwise whether the outcome of an earlier attempt is unknown (a crash or a lost answer:
+    look the reference up before writing). From here until the attempt ends with every
+    answer recorded (`finish`, `requeue` with `unknown=False`) it counts as unknown, so a
+    crash now is one too.
     """
-    row = await conn.fetchrow(
-        "UPDATE postings SET state = 'in_flight', attempts = attempts + 1, updated_at = now(),"
-        " lease_owner = $2, lease_until = now() + make_interval(secs => $3)"
-        " WHERE posting_key = $1"
-        " AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now()) RETURNING 1",
+    was: bool | None = await conn.fetchval(
+        "UPDATE postings p SET state = 'in_flight', attempts = p.attempts + 1,"
+        " updated_at = now(), lease_owner = $2, lease_until = now() + make_interval(secs => $3),"
+        " outcome_unknown = true"
+        " FROM (SELECT posting_key, outcome_unknown FROM postings WHERE posting_key = $1"
+        " FOR UPDATE) AS before"
+        " WHERE p.posting_key = before.posting_key"
+        " AND (p.lease_owner IS NULL OR p.lease_owner = $2 OR p.lease_until < now())"
+        " RETURNING before.outcome_unknown",
         posting_key,
         owner,
         lease_seconds,
     )
-    if row is None:
+    if was is None:
         await conn.execute(
             "UPDATE postings SET next_attempt_at = GREATEST(next_attempt_at, lease_until)"
             " WHERE posting_key = $1",
             posting_key,
         )
-    return row is not None
+    return was
 
 
 async def renew_lease(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> None:
@@ -231,16 +289,19 @@ async def finish(
     detail: str | None = None,
     error: dict[str, object] | None = None,
     retry_at: dt.datetime | None = None,
+    unknown: bool = False,
 ) -> None:
+    """The attempt is over (`unknown`: it may have left a write whose answer we lack)."""
     await conn.execute(
         "UPDATE postings SET state = $2, detail = $3, last_error = $4::jsonb,"
-        " next_attempt_at = COALESCE($5, next_attempt_at), updated_at = now()"
-        " WHERE posting_key = $1",
+        " next_attempt_at = COALESCE($5, next_attempt_at), updated_at = now(),"
+        " outcome_unknown = $6 WHERE posting_key = $1",
         posting_key,
         state,
         detail,
         None if error is None else json.dumps(error),
         retry_at,
+        unknown,
     )
     if state == "done":
         # Wake what waited for this posting.
@@ -252,14 +313,48 @@ async def finish(
         )
 
 
-async def requeue(conn: Conn, posting_key: str, retry_at: dt.datetime, detail: str) -> None:
+async def requeue(
+    conn: Conn, posting_key: str, retry_at: dt.datetime, detail: str, *, unknown: bool
+) -> None:
+    """Try again at `retry_at`; `unknown`: this attempt's last write may have happened."""
     await conn.execute(
-        "UPDATE postings SET next_attempt_at = $2, detail = $3, updated_at = now()"
-        " WHERE posting_key = $1",
+        "UPDATE postings SET next_attempt_at = $2, detail = $3, updated_at = now(),"
+        " outcome_unknown = $4 WHERE posting_key = $1",
         posting_key,
         retry_at,
         detail,
+        unknown,
     )
+
+
+async def wait(
+    conn: Conn,
+    posting_key: str,
+    detail: str,
+    watch_invoice: str | None,
+    retry_at: dt.datetime,
+) -> None:
+    """A posting that cannot be tried yet (what it needs is not done, or is a draft): it
+    waits without an attempt, and nothing about its last attempt changes."""
+    await conn.execute(
+        "UPDATE postings SET state = 'waiting', detail = $2, watch_invoice = $3,"
+        " next_attempt_at = $4, updated_at = now() WHERE posting_key = $1",
+        posting_key,
+        detail,
+        watch_invoice,
+        retry_at,
+    )
+
+
+async def note_timestamp(conn: Conn, posting_key: str, timestamp: str | None) -> None:
+    """A document's newest TimeStamp, from an answer about it (a payment changes its
+    invoice's): the next call on it needs no read."""
+    if timestamp is not None:
+        await conn.execute(
+            "UPDATE postings SET dinero_timestamp = $2 WHERE posting_key = $1",
+            posting_key,
+            timestamp,
+        )
 
 
 async def park_tenant(conn: Conn, tenant_id: str, reason: str) -> None:
@@ -292,11 +387,11 @@ async def parked_reason(conn: Conn, tenant_id: str) -> str | None:
 
 
 async def redrive(conn: Conn, tenant_id: str, posting_key: str, detail: str = "re-driven") -> bool:
-    """Put a failed posting back in the queue (after the tenant fixed the cause); it is
-    `in_flight`, so its next attempt looks the ExternalReference up before any write."""
+    """Put a failed posting back in the queue (after the tenant fixed the cause); its next
+    attempt looks the ExternalReference up before any write."""
     row = await conn.fetchrow(
         "UPDATE postings SET state = 'in_flight', next_attempt_at = now(), last_error = NULL,"
-        " unexpected_failures = 0, detail = $3, updated_at = now()"
+        " unexpected_failures = 0, detail = $3, updated_at = now(), outcome_unknown = true"
         " WHERE tenant_id = $1 AND posting_key = $2 AND state = 'failed' RETURNING 1",
         tenant_id,
         posting_key,
@@ -338,20 +433,80 @@ async def handle_action(conn: Conn, action_id: str, action: str, outcome: str) -
     return row is not None
 
 
-async def drafts_polled_at(conn: Conn, tenant_id: str) -> dt.datetime | None:
-    value: dt.datetime | None = await conn.fetchval(
-        "SELECT drafts_polled_at FROM tenants WHERE tenant_id = $1", tenant_id
-    )
-    return value
+@dataclass(frozen=True)
+class Watched:
+    """The drafts a tenant's waiting postings watch, and where changesSince must start."""
+
+    organization_id: int
+    since: dt.datetime
+    covered_from: dt.datetime
 
 
-async def set_drafts_polled_at(conn: Conn, tenant_id: str, at: dt.datetime) -> None:
-    await conn.execute(
-        "INSERT INTO tenants (tenant_id, drafts_polled_at) VALUES ($1, $2)"
-        " ON CONFLICT (tenant_id) DO UPDATE SET drafts_polled_at = $2",
+async def watched_drafts(conn: Conn, tenant_id: str) -> Watched | None:
+    """None when nothing waits for a draft. `since` is the last poll — or earlier, when a
+    watched draft was made before the window the polls have covered without a gap (its
+    booking may lie before that window)."""
+    row = await conn.fetchrow(
+        "SELECT min(w.organization_id) AS org, min(i.created_at) AS made"
+        " FROM postings w JOIN postings i ON i.tenant_id = w.tenant_id"
+        " AND i.dinero_guid = w.watch_invoice AND i.kind = 'invoice'"
+        " WHERE w.tenant_id = $1 AND w.state = 'waiting' AND w.watch_invoice IS NOT NULL",
         tenant_id,
+    )
+    if row is None or row["org"] is None:
+        return None
+    window = await conn.fetchrow(
+        "SELECT drafts_polled_at, drafts_covered_from FROM tenants WHERE tenant_id = $1",
+        tenant_id,
+    )
+    made: dt.datetime = row["made"]
+    polled: dt.datetime | None = None if window is None else window["drafts_polled_at"]
+    covered: dt.datetime | None = None if window is None else window["drafts_covered_from"]
+    if polled is None or covered is None or made < covered:
+        since = made if polled is None else min(made, polled)
+        return Watched(row["org"], since, since)
+    return Watched(row["org"], polled, covered)
+
+
+async def drafts_polled(
+    conn: Conn, tenant_id: str, covered_from: dt.datetime, at: dt.datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO tenants (tenant_id, drafts_covered_from, drafts_polled_at)"
+        " VALUES ($1, $2, $3) ON CONFLICT (tenant_id) DO UPDATE SET"
+        " drafts_covered_from = $2, drafts_polled_at = $3",
+        tenant_id,
+        covered_from,
         at,
     )
+
+
+async def booked_drafts(
+    conn: Conn, tenant_id: str, booked: list[tuple[str, int, str | None]]
+) -> list[Posting]:
+    """Our invoices a person booked: (guid, number, timestamp) as Dinero listed them. Their
+    postings (and the summary members they carry) learn the number; the postings watching
+    them are due now. Returns the invoice postings that were drafts until now."""
+    rows = await conn.fetch(
+        "UPDATE postings p SET dinero_number = b.number, dinero_timestamp = b.stamp,"
+        " updated_at = now() FROM unnest($2::text[], $3::bigint[], $4::text[])"
+        " AS b(guid, number, stamp)"
+        " WHERE p.tenant_id = $1 AND p.dinero_guid = b.guid AND p.dinero_number IS NULL"
+        " AND p.kind = 'invoice' AND p.state IN ('done', 'gathered')"
+        " RETURNING p.posting_key",
+        tenant_id,
+        [b[0] for b in booked],
+        [b[1] for b in booked],
+        [b[2] for b in booked],
+    )
+    await conn.execute(
+        "UPDATE postings SET next_attempt_at = now() WHERE tenant_id = $1"
+        " AND state = 'waiting' AND watch_invoice = ANY($2::text[])",
+        tenant_id,
+        [b[0] for b in booked],
+    )
+    found = [await get(conn, r["posting_key"]) for r in rows]
+    return [p for p in found if p is not None]
 
 
 async def next_config_version(conn: Conn, tenant_id: str, config_json: str) -> int:
@@ -371,20 +526,108 @@ async def watch(conn: Conn, posting_key: str, invoice_guid: str | None) -> None:
     )
 
 
-async def watched_invoices(conn: Conn, tenant_id: str) -> list[tuple[str, int]]:
-    """(draft invoice guid, organisation id) that waiting postings of the tenant watch."""
+# --- daily summaries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gathering:
+    """A tenant's members waiting for their day to close."""
+
+    tenant_id: str
+    first_day: dt.date
+    last_arrival: dt.datetime
+
+
+async def gathering(pool: asyncpg.Pool) -> list[Gathering]:
+    rows = await pool.fetch(
+        "SELECT tenant_id, min(summary_day) AS first_day, max(created_at) AS last_arrival"
+        " FROM postings WHERE state = 'gathering' GROUP BY tenant_id"
+    )
+    return [Gathering(r["tenant_id"], r["first_day"], r["last_arrival"]) for r in rows]
+
+
+async def lock_summaries(conn: Conn, tenant_id: str) -> None:
+    """One close of a tenant's day at a time, across replicas (for the transaction)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('summary:' || $1))", tenant_id)
+
+
+async def gathering_members(conn: Conn, tenant_id: str) -> list[tuple[Posting, dt.date]]:
     rows = await conn.fetch(
-        "SELECT DISTINCT watch_invoice, organization_id FROM postings"
-        " WHERE tenant_id = $1 AND state = 'waiting' AND watch_invoice IS NOT NULL",
+        f"SELECT {_COLUMNS}, summary_day FROM postings"  # noqa: S608 - fixed column list
+        " WHERE tenant_id = $1 AND state = 'gathering' ORDER BY seq",
         tenant_id,
     )
-    return [(r["watch_invoice"], r["organization_id"]) for r in rows]
+    return [(Posting.from_record(r), r["summary_day"]) for r in rows]
 
 
-async def wake_watchers(conn: Conn, tenant_id: str, invoice_guids: list[str]) -> None:
+async def closed_through(conn: Conn, tenant_id: str) -> dt.date | None:
+    day: dt.date | None = await conn.fetchval(
+        "SELECT summary_closed_through FROM tenants WHERE tenant_id = $1", tenant_id
+    )
+    return day
+
+
+async def close_through(conn: Conn, tenant_id: str, day: dt.date) -> None:
     await conn.execute(
-        "UPDATE postings SET next_attempt_at = now() WHERE tenant_id = $1"
-        " AND state = 'waiting' AND watch_invoice = ANY($2::text[])",
+        "INSERT INTO tenants (tenant_id, summary_closed_through) VALUES ($1, $2)"
+        " ON CONFLICT (tenant_id) DO UPDATE SET summary_closed_through ="
+        " GREATEST(tenants.summary_closed_through, $2)",
         tenant_id,
-        invoice_guids,
+        day,
     )
+
+
+async def summaries_of(conn: Conn, tenant_id: str, keys: list[str]) -> dict[str, str]:
+    """Members among `keys` already in a summary: member key -> summary key."""
+    rows = await conn.fetch(
+        "SELECT posting_key, summary_key FROM postings WHERE tenant_id = $1"
+        " AND posting_key = ANY($2::text[]) AND summary_key IS NOT NULL",
+        tenant_id,
+        keys,
+    )
+    return {r["posting_key"]: r["summary_key"] for r in rows}
+
+
+async def gather(conn: Conn, summary_key: str, members: list[str]) -> None:
+    """The members are booked by `summary_key` now (state `gathered`)."""
+    await conn.execute(
+        "UPDATE postings SET state = 'gathered', summary_key = $1, updated_at = now(),"
+        " detail = 'in summary ' || $1 WHERE posting_key = ANY($2::text[])"
+        " AND state = 'gathering'",
+        summary_key,
+        members,
+    )
+
+
+async def finish_members(
+    conn: Conn, summary_key: str, guid: str | None, number: int | None, timestamp: str | None
+) -> list[Posting]:
+    """The summary is done: so is every member it books, with its document; what waited for
+    a member is due. Returns the members that were not done before."""
+    rows = await conn.fetch(
+        "UPDATE postings SET state = 'done', dinero_guid = $2, dinero_number = $3,"
+        " dinero_timestamp = $4, step = 'done', updated_at = now()"
+        " WHERE summary_key = $1 AND state = 'gathered' RETURNING posting_key",
+        summary_key,
+        guid,
+        number,
+        timestamp,
+    )
+    keys = [r["posting_key"] for r in rows]
+    await conn.execute(
+        "UPDATE postings SET next_attempt_at = now() WHERE depends_on && $1::text[]"
+        " AND state = ANY($2::text[])",
+        keys,
+        list(RUNNABLE),
+    )
+    found = [await get(conn, key) for key in keys]
+    return [p for p in found if p is not None]
+
+
+async def tenants_watching(pool: asyncpg.Pool) -> list[str]:
+    """Tenants with postings waiting for a draft invoice to be booked."""
+    rows = await pool.fetch(
+        "SELECT DISTINCT tenant_id FROM postings WHERE state = 'waiting'"
+        " AND watch_invoice IS NOT NULL"
+    )
+    return [r["tenant_id"] for r in rows]

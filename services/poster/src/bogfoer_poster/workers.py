@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -38,11 +39,14 @@ from bogfoer_kit.deadletter import dlq_headers
 from bogfoer_kit.http import reason
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
-from bogfoer_poster.execute import Executor, Outcome
+from bogfoer_poster.charts import Charts
+from bogfoer_poster.drafts import DraftWatch
+from bogfoer_poster.execute import Executor, Outcome, blocker
 from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.metrics import ACTIONS, ATTEMPTS
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.store import Posting
+from bogfoer_poster.summaries import Summaries
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -88,8 +92,12 @@ class Supervisor:
         self.wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
-        # Per tenant: how long until the next look for drafts that were booked by a person.
-        self._draft_poll: dict[str, tuple[float, dt.datetime]] = {}
+        # Each organisation's chart, to know a document's totals before writing it.
+        self.charts = Charts(dinero, settings.chart_max_age_seconds)
+        # Drafts a bookkeeper books: one look per tenant, releasing what waits for them.
+        self.drafts = DraftWatch(pool, dinero, settings, clock, self._announce_booked)
+        # Summary tenants' days, closed into a few documents.
+        self.summaries = Summaries(pool, settings, clock)
         self.locks = locks or TenantLocks(lambda: asyncpg.connect(settings.database_url))
         self._running: asyncio.Task[None] | None = None
         # What readiness reports: the last round's failure, and per tenant with due
@@ -127,6 +135,7 @@ class Supervisor:
                     self._serve(tenant), name=f"poster-{tenant}"
                 )
         await self._poll_drafts()
+        await self._close_summaries()
         await self.outbox.relay()
 
     async def stop(self) -> None:
@@ -236,7 +245,14 @@ class Supervisor:
                     await self.locks.release(tenant, generation)
 
     async def _post(self, posting: Posting) -> None:
-        """One attempt at one posting, as a span in the trace its command arrived in."""
+        """One attempt at one posting, as a span in the trace its command arrived in.
+
+        A posting that cannot be tried yet (what it needs is not done, or a draft) waits
+        without an attempt and without a call."""
+        blocked = await blocker(posting, self._dependency)
+        if blocked is not None:
+            await self._wait(posting, blocked)
+            return
         parent = propagate.extract({"traceparent": posting.traceparent or ""})
         with self.tracer.start_as_current_span(
             f"post {posting.kind}",
@@ -253,21 +269,25 @@ class Supervisor:
     async def _attempt(self, posting: Posting) -> None:
         lease = self.settings.claim_lease_seconds
         async with self.pool.acquire() as conn:
-            if not await store.claim(conn, posting.posting_key, self.replica_id, lease):
-                log.warning("%s is leased by another replica; deferred", posting.posting_key)
-                return
+            unknown = await store.claim(conn, posting.posting_key, self.replica_id, lease)
+        if unknown is None:
+            log.warning("%s is leased by another replica; deferred", posting.posting_key)
+            return
         try:
-            await self._carry_out(posting)
+            await self._carry_out(posting, unknown)
         finally:
             async with self.pool.acquire() as conn:
                 await store.release(conn, posting.posting_key, self.replica_id)
 
-    async def _carry_out(self, posting: Posting) -> None:
+    async def _carry_out(self, posting: Posting, unknown: bool) -> None:
+        """`unknown`: an earlier attempt may have changed Dinero without our record of it."""
         attempts = posting.attempts + 1
         before = posting  # its state and detail as the last attempt left them
-        posting = await self._reload(posting.posting_key)
+        posting = dataclasses.replace(
+            await self._reload(posting.posting_key), outcome_unknown=unknown
+        )
         org = self.dinero.organisation(posting.tenant_id, posting.organization_id)
-        executor = Executor(self._dependency)
+        executor = Executor(self._dependency, self._note_timestamp, self.charts)
 
         async def progress(
             step: str, guid: str | None, timestamp: str | None, number: int | None = None
@@ -280,8 +300,11 @@ class Supervisor:
 
         try:
             outcome = await executor.run(posting, org, progress)
-        except (RetryLater, UnknownOutcome, StaleTimestamp) as exc:
-            await self._retry(posting, attempts, exc)
+        except (RetryLater, StaleTimestamp) as exc:
+            await self._retry(posting, attempts, exc, unknown=False)  # refused: nothing written
+            return
+        except UnknownOutcome as exc:
+            await self._retry(posting, attempts, exc, unknown=True)
             return
         except (TenantParked, ReauthRequired) as exc:
             await self._park(posting, exc)
@@ -299,7 +322,7 @@ class Supervisor:
                 error = PostingError(category="internal", message=f"{exc!r}"[:2000])
                 await self._fail(posting, attempts, error)
             else:
-                await self._retry(posting, attempts, exc)
+                await self._retry(posting, attempts, exc, unknown=True)
             return
         await self._record(posting, attempts, outcome, before)
 
@@ -312,6 +335,47 @@ class Supervisor:
     async def _dependency(self, key: str) -> Posting | None:
         async with self.pool.acquire() as conn:
             return await store.get(conn, key)
+
+    async def _note_timestamp(self, key: str, timestamp: str | None) -> None:
+        async with self.pool.acquire() as conn:
+            await store.note_timestamp(conn, key, timestamp)
+
+    async def _wait(self, posting: Posting, outcome: Outcome) -> None:
+        """`posting` cannot be tried yet: it waits, told again only when what it waits for
+        changes; a draft's waiters are woken by the draft watch, the others by the posting
+        they wait for being done (or, should that never come, after an hour's backstop)."""
+        backstop = (
+            self.settings.draft_poll_max_seconds
+            if outcome.watch_invoice
+            else max(60.0, self.settings.retry_cap_seconds)
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.wait(
+                conn,
+                posting.posting_key,
+                outcome.detail or "waiting",
+                outcome.watch_invoice,
+                self.clock() + dt.timedelta(seconds=backstop),
+            )
+            if posting.state != "waiting" or posting.detail != outcome.detail:
+                await self._publish_result(
+                    conn, posting, "waiting", posting.attempts, detail=outcome.detail
+                )
+        if outcome.watch_invoice:
+            self.drafts.watching(posting.tenant_id)
+
+    async def _announce_booked(self, conn: Conn, posting: Posting) -> None:
+        """A draft invoice a person booked: the ledger hears its Number."""
+        await self._publish_result(
+            conn,
+            posting,
+            "done",
+            posting.attempts,
+            guid=posting.dinero_guid,
+            number=posting.dinero_number,
+            timestamp=posting.dinero_timestamp,
+            detail="booked in Dinero by a person",
+        )
 
     async def _record(
         self, posting: Posting, attempts: int, outcome: Outcome, before: Posting
@@ -327,7 +391,21 @@ class Supervisor:
                     outcome.timestamp,
                     outcome.number,
                 )
-                await store.finish(conn, posting.posting_key, "done")
+                await store.finish(conn, posting.posting_key, "done", detail=outcome.detail)
+                # A summary posting books its members: they are done with it.
+                for member in await store.finish_members(
+                    conn, posting.posting_key, outcome.guid, outcome.number, outcome.timestamp
+                ):
+                    await self._publish_result(
+                        conn,
+                        member,
+                        "done",
+                        member.attempts,
+                        guid=outcome.guid,
+                        number=outcome.number,
+                        timestamp=outcome.timestamp,
+                        detail=f"booked in summary {posting.posting_key}",
+                    )
             else:
                 retry_at = self.clock() + dt.timedelta(
                     seconds=self.settings.draft_poll_max_seconds
@@ -339,9 +417,7 @@ class Supervisor:
                 )
                 await store.watch(conn, posting.posting_key, outcome.watch_invoice)
                 if outcome.watch_invoice:
-                    self._draft_poll.setdefault(
-                        posting.tenant_id, (self.settings.draft_poll_min_seconds, self.clock())
-                    )
+                    self.drafts.watching(posting.tenant_id)
                 if before.state == "waiting" and before.detail == outcome.detail:
                     return  # still waiting for the same thing: nothing new to tell
             await self._publish_result(
@@ -384,7 +460,9 @@ class Supervisor:
         ).model_dump_json()
         await enqueue(conn, posting.tenant_id, POSTINGS_RESULTS, payload)
 
-    async def _retry(self, posting: Posting, attempts: int, exc: Exception) -> None:
+    async def _retry(
+        self, posting: Posting, attempts: int, exc: Exception, *, unknown: bool
+    ) -> None:
         ATTEMPTS.labels(posting.kind, "retry").inc()
         delay = min(
             self.settings.retry_cap_seconds,
@@ -400,7 +478,11 @@ class Supervisor:
         detail = f"retrying after {type(exc).__name__}: {exc}"[:500]
         async with self.pool.acquire() as conn, conn.transaction():
             await store.requeue(
-                conn, posting.posting_key, self.clock() + dt.timedelta(seconds=delay), detail
+                conn,
+                posting.posting_key,
+                self.clock() + dt.timedelta(seconds=delay),
+                detail,
+                unknown=unknown,
             )
             if attempts == 1 and not isinstance(exc, StaleTimestamp):
                 # Ops see on the first failure that it is retrying, and why; not on each retry.
@@ -427,7 +509,13 @@ class Supervisor:
         log.error("%s failed: %s", posting.posting_key, message)
         async with self.pool.acquire() as conn, conn.transaction():
             await store.finish(
-                conn, posting.posting_key, "failed", detail=message, error=error.model_dump()
+                conn,
+                posting.posting_key,
+                "failed",
+                detail=message,
+                error=error.model_dump(),
+                # A bug may have struck between a write and its record: look up first.
+                unknown=error.category == "internal",
             )
             await self._publish_result(
                 conn, posting, "failed", attempts, detail=message, error=error
@@ -446,44 +534,11 @@ class Supervisor:
             )
 
     async def _poll_drafts(self) -> None:
-        """Notice drafts a bookkeeper booked: one changesSince query per tenant, backing off."""
-        now = self.clock()
-        for tenant, (interval, due) in list(self._draft_poll.items()):
-            if now < due:
-                continue
-            async with self.pool.acquire() as conn:
-                watched = await store.watched_invoices(conn, tenant)
-                if not watched:
-                    del self._draft_poll[tenant]
-                    continue
-                since = await store.drafts_polled_at(conn, tenant)
-            org_id = watched[0][1]
-            org = self.dinero.organisation(tenant, org_id)
-            try:
-                changed = {
-                    inv.guid
-                    async for inv in org.iter_invoices(
-                        changes_since=(since or now - dt.timedelta(days=1))
-                        - dt.timedelta(seconds=5),
-                        status_filter=["Booked", "Paid", "OverPaid", "Overdue"],
-                    )
-                }
-            except (RetryLater, UnknownOutcome) as exc:
-                log.warning("draft poll for %s: %s", tenant, exc)
-                self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))
-                continue
-            except (TenantParked, ReauthRequired, DineroRejected) as exc:
-                log.error("draft poll for %s: %s", tenant, exc)
-                self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))
-                continue
-            booked = [guid for guid, _ in watched if guid in changed]
-            async with self.pool.acquire() as conn:
-                await store.set_drafts_polled_at(conn, tenant, now)
-                if booked:
-                    await store.wake_watchers(conn, tenant, booked)
-            if booked:
-                self.wake.set()
-                interval = self.settings.draft_poll_min_seconds
-            else:
-                interval = min(self.settings.draft_poll_max_seconds, interval * 2)
-            self._draft_poll[tenant] = (interval, now + dt.timedelta(seconds=interval))
+        """Notice drafts a bookkeeper booked (one changesSince list per tenant, `drafts.py`)."""
+        if await self.drafts.poll():
+            self.wake.set()
+
+    async def _close_summaries(self) -> None:
+        """Close the summary tenants' days that are over (`summaries.py`)."""
+        if await self.summaries.close_due():
+            self.wake.set()
