@@ -18,10 +18,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KafkaBroker
+from bogfoer_devstack.offsets import Offsets
 from bogfoer_devstack.postgres import Postgres
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
@@ -29,7 +30,6 @@ from bogfoer_kit.settings import ServiceSettings
 
 SINK = "bench.sink.v1"  # where the consume→produce anchor writes
 WATCH_INTERVAL = 0.025
-Offsets = dict[TopicPartition, int]
 
 
 @dataclass
@@ -81,36 +81,6 @@ async def _topics(bootstrap: str) -> None:
             await admin.create_topics([NewTopic(SINK, 6, 1)])
     finally:
         await admin.close()
-
-
-async def end_offsets(bootstrap: str, topic: str) -> Offsets:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends: Offsets = await consumer.end_offsets(partitions)
-        return ends
-    finally:
-        await consumer.stop()
-
-
-async def commit_group(bootstrap: str, group: str, offsets: Offsets) -> None:
-    """Set `group`'s committed offsets, so a consumer joining it starts there."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(dict(offsets))
-    finally:
-        await consumer.stop()
 
 
 async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:

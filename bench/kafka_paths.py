@@ -50,6 +50,7 @@ from bogfoer_contracts.topics import (
     key_for,
 )
 from bogfoer_contracts.topology import INGEST, LEDGER, MAPPER, ServiceKafka
+from bogfoer_devstack.offsets import Offsets, commit_group, end_offsets
 from bogfoer_rules.policy import OrderState, decide, state_key
 
 RECORDS = 20_000
@@ -119,16 +120,16 @@ STAGES = (
 
 async def _prepare(
     found: infra.Infra, stage: Stage, suffix: str, records: Records
-) -> tuple[infra.Offsets, infra.Offsets]:
+) -> tuple[Offsets, Offsets]:
     if stage.service is MAPPER:
         await infra.produce(
             found.bootstrap,
             TENANTS_CONFIG,
             [(key_for(c.tenant_id), c.model_dump_json().encode()) for c in settings_of(suffix)],
         )
-    start = await infra.end_offsets(found.bootstrap, stage.topic)
+    start = await end_offsets(found.bootstrap, stage.topic)
     await infra.produce(found.bootstrap, stage.topic, records)
-    ends = await infra.end_offsets(found.bootstrap, stage.topic)
+    ends = await end_offsets(found.bootstrap, stage.topic)
     return start, {tp: end for tp, end in ends.items() if end > start[tp]}
 
 
@@ -138,17 +139,15 @@ async def _groups_at_end(found: infra.Infra, stage: Stage, prefix: str) -> None:
         if subscription.name in (stage.subscription, *stage.from_start):
             continue
         for topic in subscription.topics:
-            ends = await infra.end_offsets(found.bootstrap, topic)
-            await infra.commit_group(found.bootstrap, subscription.group(prefix), ends)
+            ends = await end_offsets(found.bootstrap, topic)
+            await commit_group(found.bootstrap, subscription.group(prefix), ends)
 
 
-def _anchor(
-    found: infra.Infra, stage: Stage, suffix: str, start: infra.Offsets, ends: infra.Offsets
-) -> float:
+def _anchor(found: infra.Infra, stage: Stage, suffix: str, start: Offsets, ends: Offsets) -> float:
     group = f"anchor-{stage.name}-{suffix}"
 
     async def go() -> float:
-        await infra.commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends})
+        await commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends})
         process = infra.start_anchor(found.bootstrap, group, ends)
         try:
             progress = await infra.watch_group(
@@ -166,8 +165,8 @@ def _service(
     stage: Stage,
     database: str,
     suffix: str,
-    start: infra.Offsets,
-    ends: infra.Offsets,
+    start: Offsets,
+    ends: Offsets,
 ) -> float:
     prefix = f"bench-{suffix}"
     group = stage.service.subscription(stage.subscription).group(prefix)
@@ -176,7 +175,7 @@ def _service(
         f"BOGFOER_{name.upper()}_GROUP_ID": prefix,
         f"BOGFOER_{name.upper()}_LOG_LEVEL": "WARNING",
     }
-    asyncio.run(infra.commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends}))
+    asyncio.run(commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends}))
     asyncio.run(_groups_at_end(found, stage, prefix))
     stack = found.stack(f"{stage.name}-{suffix}", database, **env)
     try:

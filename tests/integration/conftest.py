@@ -25,6 +25,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bogfoer_devstack.offsets import commit_group, end_offsets
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
@@ -104,41 +105,10 @@ async def values_in(bootstrap: str, topic: str) -> list[bytes]:
         await consumer.stop()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    assert described["error_code"] == 0, described
-    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-
-
-async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    partitions = await partitions_of(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return ends
-    finally:
-        await consumer.stop()
-
-
 async def start_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
     """Commit the current end of every partition for `group_id`, so a service joining that
     group reads only what is produced from now on."""
-    ends = await end_offsets(bootstrap, topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        await consumer.commit(dict(ends))
-    finally:
-        await consumer.stop()
+    await commit_group(bootstrap, group_id, await end_offsets(bootstrap, topic))
 
 
 async def idempotent_producer(bootstrap: str) -> AIOKafkaProducer:

@@ -15,8 +15,8 @@ from bogfoer_contracts.ids import posting_key
 from bogfoer_contracts.postings import POSTING_COMMAND, ContactSpec, EnsureContact
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, dlq_topic, key_for
 from bogfoer_contracts.topology import LEDGER
+from bogfoer_devstack.offsets import end_offsets
 from tests.integration.conftest import (
-    end_offsets,
     eventually,
     idempotent_producer,
     make_stack,

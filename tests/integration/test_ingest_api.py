@@ -16,11 +16,11 @@ from aiokafka import TopicPartition
 
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.shop import signature
 from tests.integration.conftest import (
     MAX_BODY,
     Ingest,
-    end_offsets,
     make_stack,
     new_tenant,
     read_from,

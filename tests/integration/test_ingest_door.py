@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS
+from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stripe_double import StripeWorld, sign
-from tests.integration.conftest import Ingest, end_offsets
+from tests.integration.conftest import Ingest
 from tests.integration.test_ingest_api import error_of, event
 
 pytestmark = pytest.mark.integration

@@ -44,9 +44,9 @@ from bogfoer_contracts.topics import (
     TENANTS_CONFIG,
     key_for,
 )
+from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.stack import ServiceProcess
 from tests.integration.conftest import (
-    end_offsets,
     eventually,
     idempotent_producer,
     make_stack,

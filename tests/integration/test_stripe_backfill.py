@@ -19,6 +19,7 @@ from bogfoer_contracts.admin import Backfill
 from bogfoer_contracts.events import SALES_EVENT, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_contracts.topology import INGEST
+from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.stripe_double import StripeDoubleClient, StripeWorld
 from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_ingest import backfill
@@ -27,7 +28,7 @@ from bogfoer_ingest.stripe import StripeApi, normalise
 from bogfoer_ingest.tenants import TenantCredentials, TenantDirectory
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.publish import Publisher
-from tests.integration.conftest import end_offsets, eventually, new_tenant, read_from
+from tests.integration.conftest import eventually, new_tenant, read_from
 
 pytestmark = pytest.mark.integration
 EVERYTHING = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
