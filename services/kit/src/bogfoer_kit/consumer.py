@@ -437,7 +437,10 @@ class SubscriptionLoop:
     async def stop(self, within: float) -> None:
         """Finish the poll in hand (its offsets committed), then leave the group."""
         self.stopping.set()
-        if self.task is not None:
+        if self.task is not None and self.task.done():
+            # The loop ended before (readiness said so): nothing in hand; still leave the group.
+            await asyncio.gather(self.task, return_exceptions=True)
+        elif self.task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.task), within)
             except TimeoutError:
