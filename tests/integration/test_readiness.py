@@ -14,9 +14,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
-from bogfoer_contracts.topics import SALES_EVENTS
+from bogfoer_contracts.topology import MAPPER
+from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.http import Readiness, health_router
 
 pytestmark = pytest.mark.integration
@@ -33,24 +33,32 @@ class _Broken:
 
 
 @pytest.fixture
-async def service(topics: str) -> AsyncIterator[tuple[httpx.AsyncClient, KafkaBroker, _Broken]]:
+async def service(topics: str) -> AsyncIterator[tuple[httpx.AsyncClient, Consumers, _Broken]]:
+    """A service's readiness as the four services wire it: its broker and its consumer loops
+    (`bogfoer_kit.consumer`), here the mapper's `events` loop with a handler that does
+    nothing."""
     broker = KafkaBroker(topics)
+    consumers = Consumers(
+        broker, MAPPER, f"it-ready-{uuid4().hex[:8]}", {"bootstrap_servers": topics}
+    )
 
-    @broker.subscriber(SALES_EVENTS, group_id=f"it-ready-{uuid4().hex[:8]}")
-    async def on_event(msg: KafkaMessage) -> None:
+    async def on_events(batch: TenantBatch) -> None:
         return None
 
-    readiness = Readiness(broker)
+    consumers.subscribe("events", on_events)
+    readiness = Readiness(broker, consumers)
     database = _Broken()
     readiness.add("postgres", database.check)
     app = FastAPI()
     app.include_router(health_router(readiness))
     await broker.start()
+    await consumers.start()
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
-            yield http, broker, database
+            yield http, consumers, database
     finally:
+        await consumers.stop()
         await broker.stop()
 
 
@@ -61,7 +69,7 @@ async def _ready(http: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
 
 
 async def test_ready_when_every_check_passes(
-    service: tuple[httpx.AsyncClient, KafkaBroker, _Broken],
+    service: tuple[httpx.AsyncClient, Consumers, _Broken],
 ) -> None:
     http, _, _ = service
     assert await _ready(http) == (
@@ -75,17 +83,17 @@ async def test_ready_when_every_check_passes(
 
 
 async def test_a_consumer_that_stopped_consuming_is_named(
-    service: tuple[httpx.AsyncClient, KafkaBroker, _Broken],
+    service: tuple[httpx.AsyncClient, Consumers, _Broken],
 ) -> None:
-    http, broker, _ = service
-    (subscriber,) = broker.subscribers
-    for task in subscriber.tasks:  # type: ignore[attr-defined]
-        task.cancel()  # its consume loop is gone (FastStream restarts crashed ones only)
-    await asyncio.sleep(0)
+    http, consumers, _ = service
+    loop = consumers.loops["events"]
+    assert loop.task is not None
+    loop.task.cancel()  # its poll loop is gone, while nobody asked it to stop
+    await asyncio.gather(loop.task, return_exceptions=True)
     status, body = await _ready(http)
     assert status == 503
     assert body["checks"] == {"kafka": True, "consumers": False, "postgres": True}
-    assert body["failing"] == {"consumers": f"not consuming: {SALES_EVENTS}"}
+    assert body["failing"] == {"consumers": "not consuming: events: its loop ended"}
 
 
 @pytest.mark.parametrize(
@@ -96,7 +104,7 @@ async def test_a_consumer_that_stopped_consuming_is_named(
     ],
 )
 async def test_a_failing_dependency_is_named_with_its_reason(
-    service: tuple[httpx.AsyncClient, KafkaBroker, _Broken], why: str, expected: str
+    service: tuple[httpx.AsyncClient, Consumers, _Broken], why: str, expected: str
 ) -> None:
     http, _, database = service
     database.why = why

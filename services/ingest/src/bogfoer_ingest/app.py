@@ -92,8 +92,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "ingest")
-    readiness = Readiness(broker)
-    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
+    readiness = Readiness(broker, consumers)
     readiness.add("postgres", db.failing)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router(guard))

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
 from bogfoer_kit.asyncapi import document
+
+if TYPE_CHECKING:
+    from bogfoer_kit.consumer import Consumers
 
 # A readiness check answers None when all is well, or why not (for the operator).
 ReadyCheck = Callable[[], Awaitable[str | None]]
@@ -28,14 +31,14 @@ def reason(exc: BaseException) -> str:
 
 
 class Readiness:
-    def __init__(self, broker: KafkaBroker | None) -> None:
-        """Kafka's checks for a service that uses it (the portal speaks only HTTP)."""
+    def __init__(self, broker: KafkaBroker | None, consumers: Consumers | None = None) -> None:
+        """Kafka's checks for a service that uses it (the portal speaks only HTTP): the broker
+        answers, and each of the service's consumer loops is consuming."""
         self._checks: dict[str, ReadyCheck] = {}
         if broker is not None:
-            self._checks |= {
-                "kafka": functools.partial(self._kafka, broker),
-                "consumers": functools.partial(self._consumers, broker),
-            }
+            self._checks["kafka"] = functools.partial(self._kafka, broker)
+        if consumers is not None:
+            self._checks["consumers"] = consumers.ready
 
     def add(self, name: str, check: ReadyCheck) -> None:
         self._checks[name] = check
@@ -59,17 +62,6 @@ class Readiness:
     async def _kafka(broker: KafkaBroker) -> str | None:
         answered = await broker.ping(timeout=CHECK_TIMEOUT_SECONDS - 1)
         return None if answered else "the broker does not answer"
-
-    @staticmethod
-    async def _consumers(broker: KafkaBroker) -> str | None:
-        """Each subscriber is running and its consume loop is alive (FastStream restarts a
-        loop that crashed; one that ended is gone for good)."""
-        dead = []
-        for subscriber in broker.subscribers:
-            tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
-            if not subscriber.running or not any(not t.done() for t in tasks):
-                dead.append(", ".join(getattr(subscriber, "topic_names", ["?"])))
-        return f"not consuming: {'; '.join(sorted(dead))}" if dead else None
 
 
 def health_router(readiness: Readiness) -> APIRouter:

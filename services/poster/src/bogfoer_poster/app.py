@@ -41,8 +41,7 @@ def create_app(settings: PosterSettings) -> FastAPI:
         ca_file=settings.database_ca_file,
     )
     guard = settings.guard()
-    readiness = Readiness(broker)
-    readiness.add("consumers", consumers.ready)  # our loops, not FastStream's
+    readiness = Readiness(broker, consumers)
     readiness.add("postgres", db.failing)
 
     @asynccontextmanager
