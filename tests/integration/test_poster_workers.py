@@ -276,10 +276,11 @@ async def test_a_posting_leased_by_another_replica_is_left_alone_until_the_lease
     )
 
     async def done() -> bool:
-        state = await db.fetchval(
-            "SELECT state FROM postings WHERE posting_key = $1", command.posting_key
+        # The attempt records its outcome, then gives its own lease back (a statement later).
+        row = await db.fetchrow(
+            "SELECT state, lease_owner FROM postings WHERE posting_key = $1", command.posting_key
         )
-        return bool(state == "done")
+        return row is not None and (row["state"], row["lease_owner"]) == ("done", None)
 
     # The lease ran out without a word from its owner: this replica takes over, look-up first.
     await eventually(done, within=10, what="the posting after the lease ended")
