@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from playwright.sync_api import Playwright, sync_playwright
 
 from bogfoer_contracts.topics import key_for
+from bogfoer_devstack.offsets import records_to_end
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import Stack
 from dinero_sandbox.process import SandboxHandle, start_sandbox
@@ -143,27 +143,8 @@ def playwright() -> Iterator[Playwright]:
 
 def kafka_records(bootstrap: str, topic: str, tenant_id: str) -> list[Any]:
     """Every record of a tenant on a topic so far (aiokafka ConsumerRecords)."""
-
-    async def read() -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            found: list[Any] = []
-            batches = await consumer.getmany(timeout_ms=3000)
-            while batches:
-                for records in batches.values():
-                    found += [r for r in records if r.key == key_for(tenant_id)]
-                batches = await consumer.getmany(timeout_ms=1000)
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    records = asyncio.run(records_to_end(bootstrap, topic))
+    return [r for r in records if r.key == key_for(tenant_id)]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -25,7 +25,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bogfoer_devstack.offsets import commit_group, end_offsets
+from bogfoer_devstack.offsets import commit_group, end_offsets, records_to_end
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
 from bogfoer_kit.kafka import ensure_topics
@@ -91,18 +91,9 @@ async def one_partition_topic(bootstrap: str, prefix: str) -> str:
     return topic
 
 
-async def values_in(bootstrap: str, topic: str) -> list[bytes]:
-    """Every record value of a one-partition topic, from the start."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
-        batch = await consumer.getmany(tp, timeout_ms=5000)
-        return [r.value for r in batch.get(tp, [])]
-    finally:
-        await consumer.stop()
+async def values_in(bootstrap: str, topic: str) -> list[bytes | None]:
+    """Every record value of a topic, from the start to its end as it is now."""
+    return [r.value for r in await records_to_end(bootstrap, topic)]
 
 
 async def start_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:

@@ -30,11 +30,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS
 from bogfoer_devstack.kafka import KafkaBroker, _wait_for_metadata
+from bogfoer_devstack.offsets import records_to_end
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
 from bogfoer_devstack.stripe_double import StripeWorld, sign
@@ -135,21 +135,11 @@ async def outage(database_url: str, tmp_path: Path) -> AsyncIterator[Outage]:
 
 async def records_with(bootstrap: str, topic: str, header: str, values: set[str]) -> list[str]:
     """The `header` values of every record on `topic` carrying one of `values`."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    found = (
+        dict(record.headers).get(header, b"").decode()
+        for record in await records_to_end(bootstrap, topic)
     )
-    await consumer.start()
-    found: list[str] = []
-    try:
-        while batches := await consumer.getmany(timeout_ms=1500):
-            for records in batches.values():
-                for record in records:
-                    value = dict(record.headers).get(header, b"").decode()
-                    if value in values:
-                        found.append(value)
-        return found
-    finally:
-        await consumer.stop()
+    return [value for value in found if value in values]
 
 
 async def refused_quickly(call: Any) -> httpx.Response:

@@ -255,15 +255,19 @@ async def test_a_posting_still_waiting_for_the_same_thing_tells_the_ledger_once(
 
 
 async def test_a_posting_leased_by_another_replica_is_left_alone_until_the_lease_ends(
-    db: asyncpg.Connection, supervisor: Supervisor
+    db: asyncpg.Connection, supervisor: Supervisor, caplog: pytest.LogCaptureFixture
 ) -> None:
     tenant = new_tenant()
     command = _contact(tenant, 1)
     assert await store.intake(db, command, None)
     # Another replica claimed it and may be talking to Dinero right now.
-    assert await store.claim(db, command.posting_key, "poster-elsewhere", 1.5) is not None
+    assert await store.claim(db, command.posting_key, "poster-elsewhere", 3.0) is not None
     supervisor.wake.set()
-    await asyncio.sleep(0.8)
+
+    async def deferred() -> bool:
+        return f"{command.posting_key} is leased by another replica" in caplog.text
+
+    await eventually(deferred, within=3, what="this replica's look at the leased posting")
     row = await db.fetchrow(
         "SELECT state, attempts, lease_owner FROM postings WHERE posting_key = $1",
         command.posting_key,

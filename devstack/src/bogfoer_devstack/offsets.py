@@ -3,7 +3,9 @@ set around a service under measurement."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 Offsets = dict[TopicPartition, int]
@@ -40,5 +42,32 @@ async def commit_group(bootstrap: str, group: str, offsets: Offsets) -> None:
     try:
         consumer.assign(list(offsets))
         await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()
+
+
+async def records_to_end(
+    bootstrap: str, topic: str, within: float = 60.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` from the start up to its end as it is now.
+
+    Read up to the end offsets taken first, not "until a poll comes back empty": on a loaded
+    machine a fresh consumer's first fetches can come back empty while records are there."""
+    ends = await end_offsets(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        todo = {tp: end for tp, end in ends.items() if end > 0}
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        deadline = asyncio.get_running_loop().time() + within
+        while todo:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{topic} not read to its end {dict(ends)} within {within} s")
+            for tp, batch in (await consumer.getmany(*todo, timeout_ms=500)).items():
+                records += [r for r in batch if r.offset < ends[tp]]
+            todo = {tp: end for tp, end in todo.items() if await consumer.position(tp) < end}
+        return records
     finally:
         await consumer.stop()
