@@ -65,8 +65,11 @@ RESULTS = 20_000
 ORDERS = 3_000
 
 
-async def sigterm_and_wait(service: ServiceProcess) -> tuple[int, float]:
-    """SIGTERM the process and wait for it to exit; returns (exit code, seconds)."""
+async def sigterm_mid_stream(
+    service: ServiceProcess, done: Callable[[], Awaitable[int]], total: int
+) -> int:
+    """SIGTERM the process while it is busy and wait for it to exit, cleanly and within the
+    grace period, mid-stream; returns how much of `total` was done."""
     proc = service.process
     assert proc is not None
     started = time.monotonic()
@@ -76,7 +79,13 @@ async def sigterm_and_wait(service: ServiceProcess) -> tuple[int, float]:
     except subprocess.TimeoutExpired:
         proc.kill()
         raise AssertionError(f"{service.name} ignored SIGTERM:\n{service.tail()}") from None
-    return code, time.monotonic() - started
+    took = time.monotonic() - started
+    at_exit = await done()
+    report(f"\n[{service.name}] SIGTERM: exit {code} in {took:.2f}s with {at_exit} of {total} done")
+    assert code == 0, service.tail()
+    assert took < GRACEFUL_SECONDS
+    assert 0 < at_exit < total, "the SIGTERM did not land mid-stream"
+    return at_exit
 
 
 async def sigkill_mid_stream(
@@ -155,15 +164,7 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
             if how == "SIGKILL":
                 await sigkill_mid_stream(ledger, applied, RESULTS)
             else:
-                code, took = await sigterm_and_wait(ledger)
-                at_exit = await applied()
-                report(
-                    f"\n[ledger] SIGTERM after >=100 of {RESULTS} applied; exit {code} in"
-                    f" {took:.2f}s with {at_exit} applied"
-                )
-                assert code == 0, ledger.tail()
-                assert took < GRACEFUL_SECONDS
-                assert 0 < at_exit < RESULTS, "the SIGTERM did not land mid-stream"
+                at_exit = await sigterm_mid_stream(ledger, applied, RESULTS)
 
                 # What the group committed on shutdown is exactly what was applied: a restart
                 # neither skips a record nor receives one it already applied.
@@ -314,15 +315,7 @@ async def test_mapper_stopped_mid_stream_loses_no_command_and_repeats_none(
             if how == "SIGKILL":
                 await sigkill_mid_stream(mapper, processed, ORDERS)
             else:
-                code, took = await sigterm_and_wait(mapper)
-                at_exit = await processed()
-                report(
-                    f"\n[mapper] SIGTERM after >=30 of {ORDERS} events; exit {code} in {took:.2f}s"
-                    f" with {at_exit} processed"
-                )
-                assert code == 0, mapper.tail()
-                assert took < GRACEFUL_SECONDS
-                assert 0 < at_exit < ORDERS, "the SIGTERM did not land mid-stream"
+                await sigterm_mid_stream(mapper, processed, ORDERS)
                 outbox_left = await db.fetchval("SELECT count(*) FROM mapper.outbox")
                 assert outbox_left == 0, "a graceful stop leaves nothing unpublished"
 

@@ -348,27 +348,16 @@ class Executor:
             updated = await org.update_invoice(guid, update)
             timestamp = updated.timestamp
             await progress("rewritten", guid, timestamp)
-        detail = None
-        if number is None:
-            if check == "read" or reread:
-                invoice = await org.get_invoice(guid)
-                if invoice.status != "Draft" and invoice.number is not None:
-                    number, timestamp = invoice.number, invoice.timestamp  # booked before a crash
-                else:
-                    _check_totals(invoice, command.expected_total, command.expected_vat, "invoice")
-                    timestamp = invoice.timestamp
-            if number is None:
-                if command.booking == "draft":
-                    return Outcome("done", guid=guid, timestamp=timestamp)
-                booked = await _book_document(
-                    timestamp,
-                    lambda ts: org.book_invoice(guid, ts),
-                    lambda: org.get_invoice(guid),
-                )
-                number, timestamp = booked.number, booked.timestamp
-                if booked.answer is not None:
-                    detail = self._booked_as_expected(org, booked.answer, command, "invoice")
-            await progress("booked", guid, timestamp, number)
+        document_guid = guid
+        outcome = await self._booked(
+            org,
+            command,
+            "invoice",
+            _Created(guid, timestamp, number, read_first=check == "read" or reread),
+            lambda: org.get_invoice(document_guid),
+            lambda ts: org.book_invoice(document_guid, ts),
+            progress,
+        )
         if command.booking == "booked_and_emailed" and posting.step != "emailed":
             mailed = False
             if posting.outcome_unknown:  # our e-mail may have gone out already
@@ -377,6 +366,40 @@ class Executor:
             if not mailed:
                 await org.email_invoice(guid, MailoutRequest())
             await progress("emailed", guid, None)
+        return outcome
+
+    async def _booked(
+        self,
+        org: OrganisationClient,
+        command: CreateInvoice | CreateCreditNote,
+        document: str,
+        created: _Created,
+        get: Callable[[], Awaitable[Invoice]],
+        book: Callable[[str], Awaitable[Invoice]],
+        progress: Progress,
+    ) -> Outcome:
+        """An invoice or credit note that exists in Dinero, booked (or left a draft, as the
+        tenant chose), its totals checked by a read only when the chart could not tell or an
+        earlier attempt's outcome is unknown, else against the booking's own answer."""
+        guid, timestamp, number = created.guid, created.timestamp, created.number
+        if number is not None:
+            return Outcome("done", guid=guid, number=number, timestamp=timestamp)
+        detail = None
+        if created.read_first:
+            current = await get()
+            if current.status != "Draft" and current.number is not None:
+                number, timestamp = current.number, current.timestamp  # booked before a crash
+            else:
+                _check_totals(current, command.expected_total, command.expected_vat, document)
+                timestamp = current.timestamp
+        if number is None:
+            if command.booking == "draft":
+                return Outcome("done", guid=guid, timestamp=timestamp)
+            booked = await _book_document(timestamp, book, get)
+            number, timestamp = booked.number, booked.timestamp
+            if booked.answer is not None:
+                detail = self._booked_as_expected(org, booked.answer, command, document)
+        await progress("booked", guid, timestamp, number)
         return Outcome("done", guid=guid, number=number, timestamp=timestamp, detail=detail)
 
     async def _booked_invoice(self, key: str) -> Posting | Outcome:
@@ -476,28 +499,16 @@ class Executor:
                 )
                 guid, timestamp = created.guid, created.timestamp
                 await progress("created", guid, timestamp)
-        detail = None
-        if number is None:
-            if check == "read" or reread:
-                note = await org.get_credit_note(guid)
-                if note.status != "Draft" and note.number is not None:
-                    number, timestamp = note.number, note.timestamp
-                else:
-                    _check_totals(note, command.expected_total, command.expected_vat, "credit note")
-                    timestamp = note.timestamp
-            if number is None:
-                if command.booking == "draft":
-                    return Outcome("done", guid=guid, timestamp=timestamp)
-                booked = await _book_document(
-                    timestamp,
-                    lambda ts: org.book_credit_note(guid, ts),
-                    lambda: org.get_credit_note(guid),
-                )
-                number, timestamp = booked.number, booked.timestamp
-                if booked.answer is not None:
-                    detail = self._booked_as_expected(org, booked.answer, command, "credit note")
-            await progress("booked", guid, timestamp, number)
-        return Outcome("done", guid=guid, number=number, timestamp=timestamp, detail=detail)
+        document_guid = guid
+        return await self._booked(
+            org,
+            command,
+            "credit note",
+            _Created(guid, timestamp, number, read_first=check == "read" or reread),
+            lambda: org.get_credit_note(document_guid),
+            lambda ts: org.book_credit_note(document_guid, ts),
+            progress,
+        )
 
     async def _voucher(
         self, posting: Posting, command: CreateVoucher, org: OrganisationClient, progress: Progress
@@ -584,6 +595,16 @@ class _Document(Protocol):
 
 
 D = TypeVar("D", bound=_Document)
+
+
+@dataclass(frozen=True)
+class _Created:
+    """An invoice or credit note as Dinero holds it after this attempt's create or look-up."""
+
+    guid: str
+    timestamp: str | None
+    number: int | None  # set: booked already
+    read_first: bool  # read it before booking (totals unknown, or an earlier outcome unknown)
 
 
 @dataclass(frozen=True)
