@@ -42,6 +42,7 @@ from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
 from dinero_sandbox.process import SandboxHandle, start_sandbox
+from tests.request_log import busiest_window
 
 from .conftest import eventually, new_tenant
 
@@ -226,17 +227,6 @@ def _calls(sandbox: SandboxHandle, org: int, after: int = 0) -> list[dict[str, A
     return [e for e in sandbox.requests(org) if e["seq"] > after]
 
 
-def _busiest_window(calls: list[dict[str, Any]]) -> int:
-    """The most calls within any WINDOW seconds (Dinero's sliding window)."""
-    times = sorted(dt.datetime.fromisoformat(e["at"]).timestamp() for e in calls)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= WINDOW:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
-
-
 def _book_drafts(sandbox: SandboxHandle, org: int, api_key: str) -> int:
     """The bookkeeper books every draft invoice in Dinero: one list, one book each."""
     token = sandbox.password_token(org, api_key)
@@ -367,4 +357,4 @@ async def test_a_poster_restarted_mid_window_remembers_its_calls_and_draws_no_42
         await eventually(done, within=60, what="every sale booked", interval=0.5)
     calls = _calls(sandbox, org)
     assert not [e for e in calls if e["status"] == 429]
-    assert _busiest_window(calls) <= USABLE
+    assert busiest_window(calls, WINDOW) <= USABLE
