@@ -161,3 +161,60 @@ def test_a_document_naming_another_contact_is_found() -> None:
     found, key = _one_order()
     other = Document(**{**invoice_document(key, "guid-invoice").__dict__, "contact_guid": "x"})
     assert ("contact", "person") in _classes(classify(evidence(found, _ledger(found), [other])))
+
+
+def _summary_day() -> tuple[dict[str, Expected], dict[str, LedgerPosting], str]:
+    """A daily-summary tenant's day of two paid orders: the members as the rules derive them,
+    the ledger with each member done by its summary document and the summaries themselves
+    (results only: the poster makes them, the mapper never sends their commands)."""
+    summary = settings(posting_mode="daily_summary", booking_mode="booked")
+    found = expect(
+        [(placed("S1"), 0), (capture("S1"), 0), (placed("S2"), 0), (capture("S2"), 0)], [summary]
+    )
+    guids = {"invoice": "guid-summary-invoice", "payment": "guid-summary-payment"}
+    ledger = {}
+    for key, entry in found.items():
+        assert entry.command is not None
+        ledger[key] = done(entry.command, guids.get(entry.kind, f"guid-{entry.kind}"))
+    day = f"bogfoer:{TENANT}:summary_invoice:2026-11-20"
+    for kind, key, amount in (
+        ("invoice", day, 20000),
+        ("payment", f"bogfoer:{TENANT}:summary_payment:2026-11-20", 20000),
+    ):
+        ledger[key] = LedgerPosting(
+            key=key,
+            kind=kind,
+            state="done",
+            amount=amount,
+            dinero_guid=guids[kind],
+            dinero_number=None,
+            attempts=1,
+            detail=None,
+            error=None,
+            command=None,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    return found, ledger, day
+
+
+def test_a_summary_day_is_checked_against_its_sales_not_each_sale_on_its_own() -> None:
+    found, ledger, day = _summary_day()
+    document = invoice_document(day, "guid-summary-invoice", total=20000)
+    ev = evidence(found, ledger, [document])
+    assert classify(ev) == []
+    assert all(expected == actual for _, expected, actual in trial_balance(ev))
+
+
+def test_a_summary_document_edited_in_dinero_is_found_for_a_person() -> None:
+    found, ledger, day = _summary_day()
+    edited = invoice_document(day, "guid-summary-invoice", total=18000)
+    findings = classify(evidence(found, ledger, [edited]))
+    assert {(f.klass, f.repair, f.posting_key) for f in findings if f.klass == "amount"} == {
+        ("amount", "person", day)
+    }
+    assert {f.posting_key for f in findings if f.klass != "trial_balance"} == {day}
+    missing = classify(evidence(found, ledger, []))
+    assert {(f.klass, f.posting_key) for f in missing if f.klass != "trial_balance"} == {
+        ("missing", day)
+    }

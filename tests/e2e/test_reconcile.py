@@ -355,3 +355,36 @@ def test_each_class_is_found_and_repair_leaves_what_the_sales_say(
     code, report, _ = bogfoer(stack, tmp_path, "--tenant", drafts.tenant_id, *MONTH)
     assert tenant_report(report, drafts.tenant_id)["findings"] == []
     assert code == 0
+
+
+@pytest.mark.timeout(240)  # the first test of a run also starts the stack
+def test_a_summary_document_edited_in_dinero_is_found_against_its_sales(
+    new_tenant: Any, operator: Any, stack: Stack, http: httpx.Client, tmp_path: Path
+) -> None:
+    # A daily-summary tenant whose bookkeeper reviews drafts: the day's two sales are one
+    # draft summary invoice on Dinero's collective contact.
+    tenant = new_tenant(booking_mode="draft", trigger="order_placed", posting_mode="daily_summary")
+    for oid in ("S1", "S2"):
+        sent = tenant.shop.send(
+            "order.placed", f"{oid}-placed", AT, order(oid, lines=[goods("1", 10000)])
+        )
+        assert sent.status_code == 202
+    # The contact, the two sales and, once the day closed, their summary invoice.
+    rows = operator.wait_settled(tenant.tenant_id, expected=4, settled=("done",), timeout=60)
+    summary = [r for r in rows if ":summary_invoice:" in r["posting_key"]]
+    assert len(summary) == 1, [r["posting_key"] for r in rows]
+
+    code, report, _ = bogfoer(stack, tmp_path, "--tenant", tenant.tenant_id, *MONTH)
+    assert tenant_report(report, tenant.tenant_id)["findings"] == []
+    assert code == 0
+
+    # The bookkeeper changes the summary's lines in Dinero: it no longer carries the sales.
+    Dinero(tenant, http).edit_lines(summary[0]["dinero_guid"], 90)
+    code, report, _ = bogfoer(stack, tmp_path, "--tenant", tenant.tenant_id, *MONTH)
+    assert code == 1
+    found = [
+        (f["klass"], f["repair"], f["posting_key"])
+        for f in tenant_report(report, tenant.tenant_id)["findings"]
+        if f["klass"] != "trial_balance"
+    ]
+    assert found == [("amount", "person", summary[0]["posting_key"])], found

@@ -465,6 +465,8 @@ def classify(ev: Evidence) -> list[Finding]:
             continue
         if posting.state != "done" or command is None:
             continue
+        if command.summary:
+            continue  # booked by its day's summary document (`_summary_findings`)
         if isinstance(command, RegisterPayment):
             findings += _payment_findings(ev, key, command)
             continue
@@ -517,8 +519,96 @@ def classify(ev: Evidence) -> list[Finding]:
                     posting.kind,
                 )
             )
+    findings += _summary_findings(ev)
     findings += trial_balance_findings(ev)
     return findings
+
+
+# --- daily summaries: each summary document against the sales it books ---------------------
+
+
+def summaries(ev: Evidence) -> dict[str, list[str]]:
+    """Each summary posting in the ledger -> the members (posting keys) it books.
+
+    The poster makes a summary posting itself (the mapper never sends its command, so the
+    ledger has its result only) and records its document on every member it books: a
+    member done with the guid of a summary of its kind is in that summary."""
+    made_by_poster = {
+        (posting.kind, posting.dinero_guid): key
+        for key, posting in ev.ledger.items()
+        if posting.command is None and posting.dinero_guid and key not in ev.expected
+    }
+    books: dict[str, list[str]] = defaultdict(list)
+    for key, entry in ev.expected.items():
+        command = ev.target(key)
+        posting = ev.ledger.get(key)
+        if command is None or not command.summary or not ev.in_range(entry.date):
+            continue
+        if posting is None or posting.state != "done":
+            continue
+        summary = made_by_poster.get((command.kind, posting.dinero_guid))
+        if summary is not None:
+            books[summary].append(key)
+    return dict(books)
+
+
+def _summary_findings(ev: Evidence) -> list[Finding]:
+    """A summary invoice, credit note or voucher carries its members' totals and VAT (the
+    rules make its lines VAT-exact to the sales), booked as they are; Dinero's document is
+    compared with that. A summary is the poster's own document: no re-map derives it, so a
+    difference is for a person (the members are booked by it)."""
+    out: list[Finding] = []
+    for summary, members in summaries(ev).items():
+        kind = ev.ledger[summary].kind
+        if kind not in DOCUMENT_KINDS:
+            continue  # payments: the members' amounts count in the trial balance
+        shapes = [
+            shape
+            for key in members
+            if (command := ev.target(key)) is not None
+            and (shape := shape_of(command, ev.rates(key))) is not None
+        ]
+        total = sum(shape.total or 0 for shape in shapes)
+        vats = [shape.vat for shape in shapes]
+        vat = None if None in vats else sum(v or 0 for v in vats)
+        documents = ev.books.documents.get(summary, [])
+        sales = f"its {len(members)} sale(s)"
+        if not documents:
+            out.append(
+                Finding(
+                    "missing",
+                    f"the ledger has the summary of {sales} done, but Dinero no longer holds "
+                    "it (deleted?)",
+                    "person",
+                    summary,
+                    kind,
+                    total,
+                    None,
+                )
+            )
+            continue
+        if len(documents) > 1:
+            out.append(_duplicate(summary, kind, documents))
+            continue
+        have = document_shape(documents[0])
+        where = "booked" if have.booked else "draft"
+        if have.total != total:
+            message = (
+                f"Dinero's {where} summary {kind} totals {_kr(have.total)}, {sales} {_kr(total)}"
+            )
+            out.append(Finding("amount", message, "person", summary, kind, total, have.total))
+        elif vat is not None and have.vat is not None and have.vat != vat:
+            message = f"Dinero's {where} summary {kind} has VAT {_kr(have.vat)}, {sales} {_kr(vat)}"
+            out.append(Finding("vat", message, "person", summary, kind, vat, have.vat))
+        booked = all(shape.booked for shape in shapes)
+        if have.booked != booked:
+            message = (
+                f"the summary {kind} is a draft in Dinero, but the tenant books"
+                if booked
+                else f"the summary {kind} is booked in Dinero, but the tenant keeps drafts"
+            )
+            out.append(Finding("booking", message, "person", summary, kind))
+    return out
 
 
 def _shape_total(command: PostingCommand, rates: Mapping[int, int]) -> int | None:

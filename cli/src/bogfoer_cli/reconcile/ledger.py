@@ -57,15 +57,25 @@ class LedgerPosting:
 
 
 # A posting is in the range by its document's date; a held posting (no command) and a
-# contact by when it was recorded, since they carry no document date.
+# contact by when it was recorded, since they carry no document date; a daily summary (the
+# poster's own posting: no command either) by the members in the range it books, which
+# carry its document's guid.
 _QUERY = """
+WITH ranged AS (
+    SELECT * FROM postings
+    WHERE tenant_id = $1
+      AND coalesce(command ->> 'date', command ->> 'payment_date')::date BETWEEN $2 AND $3
+)
 SELECT posting_key, kind, state, amount_minor, dinero_guid, dinero_number, attempts, detail,
        last_error::text AS last_error, command::text AS command, created_at, updated_at
 FROM postings
 WHERE tenant_id = $1 AND (
-    coalesce(command ->> 'date', command ->> 'payment_date')::date BETWEEN $2 AND $3
+    posting_key IN (SELECT posting_key FROM ranged)
     OR (kind = 'contact')
     OR (command IS NULL AND created_at::date BETWEEN $2 AND $3)
+    OR (command IS NULL AND dinero_guid IN (
+        SELECT dinero_guid FROM ranged WHERE (command ->> 'summary')::boolean
+    ))
     OR state <> 'done'
 )
 """
