@@ -533,7 +533,7 @@ def summaries(ev: Evidence) -> dict[str, list[str]]:
     The poster makes a summary posting itself (the mapper never sends its command, so the
     ledger has its result only) and records its document on every member it books: a
     member done with the guid of a summary of its kind is in that summary."""
-    made_by_poster = {
+    made_by_poster: dict[tuple[str, str | None], str] = {
         (posting.kind, posting.dinero_guid): key
         for key, posting in ev.ledger.items()
         if posting.command is None and posting.dinero_guid and key not in ev.expected
