@@ -79,19 +79,37 @@ def expect(
 
 
 def done(command: PostingCommand, guid: str, state: str = "done") -> LedgerPosting:
+    return _posting(command.posting_key, command.kind, state, guid, command=command)
+
+
+def poster_made(key: str, kind: str, guid: str, amount: int) -> LedgerPosting:
+    """A posting the poster made itself (a daily summary): the ledger has its result only."""
+    return _posting(key, kind, "done", guid, amount=amount, at=NOW)
+
+
+def _posting(
+    key: str,
+    kind: str,
+    state: str,
+    guid: str,
+    *,
+    command: PostingCommand | None = None,
+    amount: int | None = None,
+    at: dt.datetime = RECEIVED,
+) -> LedgerPosting:
     return LedgerPosting(
-        key=command.posting_key,
-        kind=command.kind,
+        key=key,
+        kind=kind,
         state=state,
-        amount=None,
+        amount=amount,
         dinero_guid=guid,
         dinero_number=None,
         attempts=1,
         detail=None,
         error=None,
         command=command,
-        created_at=RECEIVED,
-        updated_at=RECEIVED,
+        created_at=at,
+        updated_at=at,
     )
 
 

@@ -14,6 +14,7 @@ from cli_factories import (
     expect,
     invoice_document,
     placed,
+    poster_made,
     settings,
 )
 
@@ -177,24 +178,9 @@ def _summary_day() -> tuple[dict[str, Expected], dict[str, LedgerPosting], str]:
         assert entry.command is not None
         ledger[key] = done(entry.command, guids.get(entry.kind, f"guid-{entry.kind}"))
     day = f"bogfoer:{TENANT}:summary_invoice:2026-11-20"
-    for kind, key, amount in (
-        ("invoice", day, 20000),
-        ("payment", f"bogfoer:{TENANT}:summary_payment:2026-11-20", 20000),
-    ):
-        ledger[key] = LedgerPosting(
-            key=key,
-            kind=kind,
-            state="done",
-            amount=amount,
-            dinero_guid=guids[kind],
-            dinero_number=None,
-            attempts=1,
-            detail=None,
-            error=None,
-            command=None,
-            created_at=NOW,
-            updated_at=NOW,
-        )
+    ledger[day] = poster_made(day, "invoice", guids["invoice"], 20000)
+    payment = f"bogfoer:{TENANT}:summary_payment:2026-11-20"
+    ledger[payment] = poster_made(payment, "payment", guids["payment"], 20000)
     return found, ledger, day
 
 

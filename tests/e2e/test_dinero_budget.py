@@ -21,7 +21,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,10 @@ from bogfoer_devstack.ports import free_port
 from bogfoer_devstack.sales import AT, captured, goods, order, stripe_ref
 from bogfoer_devstack.shop import Operator, Shop
 from bogfoer_devstack.stack import ServiceProcess, Stack
-from dinero_sandbox.process import SandboxHandle, start_sandbox
+from dinero_sandbox.process import SandboxHandle
+from tests.dinero_limit import arrived, busiest_window, limited_sandbox, organisation, refused
+from tests.e2e.conftest import Tenant
 from tests.integration.conftest import create_database, drop_database
-from tests.request_log import arrived, busiest_window, refused
 
 LIMIT = 100  # Dinero's calls per organisation per (shortened) minute
 WINDOW = 10.0  # the shortened minute, in seconds
@@ -56,17 +56,8 @@ pytestmark = pytest.mark.timeout(240)  # the stack's start and a few windows on 
 
 @pytest.fixture(scope="module")
 def budget_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(
-        "--rate-limit",
-        str(LIMIT),
-        "--rate-window-seconds",
-        str(WINDOW),
-        log_dir=tmp_path_factory.mktemp("budget-sandbox"),
-    )
-    try:
+    with limited_sandbox(LIMIT, WINDOW, tmp_path_factory.mktemp("budget-sandbox")) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")
@@ -110,55 +101,37 @@ def budget_operator(budget_stack: Stack, http: httpx.Client) -> Operator:
     return Operator(budget_stack, http)
 
 
-@dataclass
-class BudgetShop:
-    """A tenant of the budget stack and its Dinero organisation."""
+def _send(tenant: Tenant, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Events as a shop sends them, a few at a time (each must be accepted)."""
 
-    tenant_id: str
-    org_id: int
-    api_key: str
-    shop: Shop
+    def one(event: tuple[str, str, dict[str, Any]]) -> None:
+        response = tenant.shop.send(event[0], event[1], AT, event[2])
+        assert response.status_code == 202, response.text
 
-    def send(self, events: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Events as a shop sends them, a few at a time (each must be accepted)."""
-
-        def one(event: tuple[str, str, dict[str, Any]]) -> None:
-            response = self.shop.send(event[0], event[1], AT, event[2])
-            assert response.status_code == 202, response.text
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(one, events))
-
-
-def _organisation(sandbox: SandboxHandle, http: httpx.Client, name: str) -> tuple[int, str]:
-    created = http.post(
-        f"{sandbox.base_url}/_sandbox/orgs",
-        json={"name": name, "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
-    ).json()
-    return created["id"], created["api_key"]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, events))
 
 
 def _connect(
     stack: Stack,
     operator: Operator,
     http: httpx.Client,
+    sandbox: SandboxHandle,
     org: tuple[int, str],
     booking_mode: str,
-) -> BudgetShop:
+) -> Tenant:
+    """A shop of the budget stack booking into `org` (invoiced when the order is placed)."""
     tenant = f"budget-{secrets.token_hex(4)}"
     secret = secrets.token_urlsafe(24)
-    operator.onboard(
-        tenant,
-        hmac_secret=secret,
-        dinero_api_key=org[1],
-        settings={
-            "dinero_organization_id": org[0],
-            "cutover": "2026-01-01",
-            "booking_mode": booking_mode,
-            "trigger": "order_placed",
-        },
-    )
-    return BudgetShop(tenant, org[0], org[1], Shop(stack, http, tenant, secret))
+    settings = {
+        "dinero_organization_id": org[0],
+        "cutover": "2026-01-01",
+        "booking_mode": booking_mode,
+        "trigger": "order_placed",
+    }
+    config = operator.onboard(tenant, hmac_secret=secret, dinero_api_key=org[1], settings=settings)
+    shop = Shop(stack, http, tenant, secret)
+    return Tenant(tenant, org[0], shop, sandbox, config, org[1], "", "")
 
 
 def _orders(prefix: str, count: int, payments: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
@@ -208,7 +181,7 @@ def _last_seq(sandbox: SandboxHandle) -> int:
     return max((e["seq"] for e in sandbox.requests()), default=0)
 
 
-def _book_drafts(sandbox: SandboxHandle, http: httpx.Client, shop: BudgetShop) -> list[int]:
+def _book_drafts(sandbox: SandboxHandle, http: httpx.Client, shop: Tenant) -> list[int]:
     """The bookkeeper books every draft invoice in Dinero (one list, one book each, marked
     in the request log); returns the status of each of its calls."""
     token = sandbox.password_token(shop.org_id, shop.api_key)
@@ -241,11 +214,12 @@ def test_drafts_waiting_in_one_organisation_cost_a_few_calls_a_minute_and_stall_
     http: httpx.Client,
 ) -> None:
     operator, sandbox = budget_operator, budget_sandbox
-    drafts = _connect(budget_stack, operator, http, _organisation(sandbox, http, "drafts"), "draft")
-    busy = _connect(budget_stack, operator, http, _organisation(sandbox, http, "busy"), "booked")
+    drafts_org, busy_org = organisation(sandbox, "drafts"), organisation(sandbox, "busy")
+    drafts = _connect(budget_stack, operator, http, sandbox, drafts_org, "draft")
+    busy = _connect(budget_stack, operator, http, sandbox, busy_org, "booked")
     waiting = DRAFTS * PAYMENTS_PER_DRAFT
 
-    drafts.send(_orders("D", DRAFTS, PAYMENTS_PER_DRAFT))
+    _send(drafts, _orders("D", DRAFTS, PAYMENTS_PER_DRAFT))
 
     def all_waiting() -> bool:
         kinds = _kinds(operator, drafts.tenant_id)
@@ -259,7 +233,7 @@ def test_drafts_waiting_in_one_organisation_cost_a_few_calls_a_minute_and_stall_
     waiting_since = time.time()
 
     # The other shop's sales arrive while the 300 wait: a backlog of more than a window.
-    busy.send(_orders("B", BUSY_ORDERS))
+    _send(busy, _orders("B", BUSY_ORDERS))
 
     def busy_done() -> bool:
         return _kinds(operator, busy.tenant_id) == {
@@ -353,14 +327,14 @@ def test_two_poster_replicas_on_one_organisation_stay_within_its_limit_when_one_
     replicas.append(ServiceProcess("poster", port, env, tmp_path / "poster-2.log").start())
     try:
         replicas[1].wait_ready()
-        org = _organisation(sandbox, http, "replicas")
-        shops = [_connect(budget_stack, operator, http, org, "booked") for _ in range(4)]
+        org = organisation(sandbox, "replicas")
+        shops = [_connect(budget_stack, operator, http, sandbox, org, "booked") for _ in range(4)]
         tenants = {s.tenant_id for s in shops}
         before = [_tenant_calls(p, operator.viewer, tenants) for p in replicas]
         mark = _last_seq(sandbox)
         orders = 25  # 4 shops: 204 calls on one organisation, more than two windows'
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda s: s[1].send(_orders(f"R{s[0]}-", orders)), enumerate(shops)))
+            list(pool.map(lambda s: _send(s[1], _orders(f"R{s[0]}-", orders)), enumerate(shops)))
         _wait(
             lambda: len(_calls(sandbox, org[0], after=mark)) >= 0.8 * USABLE,
             60,

@@ -41,8 +41,8 @@ from bogfoer_kit.db import create_pool, migrate
 from bogfoer_poster import store
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
-from dinero_sandbox.process import SandboxHandle, start_sandbox
-from tests.request_log import busiest_window
+from dinero_sandbox.process import SandboxHandle
+from tests.dinero_limit import busiest_window, limited_sandbox, organisation
 
 from .conftest import eventually, new_tenant
 
@@ -68,17 +68,8 @@ class _Outbox:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(
-        "--rate-limit",
-        str(LIMIT),
-        "--rate-window-seconds",
-        str(WINDOW),
-        log_dir=tmp_path_factory.mktemp("budget-sandbox"),
-    )
-    try:
+    with limited_sandbox(LIMIT, WINDOW, tmp_path_factory.mktemp("budget-sandbox")) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture
@@ -144,14 +135,6 @@ async def _poster(
             await supervisor.stop()
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
-
-
-def _organisation(sandbox: SandboxHandle, name: str) -> tuple[int, str]:
-    created = httpx.post(
-        f"{sandbox.base_url}/_sandbox/orgs",
-        json={"name": name, "deposit_accounts": [{"number": 55010, "name": "Stripe"}]},
-    ).json()
-    return created["id"], created["api_key"]
 
 
 def _sales(
@@ -249,8 +232,8 @@ async def test_waiting_for_drafts_costs_no_call_per_posting_and_never_stalls_ano
     pool: asyncpg.Pool, fresh_database: str, sandbox: SandboxHandle
 ) -> None:
     drafts_tenant, busy_tenant = new_tenant(), new_tenant()
-    drafts_org, drafts_key = _organisation(sandbox, drafts_tenant)
-    busy_org, busy_key = _organisation(sandbox, busy_tenant)
+    drafts_org, drafts_key = organisation(sandbox, drafts_tenant)
+    busy_org, busy_key = organisation(sandbox, busy_tenant)
     settings = _settings(fresh_database, sandbox)
     keys = {drafts_tenant: drafts_key, busy_tenant: busy_key}
     waiting = DRAFTS * PAYMENTS_PER_DRAFT
@@ -333,7 +316,7 @@ async def test_a_poster_restarted_mid_window_remembers_its_calls_and_draws_no_42
     pool: asyncpg.Pool, fresh_database: str, sandbox: SandboxHandle
 ) -> None:
     tenant = new_tenant()
-    org, key = _organisation(sandbox, tenant)
+    org, key = organisation(sandbox, tenant)
     settings = _settings(fresh_database, sandbox)
     await _intake(pool, _sales(tenant, org, 60, 1, "booked"))
     async with _poster(pool, settings, {tenant: key}) as poster:
