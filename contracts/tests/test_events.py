@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing
+import uuid
 from typing import Any
 
 import pytest
@@ -12,9 +13,11 @@ from pydantic import ValidationError
 from bogfoer_contracts.events import (
     SALES_EVENT,
     InboundEvent,
+    Order,
     OrderPlacedEvent,
     PaymentCapturedEvent,
     parse_event,
+    parse_inbound,
     stamp,
     upcast,
 )
@@ -84,6 +87,34 @@ def test_event_ids_are_deterministic_and_tenant_scoped() -> None:
     assert a == event_id("shop-a", "stripe", "evt_1")
     assert a != event_id("shop-b", "stripe", "evt_1")
     assert a != event_id("shop-a", "shopify", "evt_1")
+
+
+@pytest.mark.parametrize(
+    ("tenant", "source", "source_event_id"),
+    [("shop-a", "stripe", "evt_1"), ("b", "api", "ordre/æøå 🚲"), ("shop-c", "x" * 64, "9" * 256)],
+)
+def test_event_ids_are_the_name_based_uuids_they_always_were(
+    tenant: str, source: str, source_event_id: str
+) -> None:
+    """Written out without `uuid.UUID` for speed; every id ever stamped must stay the same."""
+    namespace = uuid.UUID("6f1d8a3e-6a8c-4c69-9d2e-0b9f1c2a7e55")
+    expected = str(uuid.uuid5(namespace, f"{tenant}/{source}/{source_event_id}"))
+    assert event_id(tenant, source, source_event_id) == expected
+
+
+def test_an_event_typed_at_the_door_is_not_validated_again_when_stamped(
+    placed_event: dict[str, Any],
+) -> None:
+    raw = {k: placed_event[k] for k in ("type", "source", "source_event_id", "occurred_at", "data")}
+    inbound = parse_inbound(raw)
+    typed: Any = inbound.data
+    assert isinstance(typed, Order)  # checked completely, once
+    event = stamp(inbound, "shop-a", dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    assert event.data is typed
+    untyped = stamp(InboundEvent.model_validate(raw), "shop-a", event.received_at)
+    assert untyped == event  # an untyped inbound event's data is validated by stamp
+    with pytest.raises(ValidationError):
+        stamp(inbound, "Not A Tenant", event.received_at)  # the stamped envelope is checked
 
 
 def test_stamp_gives_a_redelivered_event_the_same_id(placed_event: dict[str, Any]) -> None:
