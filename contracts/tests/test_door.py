@@ -1,20 +1,30 @@
 """What the contracts refuse at the door (issue 12, findings 3, 6 and 11): text that cannot be
 stored, absurd dates, numbers where date-times belong, words where booleans belong.
 
-Each case goes through `InboundEvent` and `stamp` exactly as ingest does; a refusal here is
-a 422 there, before anything is published, instead of a dead letter after a 202.
+Each case goes through each of ingest's doors exactly as ingest does (`parse_inbound` of the
+parsed HTTP body, `parse_inbound_json` of a Kafka record, then `stamp`; and `stamp` of an
+untyped `InboundEvent`, as the Stripe normaliser makes them); a refusal here is a 422
+there, before anything is published, instead of a dead letter after a 202.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import InboundEvent, SalesEvent, stamp
+from bogfoer_contracts.events import (
+    InboundEvent,
+    SalesEvent,
+    parse_inbound,
+    parse_inbound_json,
+    stamp,
+)
 from bogfoer_contracts.tenants import TenantSettings
 
 RECEIVED = dt.datetime(2026, 11, 20, 9, 0, 1, tzinfo=dt.UTC)
@@ -32,8 +42,29 @@ def inbound(placed_event: dict[str, Any]) -> dict[str, Any]:
 
 
 def accept(raw: dict[str, Any]) -> SalesEvent:
-    """What ingest does with a parsed body; raises what it answers 422 for."""
-    return stamp(InboundEvent.model_validate(raw), "shop-a", RECEIVED)
+    """What ingest does with a body at each door; raises what it answers 422 for (each
+    door must come to the same answer)."""
+    body = json.dumps(raw).encode()  # NUL and surrogates as escapes
+    record = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    events: list[SalesEvent] = []
+    refusals: list[ValidationError] = []
+    doors: list[Callable[[], InboundEvent]] = [
+        lambda: parse_inbound(json.loads(body), body),  # HTTP
+        lambda: parse_inbound(raw),
+        lambda: parse_inbound_json(record),  # Kafka
+        lambda: parse_inbound_json(body),
+        lambda: InboundEvent.model_validate(raw),  # the Stripe normaliser's, untyped data
+    ]
+    for door in doors:
+        try:
+            events.append(stamp(door(), "shop-a", RECEIVED))
+        except ValidationError as exc:
+            refusals.append(exc)
+    assert not (events and refusals), f"the doors disagree: {refusals}"
+    if refusals:
+        raise refusals[0]
+    assert all(event == events[0] for event in events)
+    return events[0]
 
 
 def put(raw: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from bogfoer_contracts.events import (
     parse_event,
     stamp,
 )
-from bogfoer_contracts.model import unstorable_text
+from bogfoer_contracts.model import storable_json, unstorable_text
 from bogfoer_contracts.times import FIRST_YEAR, LAST_YEAR, Timestamp
 from bogfoer_rules.documents import danish_date
 
@@ -59,6 +59,67 @@ def test_unstorable_text_is_found_wherever_it_is(value: Any) -> None:
     has_nul = "\\u0000" in text
     has_surrogate = any(0xD800 <= ord(c) <= 0xDFFF for c in text)
     assert (unstorable_text(value) is not None) == (has_nul or has_surrogate)
+
+
+def _encodings(value: Any) -> list[bytes | str]:
+    """JSON text of `value` as producers write it: escaped, raw UTF-8 (a lone surrogate as
+    its three bytes, which json.loads decodes from bytes), and as str."""
+    raw = json.dumps(value, ensure_ascii=False)
+    return [
+        json.dumps(value),
+        json.dumps(value).encode(),
+        raw,
+        raw.encode("utf-8", "surrogatepass"),
+        raw.encode("utf-16", "surrogatepass"),  # json.loads reads UTF-16 and UTF-32 too
+    ]
+
+
+@given(json_values)
+def test_text_proven_storable_from_its_json_is_storable(value: Any) -> None:
+    """`storable_json` lets validation skip the walk: it must never say yes to JSON text
+    whose parse (by json.loads or by pydantic) holds a NUL or a lone surrogate."""
+    for text in _encodings(value):
+        if not storable_json(text):
+            continue  # the walk decides
+        assert unstorable_text(json.loads(text)) is None, text
+        try:
+            parsed = TypeAdapter(Any).validate_json(text)
+        except ValidationError:
+            continue  # pydantic refuses what is no UTF-8 JSON
+        assert unstorable_text(parsed) is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": "\\u0000"}',
+        '{"a": "\\uD800"}',
+        '{"a": "\\udfff"}',
+        '{"a\\u0000": 1}',
+        b'{"a": "\xed\xa0\x80"}',
+        b'{"a": "\x00"}',
+        '{"a": "\ud800"}',
+    ],
+)
+def test_json_that_may_hold_unstorable_text_is_walked(text: str | bytes) -> None:
+    assert not storable_json(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("Mette\x00", "NUL"), ("Mette \ud800", "lone surrogate")]
+)
+def test_events_parsed_from_json_still_refuse_unstorable_text(
+    placed_event: dict[str, Any], text: str, problem: str
+) -> None:
+    placed_event["data"]["customer"]["name"] = text
+    for encoded in _encodings(placed_event)[:4]:
+        with pytest.raises(ValidationError, match=problem):
+            parse_event(encoded)
+
+
+def test_ordinary_json_is_proven_storable_without_a_walk() -> None:
+    assert storable_json('{"name": "Søren Ærø", "city": "Århus"}')
+    assert storable_json(b'{"name": "S\\u00f8ren"}')
 
 
 def test_deep_input_is_checked_without_recursion() -> None:

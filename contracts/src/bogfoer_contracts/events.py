@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, TypeAdapter, create_model
 
 from bogfoer_contracts.ids import TenantId, event_id
-from bogfoer_contracts.model import ContractModel
+from bogfoer_contracts.model import ContractModel, checked_json
 from bogfoer_contracts.money import Currency, MinorUnits, PaymentProvider, VatRate
 from bogfoer_contracts.times import Day, Timestamp
 
@@ -319,14 +319,39 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
+    """A canonical event, fully validated (a consumer's record or a stored payload)."""
     if isinstance(raw, bytes | str):
-        raw = json.loads(raw)
-    assert isinstance(raw, dict)
+        with checked_json(raw):  # the text proves it storable: no walk over its parts
+            return SALES_EVENT.validate_python(upcast(json.loads(raw)))
     return SALES_EVENT.validate_python(upcast(raw))
 
 
+def parse_inbound(raw: Any, text: bytes | None = None) -> InboundEvent:
+    """What a platform sent (parsed JSON), validated once and completely: the envelope and
+    its `data` by `type` (`TYPED_INBOUND_EVENT`), so `stamp` has nothing left to check in
+    it. `text`: the JSON `raw` was parsed from, which may prove its text storable."""
+    if text is None:
+        inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
+        return inbound
+    with checked_json(text):
+        inbound = TYPED_INBOUND_EVENT.validate_python(raw)
+    return inbound
+
+
+def parse_inbound_json(raw: bytes | str) -> InboundEvent:
+    """`parse_inbound` of JSON text (a Kafka record's value); bad UTF-8 or JSON is a
+    ValidationError like any other refusal."""
+    with checked_json(raw):
+        inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_json(raw)
+    return inbound
+
+
 def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> SalesEvent:
-    """Turn an inbound event into the canonical envelope with its deterministic id."""
+    """Turn an inbound event into the canonical envelope with its deterministic id.
+
+    The envelope is validated (the tenant id and `received_at` are new here); `data` is
+    validated unless `parse_inbound` typed it already: pydantic keeps a model instance it
+    is given as it is, so an event checked at the door is not checked a second time."""
     if inbound.schema_version != SCHEMA_VERSION:
         raise ValueError(f"unsupported schema_version {inbound.schema_version}")
     return SALES_EVENT.validate_python(

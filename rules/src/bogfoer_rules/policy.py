@@ -37,6 +37,7 @@ from bogfoer_contracts.events import (
     SalesEvent,
 )
 from bogfoer_contracts.ids import escape_part, legacy_posting_key, posting_key
+from bogfoer_contracts.model import checked_json
 from bogfoer_contracts.postings import (
     CreateCreditNote,
     CreateInvoice,
@@ -115,7 +116,8 @@ class OrderState(BaseModel):
         """A state as the mapper stored it; one stored before key schemes existed is 1."""
         raw = json.loads(stored)
         raw.setdefault("key_scheme", 1)
-        return cls.model_validate(raw)
+        with checked_json(stored):  # its events' text is proven storable by the text
+            return cls.model_validate(raw)
 
     def posting_key(self, tenant_id: str, kind: str, *parts: str) -> str:
         """A posting key of this order, under the scheme its first keys were made with."""

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, TYPED_INBOUND_EVENT, InboundEvent, stamp
+from bogfoer_contracts.events import SALES_EVENT, TYPED_INBOUND_EVENT, parse_inbound, stamp
 from bogfoer_contracts.ids import TENANT_PATTERN
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_ingest import body as request_body
@@ -158,7 +158,7 @@ def events_router(
         request_body.require_json(request.headers.get("content-type"))
         raw = request_body.parse(body)
         try:
-            event = stamp(InboundEvent.model_validate(raw), tenant, received_at)
+            event = stamp(parse_inbound(raw, body), tenant, received_at)
         except ValidationError as exc:
             raise _invalid("invalid_event", exc) from exc
         except ValueError as exc:

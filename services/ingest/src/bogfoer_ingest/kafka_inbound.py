@@ -2,18 +2,18 @@
 
 A platform writes `InboundEvent` JSON to `ingest.inbound.v1` with the tenant id as the
 record key (who may write for which tenant is Kafka's ACLs' business). Each record is
-validated and stamped exactly like an HTTP POST and published to `sales.events.v1`, a
-poll's records together (`bogfoer_kit.consumer`); one that fails the contract, or names a
-tenant ingest does not know, is dead-lettered with the reason (`ingest.inbound.dlq.v1`,
-listed by the ledger). A record redelivered after a crash is published again with the same
-event id, which the mapper drops.
+validated (once: `parse_inbound_json`) and stamped exactly like an HTTP POST and published
+to `sales.events.v1`, a poll's records together (`bogfoer_kit.consumer`); one that fails
+the contract, or names a tenant ingest does not know, is dead-lettered with the reason
+(`ingest.inbound.dlq.v1`, listed by the ledger). A record redelivered after a crash is
+published again with the same event id, which the mapper drops.
 """
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
+from bogfoer_contracts.events import SALES_EVENT, parse_inbound_json, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.tenants import TenantDirectory
@@ -31,11 +31,7 @@ def register(consumers: Consumers, tenants: TenantDirectory) -> None:
         key = key_for(batch.tenant)
         for record in batch.records:
             try:
-                event = stamp(
-                    InboundEvent.model_validate_json(record.value),
-                    batch.tenant,
-                    record.received_at,
-                )
+                event = stamp(parse_inbound_json(record.value), batch.tenant, record.received_at)
             except (ValidationError, ValueError) as exc:
                 batch.dead_letter(record, "invalid_event", str(exc))
                 continue

@@ -107,10 +107,13 @@ class Mapper:
                         for a in mine
                     ],
                 )
+                arrived: dict[int, Arrival] = {}
                 for arrival, seq in zip(mine, seqs, strict=True):
                     if seq is None:
                         log.debug("event %s seen before; nothing to do", arrival.event.id)
                         EVENTS.labels(arrival.event.type, "duplicate").inc()
+                    else:
+                        arrived[seq] = arrival
                 config = await store.load_config(conn, tenant)
                 if config is None:
                     for arrival, seq in zip(mine, seqs, strict=True):
@@ -118,8 +121,7 @@ class Mapper:
                             EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
                     log.info("%d events wait for tenant %s's settings", len(mine), tenant)
                     continue
-                traces = {a.event.id: a.trace for a in mine if a.trace is not None}
-                await self._process_pending(conn, config, traces)
+                await self._process_pending(conn, config, arrived)
 
     async def on_configs(self, batch: TenantBatch) -> None:
         """A tenant's new settings, in order, in one transaction."""
@@ -232,10 +234,12 @@ class Mapper:
             )
 
     async def _process_pending(
-        self, conn: Conn, config: TenantConfig, traces: dict[str, Context]
+        self, conn: Conn, config: TenantConfig, arrived: dict[int, Arrival]
     ) -> None:
         """Map every event of the tenant that waits, in order: states read and written, and
-        commands and holds put in the outbox, in a few statements for all of them. Should a
+        commands and holds put in the outbox, in a few statements for all of them. `arrived`:
+        the events of this batch by their seq, parsed already (and their traces); the others
+        waited and are parsed from what was stored. Should a
         statement fail for a reason other than an outage, they are mapped again one by one,
         each in a savepoint, so the event it failed for is found and dead-lettered."""
         if not config.active:
@@ -247,23 +251,26 @@ class Mapper:
             return
         try:
             async with conn.transaction():  # a savepoint for all of them
-                await self._map_together(conn, config, pending, traces)
+                await self._map_together(conn, config, pending, arrived)
         except TRANSIENT:
             raise  # the whole batch is retried
         except Exception:
             log.exception("mapping %d events of %s together failed", len(pending), config.tenant_id)
-            await self._map_one_by_one(conn, config, pending, traces)
+            await self._map_one_by_one(conn, config, pending, arrived)
 
     async def _map_together(
         self,
         conn: Conn,
         config: TenantConfig,
         pending: list[tuple[int, str]],
-        traces: dict[str, Context],
+        arrived: dict[int, Arrival],
     ) -> None:
         tenant = config.tenant_id
         events: list[tuple[int, str, SalesEvent | None]] = []
         for seq, payload in pending:
+            if seq in arrived:  # parsed from the record a moment ago: not again
+                events.append((seq, payload, arrived[seq].event))
+                continue
             try:
                 events.append((seq, payload, parse_event(payload)))
             except (ValidationError, ValueError):
@@ -290,7 +297,7 @@ class Mapper:
             outcome = decision.ignored or (
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
-            writes.decided(key, decision, event, seq, outcome, traces.get(event.id))
+            writes.decided(key, decision, event, seq, outcome, _trace(arrived, seq))
         await store.save_states(
             conn, tenant, {k: state.model_dump_json() for k, state in changed.items()}
         )
@@ -301,12 +308,12 @@ class Mapper:
         conn: Conn,
         config: TenantConfig,
         pending: list[tuple[int, str]],
-        traces: dict[str, Context],
+        arrived: dict[int, Arrival],
     ) -> None:
         for seq, payload in pending:
             try:
                 async with conn.transaction():  # a savepoint per event
-                    await self._process(conn, config, seq, payload, traces)
+                    await self._process(conn, config, seq, payload, _trace(arrived, seq))
             except TRANSIENT:
                 raise  # the whole record is retried
             except Exception as exc:
@@ -324,7 +331,7 @@ class Mapper:
         config: TenantConfig,
         seq: int,
         payload: str,
-        traces: dict[str, Context],
+        trace: Context | None,
     ) -> None:
         event = parse_event(payload)
         key = policy.state_key(event)
@@ -336,7 +343,7 @@ class Mapper:
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
         writes = _Writes(config.tenant_id)
-        writes.decided(key, decision, event, seq, outcome, traces.get(event.id))
+        writes.decided(key, decision, event, seq, outcome, trace)
         await writes.store(conn)
 
     async def _publish(
@@ -352,6 +359,12 @@ class Mapper:
         writes = _Writes(tenant)
         writes.published(state_key, commands, holds, at, None)
         await writes.store(conn)
+
+
+def _trace(arrived: dict[int, Arrival], seq: int) -> Context | None:
+    """The trace an event arrived in, when it arrived with this batch."""
+    arrival = arrived.get(seq)
+    return None if arrival is None else arrival.trace
 
 
 class _Writes:
