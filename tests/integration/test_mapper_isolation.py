@@ -13,7 +13,9 @@ import pytest
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_devstack.sales import AT, goods, order
+from bogfoer_kit.consumer import Record, TenantBatch
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.publish import Outgoing
 from bogfoer_mapper import handlers
@@ -56,6 +58,19 @@ def placed(tenant: str, order_id: str) -> bytes:
     return SALES_EVENT.dump_json(stamp(inbound, tenant, dt.datetime.now(dt.UTC)))
 
 
+def settings(tenant: str) -> TenantConfig:
+    return TenantConfig.model_validate(
+        {
+            "tenant_id": tenant,
+            "version": 1,
+            "updated_at": AT,
+            "dinero_organization_id": 1,
+            "cutover": "2026-01-01",
+            "trigger": "order_placed",
+        }
+    )
+
+
 async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,16 +85,7 @@ async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
         return real_decide(event, *args)
 
     monkeypatch.setattr(policy, "decide", decide)
-    config = TenantConfig.model_validate(
-        {
-            "tenant_id": tenant,
-            "version": 1,
-            "updated_at": AT,
-            "dinero_organization_id": 1,
-            "cutover": "2026-01-01",
-            "trigger": "order_placed",
-        }
-    )
+    config = settings(tenant)
     # Both events wait for the settings; the settings then map them in one go.
     await mapper.on_event(placed(tenant, "BAD"))
     await mapper.on_event(placed(tenant, "GOOD"))
@@ -95,3 +101,42 @@ async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     monkeypatch.setattr(policy, "decide", real_decide)
     await mapper.on_event(body)
     assert [t for t, _, _ in broker.published].count("postings.commands.v1") == 4
+
+
+async def test_events_of_a_batch_are_parsed_once_and_a_failing_one_dead_lettered_as_it_came(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events that arrive while the tenant has settings are mapped in the same transaction:
+    from what was parsed off the records (not parsed again from the stored copies), and one
+    the rules fail on goes to the dead letters exactly as its record carried it."""
+    tenant = new_tenant()
+    broker = RecordingPublisher()
+    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    real_decide, real_parse = policy.decide, handlers.parse_event
+    parsed: list[object] = []
+
+    def decide(event: Any, *args: Any) -> Any:
+        if event.data.order_id == "BAD":
+            raise RuntimeError("a rule the mapper does not have")
+        return real_decide(event, *args)
+
+    def parse_event(raw: Any) -> Any:
+        parsed.append(raw)
+        return real_parse(raw)
+
+    monkeypatch.setattr(policy, "decide", decide)
+    monkeypatch.setattr(handlers, "parse_event", parse_event)
+    bad, good = placed(tenant, "BAD"), placed(tenant, "GOOD")
+    batch = TenantBatch(
+        tenant,
+        [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate([bad, good])],
+    )
+    await mapper.on_events(batch)
+    await mapper.outbox.relay()
+
+    assert parsed == [bad, good]  # once each, off the records
+    assert [t for t, _, _ in broker.published].count("postings.commands.v1") == 2
+    ((_, headers, body),) = [p for p in broker.published if p[0] == "sales.events.dlq.v1"]
+    assert headers["x-dlq-reason"] == "processing_error"
+    assert body == bad

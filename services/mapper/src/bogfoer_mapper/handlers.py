@@ -246,7 +246,9 @@ class Mapper:
             # Kept unprocessed: booked when the tenant is activated (the cutover still
             # applies then), instead of being marked done and a later copy dropped.
             return
-        pending = await store.unprocessed(conn, config.tenant_id)
+        pending = await store.unprocessed(
+            conn, config.tenant_id, {seq: a.payload for seq, a in arrived.items()}
+        )
         if not pending:
             return
         try:
@@ -291,7 +293,7 @@ class Mapper:
                 decision = policy.decide(event, config, states.get(key), self.clock())
             except Exception as exc:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
-                writes.dead_letter(seq, payload, exc)
+                writes.dead_letter(seq, payload, exc, event)
                 continue
             states[key] = changed[key] = decision.state
             outcome = decision.ignored or (
@@ -424,8 +426,11 @@ class _Writes:
         self.processed.append((seq, outcome))
         self.events.append((event.type, "mapped"))
 
-    def dead_letter(self, seq: int, payload: str, exc: Exception) -> None:
-        self.events.append((_type_of(payload), "dead_lettered"))
+    def dead_letter(
+        self, seq: int, payload: str, exc: Exception, event: SalesEvent | None = None
+    ) -> None:
+        kind = _type_of(payload) if event is None else event.type
+        self.events.append((kind, "dead_lettered"))
         self.forgotten.append(seq)
         headers = dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS)
         self.outbox.append(OutboxRow(self.tenant, dlq_topic(SALES_EVENTS), payload, headers))

@@ -55,13 +55,20 @@ async def record_events(
     return seqs
 
 
-async def unprocessed(conn: Conn, tenant_id: str) -> list[tuple[int, str]]:
+async def unprocessed(
+    conn: Conn, tenant_id: str, in_hand: dict[int, str] | None = None
+) -> list[tuple[int, str]]:
+    """(seq, payload) of the tenant's events not processed yet, in order. `in_hand`: the
+    payloads of some of them by seq (just recorded), not read back from the table."""
+    known = in_hand or {}
     rows = await conn.fetch(
-        "SELECT seq, payload::text AS payload FROM events"
-        " WHERE tenant_id = $1 AND NOT processed ORDER BY seq FOR UPDATE",
+        "SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE payload::text END"
+        " AS payload FROM events WHERE tenant_id = $1 AND NOT processed ORDER BY seq"
+        " FOR UPDATE",
         tenant_id,
+        list(known),
     )
-    return [(r["seq"], r["payload"]) for r in rows]
+    return [(r["seq"], known[r["seq"]] if r["payload"] is None else r["payload"]) for r in rows]
 
 
 async def forget_events(conn: Conn, seqs: list[int]) -> None:
