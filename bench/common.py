@@ -44,6 +44,13 @@ def throughput_ratio(baseline: float, measured: float) -> float:
     return baseline / measured if measured > 0 else float("inf")
 
 
+def paired_speed_ratio(baselines: list[float], measured: list[float]) -> float:
+    """The median of each repetition's measured / baseline rate, the two run back to back:
+    on a machine other work loads in bursts, a burst hits one pair, not the ratio of two
+    medians taken from different moments."""
+    return statistics.median(m / b for b, m in zip(baselines, measured, strict=True))
+
+
 def interleaved_seconds(
     baseline: Callable[[], object], measured: Callable[[], object], repeats: int
 ) -> tuple[float, float]:

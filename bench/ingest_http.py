@@ -10,7 +10,8 @@ produced with the idempotent producer, acks=all, and its ack awaited) as its own
 Load: `wrk` (Debian's package, installed by `make bench`), 1 thread, CONNECTIONS
 connections, SECONDS seconds a run, cycling through BODIES signed shop events (the mapper
 benchmark's stream). Every answer must be a 2xx. After one warm-up each, REPEATS runs,
-anchor and ingest alternately; the median rates. Then each is paced at half the anchor's
+anchor and ingest alternately; the median rates, and the ratio the median of each
+repetition's ingest / anchor (`paired_speed_ratio`). Then each is paced at half the anchor's
 median rate (wrk's per-connection `delay`) and its p99 latency taken.
 
 Targets (issue 9): ingest at least 0.7 x the anchor's rate; ingest's p99 at half the
@@ -34,7 +35,7 @@ from pathlib import Path
 import httpx
 
 from bench import infra
-from bench.common import Result
+from bench.common import Result, paired_speed_ratio
 from bench.mapper_decide import inbound_bodies
 from bogfoer_devstack.ports import free_port
 from bogfoer_devstack.shop import signature
@@ -210,9 +211,10 @@ def run() -> list[Result]:
             "req/s",
             anchor_rate,
             ingest_rate,
-            ingest_rate / anchor_rate,
+            paired_speed_ratio([r.rate for r in runs["anchor"]], [r.rate for r in runs["ingest"]]),
             TARGET,
-            f"wrk 1 thread, {CONNECTIONS} connections, {SECONDS} s, median of {REPEATS};"
+            f"wrk 1 thread, {CONNECTIONS} connections, {SECONDS} s, median of {REPEATS}"
+            " (the ratio: of each repetition's);"
             " anchor Starlette on uvloop + httptools: HMAC, JSON parse, one acks=all produce",
             at_least=True,
         ),

@@ -20,7 +20,8 @@ Each stage and its anchor read the same range of the same topic, each with a con
 of its own committed at the range's start; both are watched the same way from outside (the
 group's committed offsets, every 25 ms), and the rate counts from the first commit to the
 last, so starting a process and joining a group are not measured. REPEATS repetitions,
-anchor and stage alternately; the median rates.
+anchor and stage alternately; the median rates, and the ratio the median of each
+repetition's stage / anchor (`paired_speed_ratio`).
 
 Target: each stage at least 0.5 x its anchor (issue 9). The anchor's work is the floor of
 any consumer that publishes what it reads; the stages parse and validate every record, and
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import infra
-from bench.common import Result
+from bench.common import Result, paired_speed_ratio
 from bench.mapper_decide import NOW, configs, inbound_bodies
 from bench.replay import canonical
 from bogfoer_contracts.events import parse_event
@@ -213,10 +214,11 @@ def measure(found: infra.Infra, stage: Stage) -> Result:
         "rec/s",
         anchor,
         rate,
-        rate / anchor,
+        paired_speed_ratio(anchors, rates),
         TARGET,
-        f"{RECORDS:,} records of {stage.topic} a repetition, median of {REPEATS}; anchor a"
-        " batched consume→produce loop over the same records",
+        f"{RECORDS:,} records of {stage.topic} a repetition, rates the median of {REPEATS},"
+        " ratio the median of each repetition's; anchor a batched consume→produce loop over"
+        " the same records",
         at_least=True,
     )
 
