@@ -261,11 +261,18 @@ async def test_waiting_for_drafts_costs_no_call_per_posting_and_never_stalls_ano
             )
 
         await eventually(busy_done, within=60, what="the other organisation's sales booked")
-        # Some more of the draft watch's pace, then the calls of the waiting time.
-        await asyncio.sleep(2 * POLL_MIN)
+
+        # Some more of the draft watch's pace (two looks at least), then the calls of the
+        # waiting time.
+        async def looked_twice() -> bool:
+            looks = _calls(sandbox, drafts_org, after=mark)
+            return sum("changesSince" in e["query"] for e in looks) >= 2
+
+        await eventually(
+            looked_twice, within=6 * POLL_MAX, what="the draft watch's looks", interval=0.5
+        )
         looks = _calls(sandbox, drafts_org, after=mark)
 
-    assert looks, "the draft watch never looked"
     # Only the draft watch's list calls: no posting read its invoice while it waited.
     assert {(e["method"], e["path"]) for e in looks} == {("GET", f"/v1/{drafts_org}/invoices")}
     assert all("changesSince" in e["query"] for e in looks)
