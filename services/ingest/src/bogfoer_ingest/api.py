@@ -12,24 +12,28 @@ from Stripe's API, which is no business of the request path.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, TYPED_INBOUND_EVENT, parse_inbound, stamp
+from bogfoer_contracts.events import TYPED_INBOUND_EVENT
 from bogfoer_contracts.ids import TENANT_PATTERN
-from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
+from bogfoer_contracts.topics import INGEST_RAW, key_for
+from bogfoer_ingest import batch
 from bogfoer_ingest import body as request_body
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
 from bogfoer_ingest.delivery import Delivery
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.settings import IngestSettings
+from bogfoer_ingest.shop_events import stamped
 from bogfoer_ingest.signatures import SignatureError, verify
 from bogfoer_ingest.stripe.event import StripeEvent
+from bogfoer_ingest.stripe_consumer import canonical_record
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
@@ -53,6 +57,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Accepted(BaseModel):
     event_id: str
     type: str
+
+
+# Each event is checked on its own and answered in the results, so the request's schema
+# takes any item: only an envelope outside it (not an object, no `events`, an unknown
+# field, none or over 500 events) is refused as a whole.
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": batch.MAX_EVENTS,
+            "items": {
+                "description": "A shop event, as the body of POST /v1/tenants/{tenant}/events"
+                " (contracts/schemas/inbound-event.v1.schema.json); one that is not is"
+                " rejected in the answer, the others are taken."
+            },
+        }
+    },
+    "required": ["events"],
+    "additionalProperties": False,
+}
 
 
 class StripeReceived(BaseModel):
@@ -108,6 +134,21 @@ def events_router(
             raise ApiError(404, "unknown_tenant", tenant)
         return found
 
+    async def shop_request(
+        tenant: str, request: Request, authorization: str | None, depth: int
+    ) -> tuple[bytes, Any]:
+        """The body of a shop platform's request and its JSON, once its sender is proven."""
+        body = await request_body.read(request, settings.max_body_bytes)
+        authenticate(
+            await known_tenant(tenant),
+            body,
+            authorization,
+            request.headers.get(SIGNATURE_HEADER),
+            settings.signature_tolerance_seconds,
+        )
+        request_body.require_json(request.headers.get("content-type"))
+        return body, request_body.parse(body, depth)
+
     def raw_record(
         tenant: str, body: bytes, received_at: dt.datetime, headers: dict[str, str]
     ) -> Outgoing:
@@ -146,24 +187,9 @@ def events_router(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> JSONResponse:
         received_at = dt.datetime.now(dt.UTC)
-        body = await request_body.read(request, settings.max_body_bytes)
-        known = await known_tenant(tenant)
-        authenticate(
-            known,
-            body,
-            authorization,
-            request.headers.get(SIGNATURE_HEADER),
-            settings.signature_tolerance_seconds,
-        )
-        request_body.require_json(request.headers.get("content-type"))
-        raw = request_body.parse(body)
-        try:
-            event = stamp(parse_inbound(raw, body), tenant, received_at)
-        except ValidationError as exc:
-            raise _invalid("invalid_event", exc) from exc
-        except ValueError as exc:
-            raise ApiError(422, "invalid_event", str(exc)) from exc
-        canonical = SALES_EVENT.dump_json(event)  # before anything is published
+        body, raw = await shop_request(tenant, request, authorization, request_body.MAX_DEPTH)
+        event = stamped(raw, tenant, received_at, body)
+        canonical = canonical_record(event)  # serialised before anything is published
         # The sale's trace starts here: both records, and everything after, belong to it.
         with tracer.start_as_current_span(
             f"receive {event.type}",
@@ -178,16 +204,70 @@ def events_router(
                         received_at,
                         {"x-source": event.source, "x-event-id": event.id},
                     ),
-                    Outgoing(
-                        SALES_EVENTS,
-                        canonical,
-                        key_for(tenant),
-                        {"content-type": "application/json", "x-event-id": event.id},
-                    ),
+                    canonical,
                 ]
             )
         EVENTS.labels(event.type, "http").inc()
         return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
+
+    @router.post(
+        "/events/batch",
+        response_model=batch.BatchAnswer,
+        responses=ERRORS,
+        openapi_extra=_json_body(
+            BATCH_SCHEMA,
+            {
+                "name": "Bogfoer-Signature",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
+            },
+        ),
+    )
+    async def post_batch(
+        tenant: TenantPath,
+        request: Request,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Response:
+        """Up to 500 shop events in one request, each validated on its own; the answer lists
+        each event's id or its error, in the order sent, once Kafka holds every accepted
+        one (docs/ingest-api.md)."""
+        received_at = dt.datetime.now(dt.UTC)
+        # The events sit two levels down ({"events": [...]}): each may nest as one alone.
+        body, raw = await shop_request(tenant, request, authorization, request_body.MAX_DEPTH + 2)
+        events = batch.events_of(raw)
+        sorted_out = batch.sort_out(events, tenant, received_at)
+        if sorted_out.accepted:
+            # Serialised before anything is published; the raw body once, as the audit trail.
+            records = [
+                raw_record(
+                    tenant,
+                    body,
+                    received_at,
+                    {
+                        "x-batch-events": str(len(events)),
+                        "x-batch-accepted": str(len(sorted_out.accepted)),
+                    },
+                ),
+                *(canonical_record(event) for event in sorted_out.accepted),
+            ]
+            with tracer.start_as_current_span(
+                "receive batch",
+                kind=trace.SpanKind.SERVER,
+                attributes={
+                    "bogfoer.tenant_id": tenant,
+                    "bogfoer.batch.events": len(events),
+                    "bogfoer.batch.accepted": len(sorted_out.accepted),
+                },
+            ):
+                await delivery.deliver(records)
+            for event in sorted_out.accepted:
+                EVENTS.labels(event.type, "http_batch").inc()
+        # ASCII JSON, as every error answer: a rejected event's detail may quote text
+        # (a lone surrogate) that could not be encoded otherwise.
+        answer = json.dumps(sorted_out.answer())
+        return Response(answer, 200, media_type="application/json")
 
     @router.post(
         "/webhooks/stripe",

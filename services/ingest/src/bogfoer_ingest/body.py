@@ -70,8 +70,8 @@ def check_nesting(body: bytes, limit: int) -> None:
         raise ApiError(400, "nesting_too_deep", {"max_depth": limit})
 
 
-def parse(body: bytes) -> Any:
-    """The JSON value of a UTF-8 body; 400 for anything else."""
+def parse(body: bytes, depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of a UTF-8 body nested at most `depth` deep; 400 for anything else."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -79,7 +79,7 @@ def parse(body: bytes) -> Any:
         raise ApiError(400, "malformed_json", detail) from exc
     if text.startswith("\ufeff"):
         raise ApiError(400, "malformed_json", _UTF8_JSON)
-    check_nesting(body, MAX_DEPTH)
+    check_nesting(body, depth)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -1,0 +1,110 @@
+"""A batch of shop events in one signed request: what each event becomes (docs/ingest-api.md).
+
+Pure: no I/O. The route (api.py) reads, authenticates and parses the body as it does for
+one event, hands the parsed body here, publishes what this accepted (the raw body once and
+each accepted event's canonical record, their acks awaited together), and only then answers
+with `Sorted.answer()`. Each event is validated on its own, by the very function that
+validates a single POST (`shop_events.stamped`), so an event is accepted, or refused with
+the same reason and detail, whichever door it came through.
+
+An event whose id (from tenant, source and source_event_id) already came earlier in the same
+batch is a `duplicate`: it is published once, and its answer names the index it repeats. A
+batch sent again is accepted again under the same ids (the mapper drops what it has seen),
+exactly as a single event sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from bogfoer_contracts.events import SalesEvent
+from bogfoer_ingest.shop_events import stamped
+from bogfoer_kit.errors import ApiError, ErrorBody
+
+MAX_EVENTS = 500
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class EventResult(BaseModel):
+    """What became of one event of the batch, at the same index as the event."""
+
+    status: Status
+    event_id: str | None = None  # accepted, duplicate
+    type: str | None = None  # accepted, duplicate
+    duplicate_of: int | None = None  # duplicate: the index of the first event with this id
+    error: ErrorBody | None = None  # rejected: as the single route would have answered
+
+
+class BatchAnswer(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[EventResult]
+
+
+@dataclass
+class Sorted:
+    """A batch's events sorted out: what to publish, and the answer for each, in order."""
+
+    accepted: list[SalesEvent] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def answer(self) -> dict[str, Any]:
+        """`BatchAnswer` as plain JSON-ready data (500 models would cost more than the JSON)."""
+        counts = Counter(result["status"] for result in self.results)
+        return {
+            "accepted": counts["accepted"],
+            "duplicate": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "results": self.results,
+        }
+
+
+def events_of(body: Any) -> list[Any]:
+    """The events of a parsed batch body `{"events": [...]}`: 1 to MAX_EVENTS of them.
+
+    Only the envelope is checked here; each event is checked on its own by `sort_out`."""
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ApiError(422, "invalid_batch", 'the body must be an object {"events": [...]}')
+    unknown = sorted(str(key) for key in body if key != "events")
+    if unknown:
+        raise ApiError(422, "invalid_batch", {"unknown_fields": unknown})
+    events: list[Any] = body["events"]
+    if not events:
+        raise ApiError(422, "invalid_batch", "the batch holds no events")
+    if len(events) > MAX_EVENTS:
+        raise ApiError(413, "too_many_events", {"limit_events": MAX_EVENTS, "events": len(events)})
+    return events
+
+
+def sort_out(events: list[Any], tenant: str, received_at: dt.datetime) -> Sorted:
+    """Validate and stamp each event on its own; an id seen before in the batch is a
+    duplicate of the first."""
+    out = Sorted()
+    first: dict[str, int] = {}
+    for index, raw in enumerate(events):
+        try:
+            event = stamped(raw, tenant, received_at)
+        except ApiError as refused:
+            error = {"reason": refused.reason, "detail": refused.detail}
+            out.results.append({"status": "rejected", "error": error})
+            continue
+        seen = first.setdefault(event.id, index)
+        if seen != index:
+            out.results.append(
+                {
+                    "status": "duplicate",
+                    "event_id": event.id,
+                    "type": event.type,
+                    "duplicate_of": seen,
+                }
+            )
+            continue
+        out.accepted.append(event)
+        out.results.append({"status": "accepted", "event_id": event.id, "type": event.type})
+    return out
