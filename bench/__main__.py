@@ -11,6 +11,7 @@ from collections.abc import Callable
 from bench import (
     dinero_calls,
     dinero_client_overhead,
+    ingest_batch,
     ingest_http,
     kafka_paths,
     mapper_decide,
@@ -25,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "reconcile_dinero": reconcile_dinero.run,
     "dinero_client_overhead": dinero_client_overhead.run,
     "ingest_http": ingest_http.run,
+    "ingest_batch": ingest_batch.run,
     "kafka_paths": kafka_paths.run,
     "dinero_calls": dinero_calls.run,
 }

@@ -5,7 +5,10 @@ anchor.
 - `http`: a Starlette app on uvicorn with uvloop and httptools, the server ingest runs on.
   Per `POST /v1/tenants/{t}/events`: the body read, the `Bogfoer-Signature` HMAC checked,
   the JSON parsed, one record produced with the idempotent producer (acks=all, linger 5 ms,
-  as ingest's) and its ack awaited; 202.
+  batches of up to `PRODUCER_BATCH_BYTES`, as ingest's) and its ack awaited; 202. Per
+  `POST /v1/tenants/{t}/events/batch`: the same
+  check and parse, then the body and each event (serialised again) produced, every ack
+  awaited together; 200.
 - `consume`: a batched consume→produce loop: `getmany` (up to 500 records), produce every
   record to a sink topic, await every ack, commit; until the topic's end offsets (as given)
   are committed.
@@ -27,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bogfoer_kit.kafka import PRODUCER_BATCH_BYTES
+
 MAX_RECORDS = 500
 
 
@@ -34,29 +39,52 @@ def http_app(bootstrap: str, secret: str, topic: str) -> Starlette:
     producer: AIOKafkaProducer | None = None  # made in the lifespan: aiokafka wants its loop
     key = secret.encode()
 
-    async def post(request: Request) -> Response:
-        body = await request.body()
+    def signed(request: Request, body: bytes) -> bool:
         header = request.headers.get("bogfoer-signature", "")
         parts = dict(item.partition("=")[::2] for item in header.split(","))
         expected = hmac.new(key, f"{parts.get('t', '')}.".encode() + body, hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest(), parts.get("v1", "")):
+        return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
+
+    async def post(request: Request) -> Response:
+        body = await request.body()
+        if not signed(request, body):
             return JSONResponse({"error": "bad_signature"}, 401)
         json.loads(body)
         assert producer is not None
         await producer.send_and_wait(topic, body, key=request.path_params["tenant"].encode())
         return JSONResponse({"accepted": True}, 202)
 
+    async def post_batch(request: Request) -> Response:
+        body = await request.body()
+        if not signed(request, body):
+            return JSONResponse({"error": "bad_signature"}, 401)
+        events = json.loads(body)["events"]
+        assert producer is not None
+        tenant = request.path_params["tenant"].encode()
+        acks = [await producer.send(topic, body, key=tenant)]
+        acks += [await producer.send(topic, json.dumps(e).encode(), key=tenant) for e in events]
+        await asyncio.gather(*acks)
+        return JSONResponse({"accepted": len(events), "duplicate": 0, "rejected": 0}, 200)
+
     async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
         nonlocal producer
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=PRODUCER_BATCH_BYTES,
         )
         await producer.start()
         yield
         await producer.stop()
 
     return Starlette(
-        routes=[Route("/v1/tenants/{tenant}/events", post, methods=["POST"])], lifespan=lifespan
+        routes=[
+            Route("/v1/tenants/{tenant}/events", post, methods=["POST"]),
+            Route("/v1/tenants/{tenant}/events/batch", post_batch, methods=["POST"]),
+        ],
+        lifespan=lifespan,
     )
 
 

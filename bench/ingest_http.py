@@ -120,11 +120,16 @@ def parse(output: str) -> Run:
 
 
 def load(url: str, script: Path, seconds: int = SECONDS) -> Run:
-    output = subprocess.run(
+    return parse(report(url, script, seconds, CONNECTIONS))
+
+
+def report(url: str, script: Path, seconds: int, connections: int) -> str:
+    """wrk's report (`--latency`) of one run of `script` against `url`."""
+    return subprocess.run(
         [
             wrk(),
             "-t1",
-            f"-c{CONNECTIONS}",
+            f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
             "5s",
@@ -138,10 +143,9 @@ def load(url: str, script: Path, seconds: int = SECONDS) -> Run:
         check=True,
         timeout=seconds + 30,
     ).stdout
-    return parse(output)
 
 
-def _anchor(bootstrap: str, secret: str, port: int) -> subprocess.Popen[bytes]:
+def http_anchor(bootstrap: str, secret: str, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -180,7 +184,7 @@ def run() -> list[Result]:
         stack.start(("ingest",))
         infra.put_credentials(stack, TENANT, {"hmac_secret": secret})
         port = free_port()
-        anchor = _anchor(found.bootstrap, secret, port)
+        anchor = http_anchor(found.bootstrap, secret, port)
         cleanup.callback(anchor.wait, 30)
         cleanup.callback(anchor.terminate)
         path = f"/v1/tenants/{TENANT}/events"

@@ -33,6 +33,7 @@ PUBLIC = {
 # signature), per tenant; tests/integration/test_ingest_api.py covers them.
 OWN_SCHEME = {
     ("POST", "/v1/tenants/{tenant}/events"),
+    ("POST", "/v1/tenants/{tenant}/events/batch"),
     ("POST", "/v1/tenants/{tenant}/webhooks/stripe"),
 }
 # Reads that only operators may do (they list who holds a tenant's tokens).

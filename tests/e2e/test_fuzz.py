@@ -137,7 +137,7 @@ def _send(fuzz: Fuzz, http: httpx.Client, base: str, case: Case[Any]) -> httpx.R
         body = data.encode() if isinstance(data, str) else data
     tenant = fuzz.tenant_for(case.path)
     payload = body or b""
-    if case.path.endswith("/events"):
+    if case.path.endswith(("/events", "/events/batch")):
         headers["Bogfoer-Signature"] = signature(tenant.shop.secret, payload)
         headers.pop("Authorization", None)
         headers.pop("authorization", None)
@@ -161,6 +161,9 @@ def _record(fuzz: Fuzz, case: Case[Any], response: httpx.Response) -> None:
     fuzz.sent += 1
     if response.status_code == 202 and case.path.endswith("/events"):
         fuzz.accepted_events.add(response.json()["event_id"])
+    if response.status_code == 200 and case.path.endswith("/events/batch"):
+        results = response.json()["results"]
+        fuzz.accepted_events.update(r["event_id"] for r in results if r["status"] == "accepted")
     if response.status_code == 200 and case.path.endswith("/webhooks/stripe"):
         answer = response.json()
         fuzz.accepted_stripe[answer["stripe_event_id"]] = answer["type"]

@@ -51,8 +51,35 @@ class BatchAnswer(BaseModel):
 class Sorted:
     """A batch's events sorted out: what to publish, and the answer for each, in order."""
 
+    tenant: str
+    received_at: dt.datetime
     accepted: list[SalesEvent] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)  # event id -> index of its first
+
+    def take(self, raw: Any) -> None:
+        """The next event: validated and stamped on its own; an id seen before in the batch
+        is a duplicate of the first."""
+        index = len(self.results)
+        try:
+            event = stamped(raw, self.tenant, self.received_at)
+        except ApiError as refused:
+            error = {"reason": refused.reason, "detail": refused.detail}
+            self.results.append({"status": "rejected", "error": error})
+            return
+        seen = self.first.setdefault(event.id, index)
+        if seen != index:
+            self.results.append(
+                {
+                    "status": "duplicate",
+                    "event_id": event.id,
+                    "type": event.type,
+                    "duplicate_of": seen,
+                }
+            )
+            return
+        self.accepted.append(event)
+        self.results.append({"status": "accepted", "event_id": event.id, "type": event.type})
 
     def answer(self) -> dict[str, Any]:
         """`BatchAnswer` as plain JSON-ready data (500 models would cost more than the JSON)."""
@@ -83,28 +110,8 @@ def events_of(body: Any) -> list[Any]:
 
 
 def sort_out(events: list[Any], tenant: str, received_at: dt.datetime) -> Sorted:
-    """Validate and stamp each event on its own; an id seen before in the batch is a
-    duplicate of the first."""
-    out = Sorted()
-    first: dict[str, int] = {}
-    for index, raw in enumerate(events):
-        try:
-            event = stamped(raw, tenant, received_at)
-        except ApiError as refused:
-            error = {"reason": refused.reason, "detail": refused.detail}
-            out.results.append({"status": "rejected", "error": error})
-            continue
-        seen = first.setdefault(event.id, index)
-        if seen != index:
-            out.results.append(
-                {
-                    "status": "duplicate",
-                    "event_id": event.id,
-                    "type": event.type,
-                    "duplicate_of": seen,
-                }
-            )
-            continue
-        out.accepted.append(event)
-        out.results.append({"status": "accepted", "event_id": event.id, "type": event.type})
+    """Every event of a batch sorted out at once."""
+    out = Sorted(tenant, received_at)
+    for raw in events:
+        out.take(raw)
     return out

@@ -1,0 +1,81 @@
+"""The batch route's pure part: the envelope, and each event sorted out on its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from bogfoer_contracts.ids import event_id
+from bogfoer_ingest.batch import MAX_EVENTS, events_of, sort_out
+from bogfoer_ingest.shop_events import stamped
+from bogfoer_kit.errors import ApiError
+
+TENANT = "batch-shop"
+AT = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def fulfilled(source_event_id: str, **data: Any) -> dict[str, Any]:
+    return {
+        "type": "order.fulfilled",
+        "source": "shopify",
+        "source_event_id": source_event_id,
+        "occurred_at": "2026-11-20T10:00:00+01:00",
+        "data": {"order_id": "1", "fulfilled_at": "2026-11-20T12:00:00+01:00", **data},
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ([], 422, "invalid_batch"),
+        ({"events": {}}, 422, "invalid_batch"),
+        ({}, 422, "invalid_batch"),
+        ({"events": []}, 422, "invalid_batch"),
+        ({"events": [{}], "tenant": "x"}, 422, "invalid_batch"),
+        ({"events": [{}] * (MAX_EVENTS + 1)}, 413, "too_many_events"),
+    ],
+)
+def test_an_envelope_outside_the_contract_is_refused_whole(
+    body: Any, status: int, reason: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        events_of(body)
+    assert (refused.value.status, refused.value.reason) == (status, reason)
+
+
+def test_up_to_the_limit_is_taken() -> None:
+    assert len(events_of({"events": [{}] * MAX_EVENTS})) == MAX_EVENTS
+
+
+def test_each_event_is_answered_in_order_and_a_repeat_is_published_once() -> None:
+    broken = fulfilled("b", colour="red")
+    sorted_out = sort_out([fulfilled("a"), broken, fulfilled("c"), fulfilled("a"), 7], TENANT, AT)
+
+    ids = [event_id(TENANT, "shopify", sid) for sid in ("a", "c")]
+    assert [e.id for e in sorted_out.accepted] == ids
+    assert all(e.tenant_id == TENANT and e.received_at == AT for e in sorted_out.accepted)
+    answer = sorted_out.answer()
+    assert (answer["accepted"], answer["duplicate"], answer["rejected"]) == (2, 1, 2)
+    results = answer["results"]
+    assert results[0] == {"status": "accepted", "event_id": ids[0], "type": "order.fulfilled"}
+    assert results[2] == {"status": "accepted", "event_id": ids[1], "type": "order.fulfilled"}
+    assert results[3] == {
+        "status": "duplicate",
+        "event_id": ids[0],
+        "type": "order.fulfilled",
+        "duplicate_of": 0,
+    }
+    # Refused with what the single route answers for the same event.
+    for index, alone in ((1, broken), (4, 7)):
+        with pytest.raises(ApiError) as single:
+            stamped(alone, TENANT, AT)
+        error = {"reason": single.value.reason, "detail": single.value.detail}
+        assert results[index] == {"status": "rejected", "error": error}
+    assert results[1]["error"]["reason"] == "invalid_event"
+
+
+def test_a_repeat_that_is_itself_invalid_is_rejected_not_a_duplicate() -> None:
+    sorted_out = sort_out([fulfilled("a"), fulfilled("a", colour="red")], TENANT, AT)
+    assert [r["status"] for r in sorted_out.results] == ["accepted", "rejected"]
