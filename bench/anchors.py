@@ -90,7 +90,11 @@ def http_app(bootstrap: str, secret: str, topic: str) -> Starlette:
 
 async def consume(bootstrap: str, group: str, sink: str, ends: dict[TopicPartition, int]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=PRODUCER_BATCH_BYTES,  # the services' producer setting
     )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,

@@ -19,8 +19,10 @@ from bogfoer_kit.errors import ApiError
 
 # Our events nest 5 deep, Stripe's events about 8; anything near 32 is not an event.
 MAX_DEPTH = 32
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+# Every byte but a quote and the brackets, for bytes.translate to delete.
+_NOT_SKELETON = bytes(b for b in range(256) if b not in b'"[]{}')
+_STRING = re.compile(rb'"[^"]*"')
 _INNERMOST = re.compile(rb"\[\]|\{\}")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _UTF8_JSON = "the body must be JSON in UTF-8, without a byte-order mark"
@@ -57,8 +59,15 @@ def check_nesting(body: bytes, limit: int) -> None:
     """Refuse a body nested deeper than `limit`, without recursion: strings are cut out,
     then the innermost `[]`/`{}` pairs removed once per level, at most `limit` C-speed regex
     passes. Brackets that do not pair up cannot be JSON (strings are gone) and are refused
-    here too, so `json.loads` never meets an unbounded nesting."""
-    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
+    here too, so `json.loads` never meets an unbounded nesting.
+
+    Strings are cut out of the body's skeleton, not the body: escapes (`\\"`, `\\\\`) are
+    dropped first, then every byte but quotes and brackets (UTF-8 never hides either inside
+    a character), so what is left is short and every string in it is `"…"` without escapes.
+    A batch of 500 events took three times its own `json.loads` the other way. A backslash
+    outside a string (not JSON) may hide a bracket here, but `json.loads` stops at it."""
+    skeleton = _ESCAPE.sub(b"", body).translate(None, _NOT_SKELETON)
+    brackets = _STRING.sub(b"", skeleton).replace(b'"', b"")  # a stray quote: not JSON
     for _ in range(limit):
         if not brackets:
             return

@@ -45,8 +45,9 @@ _CATALOGUE: dict[str, tuple[Any, str, str, str]] = {
         InboundEvent,
         "ingest",
         "ingest (Stripe normaliser), replay",
-        "Every accepted request body exactly as received (a shop's InboundEvent or a Stripe "
-        "event), with x-tenant, x-source, x-received-at headers: the audit trail.",
+        "Every accepted request body exactly as received (a shop's InboundEvent, a batch "
+        '{"events": [InboundEvent, ...]} with x-batch-events and x-batch-accepted, or a '
+        "Stripe event), with x-tenant, x-source, x-received-at headers: the audit trail.",
     ),
     SALES_EVENTS: (SalesEvent, "ingest", "mapper", "Canonical sales events (envelope + data)."),
     TENANTS_CONFIG: (
