@@ -15,6 +15,7 @@ from bench import (
     ingest_http,
     kafka_paths,
     mapper_decide,
+    poster_share,
     reconcile_dinero,
     replay,
 )
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "ingest_batch": ingest_batch.run,
     "kafka_paths": kafka_paths.run,
     "dinero_calls": dinero_calls.run,
+    "poster_share": poster_share.run,
 }
 
 

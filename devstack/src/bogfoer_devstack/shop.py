@@ -144,23 +144,35 @@ class Shop:
         backfill: bool = False,
     ) -> httpx.Response:
         """One event; `backfill`: history sent again after onboarding (docs/onboarding.md)."""
-        event: dict[str, Any] = {
+        event = self.event(type_, source_event_id, occurred_at, data)
+        if backfill:
+            event["backfill"] = True
+        return self.send_raw(json.dumps(event).encode())
+
+    def event(
+        self, type_: str, source_event_id: str, occurred_at: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An event as this shop's platform sends it."""
+        return {
             "type": type_,
             "source": self.source,
             "source_event_id": source_event_id,
             "occurred_at": occurred_at,
             "data": data,
         }
-        if backfill:
-            event["backfill"] = True
-        return self.send_raw(json.dumps(event).encode())
 
-    def send_raw(self, body: bytes, sign: bool = True) -> httpx.Response:
+    def send_batch(self, events: list[tuple[str, str, str, dict[str, Any]]]) -> httpx.Response:
+        """Up to 500 events `(type, source_event_id, occurred_at, data)` in one request
+        (`POST …/events/batch`, docs/ingest-api.md)."""
+        body = {"events": [self.event(*event) for event in events]}
+        return self.send_raw(json.dumps(body).encode(), route="events/batch")
+
+    def send_raw(self, body: bytes, sign: bool = True, route: str = "events") -> httpx.Response:
         headers = {"Content-Type": "application/json"}
         if sign:
             headers["Bogfoer-Signature"] = signature(self.secret, body)
         return self.http.post(
-            f"{self.stack.url('ingest')}/v1/tenants/{self.tenant}/events",
+            f"{self.stack.url('ingest')}/v1/tenants/{self.tenant}/{route}",
             content=body,
             headers=headers,
         )
