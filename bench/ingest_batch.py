@@ -21,7 +21,6 @@ it: the same machine's ceiling for this work, to read a miss by (a loaded machin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -31,9 +30,8 @@ from pathlib import Path
 
 from bench import infra
 from bench.common import Result
-from bench.ingest_http import http_anchor, parse, report, wrk
+from bench.ingest_http import ingest_and_anchor, parse, report, wrk
 from bench.mapper_decide import inbound_bodies
-from bogfoer_devstack.ports import free_port
 from bogfoer_devstack.shop import signature
 
 EVENTS_PER_BATCH = 500
@@ -129,17 +127,7 @@ def run() -> list[Result]:
     wrk()
     secret = secrets.token_urlsafe(24)
     with infra.infra() as found, contextlib.ExitStack() as cleanup:
-        database = asyncio.run(found.database())
-        stack = found.stack("ingest-batch", database, BOGFOER_INGEST_LOG_LEVEL="WARNING")
-        cleanup.callback(stack.stop)
-        stack.start(("ingest",))
-        for tenant in tenants():
-            infra.put_credentials(stack, tenant, {"hmac_secret": secret})
-        port = free_port()
-        anchor = http_anchor(found.bootstrap, secret, port)
-        cleanup.callback(anchor.wait, 30)
-        cleanup.callback(anchor.terminate)
-        bases = {"anchor": f"http://127.0.0.1:{port}", "ingest": stack.url("ingest")}
+        bases = ingest_and_anchor(found, cleanup, "ingest-batch", tenants(), secret)
         script = _script(found.workdir, secret)
         for base in bases.values():
             events_per_second(base, script, 3)  # warm-up: connections, producer, tenant cache

@@ -174,21 +174,31 @@ def http_anchor(bootstrap: str, secret: str, port: int) -> subprocess.Popen[byte
     raise RuntimeError("the HTTP anchor did not start")
 
 
+def ingest_and_anchor(
+    found: infra.Infra, cleanup: contextlib.ExitStack, name: str, tenants: list[str], secret: str
+) -> dict[str, str]:
+    """ingest (its tenants signing with `secret`) and the HTTP anchor, started and stopped
+    with `cleanup`: their base URLs by name."""
+    database = asyncio.run(found.database())
+    stack = found.stack(name, database, BOGFOER_INGEST_LOG_LEVEL="WARNING")
+    cleanup.callback(stack.stop)
+    stack.start(("ingest",))
+    for tenant in tenants:
+        infra.put_credentials(stack, tenant, {"hmac_secret": secret})
+    port = free_port()
+    anchor = http_anchor(found.bootstrap, secret, port)
+    cleanup.callback(anchor.wait, 30)
+    cleanup.callback(anchor.terminate)
+    return {"anchor": f"http://127.0.0.1:{port}", "ingest": stack.url("ingest")}
+
+
 def run() -> list[Result]:
     wrk()
     secret = secrets.token_urlsafe(24)
     with infra.infra() as found, contextlib.ExitStack() as cleanup:
-        database = asyncio.run(found.database())
-        stack = found.stack("ingest-http", database, BOGFOER_INGEST_LOG_LEVEL="WARNING")
-        cleanup.callback(stack.stop)
-        stack.start(("ingest",))
-        infra.put_credentials(stack, TENANT, {"hmac_secret": secret})
-        port = free_port()
-        anchor = http_anchor(found.bootstrap, secret, port)
-        cleanup.callback(anchor.wait, 30)
-        cleanup.callback(anchor.terminate)
+        bases = ingest_and_anchor(found, cleanup, "ingest-http", [TENANT], secret)
         path = f"/v1/tenants/{TENANT}/events"
-        urls = {"anchor": f"http://127.0.0.1:{port}{path}", "ingest": stack.url("ingest") + path}
+        urls = {name: base + path for name, base in bases.items()}
         flat = _script(found.workdir, secret, 0)
         for url in urls.values():
             load(url, flat, 3)  # warm-up: connections, the producer, the tenant cache

@@ -56,6 +56,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+SIGNATURE_PARAMETER: dict[str, Any] = {
+    "name": "Bogfoer-Signature",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
+}
+
+
 class Accepted(BaseModel):
     event_id: str
     type: str
@@ -174,13 +183,7 @@ def events_router(
         responses=ERRORS,
         openapi_extra=_json_body(
             TYPED_INBOUND_EVENT.json_schema(),
-            {
-                "name": "Bogfoer-Signature",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
-            },
+            SIGNATURE_PARAMETER,
         ),
     )
     async def post_event(
@@ -218,13 +221,7 @@ def events_router(
         responses=ERRORS,
         openapi_extra=_json_body(
             BATCH_SCHEMA,
-            {
-                "name": "Bogfoer-Signature",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)>",
-            },
+            SIGNATURE_PARAMETER,
         ),
     )
     async def post_batch(
