@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from bogfoer_contracts.events import TYPED_INBOUND_EVENT
 from bogfoer_contracts.ids import TENANT_PATTERN
+from bogfoer_contracts.model import checked_json
 from bogfoer_contracts.topics import INGEST_RAW, key_for
 from bogfoer_ingest import batch
 from bogfoer_ingest import body as request_body
@@ -237,12 +238,15 @@ def events_router(
         body, raw = await shop_request(tenant, request, authorization, request_body.MAX_DEPTH + 2)
         events = batch.events_of(raw)
         sorted_out = batch.Sorted(tenant, received_at)
-        for index, item in enumerate(events, 1):
-            sorted_out.take(item)
-            if index % YIELD_EVERY == 0:
-                # A batch's validation is CPU work of tens of ms: other requests' acks and
-                # answers go through meanwhile, instead of waiting out their deadline.
-                await asyncio.sleep(0)
+        # One scan of the whole body settles whether any event's text could be unstorable
+        # (`checked_json`), instead of a walk over each event.
+        with checked_json(body):
+            for index, item in enumerate(events, 1):
+                sorted_out.take(item)
+                if index % YIELD_EVERY == 0:
+                    # A batch's validation is CPU work of tens of ms: other requests' acks
+                    # and answers go through meanwhile, instead of waiting out their deadline.
+                    await asyncio.sleep(0)
         if sorted_out.accepted:
             # Serialised before anything is published; the raw body once, as the audit trail.
             records = [
