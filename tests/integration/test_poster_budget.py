@@ -65,6 +65,12 @@ class _Outbox:
     async def relay(self) -> int:
         return 0
 
+    def soon(self) -> None:
+        pass
+
+    async def settle(self) -> None:
+        pass
+
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,11 +27,13 @@ from bogfoer_contracts.postings import (
     PostingResult,
     RegisterPayment,
 )
+from bogfoer_contracts.topics import POSTINGS_RESULTS, key_for
 from bogfoer_contracts.topology import POSTER
+from bogfoer_devstack.offsets import records_to_end
 from bogfoer_devstack.postgres import Postgres
 from bogfoer_dinero.models import Contact
 from bogfoer_kit.db import create_pool, migrate
-from bogfoer_kit.outbox import OutboxRelay
+from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_kit.publish import Publisher
 from bogfoer_poster import store
 from bogfoer_poster.locks import TenantLocks
@@ -61,6 +64,12 @@ class _Dinero:
 class _Outbox:
     async def relay(self) -> int:
         return 0
+
+    def soon(self) -> None:
+        pass
+
+    async def settle(self) -> None:
+        pass
 
 
 def _settings(database_url: str) -> PosterSettings:
@@ -464,4 +473,45 @@ async def test_results_a_broker_outage_left_in_the_outbox_are_published_once_it_
         await eventually(published, within=10, what="the result published")
     finally:
         await asyncio.wait_for(sup.stop(), 30)
+        await broker.stop()
+
+
+async def test_many_workers_results_are_published_by_one_relay_run_at_a_time(
+    db: asyncpg.Connection, pool: asyncpg.Pool, topics: str
+) -> None:
+    # Fifty tenants' workers each commit a result and ask for it to be published: none waits,
+    # the requests share relay runs, and every row committed before a request is published.
+    broker = KafkaBroker(topics)
+    await broker.start()
+    outbox = OutboxRelay(Publisher(broker, POSTER), pool)
+    runs = 0
+    relay = outbox.relay
+
+    async def counted() -> int:
+        nonlocal runs
+        runs += 1
+        return await relay()
+
+    outbox.relay = counted  # type: ignore[method-assign]
+    tenants = [new_tenant() for _ in range(50)]
+
+    async def worker(tenant: str) -> None:
+        for n in range(3):
+            async with pool.acquire() as conn:
+                await enqueue(conn, tenant, POSTINGS_RESULTS, f'{{"n": {n}}}')
+            outbox.soon()
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(*(worker(t) for t in tenants))
+        await outbox.settle()
+        left = await db.fetchval("SELECT count(*) FROM outbox WHERE tenant_id = ANY($1)", tenants)
+        assert left == 0
+        assert 1 <= runs < len(tenants) * 3
+        keys = {key_for(t): t for t in tenants}
+        published = Counter(
+            keys[r.key] for r in await records_to_end(topics, POSTINGS_RESULTS) if r.key in keys
+        )
+        assert published == dict.fromkeys(tenants, 3)
+    finally:
         await broker.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from opentelemetry.context import Context
 from bogfoer_contracts.topics import key_for
 from bogfoer_kit.db import Conn
 from bogfoer_kit.publish import Outgoing, Publisher
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,33 @@ class OutboxRelay:
         self.publisher = publisher
         self.pool = pool
         self._lock = asyncio.Lock()
+        self._wanted = False
+        self._draining: asyncio.Task[None] | None = None
+
+    def soon(self) -> None:
+        """Have what is committed now published shortly, without waiting for it.
+
+        For many concurrent writers (the poster's tenant workers): one relay runs at a time,
+        and every request made while it runs is served by one more run after it, which sees
+        the rows committed before the request. A failed run is logged; the rows stay in the
+        outbox for the next run (whoever calls `relay` on a schedule sees the failure)."""
+        self._wanted = True
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain(), name="outbox-relay")
+
+    async def _drain(self) -> None:
+        while self._wanted:
+            self._wanted = False
+            try:
+                await self.relay()
+            except Exception as exc:  # the rows wait in the outbox for the next run
+                log.warning("publishing the outbox failed (%r); its rows wait", exc)
+                return
+
+    async def settle(self) -> None:
+        """Wait for the runs `soon` started (before a shutdown closes the pool)."""
+        if self._draining is not None:
+            await asyncio.gather(self._draining, return_exceptions=True)
 
     async def relay(self) -> int:
         """Publish committed rows in order; other replicas skip rows this one holds."""

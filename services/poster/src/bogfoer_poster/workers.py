@@ -154,6 +154,7 @@ class Supervisor:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await self.outbox.settle()
         await self.locks.close()
 
     async def failing(self) -> str | None:
@@ -233,7 +234,9 @@ class Supervisor:
                 if posting is None:
                     break
                 await self._post(posting)
-                await self.outbox.relay()
+                # Its result is in the outbox: published by one relay for all tenants' workers,
+                # instead of each worker waiting its turn at the relay after every posting.
+                self.outbox.soon()
             self._crashed.pop(tenant, None)
         except Exception as exc:
             log.exception("worker for tenant %s stopped; the supervisor restarts it", tenant)
