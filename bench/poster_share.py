@@ -24,6 +24,7 @@ whose backlog was done before they ended is an error of the bench, not a pass.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import math
@@ -36,10 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 
 from bench.common import Result
+from bogfoer_contracts.topics import POSTINGS_COMMANDS
+from bogfoer_contracts.topology import POSTER
 from bogfoer_devstack.demo import DemoTenant, connect
 from bogfoer_devstack.infra import local_infra
+from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.sales import AT, goods, order, shipping
 from bogfoer_devstack.shop import Operator
 from bogfoer_devstack.stack import Stack
@@ -137,6 +142,27 @@ def _observe(sandbox: SandboxHandle, tenants: list[DemoTenant], after: float) ->
         time.sleep(1.0)
 
 
+async def _taken_in(bootstrap: str, since: float) -> float:
+    """Seconds from `since` until the poster's group has committed every command."""
+    ends = await end_offsets(bootstrap, POSTINGS_COMMANDS)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"{POSTER.principal}.commands",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while True:
+            committed = {tp: await consumer.committed(tp) or 0 for tp in ends}
+            if all(committed[tp] >= end for tp, end in ends.items()):
+                return time.time() - since
+            if time.time() - since > BACKLOG_TIMEOUT:
+                raise RuntimeError(f"the poster took in {committed} of {ends}")
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+
+
 def _finished(operator: Operator, tenant: DemoTenant) -> bool:
     """Whether the tenant's whole backlog is done: it ran out (the bench's error)."""
     return all(r["state"] == "done" for r in operator.postings(tenant.tenant_id))
@@ -200,6 +226,8 @@ def run() -> list[Result]:
         started_at = time.time()
         poster.start()
         poster.wait_ready()
+        took = asyncio.run(_taken_in(infra.broker.bootstrap_servers, started_at))
+        print(f"  the poster took the backlog's commands in within {took:.1f} s", flush=True)
         found = _observe(sandbox, tenants, started_at)
         finished = [t.tenant_id for t in tenants if _finished(operator, t)]
     for tenant_id, one in found.items():
