@@ -53,6 +53,7 @@ def run_report(result: RunResult, number: int, of: int) -> list[str]:
             s.comparison.duplicates,
             s.comparison.missing,
             s.comparison.unexpected,
+            len(s.dead_letters),
             f"{s.comparison.emails[1]}/{s.comparison.emails[0]}",
             "equal" if s.comparison.balance_equal else "DIFFERENT",
         ]
@@ -68,10 +69,17 @@ def run_report(result: RunResult, number: int, of: int) -> list[str]:
         "duplicates",
         "missing",
         "unexpected",
+        "dead letters",
         "e-mails",
         "trial balance",
     ]
     lines += ["  " + line for line in table(header, rows)]
+    for shop in result.shops:
+        for dead in shop.dead_letters:
+            lines.append(
+                f"  dead letter of {dead['tenant_id']} on {dead['topic']}: {dead['reason']}"
+                f" ({str(dead.get('detail') or '')[:160]})"
+            )
     if result.refused:
         lines.append(f"  refused by ingest: {', '.join(result.refused)}")
     if result.error:
@@ -101,6 +109,7 @@ def summary(results: Sequence[RunResult]) -> list[str]:
                 sum(s.comparison.documents for s in r.shops),
                 sum(s.comparison.duplicates for s in r.shops),
                 sum(s.comparison.missing + s.comparison.unexpected for s in r.shops),
+                sum(len(s.dead_letters) for s in r.shops),
                 f"{sum(s.comparison.balance_equal for s in r.shops)}/{len(r.plan.shops)}",
                 "OK" if r.ok else "FAILED",
             ]
@@ -119,6 +128,7 @@ def summary(results: Sequence[RunResult]) -> list[str]:
         "documents",
         "duplicates",
         "missing",
+        "dead letters",
         "balances equal",
         "result",
     ]
@@ -131,6 +141,7 @@ def summary(results: Sequence[RunResult]) -> list[str]:
         f"{sum(s.comparison.documents for s in shops)} documents, "
         f"{sum(s.comparison.duplicates for s in shops)} duplicates, "
         f"{sum(s.comparison.missing + s.comparison.unexpected for s in shops)} missing, "
+        f"{sum(len(s.dead_letters) for s in shops)} dead letters, "
         f"{sum(s.comparison.balance_equal for s in shops)}/{len(shops)} trial balances equal"
     )
     verdict = f"FAILED: seeds {', '.join(map(str, failed))}" if failed else "all OK"

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,10 +41,17 @@ class ShopResult:
     postings: int  # of the fault-free twin
     ledger: Counter[str]  # the twin's postings per state, as the ledger shows them
     comparison: Comparison
+    # What the ledger lists as dead-lettered for the shop or its fault-free twin: every
+    # input of a run is valid, so each one is a good record left to ops' re-drive.
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.comparison.ok and self.ledger == Counter({"done": self.postings})
+        return (
+            self.comparison.ok
+            and self.ledger == Counter({"done": self.postings})
+            and not self.dead_letters
+        )
 
 
 @dataclass
@@ -167,6 +175,8 @@ def _run(
                 len(operator.postings(ref.tenant.tenant_id)),
                 ledger,
                 compare(ref_books, ref.tenant.tenant_id, twin_books, twin.tenant.tenant_id),
+                operator.dead_letters(ref.tenant.tenant_id)
+                + operator.dead_letters(twin.tenant.tenant_id),
             )
         )
 
