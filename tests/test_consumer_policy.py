@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import asyncpg
 import pytest
 
 from bogfoer_kit.consumer import PollOutcome, Progress, Record, TenantBatch
@@ -18,6 +19,7 @@ from bogfoer_kit.deadletter import (
     MAX_UNEXPECTED_ATTEMPTS,
     PoisonMessage,
     TransientFailure,
+    is_transient,
 )
 from bogfoer_kit.publish import Outgoing
 
@@ -35,11 +37,14 @@ class Handler:
         self.calls: list[list[int]] = []  # offsets per call
         self.handled: Counter[int] = Counter()  # offset -> times published
         self.outage = False
+        self.failures: list[Exception] = []  # raised one per call, first first
 
     async def __call__(self, batch: TenantBatch) -> None:
         self.calls.append([r.offset for r in batch.records])
         if self.outage:
             raise TransientFailure("PostgreSQL is down")
+        if self.failures:
+            raise self.failures.pop(0)
         for r in batch.records:
             if r.value == b"bug":
                 raise KeyError("a rule the mapper does not have")
@@ -156,7 +161,12 @@ async def test_a_bug_meeting_one_record_dead_letters_it_after_its_attempts_only(
     assert [o.commit_offsets() for o in outcomes[1:-1]] == [{(TOPIC, 0): 2}] * (
         MAX_UNEXPECTED_ATTEMPTS - 1
     )
-    assert (progress.done, progress.alone, progress.attempts) == (set(), set(), {})
+    assert (progress.done, progress.alone, progress.attempts, progress.bugs) == (
+        set(),
+        set(),
+        {},
+        {},
+    )
 
 
 async def test_what_was_not_published_is_handled_again() -> None:
@@ -178,7 +188,12 @@ async def test_revoked_partitions_are_forgotten() -> None:
     assert progress.alone
     assert progress.attempts
     progress.forget([(TOPIC, 0)])
-    assert (progress.done, progress.alone, progress.attempts) == (set(), set(), {})
+    assert (progress.done, progress.alone, progress.attempts, progress.bugs) == (
+        set(),
+        set(),
+        {},
+        {},
+    )
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -195,3 +210,74 @@ async def test_tenants_run_side_by_side_but_each_in_order(concurrency: int) -> N
         mine = [offset for t, offset in order if t == tenant]
         assert mine == sorted(mine)
         assert len(mine) == 10
+
+
+def _raised_while(handling: Exception, exc: Exception) -> Exception:
+    """`exc` as Python leaves it when raised in an `except` block handling `handling`."""
+    exc.__context__ = handling
+    return exc
+
+
+def _lost_mid_transaction() -> Exception:
+    """What asyncpg raises when the server stops between two statements of a transaction:
+    the transaction's exit fails on the closed connection (seen against the devstack's
+    PostgreSQL: tests/integration/test_consumer_database_restart.py)."""
+    return _raised_while(
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InterfaceError(
+            "cannot call Transaction.__aexit__(): the underlying connection is closed"
+        ),
+    )
+
+
+def test_a_connection_lost_under_the_handler_is_an_outage_and_other_interface_errors_bugs() -> None:
+    assert is_transient(_lost_mid_transaction())
+    assert is_transient(asyncpg.InterfaceError("cannot perform operation: connection is closed"))
+    released = "cannot call Connection.execute(): connection has been released back to the pool"
+    # Released because the pool saw the connection go: transient; used after its release
+    # by the handler itself: a bug.
+    assert is_transient(
+        _raised_while(ConnectionResetError("reset by peer"), asyncpg.InterfaceError(released))
+    )
+    assert not is_transient(asyncpg.InterfaceError(released))
+    assert is_transient(asyncpg.AdminShutdownError("terminating connection"))
+    assert not is_transient(
+        asyncpg.InterfaceError("the number of query arguments cannot exceed 32767")
+    )
+    assert not is_transient(KeyError("a rule the mapper does not have"))
+
+
+async def test_a_batch_whose_connection_was_lost_is_retried_together_and_never_dead_lettered() -> (
+    None
+):
+    handler = Handler()
+    progress = Progress(handler)
+    records = [record(0, "a"), record(1, "a")]
+    handler.failures = [_lost_mid_transaction() for _ in range(2 * MAX_UNEXPECTED_ATTEMPTS)]
+    for _ in range(2 * MAX_UNEXPECTED_ATTEMPTS):
+        outcome = await progress.run(records)
+        assert dead(outcome) == []
+        assert outcome.rewind == {(TOPIC, 0): 0}
+    assert all(call == [0, 1] for call in handler.calls)  # nothing to single out
+    outcome = await progress.run(records)
+    assert outcome.commit_offsets() == {(TOPIC, 0): 2}
+    assert (outcome.processed, outcome.dead_lettered) == (2, 0)
+
+
+async def test_an_outage_does_not_use_up_the_attempts_a_bug_is_given() -> None:
+    # One sale in flight while the database restarts twice: refused while it is down,
+    # then its connection lost under it at the second restart, then booked.
+    handler = Handler()
+    progress = Progress(handler)
+    records = [record(0, "a")]
+    handler.failures = [
+        ConnectionRefusedError("connect call failed") for _ in range(MAX_UNEXPECTED_ATTEMPTS)
+    ]
+    handler.failures += [_lost_mid_transaction(), KeyError("and a bug meets it once")]
+    for _ in range(MAX_UNEXPECTED_ATTEMPTS + 2):
+        outcome = await progress.run(records)
+        assert dead(outcome) == []
+    outcome = await progress.run(records)
+    assert outcome.commit_offsets() == {(TOPIC, 0): 1}
+    assert outcome.processed == 1
+    assert (progress.attempts, progress.bugs) == ({}, {})

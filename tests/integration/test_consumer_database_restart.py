@@ -1,13 +1,15 @@
-"""A PostgreSQL restart in the middle of a batch dead-letters nothing, loses nothing, books
+"""PostgreSQL restarts in the middle of a batch dead-letter nothing, lose nothing, book
 nothing twice, and the consumer loop keeps going (`bogfoer_kit.consumer`).
 
 The mapper's events loop, wired as its app wires it, on the real broker and the devstack's
-restartable PostgreSQL. One tenant's transaction is held (another session holds its lock)
-when the database stops, so the batch dies between its statements, as in a failover: asyncpg
-then raises `InterfaceError` ("cannot call Transaction.__aexit__(): the underlying
-connection is closed"), not a connection error. While the database is away the tenant's
-first record fails more often than a bug may (`MAX_UNEXPECTED_ATTEMPTS`): an outage is
-waited out however long it lasts.
+restartable PostgreSQL. A tenant's transaction is held (another session holds its lock)
+when the database stops, so its batch dies between two statements, as in a failover:
+asyncpg then raises `InterfaceError` ("cannot call Transaction.__aexit__(): the underlying
+connection is closed"), the connection error only its context. The database stops twice
+(a failover that flaps), the second time when the held tenant's one sale has already been
+refused while it was down one time short of the attempts a bug is given
+(`MAX_UNEXPECTED_ATTEMPTS`): before the fix, that second `InterfaceError` dead-lettered a
+good sale as `processing_error`.
 """
 
 from __future__ import annotations

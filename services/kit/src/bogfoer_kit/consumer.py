@@ -20,11 +20,13 @@ When a tenant batch fails (its transaction rolled back, nothing of it published)
 - `PoisonMessage`: the record can never be processed as it is. A single record goes to
   `<topic>.dlq.v1` with the reason in headers; a batch is retried at once one record at a
   time, so the poison is found and the others proceed.
-- a transient fault (`deadletter.TRANSIENT`: a dependency is down): the tenant's records
-  are redelivered from the failed one after a backoff, in order, for as long as it takes.
+- a transient fault (`deadletter.is_transient`: a dependency is down, or a database
+  connection was lost under the handler): the tenant's records are redelivered from the
+  failed one after a backoff, in order, for as long as it takes.
 - anything else (a bug meeting a record): retried one record at a time after a backoff; a
-  record that still fails after `MAX_UNEXPECTED_ATTEMPTS` is dead-lettered as
-  `processing_error`, so it cannot stall its partition.
+  record that has failed so `MAX_UNEXPECTED_ATTEMPTS` times is dead-lettered as
+  `processing_error`, so it cannot stall its partition. Failures an outage caused do not
+  count towards them (a database that restarts twice must not dead-letter a good sale).
 A partition's offset is committed only up to its first record not done; the records after
 it that were done are remembered (until committed or the partition is revoked) and skipped
 when they come again, so retrying one tenant never handles another's records twice.
@@ -56,9 +58,9 @@ from bogfoer_contracts.topology import ServiceKafka, Subscription
 from bogfoer_kit.deadletter import (
     MAX_BACKOFF_SECONDS,
     MAX_UNEXPECTED_ATTEMPTS,
-    TRANSIENT,
     PoisonMessage,
     dlq_headers,
+    is_transient,
 )
 from bogfoer_kit.kafka import UndeclaredSubscription, client_options
 from bogfoer_kit.publish import Outgoing, Publisher
@@ -240,7 +242,8 @@ class Progress:
     def __init__(self, handler: Handler, concurrency: int = 4) -> None:
         self.handler = handler
         self.concurrency = asyncio.Semaphore(concurrency)
-        self.attempts: dict[Position, int] = {}  # failed attempts of a record handled alone
+        self.attempts: dict[Position, int] = {}  # failed attempts from a record: the backoff
+        self.bugs: dict[Position, int] = {}  # of those, the ones no outage explains
         self.alone: set[Position] = set()  # records to handle one at a time
         self.done: set[Position] = set()  # done, but after a record not done: not committed
 
@@ -252,8 +255,8 @@ class Progress:
     def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Partitions revoked: another member continues from their committed offsets."""
         gone = set(partitions)
-        for position in [p for p in self.attempts if (p[0], p[1]) in gone]:
-            del self.attempts[position]
+        self.attempts = {p: n for p, n in self.attempts.items() if (p[0], p[1]) not in gone}
+        self.bugs = {p: n for p, n in self.bugs.items() if (p[0], p[1]) not in gone}
         self.alone = {p for p in self.alone if (p[0], p[1]) not in gone}
         self.done = {p for p in self.done if (p[0], p[1]) not in gone}
 
@@ -326,6 +329,7 @@ class Progress:
                     batch.dead_letter(group[0], "processing_error", f"{exc!r}")
                 for record in group:
                     self.attempts.pop(record.position, None)
+                    self.bugs.pop(record.position, None)
                     self.alone.discard(record.position)
                     finished.add(record.position)
                 result.outgoing += batch.outgoing
@@ -339,7 +343,8 @@ class Progress:
         """Decide on a failed tenant batch: True when its one record is to be dead-lettered
         (a bug met it every time), else where and when to try again is in `result`."""
         first = batch.records[0]
-        if not isinstance(exc, TRANSIENT) and len(batch.records) > 1:
+        transient = is_transient(exc)
+        if not transient and len(batch.records) > 1:
             # A bug meeting one of them: found by taking them one at a time.
             self.alone.update(r.position for r in batch.records)
             log.exception(
@@ -351,18 +356,38 @@ class Progress:
             return False
         attempt = self.attempts.get(first.position, 0) + 1
         self.attempts[first.position] = attempt
-        if not isinstance(exc, TRANSIENT) and attempt >= MAX_UNEXPECTED_ATTEMPTS:
-            log.exception("dead-lettering %s after %d failed attempts", first.position, attempt)
-            return True
+        if not transient:
+            bugs = self.bugs.get(first.position, 0) + 1
+            self.bugs[first.position] = bugs
+            if bugs >= MAX_UNEXPECTED_ATTEMPTS:
+                log.exception(
+                    "dead-lettering %s: it failed %d times (%d attempts in all)",
+                    first.position,
+                    bugs,
+                    attempt,
+                )
+                return True
         delay = _backoff(attempt)
-        log.exception(
-            "failure on %s (%d records of %r from it), attempt %d; retry in %.1fs",
-            first.position,
-            len(batch.records),
-            batch.tenant,
-            attempt,
-            delay,
-        )
+        if transient:  # an outage: one line, not a traceback per try
+            log.warning(
+                "%s (%d records of %r from it) waits for a dependency (%r), attempt %d;"
+                " retry in %.1fs",
+                first.position,
+                len(batch.records),
+                batch.tenant,
+                exc,
+                attempt,
+                delay,
+            )
+        else:
+            log.exception(
+                "failure on %s (%d records of %r from it), attempt %d; retry in %.1fs",
+                first.position,
+                len(batch.records),
+                batch.tenant,
+                attempt,
+                delay,
+            )
         result.stop(first, delay)
         return False
 
@@ -504,7 +529,12 @@ class SubscriptionLoop:
         except Exception as exc:
             # Nothing of this poll is committed: it all comes again (handlers drop what
             # they have seen; an outbox keeps what was stored).
-            log.exception("%s: publishing a poll's records failed; it comes again", self.group_id)
+            if is_transient(exc):  # the broker or the outbox's database away: one line
+                log.warning("%s: publishing a poll failed (%r); it comes again", self.group_id, exc)
+            else:
+                log.exception(
+                    "%s: publishing a poll's records failed; it comes again", self.group_id
+                )
             FAILURES.labels(*self._labels, type(exc).__name__).inc()
             self.progress.unpublished(outcome)
             first: dict[tuple[str, int], int] = {}

@@ -6,12 +6,14 @@ A handler either
 - raises `PoisonMessage` (or dead-letters one record of its batch): the record can never be
   processed as it is; it goes to `<topic>.dlq.v1` with the reason in headers and the offset
   is committed, so nothing is lost and nothing blocks;
-- raises a transient fault (`TransientFailure`, a connection or timeout error of Postgres,
-  Kafka or the network): the record is redelivered after a backoff, in order, for as long
-  as it takes (an outage must not dead-letter good records);
-- raises anything else (a bug meeting this record): redelivered with backoff up to
-  `MAX_UNEXPECTED_ATTEMPTS` times, then dead-lettered as `processing_error`, so one bad
-  record cannot stall its partition forever.
+- raises a transient fault (`is_transient`: `TransientFailure`, a connection or timeout
+  error of Postgres, Kafka or the network, a connection lost under the handler): the record
+  is redelivered after a backoff, in order, for as long as it takes (an outage must not
+  dead-letter good records);
+- raises anything else (a bug meeting this record): redelivered with backoff until it has
+  failed so `MAX_UNEXPECTED_ATTEMPTS` times, then dead-lettered as `processing_error`, so one
+  bad record cannot stall its partition forever. Only such failures count: the ones an
+  outage caused meanwhile do not.
 The ledger lists dead letters and re-drives one to its original topic
 (`POST /v1/dead-letters/{id}/redrive`).
 """
@@ -35,11 +37,40 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TransientFailure,
     OSError,  # connection refused / reset, including asyncpg's connection errors
     TimeoutError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.PostgresConnectionError,  # incl. "closed in the middle of operation"
+    asyncpg.exceptions.AdminShutdownError,  # the server is stopping (57P01)
+    asyncpg.exceptions.CrashShutdownError,  # another backend crashed (57P02)
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down (57P03)
     asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.TransactionRollbackError,  # a deadlock or serialization failure
     KafkaError,
 )
+
+# asyncpg's InterfaceError for a connection that went away under the handler (the server
+# stopped between two statements): "connection is closed", and from a transaction's exit or
+# a prepared statement "the underlying connection is closed". Other InterfaceErrors are
+# bugs (too many arguments, a connection used after its release).
+_CONNECTION_LOST = "connection is closed"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Is `exc` a fault that passes? A `TRANSIENT` type, asyncpg's word that the connection
+    is gone, or a failure raised while handling one of these: a database restart between
+    two statements reaches the handler as the transaction's exit failing on the closed
+    connection (`InterfaceError`), the connection error only as its context."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, TRANSIENT):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and _CONNECTION_LOST in str(current):
+            return True
+        pending += [current.__cause__, current.__context__]
+    return False
 
 
 class PoisonMessage(Exception):

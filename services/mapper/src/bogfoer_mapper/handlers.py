@@ -34,7 +34,7 @@ from bogfoer_contracts.topics import (
 )
 from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.db import Conn
-from bogfoer_kit.deadletter import TRANSIENT, PoisonMessage, dlq_headers
+from bogfoer_kit.deadletter import PoisonMessage, dlq_headers, is_transient
 from bogfoer_kit.outbox import OutboxRelay, OutboxRow, enqueue_many
 from bogfoer_kit.publish import Publisher
 from bogfoer_kit.telemetry import traced
@@ -254,9 +254,9 @@ class Mapper:
         try:
             async with conn.transaction():  # a savepoint for all of them
                 await self._map_together(conn, config, pending, arrived)
-        except TRANSIENT:
-            raise  # the whole batch is retried
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the whole batch is retried (the connection may be gone)
             log.exception("mapping %d events of %s together failed", len(pending), config.tenant_id)
             await self._map_one_by_one(conn, config, pending, arrived)
 
@@ -316,9 +316,9 @@ class Mapper:
             try:
                 async with conn.transaction():  # a savepoint per event
                     await self._process(conn, config, seq, payload, _trace(arrived, seq))
-            except TRANSIENT:
-                raise  # the whole record is retried
             except Exception as exc:
+                if is_transient(exc):
+                    raise  # the whole record is retried
                 # A bug meeting this one event must not block every later event of the
                 # tenant: it is dead-lettered (re-drivable from the ledger) and forgotten
                 # here, so a re-drive is processed like a new arrival.
