@@ -354,3 +354,39 @@ async def test_a_poster_restarted_mid_window_remembers_its_calls_and_draws_no_42
     calls = _calls(sandbox, org)
     assert not [e for e in calls if e["status"] == 429]
     assert busiest_window(calls, WINDOW) <= USABLE
+
+
+async def test_a_lost_answer_stays_unknown_until_an_attempt_has_looked_it_up(
+    pool: asyncpg.Pool, fresh_database: str, sandbox: SandboxHandle
+) -> None:
+    # The create of an invoice is applied and its answer lost; the next attempt's look-up
+    # is refused (a 5xx on every try the client makes): the attempt after that must still
+    # look the reference up first, or it creates the invoice a second time (seen in
+    # `make chaos`, seed 4009, with a credit note).
+    tenant = new_tenant()
+    org, key = organisation(sandbox, tenant)
+    settings = _settings(fresh_database, sandbox)
+    sandbox.add_fault(kind="drop_after_commit", method="POST", path=f"/v1/{org}/invoices", count=1)
+    tries = settings.dinero_config().max_attempts  # the client's, for a refused read
+    sandbox.add_fault(kind="error", method="GET", path=f"/v1/{org}/invoices", count=tries)
+    await _intake(pool, _sales(tenant, org, 1, 0, "booked"))
+    async with _poster(pool, settings, {tenant: key}) as poster:
+        poster.wake.set()
+
+        async def done() -> bool:
+            return await _states(pool, tenant) == {("contact", "done"): 1, ("invoice", "done"): 1}
+
+        await eventually(done, within=60, what="the sale booked", interval=0.2)
+    token = sandbox.password_token(org, key)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        found = await http.get(
+            f"{sandbox.base_url}/v1/{org}/invoices",
+            params={"fields": "Guid,ExternalReference,Status", "pageSize": "1000"},
+        )
+    invoices = found.json()["Collection"]
+    assert [(i["ExternalReference"], i["Status"]) for i in invoices] == [
+        (f"{tenant}:invoice:0", "Booked")
+    ]
+    # The faults fired as planned: the lost answer, then every try of one look-up refused.
+    fired = [(e["method"], e["fault"]) for e in _calls(sandbox, org) if e.get("fault")]
+    assert fired == [("POST", "drop_after_commit")] + [("GET", "error")] * tries
