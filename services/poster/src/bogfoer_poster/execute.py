@@ -4,7 +4,8 @@ The recipe (docs/design.md, "Poster"): the posting key is claimed in our table b
 call; every write carries the key as ExternalReference; what Dinero returned is stored
 before the next call (so a crash resumes instead of repeating). Only when a crash or a lost
 answer left the outcome of an earlier attempt unknown (`Posting.outcome_unknown`, set by
-the claim and cleared when an attempt ends with every answer recorded) does an attempt
+the claim and cleared when an attempt ends with every answer recorded; an attempt refused
+before it could look up what an earlier one left unknown leaves it set) does an attempt
 look the reference up before writing: the document is searched, a created document re-read
 before booking (a set Number means booked), the invoice's payments listed before paying,
 the invoice re-read before e-mailing (Dinero may have mailed it). Otherwise nothing is read:

@@ -201,7 +201,8 @@ async def claim(conn: Conn, posting_key: str, owner: str, lease_seconds: float) 
     in flight, so this replica must not touch the posting (it is deferred to the lease end).
     Otherwise whether the outcome of an earlier attempt is unknown (a crash or a lost answer:
     look the reference up before writing). From here until the attempt ends with every
-    answer recorded (`finish`, `requeue` with `unknown=False`) it counts as unknown, so a
+    answer recorded (`finish`, `requeue` with `unknown=False`; a refused attempt keeps what
+    it started with, having perhaps not looked yet) it counts as unknown, so a
     crash now is one too.
     """
     was: bool | None = await conn.fetchval(

@@ -304,7 +304,11 @@ class Supervisor:
         try:
             outcome = await executor.run(posting, org, progress)
         except (RetryLater, StaleTimestamp) as exc:
-            await self._retry(posting, attempts, exc, unknown=False)  # refused: nothing written
+            # Refused: this attempt wrote nothing it did not record. What an earlier attempt
+            # left unknown stays unknown, though: this one may have been refused the very
+            # look-up that was to settle it (a 5xx on the search), and the next attempt
+            # must look again before it writes.
+            await self._retry(posting, attempts, exc, unknown=unknown)
             return
         except UnknownOutcome as exc:
             await self._retry(posting, attempts, exc, unknown=True)
