@@ -64,6 +64,11 @@ def test_the_twin_is_compared_reference_by_reference_with_the_tenant_swapped() -
     )  # and the contact is missing
     result = compare(reference, "t-ref", twin, "t-x")
     assert (result.documents, result.duplicates, result.missing, result.unexpected) == (4, 1, 1, 1)
+    assert result.differences == (
+        "2 x invoice bogfoer:t-x:invoice:shopify:1",
+        "missing contact email:a@example.dk",
+        "unexpected voucher bogfoer:t-x:voucher:fee",
+    )
     assert result.balance_equal
     assert not result.ok
 

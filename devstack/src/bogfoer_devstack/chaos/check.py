@@ -54,6 +54,8 @@ class Comparison:
     unexpected: int  # references the twin has and the fault-free shop has not
     balance_equal: bool
     emails: tuple[int, int]  # (fault-free, twin)
+    # Which: (what, reference) of the twin's duplicates, missing and unexpected documents.
+    differences: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,12 @@ def compare(reference: Books, ref_tenant: str, twin: Books, twin_tenant: str) ->
     seen = set(twin.documents)
     ours = f"bogfoer:{twin_tenant}:contact:"
     foreign = [ref for ref in twin.contact_references if not ref.startswith(ours)]
+    differences = (
+        [f"{n} x {what} {ref}" for (what, ref), n in sorted(twin.documents.items()) if n > 1]
+        + [f"missing {what} {ref}" for what, ref in sorted(expected - seen)]
+        + [f"unexpected {what} {ref}" for what, ref in sorted(seen - expected)]
+        + [f"contact with a foreign reference {ref}" for ref in foreign]
+    )
     return Comparison(
         documents=sum(twin.documents.values()),
         duplicates=sum(n - 1 for n in twin.documents.values() if n > 1),
@@ -76,6 +84,7 @@ def compare(reference: Books, ref_tenant: str, twin: Books, twin_tenant: str) ->
         unexpected=len(seen - expected) + len(foreign),
         balance_equal=reference.balance == twin.balance,
         emails=(reference.emails, twin.emails),
+        differences=tuple(differences),
     )
 
 

@@ -75,6 +75,8 @@ def run_report(result: RunResult, number: int, of: int) -> list[str]:
     ]
     lines += ["  " + line for line in table(header, rows)]
     for shop in result.shops:
+        for difference in shop.comparison.differences:
+            lines.append(f"  {shop.tenant}: {difference}")
         for dead in shop.dead_letters:
             lines.append(
                 f"  dead letter of {dead['tenant_id']} on {dead['topic']}: {dead['reason']}"
