@@ -2,7 +2,8 @@
 
 A 2xx is answered only once Kafka (acks=all) holds what we accepted; a 4xx leaves nothing
 on any topic (everything is checked and serialised before the first record is handed to the
-producer); a 503 means Kafka could not be reached in time (delivery.py). Shop events are
+producer); a 503 means Kafka could not be reached in time (delivery.py), or PostgreSQL, for a
+tenant whose credentials the replica does not hold. Shop events are
 normalised in the request path (the raw body and the canonical event are published
 together); Stripe events are verified and their raw body published, and the Stripe consumer
 (stripe_consumer.py) normalises them, because a fee or a payout's contents must be fetched
@@ -38,6 +39,7 @@ from bogfoer_ingest.stripe.event import StripeEvent
 from bogfoer_ingest.stripe_consumer import canonical_record
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
+from bogfoer_kit.deadletter import is_transient
 from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
 from bogfoer_kit.publish import Outgoing
 
@@ -52,7 +54,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "body fails the contract"},
     503: {
         "model": ErrorResponse,
-        "description": "Kafka unavailable: nothing was accepted; retry after Retry-After",
+        "description": "Kafka or PostgreSQL unavailable: nothing was accepted; retry after"
+        " Retry-After",
     },
 }
 
@@ -141,7 +144,20 @@ def events_router(
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["events"])
 
     async def known_tenant(tenant: str) -> Tenant:
-        found = await tenants.get(tenant)
+        try:
+            found = await tenants.get(tenant)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # PostgreSQL is away (a restart, a failover) and this replica does not hold the
+            # tenant's credentials: nothing was accepted, as when Kafka is away.
+            raise ApiError(
+                503,
+                "database_unavailable",
+                "the tenant's credentials cannot be read now; nothing was accepted, retry"
+                " later (the same body is safe to resend)",
+                headers={"Retry-After": str(delivery.retry_after)},
+            ) from exc
         if found is None:
             raise ApiError(404, "unknown_tenant", tenant)
         return found
