@@ -39,7 +39,7 @@ EVENT = json.dumps(
 
 
 @pytest.fixture
-async def ingest(
+async def ingest_on_restartable_database(
     topics: str, restartable_postgres: Postgres, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     database = await create_database(restartable_postgres.url)
@@ -51,8 +51,9 @@ async def ingest(
 
 
 async def test_a_tenant_read_while_the_database_is_down_is_told_to_retry_not_answered_500(
-    ingest: Stack, restartable_postgres: Postgres
+    ingest_on_restartable_database: Stack, restartable_postgres: Postgres
 ) -> None:
+    ingest = ingest_on_restartable_database
     tenant = new_tenant()  # never asked for: its credentials must be read from PostgreSQL
     doors = {
         "events": f"{ingest.url('ingest')}/v1/tenants/{tenant}/events",
