@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,13 +26,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace import TracerProvider
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
-from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, SALES_EVENTS, dlq_topic, key_for
 from bogfoer_contracts.topology import MAPPER
 from bogfoer_devstack.offsets import end_offsets, records_to_end
 from bogfoer_devstack.postgres import Postgres
-from bogfoer_devstack.sales import AT, goods, order
 from bogfoer_kit.consumer import Consumers, make_consumers
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.deadletter import MAX_UNEXPECTED_ATTEMPTS
@@ -49,40 +45,12 @@ from tests.integration.conftest import (
     read_from,
     start_group_at_end,
 )
+from tests.integration.test_mapper_isolation import placed
+from tests.integration.test_mapper_settings import settings
 
 pytestmark = pytest.mark.integration
 
 ORDERS = 3  # of the tenant that is not held, one batch
-
-
-def placed(tenant: str, order_id: str) -> bytes:
-    inbound = InboundEvent.model_validate(
-        {
-            "type": "order.placed",
-            "source": "shopify",
-            "source_event_id": f"{order_id}-placed",
-            "occurred_at": AT,
-            "data": order(order_id, lines=[goods("1", 10000)], email=f"{order_id}@example.dk"),
-        }
-    )
-    return SALES_EVENT.dump_json(stamp(inbound, tenant, dt.datetime.now(dt.UTC)))
-
-
-def config(tenant: str) -> bytes:
-    return (
-        TenantConfig.model_validate(
-            {
-                "tenant_id": tenant,
-                "version": 1,
-                "updated_at": AT,
-                "dinero_organization_id": 1,
-                "cutover": "2026-01-01",
-                "trigger": "order_placed",
-            }
-        )
-        .model_dump_json()
-        .encode()
-    )
 
 
 @pytest.fixture
@@ -152,7 +120,7 @@ async def test_a_database_restart_mid_batch_dead_letters_nothing_and_books_every
     loop = consumers.loops["events"]
     held, free = new_tenant(), new_tenant()
     for tenant in (held, free):
-        await the_mapper.on_config(config(tenant))
+        await the_mapper.on_config(settings(tenant, 1))
     commands_from = await end_offsets(topics, POSTINGS_COMMANDS)
 
     admin = await _hold_tenant(database, held)
