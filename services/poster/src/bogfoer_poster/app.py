@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ from bogfoer_poster.dinero_admin import dinero_admin_router
 from bogfoer_poster.metrics import DineroMetrics
 from bogfoer_poster.settings import PosterSettings
 from bogfoer_poster.workers import Supervisor
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: PosterSettings) -> FastAPI:
@@ -98,9 +101,12 @@ def create_app(settings: PosterSettings) -> FastAPI:
                 yield
             finally:
                 await consumers.stop()  # no new commands
-                await broker.stop()
                 await supervisor.stop()  # the Dinero calls in hand finish and are recorded
-                await outbox.relay()
+                try:
+                    await outbox.relay()  # their results, while the producer is still there
+                except Exception as exc:  # durable in the outbox: the next start sends them
+                    log.warning("results left in the outbox for the next start: %r", exc)
+                await broker.stop()
                 await db.close()
                 tracer_provider.shutdown()
 
