@@ -33,6 +33,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from bogfoer_contracts.ids import posting_key
 from bogfoer_contracts.postings import (
@@ -220,6 +221,28 @@ class _Close:
         keys.discard(own)
         return sorted(keys)
 
+    def take(self, members: Sequence[PostingCommand], key: str, on: str | None = None) -> _Envelope:
+        """`members` are summarised under `key` from now on; the summary's envelope (it
+        depends on what they depend on, and on `on`: the invoice it pays or credits)."""
+        for member in members:
+            self.where[member.posting_key] = key
+        depends = self.depends(members, key)
+        return _Envelope(
+            posting_key=key,
+            tenant_id=self.tenant,
+            organization_id=self.org,
+            depends_on=depends if on is None else sorted({on, *depends}),
+            issued_at=max(m.issued_at for m in members),
+        )
+
+
+class _Envelope(TypedDict):
+    posting_key: str
+    tenant_id: str
+    organization_id: int
+    depends_on: list[str]
+    issued_at: dt.datetime
+
 
 def _ready(
     members: Sequence[PostingCommand], not_ready: Collection[str]
@@ -285,16 +308,11 @@ def _invoices(close: _Close, members: Sequence[CreateInvoice]) -> list[SummaryDo
     for index, contact in enumerate(sorted(by_contact)):
         group = by_contact[contact]
         key = close.key("summary_invoice", *(() if len(by_contact) == 1 else (str(index),)))
-        for member in group:
-            close.where[member.posting_key] = key
+        envelope = close.take(group, key)
         lines, residual = _summed_lines(group, f"Salg {close.day:%d.%m.%Y}")
         first = group[0]
         command = CreateInvoice(
-            posting_key=key,
-            tenant_id=close.tenant,
-            organization_id=close.org,
-            depends_on=close.depends(group, key),
-            issued_at=max(m.issued_at for m in group),
+            **envelope,
             contact_key=contact,
             date=close.day,
             currency=first.currency,
@@ -321,15 +339,10 @@ def _credit_notes(close: _Close, members: Sequence[CreateCreditNote]) -> list[Su
     for target in sorted(by_invoice):
         group = by_invoice[target]
         key = close.key("summary_credit", "for", _short(target))
-        for member in group:
-            close.where[member.posting_key] = key
+        envelope = close.take(group, key, on=target)
         lines, residual = _summed_lines(group, f"Refusioner {close.day:%d.%m.%Y}")
         command = CreateCreditNote(
-            posting_key=key,
-            tenant_id=close.tenant,
-            organization_id=close.org,
-            depends_on=sorted({target, *close.depends(group, key)}),
-            issued_at=max(m.issued_at for m in group),
+            **envelope,
             invoice_key=target,
             contact_key=group[0].contact_key,
             date=close.day,
@@ -355,15 +368,9 @@ def _payments(close: _Close, members: Sequence[RegisterPayment]) -> list[Summary
         group = groups[(target, deposit, back)]
         direction = "out" if back else "in"
         key = close.key("summary_payment", _short(target), str(deposit), direction)
-        for member in group:
-            close.where[member.posting_key] = key
         what = "refusioner" if back else "betalinger"
         command = RegisterPayment(
-            posting_key=key,
-            tenant_id=close.tenant,
-            organization_id=close.org,
-            depends_on=sorted({target, *close.depends(group, key)}),
-            issued_at=max(m.issued_at for m in group),
+            **close.take(group, key, on=target),
             invoice_key=target,
             amount=sum(m.amount for m in group),
             currency=group[0].currency,
@@ -376,15 +383,8 @@ def _payments(close: _Close, members: Sequence[RegisterPayment]) -> list[Summary
 
 
 def _fees(close: _Close, members: Sequence[CreateVoucher]) -> SummaryDocument:
-    key = close.key("summary_fees")
-    for member in members:
-        close.where[member.posting_key] = key
     command = CreateVoucher(
-        posting_key=key,
-        tenant_id=close.tenant,
-        organization_id=close.org,
-        depends_on=close.depends(members, key),
-        issued_at=max(m.issued_at for m in members),
+        **close.take(members, close.key("summary_fees")),
         purpose="fee",
         date=close.day,
         lines=[line for member in members for line in member.lines],
