@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KAFKA_VERSION, cache_root
 from bogfoer_devstack.pytest_plugin import record_infra
-from tests.integration.conftest import report
+from tests.integration.conftest import eventually, report
 
 pytestmark = pytest.mark.integration
 
@@ -162,8 +162,15 @@ async def test_broker_reports_its_release_as_kafka_4_4(
 
 
 async def _new_topic(admin: AIOKafkaAdminClient, partitions: int) -> str:
+    """A new topic, once the broker's metadata shows it: CreateTopics answers when the
+    controller has it, and the broker's metadata cache can learn of it a moment later."""
     name = f"it.kafka.{uuid4().hex[:10]}"
     await admin.create_topics([NewTopic(name, partitions, 1)])
+
+    async def listed() -> bool:
+        return name in await admin.list_topics()
+
+    await eventually(listed, within=10, what=f"topic {name} in the metadata")
     return name
 
 
