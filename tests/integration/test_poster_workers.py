@@ -515,3 +515,67 @@ async def test_many_workers_results_are_published_by_one_relay_run_at_a_time(
         assert published == dict.fromkeys(tenants, 3)
     finally:
         await broker.stop()
+
+
+class _FlakyDinero:
+    """Each look-up fails with `failure` until `times` have, then the contact is found."""
+
+    def __init__(self, failure: Exception, times: int) -> None:
+        self.failure = failure
+        self.left = times
+
+    def organisation(self, tenant: str, organization_id: int) -> _Org:
+        dinero = self
+
+        class Flaky(_Org):
+            async def find_contacts(self, **filters: Any) -> list[Contact]:
+                if dinero.left > 0:
+                    dinero.left -= 1
+                    raise dinero.failure
+                return await super().find_contacts(**filters)
+
+        return Flaky(tenant)
+
+
+@pytest.mark.parametrize(
+    ("failure", "state"),
+    [
+        # PostgreSQL going away under attempt after attempt (restarts, a failover) is an
+        # outage: however often, the posting is retried and made once it is back.
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), "done"),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), "done"),
+        # A failure nobody named is a bug: failed (and dead-lettered) after five, so it
+        # cannot spin.
+        (RuntimeError("a bug"), "failed"),
+    ],
+)
+async def test_only_failures_no_outage_explains_fail_a_posting(
+    db: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    fresh_database: str,
+    failure: Exception,
+    state: str,
+) -> None:
+    from bogfoer_poster.workers import MAX_UNEXPECTED_ATTEMPTS
+
+    tenant = new_tenant()
+    dinero = _FlakyDinero(failure, MAX_UNEXPECTED_ATTEMPTS + 2)
+    sup = Supervisor(
+        pool,
+        dinero,  # type: ignore[arg-type]
+        _Outbox(),  # type: ignore[arg-type]
+        _settings(fresh_database),
+        trace.get_tracer("test"),
+    )
+    sup.start()
+    try:
+        await _intake(db, _contact(tenant, 1))
+        sup.wake.set()
+
+        async def settled() -> bool:
+            return (await _states(db, [tenant])).get(f"{tenant}:contact:1") in ("done", "failed")
+
+        await eventually(settled, within=20, what="the posting made or failed")
+        assert await _states(db, [tenant]) == {f"{tenant}:contact:1": state}
+    finally:
+        await asyncio.wait_for(sup.stop(), 30)

@@ -35,7 +35,7 @@ from bogfoer_dinero import (
     UnknownOutcome,
 )
 from bogfoer_kit.db import Conn
-from bogfoer_kit.deadletter import dlq_headers
+from bogfoer_kit.deadletter import dlq_headers, is_transient
 from bogfoer_kit.http import reason
 from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
@@ -320,6 +320,12 @@ class Supervisor:
             await self._fail(posting, attempts, _rejection(exc))
             return
         except Exception as exc:
+            if is_transient(exc):
+                # PostgreSQL (or the network) went away under the attempt: an outage, not a
+                # fault of this posting, so it does not count towards failing it however
+                # often the database restarts. Whether Dinero was written is unknown.
+                await self._retry(posting, attempts, exc, unknown=True)
+                return
             # A bug meeting this posting, or a dependency failing in a way we did not name:
             # retried with backoff, then failed (and dead-lettered) so it cannot spin.
             async with self.pool.acquire() as conn:
