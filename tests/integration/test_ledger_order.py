@@ -103,3 +103,35 @@ async def test_a_command_and_its_result_applied_at_the_same_moment_both_apply(
     assert len(rows) == len(commands)
     assert {r["state"] for r in rows} == {"done"}
     assert sorted(r["amount_minor"] for r in rows) == [10000 + n for n in range(40)]
+
+
+async def test_a_record_dead_lettered_twice_is_listed_once(pool: asyncpg.Pool) -> None:
+    # A consumer whose poll's dead letter went out but whose commit did not (its outbox
+    # failed next) reads the poll again and dead-letters the same record again.
+    tenant = new_tenant()
+
+    def letter(original_offset: int) -> dict[str, str]:
+        return {
+            "x-dlq-reason": "invalid_event",
+            "x-dlq-detail": "not JSON",
+            "x-original-topic": "sales.events.v1",
+            "x-original-partition": "2",
+            "x-original-offset": str(original_offset),
+        }
+
+    dlq = "sales.events.dlq.v1"
+    async with pool.acquire() as conn, conn.transaction():
+        assert await store.apply_dead_letter(
+            conn, store.RecordRef(dlq, 0, 10), tenant, b"{", letter(41)
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        await store.apply_dead_letter(conn, store.RecordRef(dlq, 0, 11), tenant, b"{", letter(41))
+        # Another record of the same partition is another dead letter.
+        await store.apply_dead_letter(conn, store.RecordRef(dlq, 0, 12), tenant, b"[", letter(42))
+        # A dead letter that does not say where it was read (the poster's failed postings)
+        # is listed as it comes.
+        await store.apply_dead_letter(
+            conn, store.RecordRef(dlq, 0, 13), tenant, b"!", {"x-dlq-reason": "internal"}
+        )
+    rows = await queries.dead_letters(pool, tenant, 10)
+    assert sorted(r["offset"] for r in rows) == [10, 12, 13]

@@ -397,6 +397,16 @@ async def record_dead_letter_redrive(
     await conn.execute("UPDATE dead_letters SET redriven_at = now() WHERE id = $1", dead_letter_id)
 
 
+def _origin(headers: dict[str, str]) -> tuple[int | None, int | None]:
+    """The partition and offset the dead letter's record was read at, when it says."""
+    partition, offset = headers.get("x-original-partition"), headers.get("x-original-offset")
+    if partition is None or offset is None:
+        return None, None
+    if not all(part.isascii() and part.isdigit() for part in (partition, offset)):
+        return None, None
+    return int(partition), int(offset)
+
+
 async def apply_dead_letter(
     conn: Conn,
     ref: RecordRef,
@@ -404,18 +414,26 @@ async def apply_dead_letter(
     payload: bytes,
     headers: dict[str, str],
 ) -> bool:
-    """A dead letter in the list exactly once (in the caller's transaction)."""
+    """A dead letter in the list exactly once (in the caller's transaction): once per
+    dead-letter record, and once per record it was made of. A consumer's poll whose dead
+    letter went out but whose commit did not (its outbox or another publish failed after
+    it) comes again and dead-letters the same record again; that copy is not listed."""
     if not await _claim(conn, ref):
         return False
     await conn.execute(
         'INSERT INTO dead_letters (tenant_id, topic, partition, "offset", original_topic,'
-        " reason, detail, payload, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
+        " original_partition, original_offset, reason, detail, payload, headers)"
+        " SELECT $1::text, $2::text, $3::int, $4::bigint, $5::text, $6::int, $7::bigint,"
+        " $8::text, $9::text, $10::bytea, $11::jsonb"
+        " WHERE $7::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM dead_letters"
+        "  WHERE original_topic = $5 AND original_partition = $6 AND original_offset = $7)"
         " ON CONFLICT DO NOTHING",
         tenant_id,
         ref.topic,
         ref.partition,
         ref.offset,
         headers.get("x-original-topic"),
+        *_origin(headers),
         headers.get("x-dlq-reason", "unknown"),
         headers.get("x-dlq-detail"),
         payload,
