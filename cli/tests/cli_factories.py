@@ -72,10 +72,11 @@ def expect(
     events: list[tuple[SalesEvent, int]],
     configs: list[TenantConfig],
     revisit: dict[str, int] | None = None,
+    ledger_keys: frozenset[str] = frozenset(),
 ) -> dict[str, Expected]:
     """What the rules derive from (event, index of the settings in force) in arrival order."""
     arrivals = [(state_key(e), Arrival(e, index, RECEIVED)) for e, index in events]
-    return {x.key: x for x in replay_orders(arrivals, configs, NOW, revisit or {})}
+    return {x.key: x for x in replay_orders(arrivals, configs, NOW, revisit or {}, ledger_keys)}
 
 
 def done(command: PostingCommand, guid: str, state: str = "done") -> LedgerPosting:

@@ -7,6 +7,12 @@ settings and are decided when active settings arrive; every new version of the s
 re-evaluates a state that holds something back; everything else is `bogfoer_rules.decide`.
 The result is one `Expected` per posting key: the command the rules emit, or the hold.
 
+An order the mapper began before posting keys were made injective (key scheme 1,
+`bogfoer_rules.policy.OrderState.key_scheme`) kept its first keys' scheme; a replay starts
+every order afresh, under today's. So an order's scheme is settled by its first keys: when
+none of today's is in the ledger and one of scheme 1's is, the order is replayed under
+scheme 1, as the mapper went on with it.
+
 A posting the ledger shows as re-mapped (revision > 0), failed or held is also derived with
 the tenant's *current* settings (`bogfoer_rules.remap`), since that is what a re-drive
 would send: `Expected.current` is that command, or None when the current settings hold it.
@@ -15,7 +21,7 @@ would send: `Expected.current` is that command, or None when the current setting
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bogfoer_contracts.events import SalesEvent
@@ -26,7 +32,7 @@ from bogfoer_contracts.postings import (
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_rules.documents import danish_date
 from bogfoer_rules.holds import Hold
-from bogfoer_rules.policy import Decision, OrderState, advance, decide
+from bogfoer_rules.policy import Decision, OrderState, advance, decide, state_key
 from bogfoer_rules.remap import remap
 
 
@@ -73,8 +79,11 @@ class Expected:
 class OrderReplay:
     """The mapper's handling of one state's events, replayed (see the module docstring)."""
 
-    def __init__(self, configs: Sequence[TenantConfig]) -> None:
+    def __init__(
+        self, configs: Sequence[TenantConfig], ledger_keys: Container[str] = frozenset()
+    ) -> None:
         self.configs = configs
+        self.ledger_keys = ledger_keys  # the posting keys the ledger holds for the tenant
         self.state: OrderState | None = None
         self.expected: dict[str, Expected] = {}
         self._epoch = -1  # the settings this state has seen arrive
@@ -111,7 +120,22 @@ class OrderReplay:
                 self._record(advance(self.state, config, at), at)
 
     def _decide(self, event: SalesEvent, config: TenantConfig, at: dt.datetime) -> None:
-        self._record(decide(event, config, self.state, at), at)
+        decision = decide(event, config, self.state, at)
+        if not self.expected and _keys(decision):
+            decision = self._under_scheme_of_ledger(event, config, at, decision)
+        self._record(decision, at)
+
+    def _under_scheme_of_ledger(
+        self, event: SalesEvent, config: TenantConfig, at: dt.datetime, decision: Decision
+    ) -> Decision:
+        """The order's first keys: under scheme 1 when the ledger holds those instead."""
+        if any(key in self.ledger_keys for key in _keys(decision)):
+            return decision
+        before = self.state or OrderState(key=state_key(event))
+        legacy = decide(event, config, before.model_copy(update={"key_scheme": 1}), at)
+        if any(key in self.ledger_keys for key in _keys(legacy)):
+            return legacy
+        return decision
 
     def add(self, arrival: Arrival) -> None:
         self._settings_arrive(arrival.settings, arrival.at)
@@ -126,6 +150,15 @@ class OrderReplay:
         self._settings_arrive(len(self.configs) - 1, at)
 
 
+def _keys(decision: Decision) -> list[str]:
+    """The posting keys a decision makes; its contact's only when it makes nothing else: a
+    returning customer's contact is in the ledger under the scheme of an older order."""
+    keys = [(c.kind, c.posting_key) for c in decision.commands]
+    keys += [(h.kind, h.posting_key) for h in decision.holds]
+    own = [key for kind, key in keys if kind != "contact"]
+    return own or [key for _, key in keys]
+
+
 def rates_of(state: OrderState) -> dict[int, int]:
     """The VAT rate of each account the order's invoice uses (credit notes reuse them)."""
     return {line.spec.account_number: line.vat_rate for line in state.invoice_lines}
@@ -136,17 +169,20 @@ def replay_orders(
     configs: Sequence[TenantConfig],
     end: dt.datetime,
     revisit: dict[str, int],
+    ledger_keys: Container[str] = frozenset(),
 ) -> list[Expected]:
     """Every posting of the states in `arrivals` ((state key, arrival), in arrival order).
 
     `revisit`: posting key -> next revision, for postings the ledger shows as re-mapped,
     failed or held; each also gets its derivation under the current (last) settings.
+    `ledger_keys`: the tenant's posting keys in the ledger, which settle an order's key
+    scheme (see the module docstring).
     """
     orders: dict[str, OrderReplay] = {}
-    for state_key, arrival in arrivals:
-        replay = orders.get(state_key)
+    for key, arrival in arrivals:
+        replay = orders.get(key)
         if replay is None:
-            replay = orders[state_key] = OrderReplay(configs)
+            replay = orders[key] = OrderReplay(configs, ledger_keys)
         replay.add(arrival)
     found: list[Expected] = []
     current = configs[-1] if configs else None

@@ -137,6 +137,7 @@ async def run(
                     now,
                     lambda t: revisit.get(t, {}),
                     on_bucket=_updater(progress, "rules (replay, by bucket)"),
+                    ledger_keys=lambda t: ledgers.get(t, {}),
                 ):
                     if tenant in expected:
                         expected[tenant][entry.key] = entry

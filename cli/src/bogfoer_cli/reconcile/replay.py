@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,11 +168,13 @@ def expected_postings(
     end: dt.datetime,
     revisit: Callable[[str], dict[str, int]],
     on_bucket: Progress | None = None,
+    ledger_keys: Callable[[str], Container[str]] = lambda tenant: frozenset(),
 ) -> Iterator[tuple[str, Expected]]:
     """(tenant, posting) for every posting the rules derive from the spooled events.
 
     `revisit(tenant)`: posting key -> next revision of the postings to derive with the
-    current settings too (see `expectation.replay_orders`)."""
+    current settings too; `ledger_keys(tenant)`: the posting keys the ledger holds, which
+    settle a legacy order's key scheme (see `expectation.replay_orders`)."""
     for done, records in enumerate(spool.replay(), start=1):
         by_tenant: dict[str, list[tuple[str, Arrival]]] = {}
         for tenant, settings, at, body in records:
@@ -186,7 +188,9 @@ def expected_postings(
             )
         for tenant, arrivals in by_tenant.items():
             configs = replayed.configs(tenant)
-            for entry in replay_orders(arrivals, configs, end, revisit(tenant)):
+            for entry in replay_orders(
+                arrivals, configs, end, revisit(tenant), ledger_keys(tenant)
+            ):
                 yield tenant, entry
         if on_bucket is not None:
             on_bucket(done, spool.buckets)
