@@ -25,6 +25,7 @@ from bogfoer_ledger import handlers
 from bogfoer_ledger.api import ops_router
 from bogfoer_ledger.lag import LagMonitor
 from bogfoer_ledger.metrics import TenantGauges
+from bogfoer_ledger.readers import grant_postings_readers
 from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_ledger.tokens import TenantTokens
 from bogfoer_ledger.web.routes import STATIC, web_router
@@ -52,6 +53,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
+        await grant_postings_readers(pool, settings.postings_readers)
         await ensure_topics(settings, LEDGER)
         handlers.register(consumers, pool)
         tokens = TenantTokens(pool)

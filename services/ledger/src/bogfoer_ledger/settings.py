@@ -30,5 +30,9 @@ class LedgerSettings(ServiceSettings):
     session_cookie_secure: bool = True
     # How often the consumer lag of every bogfoer-* group is measured (ops pages, /metrics).
     lag_interval_seconds: float = 15.0
+    # PostgreSQL roles granted read-only access to `postings` at start: the reconciler's
+    # (`bogfoer reconcile` reads the table; in production it runs as the poster's role).
+    # A JSON list, e.g. ["bogfoer_poster"].
+    postings_readers: list[str] = Field(default_factory=list)
     # Rows per page on the ops pages.
     page_size: int = Field(default=50, ge=5, le=500)
