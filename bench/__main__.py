@@ -15,6 +15,7 @@ from bench import (
     ingest_http,
     kafka_paths,
     mapper_decide,
+    pipeline_memory,
     poster_share,
     reconcile_dinero,
     replay,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "kafka_paths": kafka_paths.run,
     "dinero_calls": dinero_calls.run,
     "poster_share": poster_share.run,
+    "pipeline_memory": pipeline_memory.run,
 }
 
 

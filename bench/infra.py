@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +83,12 @@ async def _topics(bootstrap: str) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
-    """(key, value) records, as fast as the idempotent producer takes them."""
+PRODUCE_IN_FLIGHT = 20_000  # acks awaited every so many records: a long stream stays small
+
+
+async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
+    """(key, value) records, as fast as the idempotent producer takes them; a generator is
+    consumed as it goes (at most PRODUCE_IN_FLIGHT records held). Returns how many."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
@@ -92,11 +96,17 @@ async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, byt
         max_batch_size=262_144,
     )
     await producer.start()
+    produced = 0
     try:
         acks = []
         for key, value in records:
             acks.append(await producer.send(topic, value, key=key))
+            if len(acks) >= PRODUCE_IN_FLIGHT:
+                await asyncio.gather(*acks)
+                produced += len(acks)
+                acks = []
         await asyncio.gather(*acks)
+        return produced + len(acks)
     finally:
         await producer.stop()
 
