@@ -228,7 +228,8 @@ async def _watch(bootstrap: str, stack: Stack, watched: list[Watched], total: in
                 for w in watched:
                     last = w.samples[-1]
                     rate = (last.done - printed[1][w.name]) / max(now - printed[0], 1e-9)
-                    parts.append(f"{w.name} {last.done:>9,} ({rate:>5,.0f}/s, {_mib(last.rss)})")
+                    pace = "all through" if last.done >= total else f"{rate:>5,.0f}/s"
+                    parts.append(f"{w.name} {last.done:>9,} ({pace}, {_mib(last.rss)})")
                     printed[1][w.name] = last.done
                 printed = (now, printed[1])
                 print(f"  {now - started:5.0f} s  " + "  ".join(parts), flush=True)
