@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -41,6 +42,7 @@ from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.deadletter import is_transient
 from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
+from bogfoer_kit.hot_routes import Endpoint, HotRoutes
 from bogfoer_kit.publish import Outgoing
 
 YIELD_EVERY = 50  # batch events validated between two turns of the event loop
@@ -139,8 +141,14 @@ def _invalid(reason: str, exc: ValidationError) -> ApiError:
 
 
 def events_router(
-    delivery: Delivery, settings: IngestSettings, tenants: TenantDirectory, tracer: trace.Tracer
+    delivery: Delivery,
+    settings: IngestSettings,
+    tenants: TenantDirectory,
+    tracer: trace.Tracer,
+    hot: HotRoutes | None = None,
 ) -> APIRouter:
+    """The tenants' doors; the shop events' two also served by `hot` (in front of the
+    framework's layers, bogfoer_kit.hot_routes), through the same endpoints."""
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["events"])
 
     async def known_tenant(tenant: str) -> Tenant:
@@ -349,7 +357,19 @@ def events_router(
             )
         return StripeReceived(received=True, stripe_event_id=event.id, type=event.type)
 
+    if hot is not None:
+        for path, endpoint in (("/events", post_event), ("/events/batch", post_batch)):
+            hot.add("POST", router.prefix + path, {"tenant": TENANT_PATTERN}, _shop_door(endpoint))
     return router
+
+
+def _shop_door(endpoint: Callable[[str, Request, str | None], Awaitable[Response]]) -> Endpoint:
+    """A shop events route's endpoint with its parameters taken as FastAPI takes them."""
+
+    async def door(request: Request, params: dict[str, str]) -> Response:
+        return await endpoint(params["tenant"], request, request.headers.get("authorization"))
+
+    return door
 
 
 def admin_router(guard: Guard, tenants: TenantDirectory) -> APIRouter:

@@ -23,6 +23,7 @@ from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.consumer import check_subscriptions, make_consumers
 from bogfoer_kit.db import ServiceDatabase
 from bogfoer_kit.errors import install_error_handlers
+from bogfoer_kit.hot_routes import FastAPIWithHotRoutes
 from bogfoer_kit.http import Readiness, health_router
 from bogfoer_kit.kafka import ensure_topics, make_broker
 from bogfoer_kit.metrics import install_http_metrics, metrics_router
@@ -42,7 +43,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     guard = settings.guard()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPIWithHotRoutes) -> AsyncIterator[None]:
         pool = await db.open()
         tenants = TenantDirectory(
             pool, SecretSealer(settings.secrets_key), settings.tenant_refresh_seconds
@@ -54,7 +55,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
             settings.kafka_retry_after_seconds,
         )
         app.include_router(
-            events_router(delivery, settings, tenants, tracer_provider.get_tracer("bogfoer.ingest"))
+            events_router(
+                delivery,
+                settings,
+                tenants,
+                tracer_provider.get_tracer("bogfoer.ingest"),
+                app.hot_routes,
+            )
         )
         app.include_router(admin_router(guard, tenants))
         # One connection to Stripe per process; each tenant's calls carry its own key.
@@ -89,7 +96,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             await db.close()
             tracer_provider.shutdown()
 
-    app = FastAPI(title="Bogfør ingest", version="1", lifespan=lifespan)
+    # The shop events' routes are served in front of the middleware (bogfoer_kit.hot_routes).
+    app = FastAPIWithHotRoutes("ingest", title="Bogfør ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_http_metrics(app, "ingest")
     readiness = Readiness(broker, consumers)

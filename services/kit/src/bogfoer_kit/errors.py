@@ -122,6 +122,23 @@ def _default_phrase(status: int) -> str:
         return ""
 
 
+async def error_answer(request: Request, exc: Exception) -> Response:
+    """What `install_error_handlers` answers for `exc`, for a path served outside the
+    framework's handlers (bogfoer_kit.hot_routes): the one shape, whatever was raised."""
+    if isinstance(exc, ApiError):
+        return await _api_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await _http_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    return await _unexpected(request, exc)
+
+
+def refuses_nul(scope: Scope) -> bool:
+    """Whether `_RefuseNul` answers this request 400 before any route runs."""
+    return "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+
+
 class _RefuseNul:
     """Pure ASGI: a NUL in the decoded path or the raw query is refused in the one shape."""
 
@@ -129,9 +146,7 @@ class _RefuseNul:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
-        ):
+        if scope["type"] == "http" and refuses_nul(scope):
             detail = "a NUL character (%00) in the path or query cannot be stored"
             await error_response(400, "unstorable_text", detail)(scope, receive, send)
             return
