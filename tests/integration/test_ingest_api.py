@@ -262,6 +262,17 @@ async def test_openapi_health_and_metrics_are_served(ingest: Ingest) -> None:
     spec = (await ingest.http.get(f"{base}/openapi.json")).json()
     route = spec["paths"]["/v1/tenants/{tenant}/events"]["post"]
     assert set(route["responses"]) >= {"202", "400", "401", "404", "413", "422"}
+    assert "post" in spec["paths"]["/v1/tenants/{tenant}/events/batch"]
+    # The shop events' routes are served in front of FastAPI (bogfoer_kit.hot_routes):
+    # counted all the same, under their template, with the error's reason.
+    body = encode(event("metrics"))
+    for path in ("/events", "/events/batch"):
+        refused = await ingest.http.post(
+            f"{base}/v1/tenants/{new_tenant()}{path}",
+            content=body,
+            headers={"Bogfoer-Signature": signature(ingest.secret, body)},
+        )
+        assert error_of(refused) == (404, "unknown_tenant")
     assert "/v1/admin/tenants/{tenant}/credentials" in spec["paths"]
 
     live = await ingest.http.get(f"{base}/health/live")
@@ -286,6 +297,13 @@ async def test_openapi_health_and_metrics_are_served(ingest: Ingest) -> None:
         'service="ingest",status="200"}'
     ) in metrics.text
     assert 'route="/metrics",service="ingest",status="401"' in metrics.text
+    for path in ("/events", "/events/batch"):
+        route_labels = f'method="POST",route="/v1/tenants/{{tenant}}{path}",service="ingest"'
+        assert (
+            f'bogfoer_http_requests_total{{method="POST",reason="unknown_tenant",'
+            f'route="/v1/tenants/{{tenant}}{path}",service="ingest",status="404"}}'
+        ) in metrics.text
+        assert f"bogfoer_http_request_duration_seconds_count{{{route_labels}}}" in metrics.text
 
 
 async def test_the_admin_api_wants_the_admin_token(ingest: Ingest) -> None:
