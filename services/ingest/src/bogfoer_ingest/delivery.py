@@ -33,6 +33,11 @@ class Delivery:
         self.publisher = publisher
         self.deadline = deadline_seconds
         self.retry_after = retry_after
+        # Each topic's partition leaders, from the producer's metadata (`_cluster`), kept
+        # until that metadata changes: working them out took a look-up per partition per
+        # request.
+        self._cluster: Any = None
+        self._leaders_by_topic: dict[str, frozenset[Any]] = {}
 
     def _unavailable(self, why: str) -> ApiError:
         return ApiError(
@@ -74,13 +79,33 @@ class Delivery:
         """Whether the producer has (or can open) a connection to every broker leading a
         partition of `topics`. Free while connected: no request is sent."""
         client = producer_client(self.publisher.broker)
-        leaders: set[Any] = set()
-        for topic in topics:
-            for partition in client.cluster.partitions_for_topic(topic) or ():
-                leaders.add(client.cluster.leader_for_partition(TopicPartition(topic, partition)))
+        leaders = self._leaders(client.cluster, topics)
         if None in leaders or -1 in leaders:
             return False  # a partition without a leader takes no records
         for node in leaders:
             if not await client.ready(node):
                 return False
         return True
+
+    def _leaders(self, cluster: Any, topics: set[str]) -> set[Any]:
+        """The brokers leading a partition of `topics` in `cluster` (the producer's metadata;
+        a renewed producer has its own), worked out again once it has changed."""
+        if cluster is not self._cluster:
+            cluster.add_listener(self._metadata_changed)  # called on every update
+            self._cluster = cluster
+            self._leaders_by_topic.clear()
+        leaders: set[Any] = set()
+        for topic in topics:
+            known = self._leaders_by_topic.get(topic)
+            if known is None:
+                known = frozenset(
+                    cluster.leader_for_partition(TopicPartition(topic, partition))
+                    for partition in cluster.partitions_for_topic(topic) or ()
+                )
+                self._leaders_by_topic[topic] = known
+            leaders |= known
+        return leaders
+
+    def _metadata_changed(self, cluster: Any) -> None:
+        if cluster is self._cluster:
+            self._leaders_by_topic.clear()
