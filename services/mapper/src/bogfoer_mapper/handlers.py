@@ -98,30 +98,19 @@ class Mapper:
         async with self.pool.acquire() as conn, conn.transaction():
             for tenant in sorted(by_tenant):  # a record's key and its payload may disagree
                 await store.lock_tenant(conn, tenant)
-                mine = by_tenant[tenant]
-                seqs = await store.record_events(
-                    conn,
-                    tenant,
-                    [
-                        (a.event.id, policy.state_key(a.event), a.payload, a.event.backfill)
-                        for a in mine
-                    ],
-                )
-                arrived: dict[int, Arrival] = {}
-                for arrival, seq in zip(mine, seqs, strict=True):
-                    if seq is None:
-                        log.debug("event %s seen before; nothing to do", arrival.event.id)
-                        EVENTS.labels(arrival.event.type, "duplicate").inc()
-                    else:
-                        arrived[seq] = arrival
+                fresh = await _unseen(conn, tenant, by_tenant[tenant])
                 config = await store.load_config(conn, tenant)
-                if config is None:
-                    for arrival, seq in zip(mine, seqs, strict=True):
-                        if seq is not None:
+                if config is None or not config.active:
+                    # Kept unprocessed: mapped when (active) settings arrive (the cutover
+                    # still applies then), instead of being marked done and a later copy
+                    # dropped.
+                    await store.record_events(conn, tenant, [_row(a) for a in fresh])
+                    if config is None and fresh:
+                        for arrival in fresh:
                             EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
-                    log.info("%d events wait for tenant %s's settings", len(mine), tenant)
+                        log.info("%d events wait for tenant %s's settings", len(fresh), tenant)
                     continue
-                await self._process_pending(conn, config, arrived)
+                await self._process_pending(conn, config, fresh)
 
     async def on_configs(self, batch: TenantBatch) -> None:
         """A tenant's new settings, in order, in one transaction."""
@@ -158,7 +147,7 @@ class Mapper:
         await store.save_config(conn, config)
         current = await store.load_config(conn, config.tenant_id)
         assert current is not None
-        await self._process_pending(conn, current, {})
+        await self._process_pending(conn, current, [])
         await self._reevaluate_holds(conn, current)
 
     async def on_actions(self, batch: TenantBatch) -> None:
@@ -234,30 +223,32 @@ class Mapper:
             )
 
     async def _process_pending(
-        self, conn: Conn, config: TenantConfig, arrived: dict[int, Arrival]
+        self, conn: Conn, config: TenantConfig, fresh: list[Arrival]
     ) -> None:
-        """Map every event of the tenant that waits, in order: states read and written, and
-        commands and holds put in the outbox, in a few statements for all of them. `arrived`:
-        the events of this batch by their seq, parsed already (and their traces); the others
-        waited and are parsed from what was stored. Should a
-        statement fail for a reason other than an outage, they are mapped again one by one,
-        each in a savepoint, so the event it failed for is found and dead-lettered."""
+        """Map every event of the tenant that waits, in order, then `fresh` (this batch's
+        events not seen before, parsed already): states read and written, the fresh events
+        recorded as mapped, and commands and holds put in the outbox, in a few statements
+        for all of them. Should a statement fail for a reason other than an outage, the
+        fresh events are recorded as waiting and every waiting event is mapped again one by
+        one, each in a savepoint, so the event it failed for is found and dead-lettered."""
         if not config.active:
-            # Kept unprocessed: booked when the tenant is activated (the cutover still
-            # applies then), instead of being marked done and a later copy dropped.
-            return
-        pending = await store.unprocessed(
-            conn, config.tenant_id, {seq: a.payload for seq, a in arrived.items()}
-        )
-        if not pending:
+            return  # kept waiting, as in `map_arrivals`
+        tenant = config.tenant_id
+        pending = await store.unprocessed(conn, tenant)
+        if not pending and not fresh:
             return
         try:
             async with conn.transaction():  # a savepoint for all of them
-                await self._map_together(conn, config, pending, arrived)
+                await self._map_together(conn, config, pending, fresh)
         except Exception as exc:
             if is_transient(exc):
                 raise  # the whole batch is retried (the connection may be gone)
-            log.exception("mapping %d events of %s together failed", len(pending), config.tenant_id)
+            log.exception("mapping %d events of %s together failed", len(pending), tenant)
+            seqs = await store.record_events(conn, tenant, [_row(a) for a in fresh])
+            arrived = {seq: a for seq, a in zip(seqs, fresh, strict=True) if seq is not None}
+            pending = await store.unprocessed(
+                conn, tenant, {seq: a.payload for seq, a in arrived.items()}
+            )
             await self._map_one_by_one(conn, config, pending, arrived)
 
     async def _map_together(
@@ -265,24 +256,23 @@ class Mapper:
         conn: Conn,
         config: TenantConfig,
         pending: list[tuple[int, str]],
-        arrived: dict[int, Arrival],
+        fresh: list[Arrival],
     ) -> None:
         tenant = config.tenant_id
-        events: list[tuple[int, str, SalesEvent | None]] = []
-        for seq, payload in pending:
-            if seq in arrived:  # parsed from the record a moment ago: not again
-                events.append((seq, payload, arrived[seq].event))
-                continue
+        # (seq — None for a fresh event, not stored yet —, payload, event, trace)
+        events: list[tuple[int | None, str, SalesEvent | None, Context | None]] = []
+        for stored_seq, stored_payload in pending:
             try:
-                events.append((seq, payload, parse_event(payload)))
+                events.append((stored_seq, stored_payload, parse_event(stored_payload), None))
             except (ValidationError, ValueError):
-                events.append((seq, payload, None))
-        keys = {policy.state_key(e) for _, _, e in events if e is not None}
+                events.append((stored_seq, stored_payload, None, None))
+        events += [(None, a.payload, a.event, a.trace) for a in fresh]
+        keys = {policy.state_key(e) for _, _, e, _ in events if e is not None}
         stored = await store.load_states(conn, tenant, sorted(keys))
         states: dict[str, policy.OrderState] = {}
         changed: dict[str, policy.OrderState] = {}
         writes = _Writes(tenant)
-        for seq, payload, event in events:
+        for seq, payload, event, trace in events:
             try:
                 if event is None:
                     parse_event(payload)  # raises the reason it does not parse
@@ -299,7 +289,7 @@ class Mapper:
             outcome = decision.ignored or (
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
-            writes.decided(key, decision, event, seq, outcome, _trace(arrived, seq))
+            writes.decided(key, decision, event, seq, payload, outcome, trace)
         await store.save_states(
             conn, tenant, {k: state.model_dump_json() for k, state in changed.items()}
         )
@@ -345,7 +335,7 @@ class Mapper:
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
         writes = _Writes(config.tenant_id)
-        writes.decided(key, decision, event, seq, outcome, trace)
+        writes.decided(key, decision, event, seq, payload, outcome, trace)
         await writes.store(conn)
 
     async def _publish(
@@ -363,6 +353,28 @@ class Mapper:
         await writes.store(conn)
 
 
+async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arrival]:
+    """The arrivals whose event was not seen before (a redelivery, a webhook delivered
+    twice, a second copy in this batch: dropped by its id), in order."""
+    seen = await store.seen_events(conn, tenant, [(a.event.id, a.event.backfill) for a in arrivals])
+    fresh: list[Arrival] = []
+    for arrival in arrivals:
+        identity = (arrival.event.id, arrival.event.backfill)
+        if identity in seen:
+            log.debug("event %s seen before; nothing to do", arrival.event.id)
+            EVENTS.labels(arrival.event.type, "duplicate").inc()
+            continue
+        seen.add(identity)
+        fresh.append(arrival)
+    return fresh
+
+
+def _row(arrival: Arrival) -> tuple[str, str, str, bool]:
+    """An arrival as `store.record_events` keeps it."""
+    event = arrival.event
+    return (event.id, policy.state_key(event), arrival.payload, event.backfill)
+
+
 def _trace(arrived: dict[int, Arrival], seq: int) -> Context | None:
     """The trace an event arrived in, when it arrived with this batch."""
     arrival = arrived.get(seq)
@@ -377,7 +389,9 @@ class _Writes:
         self.tenant = tenant
         self.origins: list[tuple[str, str]] = []  # (state key, posting key)
         self.outbox: list[OutboxRow] = []
-        self.processed: list[tuple[int, str]] = []  # (seq, outcome)
+        self.processed: list[tuple[int, str]] = []  # (seq, outcome) of stored events
+        # (event id, state key, payload, backfill, outcome) of events not stored yet
+        self.mapped: list[tuple[str, str, str, bool, str]] = []
         self.forgotten: list[int] = []
         self.events: list[tuple[str, str]] = []  # (type, outcome)
         self.commands: list[str] = []  # kinds
@@ -418,26 +432,35 @@ class _Writes:
         state_key: str,
         decision: policy.Decision,
         event: SalesEvent,
-        seq: int,
+        seq: int | None,
+        payload: str,
         outcome: str,
         trace: Context | None,
     ) -> None:
+        """`event` mapped: stored already as `seq`, or to be recorded as mapped (None)."""
         self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
-        self.processed.append((seq, outcome))
+        if seq is None:
+            self.mapped.append((event.id, state_key, payload, event.backfill, outcome))
+        else:
+            self.processed.append((seq, outcome))
         self.events.append((event.type, "mapped"))
 
     def dead_letter(
-        self, seq: int, payload: str, exc: Exception, event: SalesEvent | None = None
+        self, seq: int | None, payload: str, exc: Exception, event: SalesEvent | None = None
     ) -> None:
+        """Dead-lettered and forgotten (a stored event deleted, a fresh one never recorded),
+        so a re-drive is processed like a new arrival."""
         kind = _type_of(payload) if event is None else event.type
         self.events.append((kind, "dead_lettered"))
-        self.forgotten.append(seq)
+        if seq is not None:
+            self.forgotten.append(seq)
         headers = dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS)
         self.outbox.append(OutboxRow(self.tenant, dlq_topic(SALES_EVENTS), payload, headers))
 
     async def store(self, conn: Conn) -> None:
         await store.record_origins(conn, self.tenant, self.origins)
         await enqueue_many(conn, self.outbox)
+        await store.record_mapped(conn, self.tenant, self.mapped)
         await store.mark_processed(conn, self.processed)
         await store.forget_events(conn, self.forgotten)
         for event_type, outcome in self.events:

@@ -55,6 +55,40 @@ async def record_events(
     return seqs
 
 
+async def seen_events(
+    conn: Conn, tenant_id: str, events: list[tuple[str, bool]]
+) -> set[tuple[str, bool]]:
+    """Of these (event id, backfill), the ones stored already."""
+    rows = await conn.fetch(
+        "SELECT event_id, backfill FROM events WHERE tenant_id = $1 AND event_id = ANY($2::text[])",
+        tenant_id,
+        list({event_id for event_id, _ in events}),
+    )
+    return {(r["event_id"], r["backfill"]) for r in rows}
+
+
+async def record_mapped(
+    conn: Conn, tenant_id: str, events: list[tuple[str, str, str, bool, str]]
+) -> None:
+    """Remember events mapped in this transaction (event id, state key, payload, backfill,
+    outcome), in order: one write per event, where recording it first and marking it
+    processed after would write each row twice."""
+    if events:
+        await conn.execute(
+            "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
+            " outcome) SELECT $1, event_id, state_key, payload::jsonb, backfill, true, outcome"
+            " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])"
+            " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n)"
+            " ORDER BY n ON CONFLICT DO NOTHING",
+            tenant_id,
+            [e[0] for e in events],
+            [e[1] for e in events],
+            [e[2] for e in events],
+            [e[3] for e in events],
+            [e[4] for e in events],
+        )
+
+
 async def unprocessed(
     conn: Conn, tenant_id: str, in_hand: dict[int, str] | None = None
 ) -> list[tuple[int, str]]:
