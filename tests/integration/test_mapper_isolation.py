@@ -141,3 +141,80 @@ async def test_events_of_a_batch_are_parsed_once_and_a_failing_one_dead_lettered
     ((_, headers, body),) = [p for p in broker.published if p[0] == "sales.events.dlq.v1"]
     assert headers["x-dlq-reason"] == "processing_error"
     assert body == bad
+
+
+async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
+    pool: asyncpg.Pool,
+) -> None:
+    """A copy in the same batch and the whole batch delivered again change nothing; each
+    event is stored once, already mapped (its outcome with it)."""
+    tenant = new_tenant()
+    broker = RecordingPublisher()
+    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    first, second = placed(tenant, "A"), placed(tenant, "B")
+    values = [first, first, second]
+
+    def batch() -> TenantBatch:
+        records = [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate(values)]
+        return TenantBatch(tenant, records)
+
+    await mapper.on_events(batch())
+    await mapper.outbox.relay()
+    await mapper.on_events(batch())  # redelivered after a crash before the offsets' commit
+    await mapper.outbox.relay()
+
+    commands = [json.loads(v) for t, _, v in broker.published if t == "postings.commands.v1"]
+    keys = [c["posting_key"] for c in commands]
+    assert len(keys) == 4  # contact and invoice of A and of B, once
+    assert len(set(keys)) == 4
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_id, processed, outcome FROM events WHERE tenant_id = $1 ORDER BY seq",
+            tenant,
+        )
+    assert [r["event_id"] for r in rows] == [
+        json.loads(first)["id"],
+        json.loads(second)["id"],
+    ]
+    assert all(r["processed"] and r["outcome"] == "2 commands, 0 holds" for r in rows)
+
+
+async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement failing for a reason other than an outage: the batch's events are stored
+    to wait, then mapped one at a time, and none is lost or mapped twice."""
+    tenant = new_tenant()
+    broker = RecordingPublisher()
+    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    real_save_states = handlers.store.save_states
+    failed: list[int] = []
+
+    async def save_states(*args: Any) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("a statement the database refused")
+        await real_save_states(*args)
+
+    monkeypatch.setattr(handlers.store, "save_states", save_states)
+    values = [placed(tenant, "A"), placed(tenant, "B")]
+    batch = TenantBatch(
+        tenant,
+        [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate(values)],
+    )
+    await mapper.on_events(batch)
+    await mapper.outbox.relay()
+
+    assert failed
+    commands = [v for t, _, v in broker.published if t == "postings.commands.v1"]
+    keys = [json.loads(v)["posting_key"] for v in commands]
+    assert len(keys) == 4
+    assert len(set(keys)) == 4
+    async with pool.acquire() as conn:
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE tenant_id = $1 AND NOT processed", tenant
+        )
+        stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant)
+    assert (waiting, stored) == (0, 2)
