@@ -390,8 +390,9 @@ class _Writes:
         self.origins: list[tuple[str, str]] = []  # (state key, posting key)
         self.outbox: list[OutboxRow] = []
         self.processed: list[tuple[int, str]] = []  # (seq, outcome) of stored events
-        # (event id, state key, payload, backfill, outcome) of events not stored yet
-        self.mapped: list[tuple[str, str, str, bool, str]] = []
+        # (event id, state key, payload, backfill) and outcome of events not stored yet
+        self.mapped: list[tuple[str, str, str, bool]] = []
+        self.mapped_outcomes: list[str] = []
         self.forgotten: list[int] = []
         self.events: list[tuple[str, str]] = []  # (type, outcome)
         self.commands: list[str] = []  # kinds
@@ -440,7 +441,8 @@ class _Writes:
         """`event` mapped: stored already as `seq`, or to be recorded as mapped (None)."""
         self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
         if seq is None:
-            self.mapped.append((event.id, state_key, payload, event.backfill, outcome))
+            self.mapped.append((event.id, state_key, payload, event.backfill))
+            self.mapped_outcomes.append(outcome)
         else:
             self.processed.append((seq, outcome))
         self.events.append((event.type, "mapped"))
@@ -460,7 +462,8 @@ class _Writes:
     async def store(self, conn: Conn) -> None:
         await store.record_origins(conn, self.tenant, self.origins)
         await enqueue_many(conn, self.outbox)
-        await store.record_mapped(conn, self.tenant, self.mapped)
+        if self.mapped:
+            await store.record_events(conn, self.tenant, self.mapped, self.mapped_outcomes)
         await store.mark_processed(conn, self.processed)
         await store.forget_events(conn, self.forgotten)
         for event_type, outcome in self.events:

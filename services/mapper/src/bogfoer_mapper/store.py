@@ -31,21 +31,29 @@ async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
 
 
 async def record_events(
-    conn: Conn, tenant_id: str, events: list[tuple[str, str, str, bool]]
+    conn: Conn,
+    tenant_id: str,
+    events: list[tuple[str, str, str, bool]],
+    outcomes: list[str] | None = None,
 ) -> list[int | None]:
     """Remember events (event id, state key, payload, backfill), in order; for each its
-    seq, or None when its id was seen before (a redelivery, or twice in this batch)."""
+    seq, or None when its id was seen before (a redelivery, or twice in this batch).
+    `outcomes`: the events were mapped in this transaction, each with its outcome: stored
+    as processed at once (one write each, where marking them after would write each row
+    twice); else they wait to be mapped."""
     rows = await conn.fetch(
-        "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill)"
-        " SELECT $1, event_id, state_key, payload::jsonb, backfill"
-        " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[]) WITH ORDINALITY"
-        " AS e(event_id, state_key, payload, backfill, n) ORDER BY n"
+        "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
+        " outcome) SELECT $1, event_id, state_key, payload::jsonb, backfill,"
+        " outcome IS NOT NULL, outcome"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])"
+        " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n) ORDER BY n"
         " ON CONFLICT DO NOTHING RETURNING seq, event_id, backfill",
         tenant_id,
         [e[0] for e in events],
         [e[1] for e in events],
         [e[2] for e in events],
         [e[3] for e in events],
+        outcomes if outcomes is not None else [None] * len(events),
     )
     inserted = {(r["event_id"], r["backfill"]): r["seq"] for r in rows}
     seqs: list[int | None] = []
@@ -65,28 +73,6 @@ async def seen_events(
         list({event_id for event_id, _ in events}),
     )
     return {(r["event_id"], r["backfill"]) for r in rows}
-
-
-async def record_mapped(
-    conn: Conn, tenant_id: str, events: list[tuple[str, str, str, bool, str]]
-) -> None:
-    """Remember events mapped in this transaction (event id, state key, payload, backfill,
-    outcome), in order: one write per event, where recording it first and marking it
-    processed after would write each row twice."""
-    if events:
-        await conn.execute(
-            "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
-            " outcome) SELECT $1, event_id, state_key, payload::jsonb, backfill, true, outcome"
-            " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])"
-            " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n)"
-            " ORDER BY n ON CONFLICT DO NOTHING",
-            tenant_id,
-            [e[0] for e in events],
-            [e[1] for e in events],
-            [e[2] for e in events],
-            [e[3] for e in events],
-            [e[4] for e in events],
-        )
 
 
 async def unprocessed(
