@@ -20,6 +20,7 @@ from bogfoer_kit.consumer import Record, TenantBatch
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.publish import Outgoing
 from bogfoer_mapper import handlers
+from bogfoer_mapper import store as mapper_store
 from bogfoer_rules import policy
 from tests.integration.conftest import new_tenant
 
@@ -189,7 +190,7 @@ async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
     broker = RecordingPublisher()
     mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
     await mapper.on_config(settings(tenant).model_dump_json().encode())
-    real_save_states = handlers.store.save_states
+    real_save_states = mapper_store.save_states
     failed: list[int] = []
 
     async def save_states(*args: Any) -> None:
@@ -198,7 +199,7 @@ async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
             raise RuntimeError("a statement the database refused")
         await real_save_states(*args)
 
-    monkeypatch.setattr(handlers.store, "save_states", save_states)
+    monkeypatch.setattr(mapper_store, "save_states", save_states)
     values = [placed(tenant, "A"), placed(tenant, "B")]
     batch = TenantBatch(
         tenant,
