@@ -73,6 +73,21 @@ def settings(tenant: str) -> TenantConfig:
     )
 
 
+async def configured(pool: asyncpg.Pool) -> tuple[str, RecordingPublisher, handlers.Mapper]:
+    """A new tenant with settings, and a mapper that records what it publishes."""
+    tenant = new_tenant()
+    broker = RecordingPublisher()
+    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
+    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    return tenant, broker, mapper
+
+
+def batch_of(tenant: str, values: list[bytes]) -> TenantBatch:
+    """The values as one poll's records of the tenant on sales.events.v1."""
+    records = [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate(values)]
+    return TenantBatch(tenant, records)
+
+
 async def test_a_failing_event_is_dead_lettered_and_the_next_one_is_mapped(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,10 +126,7 @@ async def test_events_of_a_batch_are_parsed_once_and_a_failing_one_dead_lettered
     """Events that arrive while the tenant has settings are mapped in the same transaction:
     from what was parsed off the records (not parsed again from the stored copies), and one
     the rules fail on goes to the dead letters exactly as its record carried it."""
-    tenant = new_tenant()
-    broker = RecordingPublisher()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
-    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    tenant, broker, mapper = await configured(pool)
     real_decide = policy.decide
     parsed: list[object] = []
 
@@ -130,11 +142,7 @@ async def test_events_of_a_batch_are_parsed_once_and_a_failing_one_dead_lettered
     monkeypatch.setattr(policy, "decide", decide)
     monkeypatch.setattr(handlers, "parse_event", parse_event)
     bad, good = placed(tenant, "BAD"), placed(tenant, "GOOD")
-    batch = TenantBatch(
-        tenant,
-        [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate([bad, good])],
-    )
-    await mapper.on_events(batch)
+    await mapper.on_events(batch_of(tenant, [bad, good]))
     await mapper.outbox.relay()
 
     assert parsed == [bad, good]  # once each, off the records
@@ -149,20 +157,14 @@ async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
 ) -> None:
     """A copy in the same batch and the whole batch delivered again change nothing; each
     event is stored once, already mapped (its outcome with it)."""
-    tenant = new_tenant()
-    broker = RecordingPublisher()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
-    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    tenant, broker, mapper = await configured(pool)
     first, second = placed(tenant, "A"), placed(tenant, "B")
     values = [first, first, second]
-
-    def batch() -> TenantBatch:
-        records = [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate(values)]
-        return TenantBatch(tenant, records)
-
-    await mapper.on_events(batch())
+    await mapper.on_events(batch_of(tenant, values))
     await mapper.outbox.relay()
-    await mapper.on_events(batch())  # redelivered after a crash before the offsets' commit
+    await mapper.on_events(
+        batch_of(tenant, values)
+    )  # redelivered after a crash before the offsets' commit
     await mapper.outbox.relay()
 
     commands = [json.loads(v) for t, _, v in broker.published if t == "postings.commands.v1"]
@@ -186,10 +188,7 @@ async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
 ) -> None:
     """A statement failing for a reason other than an outage: the batch's events are stored
     to wait, then mapped one at a time, and none is lost or mapped twice."""
-    tenant = new_tenant()
-    broker = RecordingPublisher()
-    mapper = handlers.Mapper(broker, pool)  # type: ignore[arg-type]
-    await mapper.on_config(settings(tenant).model_dump_json().encode())
+    tenant, broker, mapper = await configured(pool)
     real_save_states = mapper_store.save_states
     failed: list[int] = []
 
@@ -201,11 +200,7 @@ async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
 
     monkeypatch.setattr(mapper_store, "save_states", save_states)
     values = [placed(tenant, "A"), placed(tenant, "B")]
-    batch = TenantBatch(
-        tenant,
-        [Record(SALES_EVENTS, 0, n, key_for(tenant), v) for n, v in enumerate(values)],
-    )
-    await mapper.on_events(batch)
+    await mapper.on_events(batch_of(tenant, values))
     await mapper.outbox.relay()
 
     assert failed
