@@ -9,13 +9,28 @@ optional changes; anything else is version 2 with an upcaster in `upcast()`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, TypeAdapter, create_model
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from bogfoer_contracts.ids import TenantId, event_id
-from bogfoer_contracts.model import ContractModel, checked_json
+from bogfoer_contracts.model import (
+    ContractModel,
+    checked_json,
+    checked_text_validator,
+    storable_json,
+    text_checked,
+)
 from bogfoer_contracts.money import Currency, MinorUnits, PaymentProvider, VatRate
 from bogfoer_contracts.times import Day, Timestamp
 
@@ -318,11 +333,20 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown schema_version {version!r}")
 
 
+# The same validators without the models' walks for unstorable text: for what was parsed
+# from JSON text `storable_json` proved storable (`checked_text_validator`).
+_SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT)
+_INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT)
+
+
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
     """A canonical event, fully validated (a consumer's record or a stored payload)."""
     if isinstance(raw, bytes | str):
-        with checked_json(raw):  # the text proves it storable: no walk over its parts
-            return SALES_EVENT.validate_python(upcast(json.loads(raw)))
+        parsed = upcast(json.loads(raw))
+        if storable_json(raw):  # the text proves it storable: no walk over its parts
+            event: SalesEvent = _SALES_EVENT_CHECKED_TEXT.validate_python(parsed)
+            return event
+        return SALES_EVENT.validate_python(parsed)
     return SALES_EVENT.validate_python(upcast(raw))
 
 
@@ -331,28 +355,65 @@ def parse_inbound(raw: Any, text: bytes | None = None) -> InboundEvent:
     its `data` by `type` (`TYPED_INBOUND_EVENT`), so `stamp` has nothing left to check in
     it. `text`: the JSON `raw` was parsed from, which may prove its text storable."""
     if text is None:
-        inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
-        return inbound
+        return _inbound(raw)
     with checked_json(text):
-        inbound = TYPED_INBOUND_EVENT.validate_python(raw)
+        return _inbound(raw)
+
+
+def _inbound(raw: Any) -> InboundEvent:
+    if text_checked():  # in a `checked_json` block that proved the text storable
+        try:
+            checked: InboundEvent = _INBOUND_CHECKED_TEXT.validate_python(raw)
+            return checked
+        except ValidationError:
+            pass  # refused: refused again below, with the very errors it always had
+    inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
     return inbound
 
 
 def parse_inbound_json(raw: bytes | str) -> InboundEvent:
     """`parse_inbound` of JSON text (a Kafka record's value); bad UTF-8 or JSON is a
     ValidationError like any other refusal."""
-    with checked_json(raw):
-        inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_json(raw)
+    if storable_json(raw):
+        try:
+            checked: InboundEvent = _INBOUND_CHECKED_TEXT.validate_json(raw)
+            return checked
+        except ValidationError:
+            pass  # refused: refused again below, with the very errors it always had
+    inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_json(raw)
     return inbound
 
 
 _TENANT_ID: TypeAdapter[str] = TypeAdapter(TenantId)
 _RECEIVED_AT: TypeAdapter[dt.datetime] = TypeAdapter(Timestamp)
-# Each event class by its type, with the model of its data.
+# Each event class by its type, and the model of its data.
 _EVENT_CLASSES: dict[str, Any] = {
     get_args(cls.model_fields["type"].annotation)[0]: cls
     for cls in get_args(get_args(SalesEvent)[0])
 }
+_DATA_CLASSES: dict[str, Any] = {
+    name: cls.model_fields["data"].annotation for name, cls in _EVENT_CLASSES.items()
+}
+# The envelope's fields, in the order of the event classes' fields (all share them).
+_FIELDS = tuple(OrderPlacedEvent.model_fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_id(tenant_id: str) -> str:
+    """The tenant id, checked (a batch's events, a poll's records share it)."""
+    return _TENANT_ID.validate_python(tenant_id)
+
+
+def _constructed(event_class: Any, values: dict[str, Any]) -> SalesEvent:
+    """`event_class.model_construct(**values)` for `values` that hold every field, in
+    field order: without its per-field look-ups for aliases and defaults, which cost more
+    than the rest of stamping an event."""
+    event: SalesEvent = event_class.__new__(event_class)
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", set(_FIELDS))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> SalesEvent:
@@ -363,23 +424,41 @@ def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> Sa
     checked. Any other (the Stripe normaliser's, `data` a plain dict) is validated whole."""
     if inbound.schema_version != SCHEMA_VERSION:
         raise ValueError(f"unsupported schema_version {inbound.schema_version}")
-    envelope: dict[str, Any] = {
-        "id": event_id(tenant_id, inbound.source, inbound.source_event_id),
-        "type": inbound.type,
-        "source": inbound.source,
-        "source_event_id": inbound.source_event_id,
-        "tenant_id": tenant_id,
-        "occurred_at": inbound.occurred_at,
-        "received_at": received_at,
-        "schema_version": SCHEMA_VERSION,
-        "backfill": inbound.backfill,
-        "data": inbound.data,
-    }
-    event_class = _EVENT_CLASSES[inbound.type]
     typed: Any = inbound.data
-    if type(typed) is not event_class.model_fields["data"].annotation:
-        return SALES_EVENT.validate_python(envelope)
-    envelope["tenant_id"] = _TENANT_ID.validate_python(tenant_id)
-    envelope["received_at"] = _RECEIVED_AT.validate_python(received_at)
-    event: SalesEvent = event_class.model_construct(**envelope)
-    return event
+    if type(typed) is not _DATA_CLASSES[inbound.type]:
+        return SALES_EVENT.validate_python(
+            {
+                "id": event_id(tenant_id, inbound.source, inbound.source_event_id),
+                "type": inbound.type,
+                "source": inbound.source,
+                "source_event_id": inbound.source_event_id,
+                "tenant_id": tenant_id,
+                "occurred_at": inbound.occurred_at,
+                "received_at": received_at,
+                "schema_version": SCHEMA_VERSION,
+                "backfill": inbound.backfill,
+                "data": inbound.data,
+            }
+        )
+    tenant_id = _tenant_id(tenant_id)
+    return _constructed(
+        _EVENT_CLASSES[inbound.type],
+        {  # in _FIELDS' order
+            "id": event_id(tenant_id, inbound.source, inbound.source_event_id),
+            "source": inbound.source,
+            "source_event_id": inbound.source_event_id,
+            "tenant_id": tenant_id,
+            "occurred_at": inbound.occurred_at,
+            "received_at": _RECEIVED_AT.validate_python(received_at),
+            "schema_version": SCHEMA_VERSION,
+            "backfill": inbound.backfill,
+            "type": inbound.type,
+            "data": typed,
+        },
+    )
+
+
+def event_json(event: SalesEvent) -> bytes:
+    """The event as published to `sales.events.v1`: `SALES_EVENT.dump_json(event)`, by its
+    own class's serializer (the union's would first find which class it is)."""
+    return type(event).__pydantic_serializer__.to_json(event)

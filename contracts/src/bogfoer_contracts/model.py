@@ -15,7 +15,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidatorFunctionWrapHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import SchemaValidator
 
 
 def unstorable_text(value: Any) -> str | None:
@@ -121,6 +128,41 @@ def checked_json(raw: bytes | str) -> Iterator[None]:
         _CHECKED.reset(token)
 
 
+def text_checked() -> bool:
+    """Whether this is inside a `checked_json` block whose text proved storable."""
+    return _CHECKED.get()
+
+
+def _is_text_walk(schema: dict[str, Any]) -> bool:
+    """A model's `_refuse_unstorable_text` in a core schema (a bound classmethod there)."""
+    if schema.get("type") != "function-wrap" or not isinstance(schema.get("function"), dict):
+        return False
+    function = schema["function"].get("function")
+    return getattr(function, "__func__", None) is _REFUSE_UNSTORABLE_TEXT
+
+
+def _without_text_walks(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_text_walks(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if _is_text_walk(schema):
+        inner = dict(_without_text_walks(schema["schema"]))
+        if "ref" in schema:  # other parts of the schema refer to the model by it
+            inner["ref"] = schema["ref"]
+        return inner
+    return {key: _without_text_walks(value) for key, value in schema.items()}
+
+
+def checked_text_validator(adapter: TypeAdapter[Any]) -> SchemaValidator:
+    """`adapter`'s validator without the models' walks for unstorable text, for input
+    parsed from JSON text that `storable_json` proved storable (where `checked_json` would
+    make each model's walk return at once). The walks cost more than the rest of
+    validating an event: pydantic calls back into Python for every nested model.
+    Everything else is the adapter's own schema: the same models, the same checks."""
+    return SchemaValidator(_without_text_walks(adapter.core_schema))
+
+
 class StorableText(BaseModel):
     """Refuses NUL characters and lone surrogates anywhere in the input (see the module)."""
 
@@ -142,3 +184,6 @@ class StorableText(BaseModel):
 class ContractModel(StorableText):
     # Unknown fields are refused: a misspelt amount must fail loudly, never become zero.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_REFUSE_UNSTORABLE_TEXT = StorableText.__dict__["_refuse_unstorable_text"].__func__

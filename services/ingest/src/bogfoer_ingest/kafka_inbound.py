@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import SALES_EVENT, parse_inbound_json, stamp
+from bogfoer_contracts.events import event_json, parse_inbound_json, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.tenants import TenantDirectory
@@ -37,7 +37,7 @@ def register(consumers: Consumers, tenants: TenantDirectory) -> None:
                 continue
             batch.publish(
                 SALES_EVENTS,
-                SALES_EVENT.dump_json(event),
+                event_json(event),
                 key=key,
                 headers={"content-type": "application/json", "x-event-id": event.id},
                 cause=record,

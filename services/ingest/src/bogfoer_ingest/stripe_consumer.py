@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from bogfoer_contracts.events import SALES_EVENT, InboundEvent, SalesEvent, stamp
+from bogfoer_contracts.events import InboundEvent, SalesEvent, event_json, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.stripe.api import StripeApi, StripePermanent, StripeTransient
@@ -28,7 +28,7 @@ def canonical_record(event: SalesEvent, cause: Record | None = None) -> Outgoing
     """A canonical event as published to `sales.events.v1` (keyed by its tenant)."""
     return Outgoing(
         SALES_EVENTS,
-        SALES_EVENT.dump_json(event),
+        event_json(event),
         key_for(event.tenant_id),
         {"content-type": "application/json", "x-event-id": event.id},
         cause,

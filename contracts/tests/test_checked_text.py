@@ -1,0 +1,182 @@
+"""Ingest's fast path through the contract (issue 9) decides and builds exactly what the full
+one did: the validators without the models' walks for unstorable text (used only where the
+JSON text proved storable) accept and refuse the same input with the same errors, and a
+stamped event is the very event, and the very bytes, it always was."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from bogfoer_contracts.events import (
+    SALES_EVENT,
+    TYPED_INBOUND_EVENT,
+    InboundEvent,
+    event_json,
+    parse_event,
+    parse_inbound,
+    parse_inbound_json,
+    stamp,
+)
+from bogfoer_contracts.model import checked_json
+
+RECEIVED = dt.datetime(2026, 11, 20, 9, 0, 1, 250000, tzinfo=dt.UTC)
+# What `stamp` and `SALES_EVENT.dump_json` made of PLACED before the fast path: the id
+# and every byte of the record must stay the same (the mapper drops by id).
+PLACED_RECORD = (
+    b'{"id":"3d2d45ef-76ca-5b20-8e4d-8470fc0c3aa2","source":"shopify",'
+    b'"source_event_id":"order-1042-created","tenant_id":"shop-a",'
+    b'"occurred_at":"2026-11-20T10:00:00+01:00","received_at":"2026-11-20T09:00:01.250000Z",'
+    b'"schema_version":1,"backfill":false,"type":"order.placed","data":{"order_id":"1042",'
+    b'"order_number":"#1042","placed_at":"2026-11-20T10:00:00+01:00","currency":"DKK",'
+    b'"customer":{"email":"kunde@example.dk","name":"Mette Hansen","kind":"person",'
+    b'"vat_number":null,"billing_address":{"country":"DK","postcode":"8000","city":"Aarhus C",'
+    b'"street":null,"name":null},"shipping_address":null},"lines":[{"line_id":"1",'
+    b'"kind":"goods","description":"T-shirt","sku":null,"quantity":2,"unit_price":12500,'
+    b'"vat_rate":2500,"prices_include_vat":true},{"line_id":"2","kind":"shipping",'
+    b'"description":"GLS","sku":null,"quantity":1,"unit_price":5000,"vat_rate":2500,'
+    b'"prices_include_vat":true}],"total":30000,"vat_total":6000,"payments":[{"provider":'
+    b'"stripe","reference":"pi_123","method":"card"}]}}'
+)
+PAYOUT: dict[str, Any] = {
+    "type": "payout.paid",
+    "source": "stripe",
+    "source_event_id": "evt_po_1",
+    "occurred_at": "2026-11-21T06:00:00Z",
+    "backfill": True,
+    "data": {
+        "payout_id": "po_1",
+        "amount": 100,
+        "currency": "DKK",
+        "arrival_date": "2026-11-23",
+        "balance_transactions": [
+            {"id": "txn_1", "reporting_category": "charge", "net": 100, "amount": 103, "fee": 3}
+        ],
+    },
+}
+Change = tuple[tuple[str | int, ...], Any]  # where, what
+VALID: list[tuple[str, Change | None]] = [
+    ("placed", None),
+    ("payout", None),
+    ("placed", (("data", "customer", "name"), "Søren Ærø 🚲")),
+]
+REFUSED: list[tuple[str, Change | None]] = [
+    ("placed", (("data", "lines", 0, "unit_price"), 12.5)),
+    ("placed", (("data", "lines", 0, "unitprice"), 1)),
+    ("placed", (("data", "placed_at"), "2100-01-01T00:00:00Z")),
+    ("placed", (("data", "placed_at"), "2026-11-20")),
+    ("placed", (("occurred_at",), "1999-12-31T23:59:59+01:00")),
+    ("placed", (("data", "total"), 10**15 + 1)),
+    ("placed", (("data", "customer", "name"), "Mette\x00Hansen")),
+    ("placed", (("data", "customer", "billing_address", "city"), "\udfff")),
+    ("placed", (("type",), "order.unknown")),
+    ("payout", (("data", "arrival_date"), "9999-01-01")),
+    ("payout", (("backfill",), "yes")),
+]
+
+
+@pytest.fixture
+def inbound(placed_event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Valid inbound events by name: what a shop sends."""
+    stamped = ("id", "tenant_id", "received_at")
+    placed = {k: v for k, v in placed_event.items() if k not in stamped}
+    return {"placed": placed, "payout": copy.deepcopy(PAYOUT)}
+
+
+def raw_of(inbound: dict[str, dict[str, Any]], name: str, change: Change | None) -> Any:
+    raw = copy.deepcopy(inbound[name])
+    if change is not None:
+        (*path, last), value = change
+        target: Any = raw
+        for step in path:
+            target = target[step]
+        target[last] = value
+    return raw
+
+
+def _errors(exc: ValidationError) -> str:
+    """The errors as the doors answer them (a ValueError in them compares by identity)."""
+    return json.dumps(exc.errors(include_url=False), default=repr)
+
+
+def outcome(validate: Callable[[], Any]) -> Any:
+    try:
+        return validate()
+    except ValidationError as exc:
+        return _errors(exc)
+
+
+def doors(body: bytes) -> list[tuple[Any, Any]]:
+    """What each of ingest's doors makes of `body` (a Kafka record, a single POST, an event
+    of a batch POST: parsed with the whole body, `checked_json` around the batch), each
+    beside what the full validation makes of it (every model walking its input)."""
+    batch = b'{"events":[' + body + b"]}"
+
+    def in_batch() -> Any:
+        with checked_json(batch):
+            return parse_inbound(json.loads(batch)["events"][0])
+
+    parsed = partial(json.loads, body)
+    return [
+        (
+            outcome(lambda: parse_inbound_json(body)),
+            outcome(lambda: TYPED_INBOUND_EVENT.validate_json(body)),
+        ),
+        (
+            outcome(lambda: parse_inbound(parsed(), body)),
+            outcome(lambda: TYPED_INBOUND_EVENT.validate_python(parsed())),
+        ),
+        (outcome(in_batch), outcome(lambda: TYPED_INBOUND_EVENT.validate_python(parsed()))),
+    ]
+
+
+@pytest.mark.parametrize(("name", "change"), VALID + REFUSED)
+def test_every_door_accepts_and_refuses_as_the_full_validation(
+    inbound: dict[str, dict[str, Any]], name: str, change: Change | None
+) -> None:
+    raw = raw_of(inbound, name, change)
+    escaped = json.dumps(raw).encode()  # NUL and surrogates as escapes
+    verbatim = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    for body in (escaped, verbatim):
+        for fast, full in doors(body):
+            assert fast == full
+        assert isinstance(fast, InboundEvent) == ((name, change) in VALID)
+
+
+@pytest.mark.parametrize(("name", "change"), VALID)
+def test_a_stamped_event_is_the_event_model_construct_made(
+    inbound: dict[str, dict[str, Any]], name: str, change: Change | None
+) -> None:
+    parsed = parse_inbound_json(json.dumps(raw_of(inbound, name, change)).encode())
+    event = stamp(parsed, "shop-a", RECEIVED)
+    event_class: Any = type(event)
+    before = event_class.model_construct(  # what stamp did before the fast path
+        id=event.id,
+        type=parsed.type,
+        source=parsed.source,
+        source_event_id=parsed.source_event_id,
+        tenant_id="shop-a",
+        occurred_at=parsed.occurred_at,
+        received_at=RECEIVED,
+        schema_version=1,
+        backfill=parsed.backfill,
+        data=parsed.data,
+    )
+    assert event == before
+    assert event.model_fields_set == before.model_fields_set
+    assert event_json(event) == SALES_EVENT.dump_json(before)
+    assert parse_event(event_json(event)) == event
+
+
+def test_a_stamped_event_is_published_byte_for_byte_as_before(
+    inbound: dict[str, dict[str, Any]],
+) -> None:
+    event = stamp(parse_inbound_json(json.dumps(inbound["placed"]).encode()), "shop-a", RECEIVED)
+    assert event_json(event) == PLACED_RECORD
