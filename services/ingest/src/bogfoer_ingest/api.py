@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -295,8 +296,8 @@ def events_router(
                 },
             ):
                 await delivery.deliver(records)
-            for event in sorted_out.accepted:
-                EVENTS.labels(event.type, "http_batch").inc()
+            for event_type, n in Counter(event.type for event in sorted_out.accepted).items():
+                EVENTS.labels(event_type, "http_batch").inc(n)
         # ASCII JSON, as every error answer: a rejected event's detail may quote text
         # (a lone surrogate) that could not be encoded otherwise.
         answer = json.dumps(sorted_out.answer())

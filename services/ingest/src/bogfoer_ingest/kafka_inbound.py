@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import event_json, parse_inbound_json, stamp
+from bogfoer_contracts.events import EVENT_TYPES, event_json, parse_inbound_json, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_ingest.metrics import EVENTS
 from bogfoer_ingest.tenants import TenantDirectory
@@ -21,6 +21,8 @@ from bogfoer_kit.consumer import Consumers, TenantBatch
 
 
 def register(consumers: Consumers, tenants: TenantDirectory) -> None:
+    counted = {event_type: EVENTS.labels(event_type, "kafka") for event_type in EVENT_TYPES}
+
     async def on_inbound(batch: TenantBatch) -> None:
         if await tenants.get(batch.tenant) is None:
             for record in batch.records:
@@ -42,6 +44,6 @@ def register(consumers: Consumers, tenants: TenantDirectory) -> None:
                 headers={"content-type": "application/json", "x-event-id": event.id},
                 cause=record,
             )
-            batch.count(EVENTS.labels(event.type, "kafka"))
+            batch.count(counted[event.type])
 
     consumers.subscribe("inbound", on_inbound)
