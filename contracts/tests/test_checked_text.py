@@ -66,6 +66,9 @@ VALID: list[tuple[str, Change | None]] = [
     ("placed", None),
     ("payout", None),
     ("placed", (("data", "customer", "name"), "Søren Ærø 🚲")),
+    ("placed", (("occurred_at",), "2000-01-01t00:30:00.123456789+0100")),
+    ("placed", (("occurred_at",), "2099-12-31 23:59:59z")),
+    ("placed", (("occurred_at",), "2026-11-20T10:00-01:30")),
 ]
 REFUSED: list[tuple[str, Change | None]] = [
     ("placed", (("data", "lines", 0, "unit_price"), 12.5)),
@@ -73,6 +76,12 @@ REFUSED: list[tuple[str, Change | None]] = [
     ("placed", (("data", "placed_at"), "2100-01-01T00:00:00Z")),
     ("placed", (("data", "placed_at"), "2026-11-20")),
     ("placed", (("occurred_at",), "1999-12-31T23:59:59+01:00")),
+    ("placed", (("occurred_at",), "1999-12-31T23:30:00-01:00")),
+    ("placed", (("occurred_at",), "2026-02-30T10:00:00Z")),
+    ("placed", (("occurred_at",), "2026-11-20T10:00:00")),
+    ("placed", (("occurred_at",), "2026-11-20T10:00:00Z\n")),
+    ("placed", (("occurred_at",), "٢٠٢٦-11-20T10:00:00Z")),
+    ("placed", (("occurred_at",), 1763630000)),
     ("placed", (("data", "total"), 10**15 + 1)),
     ("placed", (("data", "customer", "name"), "Mette\x00Hansen")),
     ("placed", (("data", "customer", "billing_address", "city"), "\udfff")),
@@ -180,3 +189,25 @@ def test_a_stamped_event_is_published_byte_for_byte_as_before(
 ) -> None:
     event = stamp(parse_inbound_json(json.dumps(inbound["placed"]).encode()), "shop-a", RECEIVED)
     assert event_json(event) == PLACED_RECORD
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "2026-11-20T10:00:00+01:00",
+        "2000-01-01t00:30:00.5+0100",
+        "1999-12-31T23:30:00-01:00",
+        "2100-01-01T00:00:00Z",
+        "2026-02-30T10:00:00Z",
+        "2026-11-20T10:00:00",
+        "1763630000",
+    ],
+)
+def test_a_consumer_parses_a_canonical_event_as_the_full_validation(
+    placed_event: dict[str, Any], occurred_at: str
+) -> None:
+    placed_event["occurred_at"] = occurred_at
+    record = json.dumps(placed_event).encode()
+    assert outcome(lambda: parse_event(record)) == outcome(
+        lambda: SALES_EVENT.validate_python(json.loads(record))
+    )

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic_core import SchemaValidator
 
 from bogfoer_contracts.ids import TenantId, event_id
 from bogfoer_contracts.model import (
@@ -32,7 +33,7 @@ from bogfoer_contracts.model import (
     text_checked,
 )
 from bogfoer_contracts.money import Currency, MinorUnits, PaymentProvider, VatRate
-from bogfoer_contracts.times import Day, Timestamp
+from bogfoer_contracts.times import Day, Timestamp, timestamp_text_schema
 
 SCHEMA_VERSION = 1
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
@@ -335,8 +336,19 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 # The same validators without the models' walks for unstorable text: for what was parsed
 # from JSON text `storable_json` proved storable (`checked_text_validator`).
-_SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT)
-_INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT)
+_SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT, timestamp_text_schema)
+_INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT, timestamp_text_schema)
+
+
+def _validated(
+    checked: SchemaValidator, full: TypeAdapter[Any], raw: Any, text: bool = False
+) -> Any:
+    """`raw` (JSON `text`, or parsed) by the checked-text validator; what it refuses, by
+    the full one, for the very errors it always answered."""
+    try:
+        return checked.validate_json(raw) if text else checked.validate_python(raw)
+    except ValidationError:
+        return full.validate_json(raw) if text else full.validate_python(raw)
 
 
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
@@ -344,7 +356,7 @@ def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
     if isinstance(raw, bytes | str):
         parsed = upcast(json.loads(raw))
         if storable_json(raw):  # the text proves it storable: no walk over its parts
-            event: SalesEvent = _SALES_EVENT_CHECKED_TEXT.validate_python(parsed)
+            event: SalesEvent = _validated(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
             return event
         return SALES_EVENT.validate_python(parsed)
     return SALES_EVENT.validate_python(upcast(raw))
@@ -362,11 +374,8 @@ def parse_inbound(raw: Any, text: bytes | None = None) -> InboundEvent:
 
 def _inbound(raw: Any) -> InboundEvent:
     if text_checked():  # in a `checked_json` block that proved the text storable
-        try:
-            checked: InboundEvent = _INBOUND_CHECKED_TEXT.validate_python(raw)
-            return checked
-        except ValidationError:
-            pass  # refused: refused again below, with the very errors it always had
+        checked: InboundEvent = _validated(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw)
+        return checked
     inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
     return inbound
 
@@ -375,11 +384,8 @@ def parse_inbound_json(raw: bytes | str) -> InboundEvent:
     """`parse_inbound` of JSON text (a Kafka record's value); bad UTF-8 or JSON is a
     ValidationError like any other refusal."""
     if storable_json(raw):
-        try:
-            checked: InboundEvent = _INBOUND_CHECKED_TEXT.validate_json(raw)
-            return checked
-        except ValidationError:
-            pass  # refused: refused again below, with the very errors it always had
+        checked: InboundEvent = _validated(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw, True)
+        return checked
     inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_json(raw)
     return inbound
 

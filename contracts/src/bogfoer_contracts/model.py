@@ -10,7 +10,7 @@ door answers 422 instead of a consumer dead-lettering what was already accepted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -141,26 +141,33 @@ def _is_text_walk(schema: dict[str, Any]) -> bool:
     return getattr(function, "__func__", None) is _REFUSE_UNSTORABLE_TEXT
 
 
-def _without_text_walks(schema: Any) -> Any:
+Rewrite = Callable[[dict[str, Any]], Any]  # a part of a core schema -> its stand-in or None
+
+
+def _without_text_walks(schema: Any, rewrites: tuple[Rewrite, ...]) -> Any:
     if isinstance(schema, list):
-        return [_without_text_walks(item) for item in schema]
+        return [_without_text_walks(item, rewrites) for item in schema]
     if not isinstance(schema, dict):
         return schema
     if _is_text_walk(schema):
-        inner = dict(_without_text_walks(schema["schema"]))
+        inner = dict(_without_text_walks(schema["schema"], rewrites))
         if "ref" in schema:  # other parts of the schema refer to the model by it
             inner["ref"] = schema["ref"]
         return inner
-    return {key: _without_text_walks(value) for key, value in schema.items()}
+    for rewrite in rewrites:
+        if (stand_in := rewrite(schema)) is not None:
+            return stand_in
+    return {key: _without_text_walks(value, rewrites) for key, value in schema.items()}
 
 
-def checked_text_validator(adapter: TypeAdapter[Any]) -> SchemaValidator:
+def checked_text_validator(adapter: TypeAdapter[Any], *rewrites: Rewrite) -> SchemaValidator:
     """`adapter`'s validator without the models' walks for unstorable text, for input
     parsed from JSON text that `storable_json` proved storable (where `checked_json` would
     make each model's walk return at once). The walks cost more than the rest of
     validating an event: pydantic calls back into Python for every nested model.
-    Everything else is the adapter's own schema: the same models, the same checks."""
-    return SchemaValidator(_without_text_walks(adapter.core_schema))
+    Everything else is the adapter's own schema — the same models, the same checks — but
+    for what `rewrites` replace with an equivalent (`times.timestamp_text_schema`)."""
+    return SchemaValidator(_without_text_walks(adapter.core_schema, rewrites))
 
 
 class StorableText(BaseModel):

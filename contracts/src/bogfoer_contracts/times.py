@@ -16,6 +16,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
+from pydantic_core import core_schema
 
 FIRST_YEAR = 2000
 LAST_YEAR = 2099
@@ -29,9 +30,10 @@ _TIME = (
 )
 _RFC3339 = re.compile(r"^\d{4}" + _MONTH_DAY + _TIME)
 _DAY = re.compile(r"^\d{4}" + _MONTH_DAY + "$")
+_TIMESTAMP_PATTERN = r"^20\d{2}" + _MONTH_DAY + _TIME
 _TIMESTAMP_SCHEMA = {
     "type": "string",
-    "pattern": r"^20\d{2}" + _MONTH_DAY + _TIME,
+    "pattern": _TIMESTAMP_PATTERN,
     "description": f"RFC 3339 date-time with UTC offset, years {FIRST_YEAR}–{LAST_YEAR}",
     "examples": ["2026-11-20T10:00:00+01:00"],
 }
@@ -80,3 +82,27 @@ Day = Annotated[
     AfterValidator(_in_window),
     WithJsonSchema(_DAY_SCHEMA),
 ]
+
+
+# The schema's pattern with ASCII digits only (`\d` takes any script's): text it matches is
+# text `_timestamp_text` takes, in the years `_in_window` takes.
+_TIMESTAMP_TEXT = core_schema.str_schema(pattern=_TIMESTAMP_PATTERN.replace(r"\d", "[0-9]"))
+
+
+def timestamp_text_schema(schema: dict[str, Any]) -> Any:
+    """For `bogfoer_contracts.model.checked_text_validator`: where `schema` is a
+    `Timestamp`'s (the text checked, then parsed, then its year), the same checks without
+    calling back into Python — RFC 3339 text of the years 2000–2099, then parsed as it
+    was. What this refuses, the full validation decides (with its own error); what it
+    takes, the full validation takes as the same value. Else None."""
+    if schema.get("type") != "function-after" or not _calls(schema, _in_window):
+        return None
+    text = schema["schema"]
+    if text.get("type") != "function-before" or not _calls(text, _timestamp_text):
+        return None
+    return core_schema.chain_schema([_TIMESTAMP_TEXT, text["schema"]])
+
+
+def _calls(schema: dict[str, Any], function: Any) -> bool:
+    called = schema.get("function")
+    return isinstance(called, dict) and called.get("function") is function
