@@ -338,6 +338,9 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 # from JSON text `storable_json` proved storable (`checked_text_validator`).
 _SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT, timestamp_text_schema)
 _INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT, timestamp_text_schema)
+_INBOUNDS_CHECKED_TEXT = checked_text_validator(
+    TYPED_INBOUND_EVENT, timestamp_text_schema, many=True
+)
 
 
 def _validated(
@@ -377,6 +380,20 @@ def _inbound(raw: Any) -> InboundEvent:
         checked: InboundEvent = _validated(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw)
         return checked
     inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
+    return inbound
+
+
+def parse_inbounds(raws: list[Any]) -> list[InboundEvent] | None:
+    """Each of `raws` (parsed JSON, in a `checked_json` block whose text proved storable)
+    as `parse_inbound` types it, all in one call; None when that cannot be (the text not
+    proven, or one of them refused): then each goes through `parse_inbound` alone, and a
+    refused one gets its own errors."""
+    if not text_checked():
+        return None
+    try:
+        inbound: list[InboundEvent] = _INBOUNDS_CHECKED_TEXT.validate_python(raws)
+    except ValidationError:
+        return None
     return inbound
 
 

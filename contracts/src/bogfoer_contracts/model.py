@@ -22,7 +22,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     model_validator,
 )
-from pydantic_core import SchemaValidator
+from pydantic_core import SchemaValidator, core_schema
 
 
 def unstorable_text(value: Any) -> str | None:
@@ -160,14 +160,18 @@ def _without_text_walks(schema: Any, rewrites: tuple[Rewrite, ...]) -> Any:
     return {key: _without_text_walks(value, rewrites) for key, value in schema.items()}
 
 
-def checked_text_validator(adapter: TypeAdapter[Any], *rewrites: Rewrite) -> SchemaValidator:
+def checked_text_validator(
+    adapter: TypeAdapter[Any], *rewrites: Rewrite, many: bool = False
+) -> SchemaValidator:
     """`adapter`'s validator without the models' walks for unstorable text, for input
     parsed from JSON text that `storable_json` proved storable (where `checked_json` would
     make each model's walk return at once). The walks cost more than the rest of
     validating an event: pydantic calls back into Python for every nested model.
     Everything else is the adapter's own schema — the same models, the same checks — but
-    for what `rewrites` replace with an equivalent (`times.timestamp_text_schema`)."""
-    return SchemaValidator(_without_text_walks(adapter.core_schema, rewrites))
+    for what `rewrites` replace with an equivalent (`times.timestamp_text_schema`).
+    `many`: a validator of a list of such values, in one call."""
+    schema = _without_text_walks(adapter.core_schema, rewrites)
+    return SchemaValidator(core_schema.list_schema(schema) if many else schema)
 
 
 class StorableText(BaseModel):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 
 from bogfoer_contracts.ids import event_id
+from bogfoer_contracts.model import checked_json
 from bogfoer_ingest.batch import MAX_EVENTS, events_of, sort_out
 from bogfoer_ingest.shop_events import stamped
 from bogfoer_kit.errors import ApiError
@@ -79,3 +81,24 @@ def test_each_event_is_answered_in_order_and_a_repeat_is_published_once() -> Non
 def test_a_repeat_that_is_itself_invalid_is_rejected_not_a_duplicate() -> None:
     sorted_out = sort_out([fulfilled("a"), fulfilled("a", colour="red")], TENANT, AT)
     assert [r["status"] for r in sorted_out.results] == ["accepted", "rejected"]
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [fulfilled("a"), fulfilled("c"), fulfilled("a")],  # typed in one call
+        [fulfilled("a"), fulfilled("b", colour="red"), fulfilled("c"), 7],  # each alone
+        [fulfilled("a"), {**fulfilled("d"), "occurred_at": "2100-01-01T00:00:00Z"}],
+    ],
+)
+def test_a_batch_as_the_route_sorts_it_out_is_answered_as_each_event_alone(
+    events: list[Any],
+) -> None:
+    """The route types a batch's events together where its text proved storable
+    (`checked_json` around the whole body); each answer is the one the event gets alone."""
+    body = json.dumps({"events": events}).encode()
+    with checked_json(body):
+        together = sort_out(json.loads(body)["events"], TENANT, AT)
+    alone = sort_out(events, TENANT, AT)
+    assert together.answer() == alone.answer()
+    assert together.accepted == alone.accepted

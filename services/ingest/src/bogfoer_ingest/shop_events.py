@@ -12,18 +12,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import SalesEvent, parse_inbound, stamp
+from bogfoer_contracts.events import InboundEvent, SalesEvent, parse_inbound, stamp
 from bogfoer_kit.errors import ApiError, validation_detail
 
 
 def stamped(
-    raw: Any, tenant: str, received_at: dt.datetime, text: bytes | None = None
+    raw: Any,
+    tenant: str,
+    received_at: dt.datetime,
+    text: bytes | None = None,
+    *,
+    typed: InboundEvent | None = None,
 ) -> SalesEvent:
     """The canonical event of `raw` (validated once, `parse_inbound`; `text`: the JSON it was
-    parsed from, when that is all of it); 422 `invalid_event` (each error with its
-    location) when it fails the contract."""
+    parsed from, when that is all of it; `typed`: `raw` as `parse_inbound` already typed
+    it, with the rest of a batch); 422 `invalid_event` (each error with its location) when
+    it fails the contract."""
     try:
-        return stamp(parse_inbound(raw, text), tenant, received_at)
+        inbound = typed if typed is not None else parse_inbound(raw, text)
+        return stamp(inbound, tenant, received_at)
     except ValidationError as exc:
         detail = validation_detail(exc.errors(include_url=False))
         raise ApiError(422, "invalid_event", detail) from exc
