@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,23 @@ def start_anchor(bootstrap: str, group: str, ends: Offsets) -> subprocess.Popen[
             spec,
         ]
     )
+
+
+def onboard(
+    found: Infra, database: str, name: str, env: dict[str, str], tenants: Iterable[str]
+) -> None:
+    """`tenants` onboarded (an HMAC secret each) before the measured ingest reads a record
+    of theirs: through an ingest of the same database and sealing key (`env` holds
+    `BOGFOER_INGEST_SECRETS_KEY`) with nothing to read, stopped before the measured one
+    starts. Onboarded once it ran, they were not for its first records, which it
+    dead-lettered as `unknown_tenant`."""
+    stack = found.stack(name, database, **env)
+    try:
+        stack.start(("ingest",))
+        for tenant in tenants:
+            put_credentials(stack, tenant, {"hmac_secret": secrets.token_urlsafe(24)})
+    finally:
+        stack.stop()
 
 
 def put_credentials(stack: Stack, tenant: str, body: dict[str, str]) -> None:

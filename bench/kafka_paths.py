@@ -171,23 +171,15 @@ def _anchor(found: infra.Infra, stage: Stage, suffix: str, start: Offsets, ends:
 def _onboard(
     found: infra.Infra, stage: Stage, database: str, suffix: str, env: dict[str, str]
 ) -> None:
-    """The repetition's tenants onboarded before ingest reads a record of theirs: through
-    an ingest of the same database and sealing key with nothing to consume (each of its
-    groups at its topics' end), stopped before the measured one starts. Onboarded once the
-    measured ingest ran, they were not, for its first records: it dead-lettered thousands
-    as `unknown_tenant`, which is no work, and the rate was the race's."""
-    asyncio.run(
-        _groups_at_end(
-            found, stage, env[f"BOGFOER_{INGEST.service.upper()}_GROUP_ID"], measured=True
-        )
-    )
-    stack = found.stack(f"{stage.name}-{suffix}-onboarding", database, **env)
-    try:
-        stack.start((INGEST.service,))
-        for tenant in renamed(suffix).values():
-            infra.put_credentials(stack, tenant, {"hmac_secret": secrets.token_urlsafe(24)})
-    finally:
-        stack.stop()
+    """The repetition's tenants onboarded before ingest reads a record of theirs
+    (`infra.onboard`: its groups first set to their topics' end, so it reads nothing).
+    Onboarded once the measured ingest ran, they were not for its first records: it
+    dead-lettered thousands as `unknown_tenant`, which is no work, and the rate was the
+    race's."""
+    prefix = env[f"BOGFOER_{INGEST.service.upper()}_GROUP_ID"]
+    asyncio.run(_groups_at_end(found, stage, prefix, measured=True))
+    name = f"{stage.name}-{suffix}-onboarding"
+    infra.onboard(found, database, name, env, renamed(suffix).values())
 
 
 async def _dead_letters(found: infra.Infra, stage: Stage) -> int:

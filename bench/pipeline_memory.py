@@ -287,15 +287,7 @@ def run() -> list[Result]:
     }
     with infra.infra() as found:
         database = asyncio.run(found.database())
-        onboarding = found.stack("onboarding", database, **env)
-        try:
-            onboarding.start(("ingest",))
-            for config in settings():
-                infra.put_credentials(
-                    onboarding, config.tenant_id, {"hmac_secret": secrets.token_urlsafe(24)}
-                )
-        finally:
-            onboarding.stop()
+        infra.onboard(found, database, "onboarding", env, [c.tenant_id for c in settings()])
         asyncio.run(_produce_input(found.bootstrap, events))
         stack = found.stack("measured", database, **env)
         try:
