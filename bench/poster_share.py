@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -163,6 +164,16 @@ async def _taken_in(bootstrap: str, since: float) -> float:
         await consumer.stop()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _calls_between(sandbox: SandboxHandle, tenants: list[DemoTenant], t0: float, t1: float) -> int:
+    return sum(1 for t in tenants for e in sandbox.requests(t.org_id) if t0 <= _at(e) < t1)
+
+
 def _finished(operator: Operator, tenant: DemoTenant) -> bool:
     """Whether the tenant's whole backlog is done: it ran out (the bench's error)."""
     return all(r["state"] == "done" for r in operator.postings(tenant.tenant_id))
@@ -226,9 +237,17 @@ def run() -> list[Result]:
         started_at = time.time()
         poster.start()
         poster.wait_ready()
+        assert poster.process is not None
+        # The poster's CPU per Dinero call, from its readiness on: a figure of the poster's
+        # own cost that the machine's other load changes little (unlike the shares).
+        cpu_from, cpu_at = _cpu_seconds(poster.process.pid), time.time()
         took = asyncio.run(_taken_in(infra.broker.bootstrap_servers, started_at))
         print(f"  the poster took the backlog's commands in within {took:.1f} s", flush=True)
         found = _observe(sandbox, tenants, started_at)
+        cpu = _cpu_seconds(poster.process.pid) - cpu_from
+        cpu_until = time.time()
+        calls = _calls_between(sandbox, tenants, cpu_at, cpu_until)
+        load = os.getloadavg()
         finished = [t.tenant_id for t in tenants if _finished(operator, t)]
     for tenant_id, one in found.items():
         print(
@@ -243,6 +262,12 @@ def run() -> list[Result]:
         f"  share of the usable limit: lowest {shares[lowest]:.1%} ({lowest}), median"
         f" {statistics.median(shares.values()):.1%}, highest {max(shares.values()):.1%};"
         f" {refused} answered 429",
+        flush=True,
+    )
+    print(
+        f"  the poster: {cpu:.1f} s CPU for {calls} Dinero calls in {cpu_until - cpu_at:.0f} s"
+        f" ({cpu / max(calls, 1) * 1000:.1f} ms a call, {calls / (cpu_until - cpu_at):.1f}"
+        f" calls/s); load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
         flush=True,
     )
     if refused:
