@@ -7,7 +7,7 @@ import logging
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from bogfoer_kit.logs import JsonFormatter, RateLimitedLogs
+from bogfoer_kit.logs import JsonFormatter, RateLimitedLogs, configure
 
 
 def test_json_log_lines_carry_the_current_trace_and_span_ids() -> None:
@@ -51,3 +51,18 @@ def test_a_flood_from_aiokafka_becomes_one_line_per_interval_with_a_count() -> N
     )
     ours = logging.LogRecord("bogfoer_ingest", logging.ERROR, __file__, 1, "x", (), None)
     assert all(limit.filter(ours) for _ in range(5))  # our own lines are never held back
+
+
+def test_httpx_logs_each_request_only_at_debug() -> None:
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure("INFO", "json")
+        assert not httpx_log.isEnabledFor(logging.INFO)
+        assert httpx_log.isEnabledFor(logging.WARNING)
+        configure("DEBUG", "json")
+        assert httpx_log.isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        httpx_log.setLevel(logging.NOTSET)

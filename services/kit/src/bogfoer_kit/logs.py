@@ -75,3 +75,8 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request it sends at INFO: under a backlog the poster's Dinero calls
+    # made that a line each, formatted and written, tens a second. Request by request they
+    # are DEBUG's business (and the metrics' per operation and status).
+    debug = logging.getLevelName(level) == logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.DEBUG if debug else logging.WARNING)
