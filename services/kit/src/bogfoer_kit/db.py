@@ -30,10 +30,25 @@ async def create_pool(
         if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, server_settings={"search_path": schema}, ssl=tls
+        url,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": schema},
+        ssl=tls,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection given back to the pool needs beyond asyncpg's own rollback of an
+    open transaction: nothing. asyncpg's default sends a reset query on every release
+    (unlock all advisory locks, close cursors, unlisten, RESET ALL), a round trip as dear as
+    the statement it follows; no code of ours leaves session state on a pooled connection
+    (advisory locks are transaction locks, or held on a connection of their own, as the
+    poster's tenant locks and `migrate`'s, which unlocks before it gives the connection
+    back)."""
 
 
 class _connect:  # noqa: N801 - used as a context manager
