@@ -579,3 +579,44 @@ async def test_only_failures_no_outage_explains_fail_a_posting(
         assert await _states(db, [tenant]) == {f"{tenant}:contact:1": state}
     finally:
         await asyncio.wait_for(sup.stop(), 30)
+
+
+async def test_a_relay_run_ends_while_writers_keep_adding_rows(
+    db: asyncpg.Connection, pool: asyncpg.Pool, topics: str
+) -> None:
+    # The supervisor awaits a relay run in each round, and its rounds start the tenants'
+    # workers: a run that lasted until the outbox was empty lasted as long as a backlog's
+    # workers kept writing results, and tenants whose commands came in later waited minutes.
+    broker = KafkaBroker(topics)
+    await broker.start()
+    outbox = OutboxRelay(Publisher(broker, POSTER), pool)
+    tenant = new_tenant()
+    most = 3000
+    written = 0
+    relayed, started = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        nonlocal written
+        while written < most and not relayed.is_set():
+            async with pool.acquire() as conn:
+                await enqueue(conn, tenant, POSTINGS_RESULTS, f'{{"n": {written}}}')
+            written += 1
+            if written == 20:
+                started.set()
+
+    writing = asyncio.create_task(writer())
+    try:
+        await started.wait()
+        earlier = await db.fetchval("SELECT max(seq) FROM outbox WHERE tenant_id = $1", tenant)
+        await outbox.relay()
+        relayed.set()
+        assert written < most, "the run went on until the writer stopped"
+        left = await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE tenant_id = $1 AND seq <= $2", tenant, earlier
+        )
+        assert left == 0  # what was committed before the run began is published
+    finally:
+        relayed.set()
+        await writing
+        await outbox.relay()
+        await broker.stop()

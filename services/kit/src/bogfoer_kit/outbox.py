@@ -106,7 +106,12 @@ class OutboxRelay:
             await asyncio.gather(self._draining, return_exceptions=True)
 
     async def relay(self) -> int:
-        """Publish committed rows in order; other replicas skip rows this one holds."""
+        """Publish committed rows in order; other replicas skip rows this one holds.
+
+        A run ends once it has published what was committed when it began: one that went on
+        until the table was empty would not end while writers keep adding rows, and neither
+        would whoever awaits it — the poster's supervisor, whose rounds start the tenants'
+        workers, waited minutes under a backlog."""
         sent = 0
         async with self._lock:
             while True:
