@@ -73,6 +73,20 @@ Dependency = Callable[[str], Awaitable[Posting | None]]
 NoteTimestamp = Callable[[str, str | None], Awaitable[None]]
 
 
+def remembered(dependency: Dependency) -> Dependency:
+    """`dependency`, each posting read once: for one attempt, whose blocker check and steps
+    ask for the same postings (none of which changes under the tenant's one worker but by
+    the attempt itself, which asks before it writes)."""
+    seen: dict[str, Posting | None] = {}
+
+    async def look_up(key: str) -> Posting | None:
+        if key not in seen:
+            seen[key] = await dependency(key)
+        return seen[key]
+
+    return look_up
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: Literal["done", "waiting"]

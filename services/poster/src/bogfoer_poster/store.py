@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -67,11 +68,36 @@ class Posting:
         )
 
 
-_COLUMNS = (
-    "posting_key, tenant_id, organization_id, kind, command::text AS command, state, step,"
-    " dinero_guid, dinero_number, dinero_timestamp, attempts, detail, traceparent,"
-    " dinero_revision, outcome_unknown, summary_key"
+_NAMES = (
+    "posting_key",
+    "tenant_id",
+    "organization_id",
+    "kind",
+    "command",
+    "state",
+    "step",
+    "dinero_guid",
+    "dinero_number",
+    "dinero_timestamp",
+    "attempts",
+    "detail",
+    "traceparent",
+    "dinero_revision",
+    "outcome_unknown",
+    "summary_key",
 )
+
+
+def _columns(table: str = "") -> str:
+    """A `Posting`'s columns, of `table` (an alias, where a statement names two)."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(
+        f"{prefix}command::text AS command" if name == "command" else f"{prefix}{name}"
+        for name in _NAMES
+    )
+
+
+_COLUMNS = _columns()
 
 
 def member_day(command: PostingCommand) -> dt.date | None:
@@ -85,29 +111,47 @@ async def intake(conn: Conn, command: PostingCommand, traceparent: str | None) -
 
     A daily-summary member is not posted on its own: it gathers (state `gathering`) until
     its day closes (`summaries.py`), and the ledger hears that it waits for that."""
-    day = member_day(command)
+    return (await intake_many(conn, [(command, traceparent)]))[0]
+
+
+async def intake_many(
+    conn: Conn, commands: Sequence[tuple[PostingCommand, str | None]]
+) -> list[bool]:
+    """`intake` for a tenant's commands of one poll (each with its traceparent), in order:
+    the new ones in one statement, the others (duplicates, re-mapped) one by one."""
+    days = [member_day(command) for command, _ in commands]
     async with conn.transaction():
-        row = await conn.fetchrow(
+        rows = await conn.fetch(
             "INSERT INTO postings (posting_key, tenant_id, organization_id, kind, command,"
             " depends_on, traceparent, revision, state, summary_day)"
-            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (posting_key) DO NOTHING RETURNING 1",
-            command.posting_key,
-            command.tenant_id,
-            command.organization_id,
-            command.kind,
-            POSTING_COMMAND.dump_json(command).decode(),
-            command.depends_on,
-            traceparent,
-            command.revision,
-            "queued" if day is None else "gathering",
-            day,
+            " SELECT key, tenant, org, kind, command::jsonb,"
+            " ARRAY(SELECT jsonb_array_elements_text(depends::jsonb)), traceparent, revision,"
+            " CASE WHEN day IS NULL THEN 'queued' ELSE 'gathering' END, day"
+            " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[], $8::int[], $9::date[]) WITH ORDINALITY"
+            " AS c(key, tenant, org, kind, command, depends, traceparent, revision, day, n)"
+            " ORDER BY n ON CONFLICT (posting_key) DO NOTHING RETURNING posting_key",
+            [command.posting_key for command, _ in commands],
+            [command.tenant_id for command, _ in commands],
+            [command.organization_id for command, _ in commands],
+            [command.kind for command, _ in commands],
+            [POSTING_COMMAND.dump_json(command).decode() for command, _ in commands],
+            [json.dumps(command.depends_on) for command, _ in commands],
+            [traceparent for _, traceparent in commands],
+            [command.revision for command, _ in commands],
+            days,
         )
-        if row is not None:
-            if day is not None:
-                await _gathering_result(conn, command, day)
-            return True
-        return command.revision > 0 and await replace(conn, command)
+        inserted = {r["posting_key"] for r in rows}
+        accepted = []
+        for (command, _), day in zip(commands, days, strict=True):
+            if command.posting_key in inserted:
+                inserted.discard(command.posting_key)  # a second one in the poll is no news
+                if day is not None:
+                    await _gathering_result(conn, command, day)
+                accepted.append(True)
+            else:
+                accepted.append(command.revision > 0 and await replace(conn, command))
+        return accepted
 
 
 async def _gathering_result(conn: Conn, command: PostingCommand, day: dt.date) -> None:
@@ -176,9 +220,12 @@ async def due_tenants(pool: asyncpg.Pool, limit: int = 1000) -> list[str]:
 
 
 async def next_due(conn: Conn, tenant_id: str) -> Posting | None:
+    """The tenant's next posting due now; None when there is none, or the tenant is parked."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM postings"  # noqa: S608 - fixed column list
         " WHERE tenant_id = $1 AND state = ANY($2::text[]) AND next_attempt_at <= now()"
+        " AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
+        " AND t.parked_reason IS NOT NULL)"
         " ORDER BY seq LIMIT 1",
         tenant_id,
         list(RUNNABLE),
@@ -205,36 +252,35 @@ async def claim(conn: Conn, posting_key: str, owner: str, lease_seconds: float) 
     it started with, having perhaps not looked yet) it counts as unknown, so a
     crash now is one too.
     """
-    was: bool | None = await conn.fetchval(
-        "UPDATE postings p SET state = 'in_flight', attempts = p.attempts + 1,"
+    claimed = await take(conn, posting_key, owner, lease_seconds)
+    return None if claimed is None else claimed[1]
+
+
+async def take(
+    conn: Conn, posting_key: str, owner: str, lease_seconds: float
+) -> tuple[Posting, bool] | None:
+    """`claim`, and the posting as the claim left it (one statement for both)."""
+    row = await conn.fetchrow(
+        "UPDATE postings p SET state = 'in_flight', attempts = p.attempts + 1,"  # noqa: S608
         " updated_at = now(), lease_owner = $2, lease_until = now() + make_interval(secs => $3),"
         " outcome_unknown = true"
         " FROM (SELECT posting_key, outcome_unknown FROM postings WHERE posting_key = $1"
         " FOR UPDATE) AS before"
         " WHERE p.posting_key = before.posting_key"
         " AND (p.lease_owner IS NULL OR p.lease_owner = $2 OR p.lease_until < now())"
-        " RETURNING before.outcome_unknown",
+        f" RETURNING before.outcome_unknown AS was_unknown, {_columns('p')}",
         posting_key,
         owner,
         lease_seconds,
     )
-    if was is None:
+    if row is None:
         await conn.execute(
             "UPDATE postings SET next_attempt_at = GREATEST(next_attempt_at, lease_until)"
             " WHERE posting_key = $1",
             posting_key,
         )
-    return was
-
-
-async def renew_lease(conn: Conn, posting_key: str, owner: str, lease_seconds: float) -> None:
-    await conn.execute(
-        "UPDATE postings SET lease_until = now() + make_interval(secs => $3)"
-        " WHERE posting_key = $1 AND lease_owner = $2",
-        posting_key,
-        owner,
-        lease_seconds,
-    )
+        return None
+    return Posting.from_record(row), bool(row["was_unknown"])
 
 
 async def release(conn: Conn, posting_key: str, owner: str) -> None:
@@ -266,20 +312,70 @@ async def progress(
     guid: str | None,
     timestamp: str | None,
     number: int | None = None,
+    *,
+    lease: tuple[str, float] | None = None,
 ) -> None:
-    """What Dinero now holds, persisted before the next call so a crash resumes, not repeats."""
+    """What Dinero now holds, persisted before the next call so a crash resumes, not repeats.
+    With `lease` (owner, seconds), the owner's lease on the posting is renewed with it."""
+    owner, seconds = lease if lease is not None else (None, 0.0)
     await conn.execute(
         "UPDATE postings SET step = $2, dinero_guid = COALESCE($3, dinero_guid),"
         " dinero_revision = revision,"
         " dinero_timestamp = COALESCE($4, dinero_timestamp),"
-        " dinero_number = COALESCE($5, dinero_number), updated_at = now()"
+        " dinero_number = COALESCE($5, dinero_number), updated_at = now(),"
+        " lease_until = CASE WHEN lease_owner = $6 THEN now() + make_interval(secs => $7)"
+        " ELSE lease_until END"
         " WHERE posting_key = $1",
         posting_key,
         step,
         guid,
         timestamp,
         number,
+        owner,
+        seconds,
     )
+
+
+async def done(
+    conn: Conn,
+    posting_key: str,
+    guid: str | None,
+    timestamp: str | None,
+    number: int | None,
+    detail: str | None,
+) -> list[Posting]:
+    """The posting is done with what Dinero holds (one statement: its row, and the postings
+    that waited for it due now). A summary posting books its members: they are done with
+    it, and what waited for them is due; returns those members."""
+    rows = await conn.fetch(
+        "WITH me AS (UPDATE postings SET step = 'done', dinero_guid = COALESCE($2, dinero_guid),"
+        " dinero_revision = revision, dinero_timestamp = COALESCE($3, dinero_timestamp),"
+        " dinero_number = COALESCE($4, dinero_number), state = 'done', detail = $5,"
+        " last_error = NULL, outcome_unknown = false, updated_at = now()"
+        " WHERE posting_key = $1 RETURNING posting_key),"
+        " woken AS (UPDATE postings SET next_attempt_at = now() WHERE $1 = ANY(depends_on)"
+        " AND state = ANY($6::text[]) AND EXISTS (SELECT 1 FROM me))"
+        " UPDATE postings SET state = 'done', dinero_guid = $2, dinero_number = $4,"
+        " dinero_timestamp = $3, step = 'done', updated_at = now()"
+        " WHERE summary_key = $1 AND state = 'gathered' RETURNING posting_key",
+        posting_key,
+        guid,
+        timestamp,
+        number,
+        detail,
+        list(RUNNABLE),
+    )
+    if not rows:
+        return []
+    keys = [r["posting_key"] for r in rows]
+    await conn.execute(
+        "UPDATE postings SET next_attempt_at = now() WHERE depends_on && $1::text[]"
+        " AND state = ANY($2::text[])",
+        keys,
+        list(RUNNABLE),
+    )
+    found = [await get(conn, key) for key in keys]
+    return [p for p in found if p is not None]
 
 
 async def finish(
@@ -598,31 +694,6 @@ async def gather(conn: Conn, summary_key: str, members: list[str]) -> None:
         summary_key,
         members,
     )
-
-
-async def finish_members(
-    conn: Conn, summary_key: str, guid: str | None, number: int | None, timestamp: str | None
-) -> list[Posting]:
-    """The summary is done: so is every member it books, with its document; what waited for
-    a member is due. Returns the members that were not done before."""
-    rows = await conn.fetch(
-        "UPDATE postings SET state = 'done', dinero_guid = $2, dinero_number = $3,"
-        " dinero_timestamp = $4, step = 'done', updated_at = now()"
-        " WHERE summary_key = $1 AND state = 'gathered' RETURNING posting_key",
-        summary_key,
-        guid,
-        number,
-        timestamp,
-    )
-    keys = [r["posting_key"] for r in rows]
-    await conn.execute(
-        "UPDATE postings SET next_attempt_at = now() WHERE depends_on && $1::text[]"
-        " AND state = ANY($2::text[])",
-        keys,
-        list(RUNNABLE),
-    )
-    found = [await get(conn, key) for key in keys]
-    return [p for p in found if p is not None]
 
 
 async def tenants_watching(pool: asyncpg.Pool) -> list[str]:

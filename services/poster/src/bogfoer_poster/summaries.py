@@ -9,7 +9,7 @@ transaction under the tenant's summary lock: `bogfoer_rules.summary.summarise` m
 day's documents, each goes in as an ordinary posting (its key is deterministic, so a close
 that runs again inserts nothing new) and its members wait for it (`gathered`). The summary
 postings are carried out like any other — exactly once, look-up after a crash — and when
-one is done, so is every member it books (`store.finish_members`), each with its document.
+one is done, so is every member it books (`store.done`), each with its document.
 
 A member of a day already closed (late) joins the next day closed. Days close in order.
 """

@@ -41,7 +41,7 @@ from bogfoer_kit.outbox import OutboxRelay, enqueue
 from bogfoer_poster import store
 from bogfoer_poster.charts import Charts
 from bogfoer_poster.drafts import DraftWatch
-from bogfoer_poster.execute import Executor, Outcome, blocker
+from bogfoer_poster.execute import Dependency, Executor, Outcome, blocker, remembered
 from bogfoer_poster.locks import TenantLocks
 from bogfoer_poster.metrics import ACTIONS, ATTEMPTS
 from bogfoer_poster.settings import PosterSettings
@@ -228,9 +228,7 @@ class Supervisor:
                 return  # another replica serves this tenant now
             while not self._stopping and self.locks.holds(generation):
                 async with self.pool.acquire() as conn:
-                    if await store.parked_reason(conn, tenant):
-                        break
-                    posting = await store.next_due(conn, tenant)
+                    posting = await store.next_due(conn, tenant)  # None when parked
                 if posting is None:
                     break
                 await self._post(posting)
@@ -252,7 +250,9 @@ class Supervisor:
 
         A posting that cannot be tried yet (what it needs is not done, or a draft) waits
         without an attempt and without a call."""
-        blocked = await blocker(posting, self._dependency)
+        # Each posting it depends on is read once for the attempt, not by each step asking.
+        dependency = remembered(self._dependency)
+        blocked = await blocker(posting, dependency)
         if blocked is not None:
             await self._wait(posting, blocked)
             return
@@ -267,38 +267,39 @@ class Supervisor:
                 "bogfoer.attempt": posting.attempts + 1,
             },
         ):
-            await self._attempt(posting)
+            await self._attempt(posting, dependency)
 
-    async def _attempt(self, posting: Posting) -> None:
+    async def _attempt(self, posting: Posting, dependency: Dependency) -> None:
         lease = self.settings.claim_lease_seconds
         async with self.pool.acquire() as conn:
-            unknown = await store.claim(conn, posting.posting_key, self.replica_id, lease)
-        if unknown is None:
+            claimed = await store.take(conn, posting.posting_key, self.replica_id, lease)
+        if claimed is None:
             log.warning("%s is leased by another replica; deferred", posting.posting_key)
             return
         try:
-            await self._carry_out(posting, unknown)
+            await self._carry_out(posting, *claimed, dependency)
         finally:
             async with self.pool.acquire() as conn:
                 await store.release(conn, posting.posting_key, self.replica_id)
 
-    async def _carry_out(self, posting: Posting, unknown: bool) -> None:
-        """`unknown`: an earlier attempt may have changed Dinero without our record of it."""
-        attempts = posting.attempts + 1
-        before = posting  # its state and detail as the last attempt left them
-        posting = dataclasses.replace(
-            await self._reload(posting.posting_key), outcome_unknown=unknown
-        )
+    async def _carry_out(
+        self, before: Posting, claimed: Posting, unknown: bool, dependency: Dependency
+    ) -> None:
+        """`before`: the posting as the last attempt left it (its state and detail);
+        `claimed`: as this attempt's claim left it; `unknown`: an earlier attempt may have
+        changed Dinero without our record of it."""
+        attempts = before.attempts + 1
+        posting = dataclasses.replace(claimed, outcome_unknown=unknown)
         org = self.dinero.organisation(posting.tenant_id, posting.organization_id)
-        executor = Executor(self._dependency, self._note_timestamp, self.charts)
+        executor = Executor(dependency, self._note_timestamp, self.charts)
+        lease = (self.replica_id, self.settings.claim_lease_seconds)
 
         async def progress(
             step: str, guid: str | None, timestamp: str | None, number: int | None = None
         ) -> None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await store.progress(conn, posting.posting_key, step, guid, timestamp, number)
-                await store.renew_lease(
-                    conn, posting.posting_key, self.replica_id, self.settings.claim_lease_seconds
+            async with self.pool.acquire() as conn:
+                await store.progress(
+                    conn, posting.posting_key, step, guid, timestamp, number, lease=lease
                 )
 
         try:
@@ -338,12 +339,6 @@ class Supervisor:
                 await self._retry(posting, attempts, exc, unknown=True)
             return
         await self._record(posting, attempts, outcome, before)
-
-    async def _reload(self, key: str) -> Posting:
-        async with self.pool.acquire() as conn:
-            posting = await store.get(conn, key)
-        assert posting is not None
-        return posting
 
     async def _dependency(self, key: str) -> Posting | None:
         async with self.pool.acquire() as conn:
@@ -396,18 +391,14 @@ class Supervisor:
         ATTEMPTS.labels(posting.kind, outcome.state).inc()
         async with self.pool.acquire() as conn, conn.transaction():
             if outcome.state == "done":
-                await store.progress(
+                # A summary posting books its members: they are done with it.
+                for member in await store.done(
                     conn,
                     posting.posting_key,
-                    "done",
                     outcome.guid,
                     outcome.timestamp,
                     outcome.number,
-                )
-                await store.finish(conn, posting.posting_key, "done", detail=outcome.detail)
-                # A summary posting books its members: they are done with it.
-                for member in await store.finish_members(
-                    conn, posting.posting_key, outcome.guid, outcome.number, outcome.timestamp
+                    outcome.detail,
                 ):
                     await self._publish_result(
                         conn,
