@@ -620,3 +620,39 @@ async def test_a_relay_run_ends_while_writers_keep_adding_rows(
         await writing
         await outbox.relay()
         await broker.stop()
+
+
+async def test_a_poll_of_commands_goes_in_at_once_duplicates_dropped_re_maps_taken(
+    db: asyncpg.Connection,
+) -> None:
+    # A tenant's commands of one poll are inserted in one statement; within the poll a
+    # duplicate is dropped and a re-mapped command (higher revision) replaces the one before.
+    tenant = new_tenant()
+    first, second = _contact(tenant, 1), _contact(tenant, 2)
+    remapped = first.model_copy(update={"revision": 1, "depends_on": [second.posting_key]})
+    accepted = await store.intake_many(
+        db, [(first, "00-a-b-01"), (second, None), (second, None), (remapped, None)]
+    )
+    assert accepted == [True, True, False, True]
+    rows = await db.fetch(
+        "SELECT posting_key, revision, depends_on, traceparent, state FROM postings"
+        " WHERE tenant_id = $1 ORDER BY seq",
+        tenant,
+    )
+    assert [dict(r) for r in rows] == [
+        {
+            "posting_key": first.posting_key,
+            "revision": 1,
+            "depends_on": [second.posting_key],
+            "traceparent": "00-a-b-01",
+            "state": "queued",
+        },
+        {
+            "posting_key": second.posting_key,
+            "revision": 0,
+            "depends_on": [],
+            "traceparent": None,
+            "state": "queued",
+        },
+    ]
+    assert await store.intake_many(db, [(first, None), (second, None)]) == [False, False]

@@ -24,11 +24,10 @@ def register(consumers: Consumers, pool: asyncpg.Pool, supervisor: Supervisor) -
         ]
         if not commands:
             return
-        async with pool.acquire() as conn, conn.transaction():
-            for command, traceparent in commands:
-                # A known posting key is a duplicate (dropped) unless re-mapped (a higher
-                # revision).
-                await store.intake(conn, command, traceparent)
+        async with pool.acquire() as conn:
+            # A known posting key is a duplicate (dropped) unless re-mapped (a higher
+            # revision).
+            await store.intake_many(conn, commands)
         supervisor.wake.set()
 
     async def on_actions(batch: TenantBatch) -> None:
