@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
+from dinero_client_harness import CONFIG, make_harness
+
 from bogfoer_dinero.ratelimit import RateLimiter
 
 
@@ -70,3 +73,24 @@ async def test_a_failed_request_still_spends_its_token() -> None:
     except RuntimeError:
         pass
     assert limiter.available("k") == 0
+
+
+async def test_organisations_made_for_one_organisation_take_its_budget() -> None:
+    # GET /v1/organizations names no organisation: by default it takes a slot of the client
+    # id's budget without one (shared by every tenant of the client id); made for one
+    # organisation (the poster's chart of it) it takes that organisation's.
+    h = make_harness(_organisations)
+    await h.auth().exchange_code("t1", "the-code", "https://app.test/cb", code_verifier="v")
+    client_id = CONFIG.connect_client_id
+    limiter = h.client.limiter
+    assert isinstance(limiter, RateLimiter)
+    full = limiter.limit
+    await h.client.organisations("t1", counted_for=7)
+    assert limiter.available((client_id, 7)) == full - 1
+    assert limiter.available((client_id, None)) == full
+    await h.client.organisations("t1")
+    assert limiter.available((client_id, None)) == full - 1
+
+
+async def _organisations(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=[{"Id": 7, "Name": "Demo ApS", "IsPro": True}])
