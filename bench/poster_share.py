@@ -243,11 +243,20 @@ def run() -> list[Result]:
         cpu_from, cpu_at = _cpu_seconds(poster.process.pid), time.time()
         took = asyncio.run(_taken_in(infra.broker.bootstrap_servers, started_at))
         print(f"  the poster took the backlog's commands in within {took:.1f} s", flush=True)
-        found = _observe(sandbox, tenants, started_at)
-        cpu = _cpu_seconds(poster.process.pid) - cpu_from
-        cpu_until = time.time()
-        calls = _calls_between(sandbox, tenants, cpu_at, cpu_until)
-        load = os.getloadavg()
+        try:
+            found = _observe(sandbox, tenants, started_at)
+        finally:  # also when some organisation never had its windows: how busy was it?
+            cpu = _cpu_seconds(poster.process.pid) - cpu_from
+            cpu_until = time.time()
+            calls = _calls_between(sandbox, tenants, cpu_at, cpu_until)
+            load = os.getloadavg()
+            print(
+                f"  the poster: {cpu:.1f} s CPU for {calls} Dinero calls in"
+                f" {cpu_until - cpu_at:.0f} s ({cpu / max(calls, 1) * 1000:.1f} ms a call,"
+                f" {calls / (cpu_until - cpu_at):.1f} calls/s); load average"
+                f" {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+                flush=True,
+            )
         finished = [t.tenant_id for t in tenants if _finished(operator, t)]
     for tenant_id, one in found.items():
         print(
@@ -262,12 +271,6 @@ def run() -> list[Result]:
         f"  share of the usable limit: lowest {shares[lowest]:.1%} ({lowest}), median"
         f" {statistics.median(shares.values()):.1%}, highest {max(shares.values()):.1%};"
         f" {refused} answered 429",
-        flush=True,
-    )
-    print(
-        f"  the poster: {cpu:.1f} s CPU for {calls} Dinero calls in {cpu_until - cpu_at:.0f} s"
-        f" ({cpu / max(calls, 1) * 1000:.1f} ms a call, {calls / (cpu_until - cpu_at):.1f}"
-        f" calls/s); load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
         flush=True,
     )
     if refused:
