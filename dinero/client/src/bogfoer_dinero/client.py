@@ -89,8 +89,6 @@ INVOICE_LIST_FIELDS = (
 CREDIT_NOTE_LIST_FIELDS = INVOICE_LIST_FIELDS + ",CreditNoteFor"
 CONTACT_LIST_FIELDS = "ContactGuid,Name,ExternalReference,Email,VatNumber,DeletedAt,UpdatedAt"
 ORGANISATION_FIELDS = "Id,Name,IsPro,IsVatFree,VatNumber,Email"
-#: Connections to Dinero open at once (httpx's default): calls beyond wait for one.
-MAX_CONNECTIONS = 100
 
 
 def _error_details(response: httpx.Response) -> tuple[int | None, str]:
@@ -347,13 +345,7 @@ class DineroClient:
             connect=config.connect_timeout_seconds,
             pool=config.connect_timeout_seconds,
         )
-        # Every connection of the pool is kept for reuse: at httpx's default (20 of 100)
-        # the poster's workers, one call in flight per organisation, closed and opened
-        # connections to Dinero all the time once more than 20 organisations were busy.
-        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=None)
-        async with httpx.AsyncClient(
-            timeout=timeout, limits=limits, follow_redirects=False
-        ) as http:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             yield cls(http, config, store, **kwargs)
 
     async def organisations(
