@@ -476,14 +476,22 @@ async def test_results_a_broker_outage_left_in_the_outbox_are_published_once_it_
         await broker.stop()
 
 
+@pytest.fixture
+async def outbox(pool: asyncpg.Pool, topics: str) -> AsyncIterator[OutboxRelay]:
+    """A relay publishing to the test's own broker."""
+    broker = KafkaBroker(topics)
+    await broker.start()
+    try:
+        yield OutboxRelay(Publisher(broker, POSTER), pool)
+    finally:
+        await broker.stop()
+
+
 async def test_many_workers_results_are_published_by_one_relay_run_at_a_time(
-    db: asyncpg.Connection, pool: asyncpg.Pool, topics: str
+    db: asyncpg.Connection, pool: asyncpg.Pool, topics: str, outbox: OutboxRelay
 ) -> None:
     # Fifty tenants' workers each commit a result and ask for it to be published: none waits,
     # the requests share relay runs, and every row committed before a request is published.
-    broker = KafkaBroker(topics)
-    await broker.start()
-    outbox = OutboxRelay(Publisher(broker, POSTER), pool)
     runs = 0
     relay = outbox.relay
 
@@ -502,19 +510,16 @@ async def test_many_workers_results_are_published_by_one_relay_run_at_a_time(
             outbox.soon()
             await asyncio.sleep(0)
 
-    try:
-        await asyncio.gather(*(worker(t) for t in tenants))
-        await outbox.settle()
-        left = await db.fetchval("SELECT count(*) FROM outbox WHERE tenant_id = ANY($1)", tenants)
-        assert left == 0
-        assert 1 <= runs < len(tenants) * 3
-        keys = {key_for(t): t for t in tenants}
-        published = Counter(
-            keys[r.key] for r in await records_to_end(topics, POSTINGS_RESULTS) if r.key in keys
-        )
-        assert published == dict.fromkeys(tenants, 3)
-    finally:
-        await broker.stop()
+    await asyncio.gather(*(worker(t) for t in tenants))
+    await outbox.settle()
+    left = await db.fetchval("SELECT count(*) FROM outbox WHERE tenant_id = ANY($1)", tenants)
+    assert left == 0
+    assert 1 <= runs < len(tenants) * 3
+    keys = {key_for(t): t for t in tenants}
+    published = Counter(
+        keys[r.key] for r in await records_to_end(topics, POSTINGS_RESULTS) if r.key in keys
+    )
+    assert published == dict.fromkeys(tenants, 3)
 
 
 class _FlakyDinero:
@@ -582,14 +587,11 @@ async def test_only_failures_no_outage_explains_fail_a_posting(
 
 
 async def test_a_relay_run_ends_while_writers_keep_adding_rows(
-    db: asyncpg.Connection, pool: asyncpg.Pool, topics: str
+    db: asyncpg.Connection, pool: asyncpg.Pool, outbox: OutboxRelay
 ) -> None:
     # The supervisor awaits a relay run in each round, and its rounds start the tenants'
     # workers: a run that lasted until the outbox was empty lasted as long as a backlog's
     # workers kept writing results, and tenants whose commands came in later waited minutes.
-    broker = KafkaBroker(topics)
-    await broker.start()
-    outbox = OutboxRelay(Publisher(broker, POSTER), pool)
     tenant = new_tenant()
     most = 3000
     written = 0
@@ -619,7 +621,6 @@ async def test_a_relay_run_ends_while_writers_keep_adding_rows(
         relayed.set()
         await writing
         await outbox.relay()
-        await broker.stop()
 
 
 async def test_a_poll_of_commands_goes_in_at_once_duplicates_dropped_re_maps_taken(
