@@ -75,21 +75,22 @@ async def test_a_failed_request_still_spends_its_token() -> None:
     assert limiter.available("k") == 0
 
 
-async def test_organisations_made_for_one_organisation_take_its_budget() -> None:
-    # GET /v1/organizations names no organisation: by default it takes a slot of the client
-    # id's budget without one (shared by every tenant of the client id); made for one
-    # organisation (the poster's chart of it) it takes that organisation's.
+async def test_a_call_naming_no_organisation_is_counted_per_tenant() -> None:
+    # GET /v1/organizations names no organisation: it is in no organisation's budget, and
+    # not in one budget for the whole client id either (every tenant's charts waited there).
     h = make_harness(_organisations)
-    await h.auth().exchange_code("t1", "the-code", "https://app.test/cb", code_verifier="v")
+    for tenant in ("t1", "t2"):
+        await h.auth().exchange_code(tenant, "the-code", "https://app.test/cb", code_verifier="v")
     client_id = CONFIG.connect_client_id
     limiter = h.client.limiter
     assert isinstance(limiter, RateLimiter)
     full = limiter.limit
-    await h.client.organisations("t1", counted_for=7)
-    assert limiter.available((client_id, 7)) == full - 1
-    assert limiter.available((client_id, None)) == full
     await h.client.organisations("t1")
-    assert limiter.available((client_id, None)) == full - 1
+    await h.client.organisations("t2")
+    assert limiter.available((client_id, "tenant", "t1")) == full - 1
+    assert limiter.available((client_id, "tenant", "t2")) == full - 1
+    assert limiter.available((client_id, None)) == full
+    assert limiter.available((client_id, 7)) == full
 
 
 async def _organisations(request: httpx.Request) -> httpx.Response:

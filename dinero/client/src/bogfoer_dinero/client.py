@@ -163,6 +163,18 @@ def classify(response: httpx.Response, *, write: bool) -> DineroError | None:
     return DineroValidationError(message, **where)
 
 
+def budget_key(client_id: str, organization_id: int | None, tenant: str) -> tuple[str | int, ...]:
+    """The rate-limit budget a call draws on. Dinero's limit is per organisation and client
+    id: a call on an organisation takes a slot of that organisation's. A call that names
+    none (`GET /v1/organizations`) is in no organisation's budget; it is counted per tenant
+    (its consent or key), not in one budget for the client id: that one was shared by every
+    tenant, and fifty organisations' charts (each needs the list once, for its VAT status)
+    waited up to two windows for it."""
+    if organization_id is None:
+        return (client_id, "tenant", tenant)
+    return (client_id, organization_id)
+
+
 class _Transport:
     """Rate limit, authenticate, send, classify, retry what is safe to retry."""
 
@@ -213,7 +225,7 @@ class _Transport:
         while True:
             attempt += 1
             bearer = await self.auth.bearer(tenant)
-            key = (bearer.client_id, organization_id)
+            key = budget_key(bearer.client_id, organization_id, tenant)
             response, error = await self._send_once(
                 tenant, bearer, key, method, path, query, content, is_write
             )
@@ -250,7 +262,7 @@ class _Transport:
         self,
         tenant: str,
         bearer: Bearer,
-        key: tuple[str, int | None],
+        key: tuple[str | int, ...],
         method: str,
         path: str,
         query: Mapping[str, str | int],
@@ -348,22 +360,10 @@ class DineroClient:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             yield cls(http, config, store, **kwargs)
 
-    async def organisations(
-        self, tenant: str, *, counted_for: int | None = None
-    ) -> list[Organisation]:
-        """The organisations the tenant's credentials reach (`GET /v1/organizations`).
-
-        Dinero counts calls per organisation and client id; this path names none. Made on
-        behalf of one organisation (`counted_for`: the poster's chart of it), the call takes
-        a slot of that organisation's budget. Otherwise it takes one of the client id's
-        budget without an organisation, which every tenant of the client id shares: fifty
-        organisations' charts read there at once waited two windows for it."""
+    async def organisations(self, tenant: str) -> list[Organisation]:
+        """The organisations the tenant's credentials reach (`GET /v1/organizations`)."""
         response = await self._transport.request(
-            tenant,
-            counted_for,
-            "GET",
-            "/v1/organizations",
-            params={"fields": ORGANISATION_FIELDS},
+            tenant, None, "GET", "/v1/organizations", params={"fields": ORGANISATION_FIELDS}
         )
         return _parse(list[Organisation], response)
 

@@ -131,9 +131,7 @@ class Charts:
         self._charts.pop((org.tenant, org.organization_id), None)
 
     async def _read(self, org: OrganisationClient) -> Chart:
-        organisations = await self._dinero.organisations(
-            org.tenant, counted_for=org.organization_id
-        )
+        organisations = await self._dinero.organisations(org.tenant)
         vat_free = any(o.is_vat_free for o in organisations if o.id == org.organization_id)
         rates = {t.vat_code.upper(): _basis_points(t.vat_rate) for t in await org.vat_types()}
         accounts: dict[int, tuple[str, int]] = {}
