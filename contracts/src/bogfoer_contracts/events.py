@@ -22,11 +22,11 @@ from pydantic import (
     ValidationError,
     create_model,
 )
-from pydantic_core import SchemaValidator
 
 from bogfoer_contracts.ids import TenantId, event_id
 from bogfoer_contracts.model import (
     ContractModel,
+    checked_first,
     checked_json,
     checked_text_validator,
     storable_json,
@@ -343,23 +343,12 @@ _INBOUNDS_CHECKED_TEXT = checked_text_validator(
 )
 
 
-def _validated(
-    checked: SchemaValidator, full: TypeAdapter[Any], raw: Any, text: bool = False
-) -> Any:
-    """`raw` (JSON `text`, or parsed) by the checked-text validator; what it refuses, by
-    the full one, for the very errors it always answered."""
-    try:
-        return checked.validate_json(raw) if text else checked.validate_python(raw)
-    except ValidationError:
-        return full.validate_json(raw) if text else full.validate_python(raw)
-
-
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
     """A canonical event, fully validated (a consumer's record or a stored payload)."""
     if isinstance(raw, bytes | str):
         parsed = upcast(json.loads(raw))
         if storable_json(raw):  # the text proves it storable: no walk over its parts
-            event: SalesEvent = _validated(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
+            event: SalesEvent = checked_first(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
             return event
         return SALES_EVENT.validate_python(parsed)
     return SALES_EVENT.validate_python(upcast(raw))
@@ -377,7 +366,7 @@ def parse_inbound(raw: Any, text: bytes | None = None) -> InboundEvent:
 
 def _inbound(raw: Any) -> InboundEvent:
     if text_checked():  # in a `checked_json` block that proved the text storable
-        checked: InboundEvent = _validated(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw)
+        checked: InboundEvent = checked_first(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw)
         return checked
     inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_python(raw)
     return inbound
@@ -401,7 +390,7 @@ def parse_inbound_json(raw: bytes | str) -> InboundEvent:
     """`parse_inbound` of JSON text (a Kafka record's value); bad UTF-8 or JSON is a
     ValidationError like any other refusal."""
     if storable_json(raw):
-        checked: InboundEvent = _validated(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw, True)
+        checked: InboundEvent = checked_first(_INBOUND_CHECKED_TEXT, TYPED_INBOUND_EVENT, raw, True)
         return checked
     inbound: InboundEvent = TYPED_INBOUND_EVENT.validate_json(raw)
     return inbound

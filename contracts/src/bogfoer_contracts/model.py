@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     TypeAdapter,
+    ValidationError,
     ValidatorFunctionWrapHandler,
     model_validator,
 )
@@ -172,6 +173,17 @@ def checked_text_validator(
     `many`: a validator of a list of such values, in one call."""
     schema = _without_text_walks(adapter.core_schema, rewrites)
     return SchemaValidator(core_schema.list_schema(schema) if many else schema)
+
+
+def checked_first(
+    checked: SchemaValidator, full: TypeAdapter[Any], raw: Any, text: bool = False
+) -> Any:
+    """`raw` (JSON `text`, or parsed) by `checked` (a `checked_text_validator` of `full`);
+    what it refuses, by `full`, for the very errors `full` always answered."""
+    try:
+        return checked.validate_json(raw) if text else checked.validate_python(raw)
+    except ValidationError:
+        return full.validate_json(raw) if text else full.validate_python(raw)
 
 
 class StorableText(BaseModel):

@@ -12,7 +12,12 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StrictBool, StrictInt, TypeAdapter
 
 from bogfoer_contracts.ids import TenantId
-from bogfoer_contracts.model import ContractModel
+from bogfoer_contracts.model import (
+    ContractModel,
+    checked_first,
+    checked_text_validator,
+    storable_json,
+)
 from bogfoer_contracts.money import Currency, MinorUnits
 
 
@@ -143,6 +148,25 @@ PostingCommand = Annotated[
     Field(discriminator="kind"),
 ]
 POSTING_COMMAND: TypeAdapter[PostingCommand] = TypeAdapter(PostingCommand)
+# The same validator without the models' walks for unstorable text, for JSON text that
+# `storable_json` proved storable (`checked_text_validator`). A command has no `Timestamp`
+# (its `issued_at` is a plain aware date-time), so nothing else is rewritten.
+_POSTING_COMMAND_CHECKED_TEXT = checked_text_validator(POSTING_COMMAND)
+
+
+def parse_command(raw: bytes | str) -> PostingCommand:
+    """`POSTING_COMMAND.validate_json(raw)` (a Kafka record's value), for less: where the
+    text proves itself storable, no walk over its parts (they cost half of the ledger's
+    time per command). Accepts, refuses and builds exactly what the full validation does;
+    bad UTF-8 or JSON is a ValidationError like any other refusal."""
+    if storable_json(raw):
+        checked: PostingCommand = checked_first(
+            _POSTING_COMMAND_CHECKED_TEXT, POSTING_COMMAND, raw, True
+        )
+        return checked
+    return POSTING_COMMAND.validate_json(raw)
+
+
 PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
 
 

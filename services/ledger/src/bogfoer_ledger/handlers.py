@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import asyncpg
 
 from bogfoer_contracts.ops import OPS_ACTION, OpsAction
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingResult
+from bogfoer_contracts.postings import PostingCommand, PostingResult, parse_command
 from bogfoer_kit.consumer import Consumers, Record, TenantBatch
 from bogfoer_ledger import store
 from bogfoer_ledger.metrics import count_transition
@@ -40,7 +40,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
     async def on_commands(batch: TenantBatch) -> None:
         commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
             (_ref(record), command, trace_id_of(record.header_map()))
-            for record, command in batch.parsed(POSTING_COMMAND.validate_json, "invalid_command")
+            for record, command in batch.parsed(parse_command, "invalid_command")
         ]
         if not commands:
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 
 from bogfoer_contracts.ops import OPS_ACTION
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand
+from bogfoer_contracts.postings import PostingCommand, parse_command
 from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.telemetry import traced
 from bogfoer_poster import store
@@ -20,7 +20,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool, supervisor: Supervisor) -
         # Each with the trace it was published in: its attempts run in it.
         commands: list[tuple[PostingCommand, str | None]] = [
             (command, record.header("traceparent"))
-            for record, command in batch.parsed(POSTING_COMMAND.validate_json, "invalid_command")
+            for record, command in batch.parsed(parse_command, "invalid_command")
         ]
         if not commands:
             return

@@ -15,6 +15,7 @@ from bogfoer_contracts.postings import (
     PostingResult,
     amount_of,
     document_date,
+    parse_command,
 )
 from bogfoer_contracts.topics import POSTINGS_RESULTS
 from bogfoer_kit.db import Conn
@@ -53,7 +54,7 @@ class Posting:
             tenant_id=r["tenant_id"],
             organization_id=r["organization_id"],
             kind=r["kind"],
-            command=POSTING_COMMAND.validate_json(r["command"]),
+            command=parse_command(r["command"]),
             state=r["state"],
             step=r["step"],
             dinero_guid=r["dinero_guid"],
@@ -293,7 +294,7 @@ async def release(conn: Conn, posting_key: str, owner: str) -> None:
         owner,
     )
     if waiting is not None:
-        await replace(conn, POSTING_COMMAND.validate_json(waiting))
+        await replace(conn, parse_command(waiting))
 
 
 async def count_unexpected_failure(conn: Conn, posting_key: str) -> int:
