@@ -5,8 +5,6 @@ the tracking rows of its records (`store.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import asyncpg
 
 from bogfoer_contracts.ops import OPS_ACTION, OpsAction
@@ -20,9 +18,8 @@ def _ref(record: Record) -> store.RecordRef:
     return store.RecordRef(record.topic, record.partition, record.offset)
 
 
-def trace_id_of(headers: Mapping[str, object]) -> str | None:
-    """The trace id of a W3C `traceparent` header (00-<trace id>-<span id>-<flags>)."""
-    value = headers.get("traceparent")
+def trace_id_of(value: object) -> str | None:
+    """The trace id of a W3C `traceparent` header's value (00-<trace id>-<span id>-<flags>)."""
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     if not isinstance(value, str):
@@ -39,7 +36,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
 
     async def on_commands(batch: TenantBatch) -> None:
         commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
-            (_ref(record), command, trace_id_of(record.header_map()))
+            (_ref(record), command, trace_id_of(record.header("traceparent")))
             for record, command in batch.parsed(parse_command, "invalid_command")
         ]
         if not commands:
