@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -57,3 +59,24 @@ def placed_event() -> dict[str, Any]:
         "schema_version": 1,
         "data": order_data(),
     }
+
+
+Change = tuple[tuple[str | int, ...], Any]  # where in a JSON-like value, what to put there
+
+
+def _changed(raw: dict[str, Any], change: Change | None) -> Any:
+    """A deep copy of `raw` with `change` made (a field set, added or replaced)."""
+    copied = copy.deepcopy(raw)
+    if change is not None:
+        (*path, last), value = change
+        target: Any = copied
+        for step in path:
+            target = target[step]
+        target[last] = value
+    return copied
+
+
+@pytest.fixture
+def changed() -> Callable[[dict[str, Any], Change | None], Any]:
+    """How the checked-text tests make each variant of a valid record."""
+    return _changed
