@@ -8,11 +8,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bogfoer_contracts.events import (
@@ -25,7 +28,7 @@ from bogfoer_contracts.events import (
     parse_inbound_json,
     stamp,
 )
-from bogfoer_contracts.model import checked_json
+from bogfoer_contracts.model import checked_json, storable_json
 
 RECEIVED = dt.datetime(2026, 11, 20, 9, 0, 1, 250000, tzinfo=dt.UTC)
 # What `stamp` and `SALES_EVENT.dump_json` made of PLACED before the fast path: the id
@@ -201,3 +204,17 @@ def test_a_consumer_parses_a_canonical_event_as_the_full_validation(
     assert outcome(lambda: parse_event(record)) == outcome(
         lambda: SALES_EVENT.validate_python(json.loads(record))
     )
+
+
+@hypothesis.settings(max_examples=500, deadline=None)
+@hypothesis.given(
+    raw=st.binary(max_size=40)
+    | st.lists(st.sampled_from(["\\u0000", "\\ud83d", "\\uDFFF", "\\u00e6", "\x00", "a"]))
+    .map("".join)
+    .map(str.encode)
+    | st.text(max_size=20).map(lambda text: text.encode("utf-8", "surrogatepass"))
+)
+def test_the_storable_scan_finds_what_the_one_pattern_found(raw: bytes) -> None:
+    """`storable_json`'s three searches decide as the single pattern of all three did."""
+    one_pattern = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\x00|\xed[\xa0-\xbf]")
+    assert storable_json(raw) is (one_pattern.search(raw) is None)
