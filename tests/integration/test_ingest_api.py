@@ -18,6 +18,7 @@ from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.topics import INGEST_RAW, SALES_EVENTS, key_for
 from bogfoer_devstack.offsets import end_offsets
 from bogfoer_devstack.shop import signature
+from bogfoer_ingest.api import Accepted
 from tests.integration.conftest import (
     MAX_BODY,
     Ingest,
@@ -77,6 +78,7 @@ async def test_accepted_event_is_on_both_topics_with_its_id_before_the_202(
     assert _total(await end_offsets(topics, INGEST_RAW)) > _total(raw_start)
     assert _total(await end_offsets(topics, SALES_EVENTS)) > _total(events_start)
     assert accepted["type"] == "order.fulfilled"
+    assert Accepted.model_validate(accepted).model_dump() == accepted  # the schema's answer
     source_event_id = json.loads(body)["source_event_id"]
     assert accepted["event_id"] == event_id(ingest.tenant, "shopify", source_event_id)
 

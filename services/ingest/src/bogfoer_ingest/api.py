@@ -73,6 +73,8 @@ SIGNATURE_PARAMETER: dict[str, Any] = {
 
 
 class Accepted(BaseModel):
+    """The answer of POST /events (202): the event's deterministic id and its type."""
+
     event_id: str
     type: str
 
@@ -239,7 +241,9 @@ def events_router(
                 ]
             )
         EVENTS.labels(event.type, "http").inc()
-        return JSONResponse(Accepted(event_id=event.id, type=event.type).model_dump(), 202)
+        # `Accepted`'s fields (its schema is the route's answer in the OpenAPI), without
+        # building the model only to dump it again: both are plain strings.
+        return JSONResponse({"event_id": event.id, "type": event.type}, 202)
 
     @router.post(
         "/events/batch",
