@@ -60,6 +60,11 @@ class Outgoing:
     trace: Context | None = None
 
 
+# Records for one partition in one call from which they go as a record batch of their own,
+# appended directly (a consumer's poll, a batch request): below it, one `send` each.
+BATCH_FROM = 16
+
+
 class Publisher:
     def __init__(self, broker: KafkaBroker, kafka: ServiceKafka) -> None:
         self.broker = broker
@@ -95,6 +100,18 @@ class Publisher:
             partitions.setdefault((out.topic, partition), []).append((key, value, headers))
         acks: list[asyncio.Future[Any]] = []
         for (topic, partition), mine in partitions.items():
+            if len(mine) < BATCH_FROM:
+                # A few records (a request's): into the partition's open batch, where
+                # concurrent callers' records join them in one produce request. A batch of
+                # their own would wait for the partition's batch before it (one waits at a
+                # time) and go alone: requests to one tenant's partition one at a time.
+                for key, value, headers in mine:
+                    acks.append(
+                        await producer.send(
+                            topic, value, key=key, partition=partition, headers=headers
+                        )
+                    )
+                continue
             batch = producer.create_batch()
             for key, value, headers in mine:
                 if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
