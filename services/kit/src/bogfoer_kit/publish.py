@@ -2,13 +2,16 @@
 in order, then every ack awaited together (a partition keeps its order: the producer is
 idempotent).
 
-The records are appended to the producer's record batches directly, a partition's records
-in order into one batch (`create_batch` / `send_batch`), instead of one `send` per record:
-that cost more than the rest of a consumer's work per record (a coroutine, a metadata
-check, the partitioner and an ack future each). Each record goes to the partition the
-producer's own partitioner gives its key, as `send` would; the batches take the
-idempotent producer's sequence numbers when the sender takes them, as `send`'s do; and
-a refused batch fails its ack with the broker's error, as each record's did.
+A partition's many records in one call (a consumer's poll, a batch request: `BATCH_FROM`
+or more) are appended to a record batch of their own, in order (`create_batch` /
+`send_batch`), instead of one `send` each: that cost more than the rest of a consumer's
+work per record (a coroutine, a metadata check, the partitioner and an ack future each). A
+partition's few records (an HTTP request's) are one `send` each, into the partition's open
+batch, which concurrent requests share: a batch of their own would wait for the one before
+it. Each record goes to the partition the producer's own partitioner gives its key, as
+`send` would; the batches take the idempotent producer's sequence numbers when the sender
+takes them, as `send`'s do; and a refused batch fails its ack with the broker's error, as
+each record's did.
 
 The consumer loops, the outbox and ingest's requests publish this way instead of through
 FastStream's `publish`, whose middlewares (a span and metrics per record) cost several
@@ -73,7 +76,8 @@ class Publisher:
 
     async def send(self, records: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
         """Hand every record to the producer, in order; the futures of their acks (one per
-        record batch: it resolves when Kafka holds all of the batch's records)."""
+        record sent alone, one per record batch: it resolves when Kafka holds all of the
+        batch's records)."""
         for out in records:
             if out.topic not in self.allowed:
                 raise UndeclaredTopic(
