@@ -63,13 +63,19 @@ def check_nesting(body: bytes, limit: int) -> None:
     Strings are cut out of the body's skeleton, not the body: escapes (`\\"`, `\\\\`) are
     dropped first, then every byte but quotes and brackets (UTF-8 never hides either inside
     a character), so what is left is short and every string in it is `"…"` without escapes.
-    Most strings hold no bracket and are left as `""`; removing two adjacent quotes keeps
-    the parity of the quotes before every other byte (whether it is inside a string), so
-    `replace` takes those out, and the slower regex only sees strings holding brackets. A
+    Most strings hold no bracket and are left as `""`; when the quotes pair up (an even
+    count), removing two adjacent quotes keeps the parity of the quotes before every other
+    byte (whether it is inside a string), so `replace` takes those out, and the slower regex
+    only sees strings holding brackets. A
     backslash outside a string (not JSON) may hide a bracket here, but `json.loads` stops
     at it."""
     unescaped = _ESCAPE.sub(b"", body) if b"\\" in body else body
-    skeleton = unescaped.translate(None, _NOT_SKELETON).replace(b'""', b"")
+    skeleton = unescaped.translate(None, _NOT_SKELETON)
+    if skeleton.count(b'"') % 2 == 0:
+        # Every quote closes the string the one before opened: adjacent pairs can go first.
+        # With an odd count (not JSON) which quote is left stray depends on the pairing, so
+        # the strings are cut out in order, as by the regex alone.
+        skeleton = skeleton.replace(b'""', b"")
     if b'"' in skeleton:
         skeleton = _STRING.sub(b"", skeleton).replace(b'"', b"")  # a stray quote: not JSON
     brackets = skeleton
