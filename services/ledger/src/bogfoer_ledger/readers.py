@@ -24,20 +24,23 @@ async def grant_postings_readers(pool: asyncpg.Pool, roles: Sequence[str]) -> li
     consumers and the ops pages do not depend on the reconciler, so they still start."""
     granted: list[str] = []
     async with pool.acquire() as conn:
-        schema = await conn.fetchval("SELECT current_schema()")
         for role in roles:
-            if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
+            # The role and the schema as SQL names, or no row: the server knows no such role.
+            names = await conn.fetchrow(
+                "SELECT quote_ident(rolname) AS who, quote_ident(current_schema()) AS schema"
+                " FROM pg_roles WHERE rolname = $1",
+                role,
+            )
+            if names is None:
                 log.error(
-                    "no PostgreSQL role %r: it cannot be granted read access to %s.postings"
+                    "no PostgreSQL role %r: it cannot be granted read access to postings"
                     " (BOGFOER_LEDGER_POSTINGS_READERS)",
                     role,
-                    schema,
                 )
                 continue
-            who = await conn.fetchval("SELECT quote_ident($1)", role)
-            where = await conn.fetchval("SELECT quote_ident($1)", schema)
+            who, schema = names["who"], names["schema"]
             async with conn.transaction():
-                await conn.execute(f"GRANT USAGE ON SCHEMA {where} TO {who}")
-                await conn.execute(f"GRANT SELECT ON {where}.postings TO {who}")
+                await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {who}")
+                await conn.execute(f"GRANT SELECT ON {schema}.postings TO {who}")
             granted.append(role)
     return granted
