@@ -24,7 +24,7 @@ is printed every PRINT_SECONDS. Per service the ratio (`flatness`) is
 
 The baseline is not the start: the first polls grow a process on purpose (modules imported
 on first use, pydantic's and asyncpg's caches, aiokafka's fetch buffers, pymalloc arenas
-sized for a poll of 500 records in flight and what they publish); by a fifth of a million
+sized for a poll's records in flight and what they publish); by a fifth of a million
 events — hundreds of polls — that is over. Medians over a window instead of one sample
 each: the resident set breathes with the poll in hand, and a single sample could catch a
 peak at one end and a trough at the other. A sample at the end counts once (the first at

@@ -372,7 +372,15 @@ async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
         now = await end_offsets(topics, SALES_EVENTS)
         return sum(now[tp] - events_start[tp] for tp in now)
 
-    stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_INGEST_GROUP_ID=group)
+    # Polls of 500: these inbound records are small, and a poll of the default size took the
+    # whole stream at once (one fetch holds it), so the kill landed before it or after it.
+    stack = make_stack(
+        tmp_path,
+        topics,
+        fresh_database,
+        BOGFOER_INGEST_GROUP_ID=group,
+        BOGFOER_INGEST_KAFKA_POLL_RECORDS="500",
+    )
     async with running(stack, "ingest"):
         ingest = stack.services["ingest"]
         async with httpx.AsyncClient(timeout=10) as http:

@@ -69,6 +69,10 @@ class ServiceSettings(WebSettings):
     # "verify": the topics belong to Strimzi's Topic Operator (production), so the service
     # starts only once all exist, and its Kafka user needs no right to create topics.
     kafka_topics: Literal["create", "verify"] = "create"
+    # The most records one poll of a consumer takes (`bogfoer_kit.consumer.POLL_RECORDS`):
+    # everything fetched, so the next fetch overlaps this poll's work. Smaller means shorter
+    # transactions and less memory in hand, and slower consumers.
+    kafka_poll_records: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _sasl_needs_a_user(self) -> ServiceSettings:
