@@ -9,7 +9,8 @@ anchor.
   `POST /v1/tenants/{t}/events/batch`: the same
   check and parse, then the body and each event (serialised again) produced, every ack
   awaited together; 200.
-- `consume`: a batched consume→produce loop: `getmany` (up to 500 records), produce every
+- `consume`: a batched consume→produce loop: `getmany` (everything fetched, up to the
+  services' `POLL_RECORDS`, so it waits for fetches no more than they do), produce every
   record to a sink topic, await every ack, commit; until the topic's end offsets (as given)
   are committed.
 """
@@ -30,9 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bogfoer_kit.consumer import POLL_RECORDS
 from bogfoer_kit.kafka import PRODUCER_BATCH_BYTES
 
-MAX_RECORDS = 500
+MAX_RECORDS = POLL_RECORDS
 
 
 def http_app(bootstrap: str, secret: str, topic: str) -> Starlette:
