@@ -3,10 +3,10 @@ consume→produce loop over the same records, measured in the same run.
 
 Setup (all on loopback, in a temporary folder): Apache Kafka and PostgreSQL of their own;
 each service as its own process (`python -m bogfoer_<service>`); the anchor
-(`bench.anchors consume`: `getmany` of everything fetched, produce every record to a sink topic, await
-every ack, commit) as its own process. Workload: the `mapper_decide` stream (two shops, six
-VAT zones, payments, fees, refunds, payouts), RECORDS records a repetition, under fresh
-tenant ids each time (so nothing is dropped as seen before):
+(`bench.anchors consume`: `getmany` of everything fetched, produce every record to a sink
+topic, await every ack, commit) as its own process. Workload: the `mapper_decide` stream
+(two shops, six VAT zones, payments, fees, refunds, payouts), RECORDS records a repetition,
+under fresh tenant ids each time (so nothing is dropped as seen before):
 
 - `ingest_kafka`: `InboundEvent`s on `ingest.inbound.v1` (the tenants onboarded with
   credentials before ingest starts, `_onboard`) → ingest validates, stamps and publishes
