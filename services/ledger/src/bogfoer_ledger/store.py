@@ -22,17 +22,32 @@ from bogfoer_ledger.rules import Posting, Transition
 from bogfoer_ledger.rules import RecordRef as RecordRef
 
 
+def _by_partition(refs: Iterable[RecordRef]) -> dict[tuple[str, int], list[int]]:
+    """The records' offsets per (topic, partition), in order. A tenant batch is one
+    partition's (`bogfoer_kit.consumer`): its statements pass the topic and the partition
+    once and only the offsets as an array, which asyncpg encodes element by element (two
+    type checks in Python for each string: they were most of what writing a batch cost
+    this process)."""
+    out: dict[tuple[str, int], list[int]] = {}
+    for ref in refs:
+        out.setdefault((ref.topic, ref.partition), []).append(ref.offset)
+    return out
+
+
 async def _claim_all(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
     """Track the records; the ones not applied before."""
-    rows = await conn.fetch(
-        'INSERT INTO ledger_applied (topic, partition, "offset")'
-        " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
-        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset"',
-        [r.topic for r in refs],
-        [r.partition for r in refs],
-        [r.offset for r in refs],
-    )
-    return {RecordRef(r["topic"], r["partition"], r["offset"]) for r in rows}
+    fresh: set[RecordRef] = set()
+    for (topic, partition), offsets in _by_partition(refs).items():
+        rows = await conn.fetch(
+            'INSERT INTO ledger_applied (topic, partition, "offset")'
+            " SELECT $1::text, $2::int, o FROM unnest($3::bigint[]) AS o"
+            ' ON CONFLICT DO NOTHING RETURNING "offset"',
+            topic,
+            partition,
+            offsets,
+        )
+        fresh.update(RecordRef(topic, partition, r[0]) for r in rows)
+    return fresh
 
 
 async def _claim(conn: Conn, ref: RecordRef) -> bool:
@@ -108,6 +123,44 @@ def _column(postings: list[Posting], name: str) -> list[object]:
     return [getattr(p, name) for p in postings]
 
 
+async def _insert_commanded(conn: Conn, new: list[Posting], created: dict[str, Transition]) -> None:
+    """The postings a batch of commands creates, each with its first history line, in one
+    statement per partition. Only what the postings' commands do not say is passed as
+    arrays (see `_by_partition`): PostgreSQL reads the key and the dependencies from the
+    command it stores. A command creates its posting `pending` at the command's time, and
+    the batch's later commands for it (`rules.apply_command`) keep it `pending`."""
+    groups: dict[tuple[str, int], list[Posting]] = {}
+    for posting in new:
+        ref = created[posting.posting_key].ref
+        groups.setdefault((ref.topic, ref.partition), []).append(posting)
+    for (topic, partition), postings in groups.items():
+        await conn.execute(
+            "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
+            " o, n FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],"
+            " $8::timestamptz[], $9::text[], $10::bigint[]) WITH ORDINALITY"
+            " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
+            " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
+            " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
+            " SELECT c ->> 'posting_key', tenant, kind, 'pending', amount, currency,"
+            " ARRAY(SELECT jsonb_array_elements_text(c -> 'depends_on')), c, created, created,"
+            " trace FROM p ORDER BY n)"
+            " INSERT INTO posting_transitions (posting_key, from_state, to_state, topic,"
+            ' partition, "offset", at)'
+            " SELECT c ->> 'posting_key', NULL, 'pending', $1::text, $2::int, o, created"
+            " FROM p ORDER BY n",
+            topic,
+            partition,
+            _column(postings, "command"),
+            _column(postings, "tenant_id"),
+            _column(postings, "kind"),
+            _column(postings, "amount_minor"),
+            _column(postings, "currency"),
+            _column(postings, "created_at"),
+            _column(postings, "trace_id"),
+            [created[p.posting_key].ref.offset for p in postings],
+        )
+
+
 async def apply_commands(
     conn: Conn, commands: list[tuple[RecordRef, PostingCommand, str | None]]
 ) -> list[tuple[PostingCommand, Change]]:
@@ -120,42 +173,24 @@ async def apply_commands(
     await _lock_postings(conn, (c.posting_key for _, c, _ in todo))
     postings = await _load(conn, (c.posting_key for _, c, _ in todo))
     changed: dict[str, Posting] = {}
-    lines: list[Transition] = []
+    created: dict[str, Transition] = {}  # the line of each posting the batch creates
+    lines: list[Transition] = []  # the others, in order
     changes: list[tuple[PostingCommand, Change]] = []
     for ref, command, trace_id in todo:
-        posting, applied = rules.apply_command(
-            postings.get(command.posting_key), command, ref, trace_id
-        )
+        found = postings.get(command.posting_key)
+        posting, applied = rules.apply_command(found, command, ref, trace_id)
         postings[command.posting_key] = posting
         if applied.changed:
             changed[command.posting_key] = posting
-        if applied.transition is not None:
+        if applied.transition is not None and found is None:
+            created[command.posting_key] = applied.transition
+        elif applied.transition is not None:
             lines.append(applied.transition)
         if applied.change is not None:
             changes.append((command, applied.change))
     new = [p for p in changed.values() if p.new]
     old = [p for p in changed.values() if not p.new]
-    if new:
-        await conn.execute(
-            "INSERT INTO postings (posting_key, tenant_id, kind, state, amount_minor, currency,"
-            " depends_on, command, created_at, updated_at, trace_id)"
-            " SELECT key, tenant, kind, state, amount, currency,"
-            " ARRAY(SELECT jsonb_array_elements_text(depends::jsonb)), command::jsonb,"
-            " created, created, trace FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
-            " $9::timestamptz[], $10::text[])"
-            " AS p(key, tenant, kind, state, amount, currency, depends, command, created, trace)",
-            _column(new, "posting_key"),
-            _column(new, "tenant_id"),
-            _column(new, "kind"),
-            _column(new, "state"),
-            _column(new, "amount_minor"),
-            _column(new, "currency"),
-            [json.dumps(p.depends_on or []) for p in new],
-            _column(new, "command"),
-            _column(new, "created_at"),
-            _column(new, "trace_id"),
-        )
+    await _insert_commanded(conn, new, created)
     if old:
         await conn.execute(
             "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
