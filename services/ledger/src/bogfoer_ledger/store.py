@@ -22,36 +22,45 @@ from bogfoer_ledger.rules import Posting, Transition
 from bogfoer_ledger.rules import RecordRef as RecordRef
 
 
-def _by_partition(refs: Iterable[RecordRef]) -> dict[tuple[str, int], list[int]]:
-    """The records' offsets per (topic, partition), in order. A tenant batch is one
-    partition's (`bogfoer_kit.consumer`): its statements pass the topic and the partition
-    once and only the offsets as an array, which asyncpg encodes element by element (two
-    type checks in Python for each string: they were most of what writing a batch cost
-    this process)."""
+def _by_partition(refs: list[RecordRef]) -> dict[tuple[str, int], list[int]]:
+    """The records' positions in `refs` per (topic, partition), in order. A tenant batch is
+    one partition's (`bogfoer_kit.consumer`): its statements pass the topic and the
+    partition once and only the offsets as an array (see `_text_array`)."""
     out: dict[tuple[str, int], list[int]] = {}
-    for ref in refs:
-        out.setdefault((ref.topic, ref.partition), []).append(ref.offset)
+    for n, ref in enumerate(refs):
+        out.setdefault((ref.topic, ref.partition), []).append(n)
     return out
 
 
-async def _claim_all(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
-    """Track the records; the ones not applied before."""
-    fresh: set[RecordRef] = set()
-    for (topic, partition), offsets in _by_partition(refs).items():
+def _text_array(values: Iterable[str]) -> str:
+    """Strings for a statement as one JSON array (`json_array_elements_text($n::json)`),
+    not as a text[]: asyncpg encodes an array element by element, with two type checks in
+    Python for each string, and arrays of strings were most of what writing a batch cost
+    this process. Postgres reads the JSON in C."""
+    return json.dumps(list(values))
+
+
+async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
+    """Track the records; for each, whether it is new (not applied before)."""
+    fresh = [True] * len(refs)
+    for (topic, partition), positions in _by_partition(refs).items():
         rows = await conn.fetch(
             'INSERT INTO ledger_applied (topic, partition, "offset")'
             " SELECT $1::text, $2::int, o FROM unnest($3::bigint[]) AS o"
             ' ON CONFLICT DO NOTHING RETURNING "offset"',
             topic,
             partition,
-            offsets,
+            [refs[n].offset for n in positions],
         )
-        fresh.update(RecordRef(topic, partition, r[0]) for r in rows)
+        if len(rows) < len(positions):  # some applied before (a redelivery)
+            claimed = {r[0] for r in rows}
+            for n in positions:
+                fresh[n] = refs[n].offset in claimed
     return fresh
 
 
 async def _claim(conn: Conn, ref: RecordRef) -> bool:
-    return bool(await _claim_all(conn, [ref]))
+    return (await _claim_all(conn, [ref]))[0]
 
 
 async def _lock_postings(conn: Conn, keys: Iterable[str]) -> None:
@@ -61,8 +70,8 @@ async def _lock_postings(conn: Conn, keys: Iterable[str]) -> None:
     one order, so two batches never wait for each other in a circle."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('ledger:' || key))"
-        " FROM unnest($1::text[]) AS key ORDER BY key",
-        sorted(set(keys)),
+        " FROM json_array_elements_text($1::json) AS key ORDER BY key",
+        _text_array(set(keys)),
     )
 
 
@@ -72,8 +81,9 @@ async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
         " coalesce((command ->> 'revision')::int, 0) AS revision, amount_minor, currency,"
         " trace_id, dinero_guid, dinero_number, attempts, last_error::text AS last_error,"
         " detail, updated_at, last_result_at"
-        " FROM postings WHERE posting_key = ANY($1::text[]) ORDER BY posting_key FOR UPDATE",
-        sorted(set(keys)),
+        " FROM postings WHERE posting_key = ANY(ARRAY(SELECT json_array_elements_text($1::json)))"
+        " ORDER BY posting_key FOR UPDATE",
+        _text_array(set(keys)),
     )
     return {
         r["posting_key"]: Posting(
@@ -167,7 +177,7 @@ async def apply_commands(
     """Record commands (record, command, trace id), in order, in the caller's transaction;
     the state changes they made. A record applied before changes nothing."""
     fresh = await _claim_all(conn, [ref for ref, _, _ in commands])
-    todo = [c for c in commands if c[0] in fresh]
+    todo = [c for c, new in zip(commands, fresh, strict=True) if new]
     if not todo:
         return []
     await _lock_postings(conn, (c.posting_key for _, c, _ in todo))
@@ -226,7 +236,7 @@ async def apply_results(
     """Record results, in order, in the caller's transaction; the state changes they made.
     A record applied before changes nothing."""
     fresh = await _claim_all(conn, [ref for ref, _ in results])
-    todo = [r for r in results if r[0] in fresh]
+    todo = [r for r, new in zip(results, fresh, strict=True) if new]
     if not todo:
         return []
     await _lock_postings(conn, (r.posting_key for _, r in todo))
