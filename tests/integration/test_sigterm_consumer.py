@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
 from bogfoer_contracts.ids import event_id, posting_key
-from bogfoer_contracts.postings import PostingResult
+from bogfoer_contracts.postings import POSTING_COMMAND, PostingResult, RegisterPayment
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
     INGEST_INBOUND,
@@ -208,6 +208,98 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     assert counts == {1: RESULTS}
     assert {r["state"] for r in per_key} == {"done"}
     assert tracking == RESULTS
+
+
+COMMANDS = 4_000
+
+
+async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
+    topics: str, fresh_database: str, tmp_path: Path
+) -> None:
+    # Commands create their postings with their first history lines in one statement per
+    # batch, and only the tracking rows guard against a redelivery: a SIGKILL in the middle
+    # of the stream, a restart, and each posting is there once with one line.
+    tenant = new_tenant()
+    group = f"it-ledger-{uuid4().hex[:8]}"
+    for name, topic in (("results", POSTINGS_RESULTS), ("commands", POSTINGS_COMMANDS)):
+        await start_group_at_end(topics, f"{group}.{name}", topic)
+    at = dt.datetime.now(dt.UTC)
+    commands = [
+        RegisterPayment(
+            posting_key=posting_key(tenant, "payment", "stripe", f"pi_{i}"),
+            tenant_id=tenant,
+            organization_id=1,
+            issued_at=at,
+            invoice_key=posting_key(tenant, "invoice", "shopify", str(i)),
+            depends_on=[posting_key(tenant, "invoice", "shopify", str(i))],
+            amount=100 * (i + 1),
+            currency="DKK",
+            deposit_account=55010,
+            payment_date=at.date(),
+            description="Betaling",
+        )
+        for i in range(COMMANDS)
+    ]
+    producer = await idempotent_producer(topics)
+    try:
+        futures = [
+            await producer.send(
+                POSTINGS_COMMANDS, POSTING_COMMAND.dump_json(c), key=key_for(tenant)
+            )
+            for c in commands
+        ]
+        sent = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    (partition,) = {m.partition for m in sent}  # one tenant, one partition
+    our_offsets: list[int] = sorted(m.offset for m in sent)
+
+    db = await asyncpg.connect(fresh_database)
+
+    async def applied() -> int:
+        n: int = await db.fetchval(
+            "SELECT count(*) FROM ledger.ledger_applied"
+            ' WHERE topic = $1 AND partition = $2 AND "offset" = ANY($3::bigint[])',
+            POSTINGS_COMMANDS,
+            partition,
+            our_offsets,
+        )
+        return n
+
+    async def all_committed() -> bool:
+        committed = await _committed(topics, f"{group}.commands", POSTINGS_COMMANDS, partition)
+        return committed > our_offsets[-1]
+
+    # Polls of 500, so that the kill lands mid-stream on a fast machine too.
+    stack = make_stack(
+        tmp_path,
+        topics,
+        fresh_database,
+        BOGFOER_LEDGER_GROUP_ID=group,
+        BOGFOER_LEDGER_KAFKA_POLL_RECORDS="500",
+    )
+    try:
+        async with running(stack, "ledger"):
+            ledger = stack.services["ledger"]
+            await eventually(lambda: _at_least(applied, 1), 30, "the ledger applies a command")
+            await sigkill_mid_stream(ledger, applied, COMMANDS)
+            await restart(ledger)
+            await eventually(all_committed, 60, "every command applied and committed")
+        rows = await db.fetch(
+            "SELECT p.posting_key, p.amount_minor, p.state, count(t.*) AS lines"
+            " FROM ledger.postings p JOIN ledger.posting_transitions t USING (posting_key)"
+            " WHERE p.tenant_id = $1 GROUP BY 1, 2, 3",
+            tenant,
+        )
+        tracking = await applied()
+    finally:
+        await db.close()
+    report(f"[ledger] postings {len(rows)}, tracked {tracking} after SIGKILL")
+    assert tracking == COMMANDS
+    assert sorted((r["posting_key"], r["amount_minor"]) for r in rows) == sorted(
+        (c.posting_key, c.amount) for c in commands
+    )
+    assert {(r["state"], r["lines"]) for r in rows} == {("pending", 1)}
 
 
 async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
