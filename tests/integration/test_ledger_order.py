@@ -1,16 +1,29 @@
 """The ledger keeps a posting's newest state: done is final, and a result older than the
-applied one (two poster replicas' outboxes may overtake each other) changes nothing."""
+applied one (two poster replicas' outboxes may overtake each other) changes nothing. A
+batch of commands writes, row for row, what applying them one at a time wrote: the store
+writes a batch's new postings and their first lines in one statement, reading the key and
+the dependencies from the stored command."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
-from bogfoer_contracts.postings import PostingResult, RegisterPayment
+from bogfoer_contracts.postings import (
+    ContactSpec,
+    CreateVoucher,
+    EnsureContact,
+    PostingCommand,
+    PostingResult,
+    RegisterPayment,
+    VoucherLineSpec,
+)
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_ledger import queries, store
 from tests.integration.conftest import new_tenant
@@ -135,3 +148,215 @@ async def test_a_record_dead_lettered_twice_is_listed_once(pool: asyncpg.Pool) -
         )
     rows = await queries.dead_letters(pool, tenant, 10)
     assert sorted(r["offset"] for r in rows) == [10, 12, 13]
+
+
+COMMANDS = "postings.commands.v1"
+
+
+def payment(tenant: str, n: int, **update: Any) -> RegisterPayment:
+    return RegisterPayment(
+        posting_key=f"bogfoer:{tenant}:payment:pi_{n}",
+        tenant_id=tenant,
+        organization_id=1,
+        issued_at=T0 + dt.timedelta(minutes=n),
+        invoice_key=f"bogfoer:{tenant}:invoice:shopify:{n}",
+        depends_on=[f"bogfoer:{tenant}:invoice:shopify:{n}"],
+        amount=10000 + n,
+        currency="EUR",
+        deposit_account=55010,
+        payment_date=T0.date(),
+        description='Betaling æøå "citat" \\ ✓',
+    ).model_copy(update=update)
+
+
+def voucher(tenant: str) -> CreateVoucher:
+    line = VoucherLineSpec(
+        description="Stripe fee", account_number=7220, balancing_account_number=55010, amount=0
+    )
+    return CreateVoucher(
+        posting_key=f"bogfoer:{tenant}:voucher:fee:txn_1",
+        tenant_id=tenant,
+        organization_id=1,
+        issued_at=T0 + dt.timedelta(hours=1),
+        purpose="fee",
+        date=T0.date(),
+        lines=[line.model_copy(update={"amount": 125}), line.model_copy(update={"amount": 75})],
+    )
+
+
+def contact(tenant: str) -> EnsureContact:
+    return EnsureContact(
+        posting_key=f"bogfoer:{tenant}:contact:c_1",
+        tenant_id=tenant,
+        organization_id=1,
+        issued_at=T0 + dt.timedelta(hours=2),
+        contact=ContactSpec(name="Jensen", country="DK"),
+    )
+
+
+async def _rows(pool: asyncpg.Pool, tenant: str) -> tuple[list[Any], list[Any], list[Any]]:
+    postings = await pool.fetch(
+        "SELECT posting_key, tenant_id, kind, state, amount_minor, currency, dinero_guid,"
+        " dinero_number, attempts, last_error, detail, depends_on, command::text AS command,"
+        " created_at, updated_at, last_result_at, trace_id FROM postings WHERE tenant_id = $1"
+        " ORDER BY posting_key",
+        tenant,
+    )
+    history = await pool.fetch(
+        'SELECT posting_key, from_state, to_state, detail, error, topic, partition, "offset",'
+        " at FROM posting_transitions WHERE posting_key LIKE $1 ORDER BY posting_key, id",
+        f"bogfoer:{tenant}:%",
+    )
+    applied = await pool.fetch(
+        'SELECT topic, partition, "offset" FROM ledger_applied ORDER BY 1, 2, 3'
+    )
+    return (
+        [{**dict(r), "command": json.loads(r["command"])} for r in postings],
+        [tuple(r) for r in history],
+        [tuple(r) for r in applied],
+    )
+
+
+async def test_a_batch_of_commands_writes_the_rows_it_always_wrote(pool: asyncpg.Pool) -> None:
+    tenant = new_tenant()
+    held_first = payment(tenant, 3)
+    # A result overtook its command (the posting is known, held), so the command that
+    # follows it resumes it rather than creating it.
+    await store.apply_result(
+        pool,
+        store.RecordRef("postings.results.v1", 0, 1),
+        PostingResult(
+            posting_key=held_first.posting_key,
+            tenant_id=tenant,
+            kind="payment",
+            status="held",
+            detail="waits for its invoice",
+            at=T0,
+        ),
+    )
+    first = payment(tenant, 1)
+    remapped = payment(tenant, 1, revision=1, amount=20001, issued_at=T0 + dt.timedelta(hours=5))
+    batch: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
+        (store.RecordRef(COMMANDS, 2, 40), first, "a" * 32),
+        (store.RecordRef(COMMANDS, 2, 41), payment(tenant, 2, depends_on=[]), None),
+        (store.RecordRef(COMMANDS, 2, 43), voucher(tenant), "b" * 32),
+        (store.RecordRef(COMMANDS, 2, 44), contact(tenant), None),
+        (store.RecordRef(COMMANDS, 2, 45), held_first, "c" * 32),
+        # Re-mapped in the same batch: created from the first, stored as the second.
+        (store.RecordRef(COMMANDS, 2, 46), remapped, None),
+        (store.RecordRef(COMMANDS, 2, 47), first, None),  # an older revision, late
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        changes = await store.apply_commands(conn, batch)
+    async with pool.acquire() as conn, conn.transaction():
+        assert await store.apply_commands(conn, batch) == []  # redelivered: nothing
+
+    assert [change for _, change in changes] == [
+        (None, "pending"),
+        (None, "pending"),
+        (None, "pending"),
+        (None, "pending"),
+        ("held", "pending"),
+        ("pending", "pending"),
+    ]
+    postings, history, applied = await _rows(pool, tenant)
+    key = f"bogfoer:{tenant}"
+
+    def row(command: PostingCommand, **columns: Any) -> dict[str, Any]:
+        return {
+            "posting_key": command.posting_key,
+            "tenant_id": tenant,
+            "kind": command.kind,
+            "state": "pending",
+            "dinero_guid": None,
+            "dinero_number": None,
+            "attempts": 0,
+            "last_error": None,
+            "detail": None,
+            "depends_on": command.depends_on,
+            "command": json.loads(command.model_dump_json()),
+            "created_at": command.issued_at,
+            "updated_at": command.issued_at,
+            "last_result_at": None,
+            "trace_id": None,
+            **columns,
+        }
+
+    assert postings == [
+        row(contact(tenant), amount_minor=None, currency=None),
+        row(
+            remapped,
+            amount_minor=20001,
+            currency="EUR",
+            trace_id="a" * 32,
+            created_at=first.issued_at,
+            updated_at=first.issued_at,
+        ),
+        row(payment(tenant, 2, depends_on=[]), amount_minor=10002, currency="EUR"),
+        row(held_first, amount_minor=10003, currency="EUR", trace_id="c" * 32)
+        | {
+            "attempts": 1,
+            "detail": "waits for its invoice",
+            "created_at": T0,
+            "updated_at": T0,
+            "last_result_at": T0,
+        },
+        row(voucher(tenant), amount_minor=200, currency="DKK", trace_id="b" * 32),
+    ]
+
+    def at(**delta: int) -> dt.datetime:
+        return T0 + dt.timedelta(**delta)
+
+    assert history == [
+        (f"{key}:contact:c_1", None, "pending", None, None, COMMANDS, 2, 44, at(hours=2)),
+        (f"{key}:payment:pi_1", None, "pending", None, None, COMMANDS, 2, 40, at(minutes=1)),
+        (
+            f"{key}:payment:pi_1",
+            "pending",
+            "pending",
+            "re-mapped (revision 1)",
+            None,
+            COMMANDS,
+            2,
+            46,
+            at(hours=5),
+        ),
+        (f"{key}:payment:pi_2", None, "pending", None, None, COMMANDS, 2, 41, at(minutes=2)),
+        (
+            f"{key}:payment:pi_3",
+            None,
+            "held",
+            "waits for its invoice",
+            None,
+            "postings.results.v1",
+            0,
+            1,
+            T0,
+        ),
+        (
+            f"{key}:payment:pi_3",
+            "held",
+            "pending",
+            None,
+            None,
+            COMMANDS,
+            2,
+            45,
+            at(minutes=3),
+        ),
+        (
+            f"{key}:voucher:fee:txn_1",
+            None,
+            "pending",
+            None,
+            None,
+            COMMANDS,
+            2,
+            43,
+            at(hours=1),
+        ),
+    ]
+    assert applied == sorted(
+        [(COMMANDS, 2, offset) for offset in (40, 41, 43, 44, 45, 46, 47)]
+        + [("postings.results.v1", 0, 1)]
+    )

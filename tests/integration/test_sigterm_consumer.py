@@ -147,14 +147,7 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     db = await asyncpg.connect(fresh_database)
 
     async def applied() -> int:
-        n: int = await db.fetchval(
-            "SELECT count(*) FROM ledger.ledger_applied"
-            ' WHERE topic = $1 AND partition = $2 AND "offset" = ANY($3::bigint[])',
-            POSTINGS_RESULTS,
-            partition,
-            our_offsets,
-        )
-        return n
+        return await _tracked(db, POSTINGS_RESULTS, partition, our_offsets)
 
     stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_LEDGER_GROUP_ID=group)
     try:
@@ -257,14 +250,7 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
     db = await asyncpg.connect(fresh_database)
 
     async def applied() -> int:
-        n: int = await db.fetchval(
-            "SELECT count(*) FROM ledger.ledger_applied"
-            ' WHERE topic = $1 AND partition = $2 AND "offset" = ANY($3::bigint[])',
-            POSTINGS_COMMANDS,
-            partition,
-            our_offsets,
-        )
-        return n
+        return await _tracked(db, POSTINGS_COMMANDS, partition, our_offsets)
 
     async def all_committed() -> bool:
         committed = await _committed(topics, f"{group}.commands", POSTINGS_COMMANDS, partition)
@@ -300,6 +286,18 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
         (c.posting_key, c.amount) for c in commands
     )
     assert {(r["state"], r["lines"]) for r in rows} == {("pending", 1)}
+
+
+async def _tracked(db: asyncpg.Connection, topic: str, partition: int, offsets: list[int]) -> int:
+    """How many of these records the ledger tracks as applied."""
+    n: int = await db.fetchval(
+        "SELECT count(*) FROM ledger.ledger_applied"
+        ' WHERE topic = $1 AND partition = $2 AND "offset" = ANY($3::bigint[])',
+        topic,
+        partition,
+        offsets,
+    )
+    return n
 
 
 async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
