@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from bogfoer_contracts.events import Customer, LineKind, Order, OrderLine, RefundLine
 from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
 from bogfoer_contracts.tenants import TenantConfig
+from bogfoer_rules import checked
 from bogfoer_rules.accounts import account_for, account_vat_rate, rounding_account
 from bogfoer_rules.holds import HoldReason
 from bogfoer_rules.totals import (
@@ -106,14 +107,14 @@ def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, Con
         vat_number = (
             valid_eu_vat_number(customer.vat_number) if customer.kind == "business" else None
         )
-        return email, ContactSpec(
+        return email, checked.ContactSpec(
             name=customer.name,
             email=email,
             country=customer.billing_address.country,
             is_person=customer.kind == "person",
             vat_number=vat_number,
         )
-    return "collective", ContactSpec(name=config.collective_contact_name, country="DK")
+    return "collective", checked.ContactSpec(name=config.collective_contact_name, country="DK")
 
 
 def _vat_problem(line: OrderLine, zone: Zone, expected: int, config: TenantConfig) -> Problem:
@@ -181,7 +182,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         InvoicedLine(
             line_id=line.line_id,
             kind=line.kind,
-            spec=InvoiceLineSpec(
+            spec=checked.InvoiceLineSpec(
                 description=line.description,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -193,7 +194,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         )
         for line, account, rate in mapped
     ]
-    checked = check_totals(
+    totals_check = check_totals(
         [line.priced() for line in lines],
         incl_vat=incl_vat,
         expected_total=order.total,
@@ -203,18 +204,18 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         rounding_rate=account_vat_rate("goods", zone, config),
         currency=order.currency,
     )
-    if isinstance(checked, TotalsMismatch):
-        return Problem(checked.reason, checked.message)
-    if checked.rounding is not None:
+    if isinstance(totals_check, TotalsMismatch):
+        return Problem(totals_check.reason, totals_check.message)
+    if totals_check.rounding is not None:
         lines.append(
             InvoicedLine(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
-                spec=checked.rounding.spec,
-                vat_rate=checked.rounding.vat_rate,
+                spec=totals_check.rounding.spec,
+                vat_rate=totals_check.rounding.vat_rate,
             )
         )
-    return InvoiceDraft(lines, incl_vat, checked.totals.total, checked.totals.vat, zone)
+    return InvoiceDraft(lines, incl_vat, totals_check.totals.total, totals_check.totals.vat, zone)
 
 
 def rounding_for_total(total_diff: int, rate: int, *, incl_vat: bool) -> int | None:
@@ -294,7 +295,7 @@ def credit_lines(
             InvoicedLine(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
-                spec=InvoiceLineSpec(
+                spec=checked.InvoiceLineSpec(
                     description=ROUNDING_DESCRIPTION,
                     quantity=1,
                     unit_price=unit,
@@ -327,7 +328,7 @@ def amount_credit_line(
     line = InvoicedLine(
         line_id="__amount__",
         kind=target.kind,
-        spec=InvoiceLineSpec(
+        spec=checked.InvoiceLineSpec(
             description=description,
             quantity=1,
             unit_price=amount,

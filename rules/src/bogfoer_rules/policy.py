@@ -39,16 +39,14 @@ from bogfoer_contracts.events import (
 from bogfoer_contracts.ids import escape_part, legacy_posting_key, posting_key
 from bogfoer_contracts.model import checked_json
 from bogfoer_contracts.postings import (
-    CreateCreditNote,
     CreateInvoice,
     CreateVoucher,
-    EnsureContact,
     PostingCommand,
     PostingKind,
-    RegisterPayment,
     VoucherLineSpec,
 )
 from bogfoer_contracts.tenants import AccountNumber, TenantConfig
+from bogfoer_rules import checked
 from bogfoer_rules.documents import (
     ROUNDING_LINE_ID,
     CreditDraft,
@@ -449,7 +447,7 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
     contact_key = out.state.posting_key(config.tenant_id, "contact", contact_part)
     source_ids = list(dict.fromkeys([placed.id, trigger_event.id]))
     out.emit(
-        EnsureContact(
+        checked.EnsureContact(
             posting_key=contact_key,
             tenant_id=config.tenant_id,
             organization_id=config.dinero_organization_id,
@@ -458,7 +456,7 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
             contact=contact,
         )
     )
-    invoice = CreateInvoice(
+    invoice = checked.CreateInvoice(
         posting_key=invoice_key,
         tenant_id=config.tenant_id,
         organization_id=config.dinero_organization_id,
@@ -545,7 +543,7 @@ def _payment(
         )
         return
     out.emit(
-        RegisterPayment(
+        checked.RegisterPayment(
             posting_key=key,
             tenant_id=config.tenant_id,
             organization_id=config.dinero_organization_id,
@@ -634,7 +632,7 @@ def _fee(
             "fee",
             danish_date(_event_time(event)),
             [
-                VoucherLineSpec(
+                checked.VoucherLineSpec(
                     description=f"Gebyr {provider} {payment_id}"
                     + (f" ({ref})" if ref != payment_id else ""),
                     account_number=config.fee_account,
@@ -658,7 +656,7 @@ def _voucher(
     summary: bool = False,
 ) -> CreateVoucher:
     """A manual voucher without VAT: each line Dr its account / Cr its balancing account."""
-    return CreateVoucher(
+    return checked.CreateVoucher(
         posting_key=key,
         tenant_id=config.tenant_id,
         organization_id=config.dinero_organization_id,
@@ -732,7 +730,7 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
                 "payout",
                 data.arrival_date,
                 [
-                    VoucherLineSpec(
+                    checked.VoucherLineSpec(
                         description=f"Udbetaling {data.provider} {data.payout_id}",
                         account_number=config.bank_account,
                         balancing_account_number=deposit,
@@ -754,7 +752,7 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
             unknown.append(f"{bt.reporting_category} {bt.id} ({format_minor(bt.net)})")
         if fee:
             fees.append(
-                VoucherLineSpec(
+                checked.VoucherLineSpec(
                     description=f"Gebyr {data.provider} {bt.id}"
                     + (f" ({bt.source})" if bt.source else ""),
                     account_number=config.fee_account,
@@ -944,7 +942,7 @@ def _emit_credit_note(
             )
     state.credited_total += credit.total
     out.emit(
-        CreateCreditNote(
+        checked.CreateCreditNote(
             posting_key=key,
             tenant_id=config.tenant_id,
             organization_id=config.dinero_organization_id,
@@ -1080,7 +1078,7 @@ def _refund_payment(
     must only be non-zero) and books exactly Dr debtors / Cr the deposit account.
     """
     out.emit(
-        RegisterPayment(
+        checked.RegisterPayment(
             posting_key=key,
             tenant_id=config.tenant_id,
             organization_id=config.dinero_organization_id,

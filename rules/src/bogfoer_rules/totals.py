@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bogfoer_contracts.postings import InvoiceLineSpec
+from bogfoer_rules import checked
 
 ROUNDING_DESCRIPTION = "Øreafrunding"
 _BASIS = 10_000  # VAT rates are basis points: 2500 = 25 %
@@ -139,7 +140,7 @@ def check_totals(
             computed,
         )
     rounding = PricedLine(
-        InvoiceLineSpec(
+        checked.InvoiceLineSpec(
             description=ROUNDING_DESCRIPTION,
             quantity=1,
             unit_price=amount,
