@@ -34,6 +34,7 @@ PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 ESCAPE = "~"  # not plain, URL-safe (unreserved), no meaning in a queryFilter
 SEPARATOR = ":"
 _KIND = re.compile(r"^[a-z_]{1,20}$")
+_TENANT = re.compile(TENANT_PATTERN)
 _DIGEST_CHARS = 40  # 160 bits of SHA-256
 _HASHED_TAIL = re.compile(rf"[0-9a-f]{{{_DIGEST_CHARS}}}")
 
@@ -58,7 +59,7 @@ def escape_part(value: str, keep: frozenset[str] = PLAIN) -> str:
     exactly two upper-case hex digits, and the original is read back unambiguously. Lone
     surrogates are encoded too (surrogatepass), so no Python string is left out.
     """
-    if all(c in keep for c in value):
+    if keep.issuperset(value):  # one C call; a generator over the characters cost ~5 µs a key
         return value
     out: list[str] = []
     for c in value:
@@ -79,7 +80,7 @@ def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
     ends in a 40-hex-digit part (such a key is hashed as well), so a readable key and a
     hashed one cannot meet; two hashed keys meet only if SHA-256 collides.
     """
-    if re.fullmatch(TENANT_PATTERN, tenant_id) is None:
+    if _TENANT.fullmatch(tenant_id) is None:
         raise ValueError(f"not a tenant id: {tenant_id!r}")
     if _KIND.fullmatch(kind) is None:
         raise ValueError(f"not a posting kind: {kind!r}")
