@@ -64,10 +64,6 @@ class InvoicedLine(BaseModel):
         return PricedLine(spec, self.vat_rate)
 
 
-# Its spec is an `InvoiceLineSpec` the rules built (validated then); no walk over it again.
-_invoiced_line = checked.without_text_walk(InvoicedLine)
-
-
 @dataclass(frozen=True)
 class InvoiceDraft:
     lines: list[InvoicedLine]
@@ -183,7 +179,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
     # With only zero-rated lines the basis changes nothing; then follow the shop.
     incl_vat = bases.pop() if bases else any(line.prices_include_vat for line, _, _ in mapped)
     lines = [
-        _invoiced_line(
+        InvoicedLine(
             line_id=line.line_id,
             kind=line.kind,
             spec=checked.InvoiceLineSpec(
@@ -212,7 +208,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         return Problem(totals_check.reason, totals_check.message)
     if totals_check.rounding is not None:
         lines.append(
-            _invoiced_line(
+            InvoicedLine(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
                 spec=totals_check.rounding.spec,
@@ -296,7 +292,7 @@ def credit_lines(
                 f"tolerance of {format_minor(tolerance)}.",
             )
         lines.append(
-            _invoiced_line(
+            InvoicedLine(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
                 spec=checked.InvoiceLineSpec(
@@ -329,7 +325,7 @@ def amount_credit_line(
             "refund with lines so the VAT can be credited correctly.",
         )
     target = next((line for line in invoiced if line.kind == "goods"), invoiced[0])
-    line = _invoiced_line(
+    line = InvoicedLine(
         line_id="__amount__",
         kind=target.kind,
         spec=checked.InvoiceLineSpec(

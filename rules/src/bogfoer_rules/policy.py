@@ -165,10 +165,6 @@ class Decision(_Model):
     ignored: str | None = Field(default=None, description="Why nothing happened, if so")
 
 
-# Its commands are instances the rules built (validated then); no walk over them again.
-_decision = checked.without_text_walk(Decision)
-
-
 def state_key(event: SalesEvent) -> str:
     """Which `OrderState` an event belongs to (per tenant).
 
@@ -221,16 +217,16 @@ def decide(
         # sent again (with backfill set) and booked like new.
         current = OrderState(key=key)
     if event.id in current.seen_event_ids:
-        return _decision(state=current, ignored="duplicate_event")
+        return Decision(state=current, ignored="duplicate_event")
     if not config.active:
         # Not marked as seen: once the tenant is active again a replay books it.
-        return _decision(state=current, ignored="tenant_inactive")
+        return Decision(state=current, ignored="tenant_inactive")
     current.seen_event_ids.append(event.id)
     if current.before_cutover:
-        return _decision(state=current, ignored="before_cutover")
+        return Decision(state=current, ignored="before_cutover")
     ignored = _admit(current, event, config)
     if ignored is not None:
-        return _decision(state=current, ignored=ignored)
+        return Decision(state=current, ignored=ignored)
     return _advance(current, config, now)
 
 
@@ -347,7 +343,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                 state.posting_key(config.tenant_id, "invoice", state.key),
                 "invoice",
             )
-        return _decision(state=state, commands=out.commands, holds=out.holds)
+        return Decision(state=state, commands=out.commands, holds=out.holds)
     _invoice(out, config, placed)
     for event in state.events:
         match event:
@@ -395,7 +391,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                     _provider_refund(out, config, event)
             case _:
                 pass
-    return _decision(state=state, commands=out.commands, holds=out.holds)
+    return Decision(state=state, commands=out.commands, holds=out.holds)
 
 
 def _needs_order(event: SalesEvent) -> bool:
