@@ -22,14 +22,21 @@ from typing import ParamSpec, TypeVar, cast
 from pydantic import BaseModel, TypeAdapter
 
 from bogfoer_contracts import postings
-from bogfoer_contracts.model import checked_text_validator
+from bogfoer_contracts.model import StorableText, checked_text_validator
 
 _P = ParamSpec("_P")
 _M = TypeVar("_M", bound=BaseModel)
 
 
 def without_text_walk(model: Callable[_P, _M]) -> Callable[_P, _M]:
-    """`model(**fields)`, validated by the model's schema without its text walks."""
+    """`model(**fields)`, validated by the model's schema without its text walks.
+
+    Contract models only (`StorableText`): pydantic-core validates a plain `BaseModel`
+    nested anywhere in a schema by that class's own prebuilt validator, walks and all, so
+    for one of those (a `Decision`, an `InvoicedLine`) this would change nothing.
+    """
+    if not (isinstance(model, type) and issubclass(model, StorableText)):
+        raise TypeError(f"{model!r} is not a contract model: its own validator would be used")
     # A model class, typed as the callable it is so that its keyword arguments carry over.
     validator = checked_text_validator(TypeAdapter(cast("type[_M]", model)))
 
