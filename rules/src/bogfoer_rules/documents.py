@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from bogfoer_contracts.events import Customer, LineKind, Order, OrderLine, RefundLine
+from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_rules import checked
@@ -47,10 +46,14 @@ class Problem:
     message: str
 
 
-class InvoicedLine(BaseModel):
-    """One invoice line as sent, remembered so credit notes reuse its account and price."""
+class InvoicedLine(ContractModel):
+    """One invoice line as sent, remembered so credit notes reuse its account and price.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A contract model (unknown fields refused, frozen, no unstorable text) so that a stored
+    state is validated without the text walks (`OrderState.load`), and built without them
+    (`checked.without_text_walk`): pydantic-core validates a plain `BaseModel` by its own
+    validator, which would walk its `spec` again.
+    """
 
     line_id: str
     kind: LineKind | None  # None for the rounding line
@@ -62,6 +65,10 @@ class InvoicedLine(BaseModel):
             self.spec if quantity is None else self.spec.model_copy(update={"quantity": quantity})
         )
         return PricedLine(spec, self.vat_rate)
+
+
+# Its spec is an `InvoiceLineSpec` the rules built a moment before; see `checked`.
+_invoiced_line = checked.without_text_walk(InvoicedLine)
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
     # With only zero-rated lines the basis changes nothing; then follow the shop.
     incl_vat = bases.pop() if bases else any(line.prices_include_vat for line, _, _ in mapped)
     lines = [
-        InvoicedLine(
+        _invoiced_line(
             line_id=line.line_id,
             kind=line.kind,
             spec=checked.InvoiceLineSpec(
@@ -208,7 +215,7 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         return Problem(totals_check.reason, totals_check.message)
     if totals_check.rounding is not None:
         lines.append(
-            InvoicedLine(
+            _invoiced_line(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
                 spec=totals_check.rounding.spec,
@@ -292,7 +299,7 @@ def credit_lines(
                 f"tolerance of {format_minor(tolerance)}.",
             )
         lines.append(
-            InvoicedLine(
+            _invoiced_line(
                 line_id=ROUNDING_LINE_ID,
                 kind=None,
                 spec=checked.InvoiceLineSpec(
@@ -325,7 +332,7 @@ def amount_credit_line(
             "refund with lines so the VAT can be credited correctly.",
         )
     target = next((line for line in invoiced if line.kind == "goods"), invoiced[0])
-    line = InvoicedLine(
+    line = _invoiced_line(
         line_id="__amount__",
         kind=target.kind,
         spec=checked.InvoiceLineSpec(
