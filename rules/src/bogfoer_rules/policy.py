@@ -21,7 +21,7 @@ import datetime as dt
 import json
 from typing import Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from bogfoer_contracts.events import (
     Order,
@@ -38,6 +38,7 @@ from bogfoer_contracts.events import (
 )
 from bogfoer_contracts.ids import escape_part, legacy_posting_key, posting_key
 from bogfoer_contracts.model import (
+    ContractModel,
     StorableText,
     checked_first,
     checked_text_validator,
@@ -83,10 +84,6 @@ KEY_SCHEME: KeyScheme = 2
 # State keys join a provider and its id with ":"; a ":" (or "~") in the provider is escaped
 # so `payment:a:b:c` cannot be two different payments.
 _STATE_PART_KEEPS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {":", "~"}
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OrderState(StorableText):
@@ -179,11 +176,18 @@ def copy_state(state: OrderState) -> OrderState:
     return state.model_copy(update=update)
 
 
-class Decision(_Model):
+class Decision(ContractModel):
+    """What `decide` returns. A contract model so that it is built without the walks
+    (`_decision`): everything in it is what the rules built and validated."""
+
     state: OrderState
     commands: list[PostingCommand] = Field(default_factory=list)
     holds: list[Hold] = Field(default_factory=list)
     ignored: str | None = Field(default=None, description="Why nothing happened, if so")
+
+
+_decision = checked.without_text_walk(Decision)
+_new_state = checked.without_text_walk(OrderState)  # its key is made of an event's ids
 
 
 def state_key(event: SalesEvent) -> str:
@@ -230,24 +234,24 @@ def decide(
             f"event for tenant {event.tenant_id!r} with config of {config.tenant_id!r}"
         )
     key = state_key(event)
-    current = copy_state(state) if state is not None else OrderState(key=key)
+    current = copy_state(state) if state is not None else _new_state(key=key)
     if current.key != key:
         raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
     if event.backfill and current.before_cutover:
         # A backfill re-opens an order that was ignored at the cutover; its events are
         # sent again (with backfill set) and booked like new.
-        current = OrderState(key=key)
+        current = _new_state(key=key)
     if event.id in current.seen_event_ids:
-        return Decision(state=current, ignored="duplicate_event")
+        return _decision(state=current, ignored="duplicate_event")
     if not config.active:
         # Not marked as seen: once the tenant is active again a replay books it.
-        return Decision(state=current, ignored="tenant_inactive")
+        return _decision(state=current, ignored="tenant_inactive")
     current.seen_event_ids.append(event.id)
     if current.before_cutover:
-        return Decision(state=current, ignored="before_cutover")
+        return _decision(state=current, ignored="before_cutover")
     ignored = _admit(current, event, config)
     if ignored is not None:
-        return Decision(state=current, ignored=ignored)
+        return _decision(state=current, ignored=ignored)
     return _advance(current, config, now)
 
 
@@ -364,7 +368,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                 state.posting_key(config.tenant_id, "invoice", state.key),
                 "invoice",
             )
-        return Decision(state=state, commands=out.commands, holds=out.holds)
+        return _decision(state=state, commands=out.commands, holds=out.holds)
     _invoice(out, config, placed)
     for event in state.events:
         match event:
@@ -412,7 +416,7 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
                     _provider_refund(out, config, event)
             case _:
                 pass
-    return Decision(state=state, commands=out.commands, holds=out.holds)
+    return _decision(state=state, commands=out.commands, holds=out.holds)
 
 
 def _needs_order(event: SalesEvent) -> bool:
