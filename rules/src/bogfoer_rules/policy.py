@@ -18,7 +18,6 @@ Ownership rules that keep one fact from being booked twice (see docs/mapper-rule
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from typing import Literal, assert_never
 
@@ -144,7 +143,8 @@ class OrderState(StorableText):
 
     def posting_key(self, tenant_id: str, kind: str, *parts: str) -> str:
         """A posting key of this order, under the scheme its first keys were made with."""
-        return _posting_key(self.key_scheme, tenant_id, kind, *parts)
+        make = posting_key if self.key_scheme == KEY_SCHEME else legacy_posting_key
+        return make(tenant_id, kind, *parts)
 
     @property
     def placed(self) -> OrderPlacedEvent | None:
@@ -154,15 +154,6 @@ class OrderState(StorableText):
     def order(self) -> Order | None:
         placed = self.placed
         return placed.data if placed is not None else None
-
-
-@functools.lru_cache(maxsize=4096)
-def _posting_key(scheme: KeyScheme, tenant_id: str, kind: str, *parts: str) -> str:
-    """`posting_key` (or the legacy one), remembered: `decide` asks an order's state for the
-    same keys on every event (is its payment emitted yet?), and making one escapes every
-    part; the keys of the orders in flight fit in the cache."""
-    make = posting_key if scheme == KEY_SCHEME else legacy_posting_key
-    return make(tenant_id, kind, *parts)
 
 
 # How `OrderState.load` validates: the model's schema, and the same without the walks for
