@@ -122,7 +122,7 @@ class OrderState(StorableText):
         """A state as the mapper stored it; one stored before key schemes existed is 1.
 
         Text that proves itself storable is validated straight from the JSON without the
-        text walks (half the time of parsing it first and validating what that gives); a
+        text walks (a third less time than parsing it first and validating what that gives); a
         state that says no key scheme, or that this refuses, goes the full way, which
         decides it with the errors it always gave.
         """
@@ -159,7 +159,7 @@ class OrderState(StorableText):
 # How `OrderState.load` validates: the model's schema, and the same without the walks for
 # unstorable text (`checked_text_validator`) for stored text that `storable_json` proved
 # storable — the walks, a call back into Python for every event and every part of it,
-# were half the cost of loading a state.
+# were about a third of the cost of loading a state.
 _STORED_STATE: TypeAdapter[OrderState] = TypeAdapter(OrderState)
 _STORED_STATE_CHECKED_TEXT = checked_text_validator(_STORED_STATE, timestamp_text_schema)
 
