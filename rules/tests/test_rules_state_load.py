@@ -85,3 +85,13 @@ def test_unstorable_text_in_a_stored_state_is_refused(bad: str) -> None:
     stored["events"][0]["data"]["lines"][0]["description"] = bad
     with pytest.raises(ValidationError, match=r"cannot be stored|is not text"):
         OrderState.load(json.dumps(stored))
+
+
+def test_a_state_refuses_unstorable_text_in_its_own_fields_too() -> None:
+    """OrderState is `StorableText` (so that `load` can skip the walks): its own strings —
+    key, event ids, posting keys — are held to the contracts' rule as well. Before, only
+    the contracts inside it were, and such a state failed later, in PostgreSQL."""
+    with pytest.raises(ValidationError, match="cannot be stored"):
+        OrderState.model_validate({"key": "order:1\x00"})
+    with pytest.raises(ValidationError, match="is not text"):
+        OrderState.model_validate({"key": "order:1", "emitted": ["bogfoer:a:b:\ud800"]})
