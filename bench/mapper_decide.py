@@ -11,7 +11,7 @@ by `bogfoer_contracts.events.stamp` and serialised as they travel on `sales.even
   order's `OrderState` along, against the baseline of `parse_event` on every event's JSON
   (what the mapper's handler must do anyway before it can decide). Median of REPEATS runs,
   interleaved with the baseline's. Target ratio <= 15: measured at about 6.5-7 when it was
-  set, 2.2-2.7 after issue 9's rules work (decide copies the state's containers, validates the
+  set, 2.1-2.7 after issue 9's rules work (decide copies the state's containers, validates the
   commands it builds without walking their text again, and checks totals, so a couple of
   parses' worth per event is expected). More than 15 means an accidental quadratic step (e.g.
   re-validating every state's whole event list per event) crept in.
