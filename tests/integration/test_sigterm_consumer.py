@@ -63,6 +63,14 @@ GRACEFUL_SECONDS = 20.0  # Stack.env_for sets *_GRACEFUL_TIMEOUT_SECONDS=20
 # Enough that a consumer taking hundreds a poll is still mid-stream when the SIGTERM lands.
 RESULTS = 20_000
 ORDERS = 3_000
+# The kill must land between a stream's first poll and its last: a service's own poll takes
+# everything fetched (up to 10,000 records), so these streams would be a poll or two. Small
+# polls change nothing a crash can hit (a poll is handled, published and committed alike).
+POLL_RECORDS = "500"
+# Ingest's: its records are small and it moves 500 in a few milliseconds, so at 500 a poll a
+# quiet machine finished the stream before the kill; at 50 each poll still waits out the
+# producer's linger and the commit.
+INGEST_POLL_RECORDS = "50"
 
 
 async def sigterm_mid_stream(
@@ -149,7 +157,13 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     async def applied() -> int:
         return await _tracked(db, POSTINGS_RESULTS, partition, our_offsets)
 
-    stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_LEDGER_GROUP_ID=group)
+    stack = make_stack(
+        tmp_path,
+        topics,
+        fresh_database,
+        BOGFOER_LEDGER_GROUP_ID=group,
+        BOGFOER_LEDGER_KAFKA_POLL_RECORDS=POLL_RECORDS,
+    )
     try:
         async with running(stack, "ledger"):
             ledger = stack.services["ledger"]
@@ -262,7 +276,7 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
         topics,
         fresh_database,
         BOGFOER_LEDGER_GROUP_ID=group,
-        BOGFOER_LEDGER_KAFKA_POLL_RECORDS="500",
+        BOGFOER_LEDGER_KAFKA_POLL_RECORDS=POLL_RECORDS,
     )
     try:
         async with running(stack, "ledger"):
@@ -397,7 +411,13 @@ async def test_mapper_stopped_mid_stream_loses_no_command_and_repeats_none(
         )
         return n
 
-    stack = make_stack(tmp_path, topics, fresh_database, BOGFOER_MAPPER_GROUP_ID=group)
+    stack = make_stack(
+        tmp_path,
+        topics,
+        fresh_database,
+        BOGFOER_MAPPER_GROUP_ID=group,
+        BOGFOER_MAPPER_KAFKA_POLL_RECORDS=POLL_RECORDS,
+    )
     try:
         async with running(stack, "mapper"):
             mapper = stack.services["mapper"]
@@ -462,14 +482,12 @@ async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
         now = await end_offsets(topics, SALES_EVENTS)
         return sum(now[tp] - events_start[tp] for tp in now)
 
-    # Polls of 500: these inbound records are small, and a poll of the default size took the
-    # whole stream at once (one fetch holds it), so the kill landed before it or after it.
     stack = make_stack(
         tmp_path,
         topics,
         fresh_database,
         BOGFOER_INGEST_GROUP_ID=group,
-        BOGFOER_INGEST_KAFKA_POLL_RECORDS="500",
+        BOGFOER_INGEST_KAFKA_POLL_RECORDS=INGEST_POLL_RECORDS,
     )
     async with running(stack, "ingest"):
         ingest = stack.services["ingest"]
