@@ -27,6 +27,7 @@ from bogfoer_contracts.events import (
     parse_inbound,
     parse_inbound_json,
     stamp,
+    upcast,
 )
 from bogfoer_contracts.model import checked_json, storable_json
 
@@ -204,6 +205,65 @@ def test_a_consumer_parses_a_canonical_event_as_the_full_validation(
     assert outcome(lambda: parse_event(record)) == outcome(
         lambda: SALES_EVENT.validate_python(json.loads(record))
     )
+
+
+CANONICAL = {"id": "0b0c5d2e-1111-5222-8333-444455556667", "tenant_id": "shop-a"}
+# Canonical-only variants (what ingest stamps) and what only `upcast` refuses.
+CANONICAL_CHANGES: list[tuple[str, Change | None]] = [
+    ("placed", (("received_at",), "2026-11-20T10:00:01.5Z")),
+    ("placed", (("schema_version",), 2)),
+    ("placed", (("schema_version",), 1.0)),
+    ("placed", (("schema_version",), True)),
+    ("placed", (("schema_version",), "1")),
+    ("placed", (("id",), 12)),
+    ("placed", (("data",), None)),
+]
+
+
+def _full_parse(record: bytes) -> Any:
+    """What `parse_event` answered before it read the text itself: `json.loads`, `upcast`,
+    then every model walking its input."""
+    try:
+        return SALES_EVENT.validate_python(upcast(json.loads(record)))
+    except ValidationError as exc:
+        return _errors(exc)
+    except ValueError as exc:
+        return repr(exc)
+
+
+def _parsed(record: bytes) -> Any:
+    try:
+        return parse_event(record)
+    except ValidationError as exc:
+        return _errors(exc)
+    except ValueError as exc:
+        return repr(exc)
+
+
+@pytest.mark.parametrize(("name", "change"), VALID + REFUSED + CANONICAL_CHANGES)
+def test_a_consumer_parses_every_variant_as_the_full_validation(
+    placed_event: dict[str, Any],
+    inbound: dict[str, dict[str, Any]],
+    changed: Changed,
+    name: str,
+    change: Change | None,
+) -> None:
+    """`parse_event` reads a record's text with pydantic's JSON parser first: the same
+    events, the same refusals with the same errors, the same `upcast` answer, as text with
+    escapes and as verbatim UTF-8 (a str, as read back from PostgreSQL, too)."""
+    canonical = placed_event if name == "placed" else {**CANONICAL, **inbound[name]}
+    canonical = {**canonical, "received_at": "2026-11-20T10:00:01+01:00"}
+    raw = changed(canonical, change)
+    escaped = json.dumps(raw).encode()
+    verbatim = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    for record in (escaped, verbatim):
+        expected = _full_parse(record)
+        assert _parsed(record) == expected
+        if not isinstance(expected, str):  # an event (else its errors)
+            assert SALES_EVENT.dump_json(parse_event(record)) == SALES_EVENT.dump_json(expected)
+            assert parse_event(record.decode()) == expected
+    valid = (name, change) in VALID or change == CANONICAL_CHANGES[0][1]
+    assert (not isinstance(_parsed(escaped), str)) == valid
 
 
 @hypothesis.settings(max_examples=500, deadline=None)

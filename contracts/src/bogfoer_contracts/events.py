@@ -346,10 +346,20 @@ _INBOUNDS_CHECKED_TEXT = checked_text_validator(
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
     """A canonical event, fully validated (a consumer's record or a stored payload)."""
     if isinstance(raw, bytes | str):
-        parsed = upcast(json.loads(raw))
         if storable_json(raw):  # the text proves it storable: no walk over its parts
-            event: SalesEvent = checked_first(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
-            return event
+            try:
+                # Straight from the text (pydantic's own JSON parser): half the time of
+                # `json.loads` and validating what it made, and the same event — what
+                # it takes has schema_version 1, so `upcast` had nothing to do. What it
+                # refuses, the way below decides, with the errors it always answered.
+                event: SalesEvent = _SALES_EVENT_CHECKED_TEXT.validate_json(raw)
+                return event
+            except ValidationError:
+                pass
+        parsed = upcast(json.loads(raw))
+        if storable_json(raw):
+            checked: SalesEvent = checked_first(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
+            return checked
         return SALES_EVENT.validate_python(parsed)
     return SALES_EVENT.validate_python(upcast(raw))
 
