@@ -7,6 +7,13 @@ sale stays one trace across the outbox.
 Each service's migrations create its own `outbox` table with the columns used here. A
 crash between publish and delete publishes a row again; every consumer drops such a
 duplicate by its event id or posting key.
+
+A writer that keeps what it wrote (`enqueue_many` returns it) hands it to the relay once its
+transaction committed (`OutboxRelay.committed`): the next run publishes those rows from
+memory and deletes them in one statement, instead of locking them and reading them back.
+Only when no other row older than one of them waits in the table (else they go the
+ordinary way, in order): a tenant's rows are published in the order they were written
+either way.
 """
 
 from __future__ import annotations
@@ -48,28 +55,57 @@ async def enqueue(
     await enqueue_many(conn, [OutboxRow(tenant_id, topic, payload, headers or {})])
 
 
-async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> None:
+@dataclass(frozen=True)
+class Written:
+    """Rows `enqueue_many` wrote: their seqs, and each as the relay would read it back."""
+
+    seqs: list[int]
+    records: list[Outgoing]
+
+
+async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
     """Rows in one statement, published in this order."""
     if not rows:
-        return
-    tenants, topics, payloads, headers = [], [], [], []
+        return Written([], [])
+    tenants, topics, payloads, headers, records = [], [], [], [], []
     for row in rows:
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=row.trace)  # the traceparent, if any
+        stored = {**row.headers, **carrier}
         tenants.append(row.tenant_id)
         topics.append(row.topic)
         payloads.append(row.payload)
-        headers.append(json.dumps({**row.headers, **carrier}))
-    await conn.execute(
+        headers.append(json.dumps(stored))
+        records.append(_outgoing(row.tenant_id, row.topic, row.payload, _as_jsonb(stored)))
+    seqs = await conn.fetch(
         "INSERT INTO outbox (tenant_id, topic, payload, headers)"
         " SELECT tenant_id, topic, payload, headers::jsonb"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
-        " AS row(tenant_id, topic, payload, headers, n) ORDER BY n",
+        " AS row(tenant_id, topic, payload, headers, n) ORDER BY n RETURNING seq",
         tenants,
         topics,
         payloads,
         headers,
     )
+    return Written([r["seq"] for r in seqs], records)
+
+
+def _outgoing(tenant_id: str, topic: str, payload: str, headers: dict[str, str]) -> Outgoing:
+    """A row as it is published. Inside its own trace: its headers keep the traceparent it
+    was written in."""
+    return Outgoing(
+        topic,
+        payload.encode(),
+        key_for(tenant_id),
+        {"content-type": "application/json", **headers},
+    )
+
+
+def _as_jsonb(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` as they come back from the table's jsonb column: its keys shortest first,
+    then by their bytes (PostgreSQL's order for an object's keys), so a row published from
+    memory carries its headers in the order the same row read back would."""
+    return dict(sorted(headers.items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
 
 
 class OutboxRelay:
@@ -79,6 +115,12 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self._wanted = False
         self._draining: asyncio.Task[None] | None = None
+        self._in_hand: list[Written] = []
+
+    def committed(self, written: Written) -> None:
+        """Rows whose transaction committed: the next run publishes them from memory."""
+        if written.seqs:
+            self._in_hand.append(written)
 
     def soon(self) -> None:
         """Have what is committed now published shortly, without waiting for it.
@@ -114,6 +156,9 @@ class OutboxRelay:
         workers, waited minutes under a backlog."""
         sent = 0
         async with self._lock:
+            in_hand, self._in_hand = self._in_hand, []
+            if in_hand:
+                sent = await self._publish_in_hand(in_hand)
             while True:
                 async with self.pool.acquire() as conn, conn.transaction():
                     rows = await conn.fetch(
@@ -124,15 +169,11 @@ class OutboxRelay:
                     if not rows:
                         return sent
                     # Handed over in order (the idempotent producer keeps a partition's
-                    # order), all acks awaited, then the rows deleted. Each row is published
-                    # inside its own trace: its headers keep the traceparent it was written in.
+                    # order), all acks awaited, then the rows deleted.
                     await self.publisher.publish(
                         [
-                            Outgoing(
-                                r["topic"],
-                                r["payload"].encode(),
-                                key_for(r["tenant_id"]),
-                                {"content-type": "application/json", **json.loads(r["headers"])},
+                            _outgoing(
+                                r["tenant_id"], r["topic"], r["payload"], json.loads(r["headers"])
                             )
                             for r in rows
                         ]
@@ -145,3 +186,21 @@ class OutboxRelay:
                     # All that was committed when the run began (a consumer's flush after its
                     # poll); rows committed since are their writer's to ask for.
                     return sent
+
+    async def _publish_in_hand(self, in_hand: list[Written]) -> int:
+        """Rows committed by this process, published from memory and deleted in one
+        statement; none when another row older than one of them waits in the table (a
+        crash's, a failed run's, another writer's): then the ordinary run publishes them
+        all, in order. Should a
+        replica's run take some of them at the same time, they are published twice, as
+        after a crash (consumers drop the second copy), each copy in order."""
+        seqs = [seq for written in in_hand for seq in written.seqs]
+        async with self.pool.acquire() as conn:
+            # Up to the newest of them, the table holds exactly them: no other row was
+            # written before one of them.
+            upto = await conn.fetchval("SELECT count(*) FROM outbox WHERE seq <= $1", max(seqs))
+            if upto != len(seqs):
+                return 0
+            await self.publisher.publish([r for written in in_hand for r in written.records])
+            await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)
+        return len(seqs)

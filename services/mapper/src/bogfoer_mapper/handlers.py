@@ -35,7 +35,7 @@ from bogfoer_contracts.topics import (
 from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import PoisonMessage, dlq_headers, is_transient
-from bogfoer_kit.outbox import OutboxRelay, OutboxRow, enqueue_many
+from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
 from bogfoer_kit.publish import Publisher
 from bogfoer_kit.telemetry import traced
 from bogfoer_mapper import store
@@ -95,6 +95,7 @@ class Mapper:
         by_tenant: dict[str, list[Arrival]] = {}
         for arrival in arrivals:
             by_tenant.setdefault(arrival.event.tenant_id, []).append(arrival)
+        written: list[Written] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for tenant in sorted(by_tenant):  # a record's key and its payload may disagree
                 await store.lock_tenant(conn, tenant)
@@ -110,7 +111,9 @@ class Mapper:
                             EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
                         log.info("%d events wait for tenant %s's settings", len(fresh), tenant)
                     continue
-                await self._process_pending(conn, config, fresh)
+                written += await self._process_pending(conn, config, fresh)
+        for rows in written:  # committed: published from memory by the poll's flush
+            self.outbox.committed(rows)
 
     async def on_configs(self, batch: TenantBatch) -> None:
         """A tenant's new settings, in order, in one transaction."""
@@ -224,22 +227,24 @@ class Mapper:
 
     async def _process_pending(
         self, conn: Conn, config: TenantConfig, fresh: list[Arrival]
-    ) -> None:
+    ) -> list[Written]:
         """Map every event of the tenant that waits, in order, then `fresh` (this batch's
         events not seen before, parsed already): states read and written, the fresh events
         recorded as mapped, and commands and holds put in the outbox, in a few statements
         for all of them. Should a statement fail for a reason other than an outage, the
         fresh events are recorded as waiting and every waiting event is mapped again one by
-        one, each in a savepoint, so the event it failed for is found and dead-lettered."""
+        one, each in a savepoint, so the event it failed for is found and dead-lettered.
+        Returns the outbox rows written together, for the relay once the transaction
+        committed (those written one by one it reads back from the table)."""
         if not config.active:
-            return  # kept waiting, as in `map_arrivals`
+            return []  # kept waiting, as in `map_arrivals`
         tenant = config.tenant_id
         pending = await store.unprocessed(conn, tenant)
         if not pending and not fresh:
-            return
+            return []
         try:
             async with conn.transaction():  # a savepoint for all of them
-                await self._map_together(conn, config, pending, fresh)
+                return [await self._map_together(conn, config, pending, fresh)]
         except Exception as exc:
             if is_transient(exc):
                 raise  # the whole batch is retried (the connection may be gone)
@@ -250,6 +255,7 @@ class Mapper:
                 conn, tenant, {seq: a.payload for seq, a in arrived.items()}
             )
             await self._map_one_by_one(conn, config, pending, arrived)
+            return []
 
     async def _map_together(
         self,
@@ -257,7 +263,7 @@ class Mapper:
         config: TenantConfig,
         pending: list[tuple[int, str]],
         fresh: list[Arrival],
-    ) -> None:
+    ) -> Written:
         tenant = config.tenant_id
         # (seq — None for a fresh event, not stored yet —, payload, event, trace)
         events: list[tuple[int | None, str, SalesEvent | None, Context | None]] = []
@@ -293,7 +299,7 @@ class Mapper:
         await store.save_states(
             conn, tenant, {k: state.model_dump_json() for k, state in changed.items()}
         )
-        await writes.store(conn)
+        return await writes.store(conn)
 
     async def _map_one_by_one(
         self,
@@ -459,9 +465,10 @@ class _Writes:
         headers = dlq_headers("processing_error", f"{exc!r}", SALES_EVENTS)
         self.outbox.append(OutboxRow(self.tenant, dlq_topic(SALES_EVENTS), payload, headers))
 
-    async def store(self, conn: Conn) -> None:
+    async def store(self, conn: Conn) -> Written:
+        """Written; returns the outbox rows as written."""
         await store.record_origins(conn, self.tenant, self.origins)
-        await enqueue_many(conn, self.outbox)
+        written = await enqueue_many(conn, self.outbox)
         if self.mapped:
             await store.record_events(conn, self.tenant, self.mapped, self.mapped_outcomes)
         await store.mark_processed(conn, self.processed)
@@ -472,6 +479,7 @@ class _Writes:
             COMMANDS.labels(kind).inc()
         for reason in self.holds:
             HOLDS.labels(self.tenant, reason).inc()
+        return written
 
 
 def _type_of(payload: str) -> str:
