@@ -198,7 +198,7 @@ class Mapper:
         state = policy.OrderState.load(raw_state)
         next_revision = revision + 1 if key in state.emitted else 0
         result = remap(state, config, self.clock(), key, next_revision)
-        await store.save_state(conn, tenant, state_key, result.state.model_dump_json())
+        await store.save_state(conn, tenant, state_key, *_stored(result.state))
         await self._publish(conn, tenant, state_key, result.commands, result.holds, self.clock())
         if result.command is not None:
             await store.set_revision(conn, tenant, key, next_revision)
@@ -218,9 +218,7 @@ class Mapper:
             decision = policy.advance(state, config, self.clock())
             if not decision.commands and not decision.holds:
                 continue
-            await store.save_state(
-                conn, config.tenant_id, state_key, decision.state.model_dump_json()
-            )
+            await store.save_state(conn, config.tenant_id, state_key, *_stored(decision.state))
             await self._publish(
                 conn, config.tenant_id, state_key, decision.commands, decision.holds, self.clock()
             )
@@ -296,9 +294,7 @@ class Mapper:
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
             writes.decided(key, decision, event, seq, payload, outcome, trace)
-        await store.save_states(
-            conn, tenant, {k: state.model_dump_json() for k, state in changed.items()}
-        )
+        await store.save_states(conn, tenant, {k: _stored(state) for k, state in changed.items()})
         return await writes.store(conn)
 
     async def _map_one_by_one(
@@ -336,7 +332,7 @@ class Mapper:
         raw_state = await store.load_state(conn, event.tenant_id, key)
         state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock())
-        await store.save_state(conn, event.tenant_id, key, decision.state.model_dump_json())
+        await store.save_state(conn, event.tenant_id, key, *_stored(decision.state))
         outcome = decision.ignored or (
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
@@ -373,6 +369,11 @@ async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arri
         seen.add(identity)
         fresh.append(arrival)
     return fresh
+
+
+def _stored(state: policy.OrderState) -> tuple[str, bool]:
+    """A state as `store` keeps it: its JSON, and whether it holds something back."""
+    return state.model_dump_json(), bool(state.holds_raised)
 
 
 def _row(arrival: Arrival) -> tuple[str, str, str, bool]:

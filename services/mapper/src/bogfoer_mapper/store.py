@@ -43,7 +43,7 @@ async def record_events(
     twice); else they wait to be mapped."""
     rows = await conn.fetch(
         "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
-        " outcome) SELECT $1, event_id, state_key, payload::jsonb, backfill,"
+        " outcome) SELECT $1, event_id, state_key, payload, backfill,"
         " outcome IS NOT NULL, outcome"
         " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])"
         " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n) ORDER BY n"
@@ -82,7 +82,7 @@ async def unprocessed(
     payloads of some of them by seq (just recorded), not read back from the table."""
     known = in_hand or {}
     rows = await conn.fetch(
-        "SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE payload::text END"
+        "SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE payload END"
         " AS payload FROM events WHERE tenant_id = $1 AND NOT processed ORDER BY seq"
         " FOR UPDATE",
         tenant_id,
@@ -110,7 +110,7 @@ async def mark_processed(conn: Conn, outcomes: list[tuple[int, str]]) -> None:
 async def load_states(conn: Conn, tenant_id: str, state_keys: list[str]) -> dict[str, str]:
     """The stored states of these keys (locked to the commit), by key."""
     rows = await conn.fetch(
-        "SELECT state_key, state::text AS state FROM order_states WHERE tenant_id = $1"
+        "SELECT state_key, state FROM order_states WHERE tenant_id = $1"
         " AND state_key = ANY($2::text[]) ORDER BY state_key FOR UPDATE",
         tenant_id,
         state_keys,
@@ -118,37 +118,32 @@ async def load_states(conn: Conn, tenant_id: str, state_keys: list[str]) -> dict
     return {r["state_key"]: r["state"] for r in rows}
 
 
-async def save_states(conn: Conn, tenant_id: str, states: dict[str, str]) -> None:
+async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, bool]]) -> None:
+    """(state, whether it holds something back) by key."""
     if states:
         await conn.execute(
-            "INSERT INTO order_states (tenant_id, state_key, state)"
-            " SELECT $1, key, state::jsonb FROM unnest($2::text[], $3::text[]) AS s(key, state)"
-            " ON CONFLICT (tenant_id, state_key) DO UPDATE SET state = EXCLUDED.state,"
-            " updated_at = now()",
+            "INSERT INTO order_states (tenant_id, state_key, state, held)"
+            " SELECT $1, key, state, held FROM unnest($2::text[], $3::text[], $4::boolean[])"
+            " AS s(key, state, held) ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
+            " state = EXCLUDED.state, held = EXCLUDED.held, updated_at = now()",
             tenant_id,
             list(states),
-            list(states.values()),
+            [state for state, _ in states.values()],
+            [held for _, held in states.values()],
         )
 
 
 async def load_state(conn: Conn, tenant_id: str, state_key: str) -> str | None:
     raw: str | None = await conn.fetchval(
-        "SELECT state::text FROM order_states WHERE tenant_id = $1 AND state_key = $2 FOR UPDATE",
+        "SELECT state FROM order_states WHERE tenant_id = $1 AND state_key = $2 FOR UPDATE",
         tenant_id,
         state_key,
     )
     return raw
 
 
-async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str) -> None:
-    await conn.execute(
-        "INSERT INTO order_states (tenant_id, state_key, state) VALUES ($1, $2, $3::jsonb)"
-        " ON CONFLICT (tenant_id, state_key) DO UPDATE SET state = EXCLUDED.state,"
-        " updated_at = now()",
-        tenant_id,
-        state_key,
-        state,
-    )
+async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str, held: bool) -> None:
+    await save_states(conn, tenant_id, {state_key: (state, held)})
 
 
 async def record_origins(conn: Conn, tenant_id: str, origins: list[tuple[str, str]]) -> None:
@@ -188,8 +183,8 @@ async def set_revision(conn: Conn, tenant_id: str, posting_key: str, revision: i
 async def held_states(conn: Conn, tenant_id: str) -> list[tuple[str, str]]:
     """(state key, state) of the tenant's states that hold something back."""
     rows = await conn.fetch(
-        "SELECT state_key, state::text AS state FROM order_states WHERE tenant_id = $1"
-        " AND jsonb_array_length(state -> 'holds_raised') > 0 ORDER BY state_key FOR UPDATE",
+        "SELECT state_key, state FROM order_states WHERE tenant_id = $1 AND held"
+        " ORDER BY state_key FOR UPDATE",
         tenant_id,
     )
     return [(r["state_key"], r["state"]) for r in rows]
