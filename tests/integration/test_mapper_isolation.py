@@ -156,7 +156,8 @@ async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
     pool: asyncpg.Pool,
 ) -> None:
     """A copy in the same batch and the whole batch delivered again change nothing; each
-    event is stored once, already mapped (its outcome with it)."""
+    event is stored once, already mapped (its outcome with it, its payload left to its
+    order's state)."""
     tenant, broker, mapper = await configured(pool)
     first, second = placed(tenant, "A"), placed(tenant, "B")
     values = [first, first, second]
@@ -173,7 +174,8 @@ async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
     assert len(set(keys)) == 4
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT event_id, processed, outcome FROM events WHERE tenant_id = $1 ORDER BY seq",
+            "SELECT event_id, processed, outcome, payload FROM events WHERE tenant_id = $1"
+            " ORDER BY seq",
             tenant,
         )
     assert [r["event_id"] for r in rows] == [
@@ -181,6 +183,7 @@ async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
         json.loads(second)["id"],
     ]
     assert all(r["processed"] and r["outcome"] == "2 commands, 0 holds" for r in rows)
+    assert [r["payload"] for r in rows] == [None, None]
 
 
 async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(

@@ -397,8 +397,8 @@ class _Writes:
         self.origins: list[tuple[str, str]] = []  # (state key, posting key)
         self.outbox: list[OutboxRow] = []
         self.processed: list[tuple[int, str]] = []  # (seq, outcome) of stored events
-        # (event id, state key, payload, backfill) and outcome of events not stored yet
-        self.mapped: list[tuple[str, str, str, bool]] = []
+        # (event id, state key, no payload, backfill) and outcome of events not stored yet
+        self.mapped: list[tuple[str, str, str | None, bool]] = []
         self.mapped_outcomes: list[str] = []
         self.forgotten: list[int] = []
         self.events: list[tuple[str, str]] = []  # (type, outcome)
@@ -447,8 +447,8 @@ class _Writes:
     ) -> None:
         """`event` mapped: stored already as `seq`, or to be recorded as mapped (None)."""
         self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
-        if seq is None:
-            self.mapped.append((event.id, state_key, payload, event.backfill))
+        if seq is None:  # its state keeps the event: the row keeps no payload
+            self.mapped.append((event.id, state_key, None, event.backfill))
             self.mapped_outcomes.append(outcome)
         else:
             self.processed.append((seq, outcome))

@@ -33,14 +33,15 @@ async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
 async def record_events(
     conn: Conn,
     tenant_id: str,
-    events: list[tuple[str, str, str, bool]],
+    events: list[tuple[str, str, str | None, bool]],
     outcomes: list[str] | None = None,
 ) -> list[int | None]:
     """Remember events (event id, state key, payload, backfill), in order; for each its
     seq, or None when its id was seen before (a redelivery, or twice in this batch).
     `outcomes`: the events were mapped in this transaction, each with its outcome: stored
     as processed at once (one write each, where marking them after would write each row
-    twice); else they wait to be mapped."""
+    twice), without their payloads (None: their states hold them); else they wait to be
+    mapped."""
     rows = await conn.fetch(
         "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
         " outcome) SELECT $1, event_id, state_key, payload, backfill,"
