@@ -6,7 +6,7 @@ table is the real PostgreSQL): what matters is that they are the very same recor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
@@ -16,12 +16,14 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, SALES_EVENTS, dlq_topic
 from bogfoer_contracts.topology import MAPPER
-from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.deadletter import dlq_headers
-from bogfoer_kit.outbox import OutboxRelay, OutboxRow, enqueue_many
+from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
 from bogfoer_kit.publish import Outgoing, Publisher
 
 from .conftest import new_tenant
+from .test_mapper_isolation import pool
+
+__all__ = ["pool"]  # the fixture: a real PostgreSQL with the mapper's migrations
 
 
 class Recorded(Publisher):
@@ -37,16 +39,6 @@ class Recorded(Publisher):
             self.failing = False
             raise ConnectionError("the broker is away")
         self.records += records
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await create_pool(fresh_database, "mapper", max_size=2)
-    await migrate(created, "bogfoer_mapper")
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 def _rows(tenant: str) -> list[OutboxRow]:
@@ -81,6 +73,12 @@ def _as_sent(records: list[Outgoing]) -> list[tuple[str, bytes, bytes | None, li
     return [(r.topic, r.value, r.key, list(r.headers.items())) for r in records]
 
 
+async def _committed(pool: asyncpg.Pool, rows: list[OutboxRow]) -> Written:
+    """`rows` written in a transaction of their own, committed."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await enqueue_many(conn, rows)
+
+
 async def _left(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn:
         left: int = await conn.fetchval("SELECT count(*) FROM outbox")
@@ -90,72 +88,55 @@ async def _left(pool: asyncpg.Pool) -> int:
 async def test_rows_published_from_memory_are_the_rows_read_back(pool: asyncpg.Pool) -> None:
     rows = _rows(new_tenant())
     read_back, from_memory = Recorded(), Recorded()
-    async with pool.acquire() as conn, conn.transaction():
-        await enqueue_many(conn, rows)
+    await _committed(pool, rows)
     assert await OutboxRelay(read_back, pool).relay() == 4
 
     relay = OutboxRelay(from_memory, pool)
-    async with pool.acquire() as conn, conn.transaction():
-        written = await enqueue_many(conn, rows)
-    relay.committed(written)
+    relay.committed(await _committed(pool, rows))
     assert await relay.relay() == 4
 
     assert _as_sent(from_memory.records) == _as_sent(read_back.records)
     assert await _left(pool) == 0
 
 
-async def test_an_older_row_waiting_sends_them_all_the_ordinary_way_in_order(
-    pool: asyncpg.Pool,
+@pytest.mark.parametrize(
+    "handed_over",
+    [
+        (False, True),  # an older row waits (another writer's, or a failed run's)
+        (True, False, True),  # a row not in hand was written between two that are
+        (True, True),
+    ],
+)
+async def test_rows_are_published_in_the_order_they_were_written(
+    pool: asyncpg.Pool, handed_over: tuple[bool, ...]
 ) -> None:
-    tenant = new_tenant()
-    recorded = Recorded()
-    relay = OutboxRelay(recorded, pool)
-    older, mine = _rows(tenant)[:2], _rows(tenant)[2:]
-    async with pool.acquire() as conn, conn.transaction():
-        await enqueue_many(conn, older)  # another writer's, or a failed run's: not in hand
-    async with pool.acquire() as conn, conn.transaction():
-        written = await enqueue_many(conn, mine)
-    relay.committed(written)
+    """Rows committed one group after another, some groups handed to the relay: all are
+    published, in order, and the table is left empty."""
+    rows = _rows(new_tenant())
+    relay = OutboxRelay(recorded := Recorded(), pool)
+    groups = [rows[n : n + 1] for n in range(len(handed_over) - 1)]
+    groups.append(rows[len(handed_over) - 1 :])
+    for group, in_hand in zip(groups, handed_over, strict=True):
+        written = await _committed(pool, group)
+        if in_hand:
+            relay.committed(written)
     assert await relay.relay() == 4
-    assert [r.value for r in recorded.records] == [r.payload.encode() for r in older + mine]
+    assert [r.value for r in recorded.records] == [r.payload.encode() for r in rows]
     assert await _left(pool) == 0
-
-
-async def test_a_row_written_between_two_of_them_is_published_in_between(
-    pool: asyncpg.Pool,
-) -> None:
-    tenant = new_tenant()
-    recorded = Recorded()
-    relay = OutboxRelay(recorded, pool)
-    first, between, last = _rows(tenant)[:1], _rows(tenant)[1:2], _rows(tenant)[2:]
-    async with pool.acquire() as conn, conn.transaction():
-        relay.committed(await enqueue_many(conn, first))
-    async with pool.acquire() as conn, conn.transaction():
-        await enqueue_many(conn, between)
-    async with pool.acquire() as conn, conn.transaction():
-        written = await enqueue_many(conn, last)
-    relay.committed(written)
-    await relay.relay()
-    assert [r.value for r in recorded.records] == [
-        r.payload.encode() for r in first + between + last
-    ]
 
 
 async def test_what_a_failed_run_did_not_publish_the_next_run_reads_back(
     pool: asyncpg.Pool,
 ) -> None:
-    tenant = new_tenant()
-    recorded = Recorded()
-    relay = OutboxRelay(recorded, pool)
-    async with pool.acquire() as conn, conn.transaction():
-        written = await enqueue_many(conn, _rows(tenant))
-    relay.committed(written)
+    rows = _rows(new_tenant())
+    relay = OutboxRelay(recorded := Recorded(), pool)
+    relay.committed(await _committed(pool, rows))
     recorded.failing = True
     with pytest.raises(ConnectionError):
         await relay.relay()
     assert await _left(pool) == 4  # committed, not published: kept
     assert await relay.relay() == 4
-    assert [r.value for r in recorded.records] == [r.payload.encode() for r in _rows(tenant)]
+    assert [r.value for r in recorded.records] == [r.payload.encode() for r in rows]
     assert await _left(pool) == 0
 
 
@@ -164,16 +145,13 @@ async def test_rows_of_a_transaction_rolled_back_are_never_handed_over(
 ) -> None:
     # Only what committed is handed to the relay (the mapper does it after its commit):
     # a transaction that failed leaves nothing to publish, in the table or in memory.
-    tenant = new_tenant()
-    recorded = Recorded()
-    relay = OutboxRelay(recorded, pool)
-
     async def failing_handler() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await enqueue_many(conn, _rows(tenant))
+            await enqueue_many(conn, _rows(new_tenant()))
             raise RuntimeError("the handler failed")
 
     with pytest.raises(RuntimeError):
         await failing_handler()
-    assert await relay.relay() == 0
+    recorded = Recorded()
+    assert await OutboxRelay(recorded, pool).relay() == 0
     assert recorded.records == []
