@@ -167,6 +167,13 @@ def parse_command(raw: bytes | str) -> PostingCommand:
     return POSTING_COMMAND.validate_json(raw)
 
 
+def command_json(command: PostingCommand) -> bytes:
+    """`POSTING_COMMAND.dump_json(command)`, byte for byte, by the command's own model's
+    serializer: the union's looks for the member the command is first (5 µs of 8 a
+    command, the mapper's every command)."""
+    return command.__pydantic_serializer__.to_json(command)
+
+
 PostingKind = Literal["contact", "invoice", "payment", "credit_note", "voucher"]
 
 

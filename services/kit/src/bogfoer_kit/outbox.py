@@ -75,7 +75,7 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
         tenants.append(row.tenant_id)
         topics.append(row.topic)
         payloads.append(row.payload)
-        headers.append(json.dumps(stored))
+        headers.append(json.dumps(stored) if stored else "{}")  # most rows: none
         records.append(_outgoing(row.tenant_id, row.topic, row.payload, _as_jsonb(stored)))
     seqs = await conn.fetch(
         "INSERT INTO outbox (tenant_id, topic, payload, headers)"

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from bogfoer_contracts.events import SalesEvent, parse_event
 from bogfoer_contracts.ops import OPS_ACTION, RemapPosting
-from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, PostingError, PostingResult
+from bogfoer_contracts.postings import PostingCommand, PostingError, PostingResult, command_json
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import (
     POSTINGS_COMMANDS,
@@ -417,7 +417,7 @@ class _Writes:
         self.origins += [(state_key, key) for key in dict.fromkeys(keys)]
         for command in commands:
             self.commands.append(command.kind)
-            payload = POSTING_COMMAND.dump_json(command).decode()
+            payload = command_json(command).decode()
             self.outbox.append(OutboxRow(self.tenant, POSTINGS_COMMANDS, payload, trace=trace))
         for hold in holds:
             self.holds.append(hold.reason)
