@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-import asyncpg
-
 from bogfoer_contracts.events import parse_event
-from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.db import Conn, create_pool, migrate
 from bogfoer_mapper import store
 from bogfoer_rules.policy import OrderState
 
@@ -19,7 +17,7 @@ from .test_mapper_isolation import placed
 BEFORE = "005_text_payloads.sql"
 
 
-async def _migrated_up_to(conn: asyncpg.Connection, last: str) -> None:
+async def _migrated_up_to(conn: Conn, last: str) -> None:
     """The migrations before `last`, applied (and recorded) as `migrate` would have."""
     await conn.execute(
         "CREATE TABLE schema_migrations (name text PRIMARY KEY,"
