@@ -6,6 +6,7 @@ table is the real PostgreSQL): what matters is that they are the very same recor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
@@ -155,3 +156,21 @@ async def test_rows_of_a_transaction_rolled_back_are_never_handed_over(
     recorded = Recorded()
     assert await OutboxRelay(recorded, pool).relay() == 0
     assert recorded.records == []
+
+
+async def test_a_row_another_run_holds_is_left_to_it(pool: asyncpg.Pool) -> None:
+    """Another replica's run holds one of the rows in hand (locked, being published): this
+    run publishes the others the ordinary way and leaves that one to it, as an ordinary run
+    skips rows another holds — not a second copy of it from memory."""
+    rows = _rows(new_tenant())
+    relay = OutboxRelay(recorded := Recorded(), pool)
+    written = await _committed(pool, rows)
+    relay.committed(written)
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("SELECT seq FROM outbox WHERE seq = $1 FOR UPDATE", written.seqs[1])
+        # A deadline, not a timing: a run that waited for the held row would never end.
+        assert await asyncio.wait_for(relay.relay(), 30) == 3
+    assert [r.value for r in recorded.records] == [
+        r.payload.encode() for n, r in enumerate(rows) if n != 1
+    ]
+    assert await _left(pool) == 1

@@ -11,9 +11,10 @@ duplicate by its event id or posting key.
 A writer that keeps what it wrote (`enqueue_many` returns it) hands it to the relay once its
 transaction committed (`OutboxRelay.committed`): the next run publishes those rows from
 memory and deletes them in one statement, instead of locking them and reading them back.
-Only when no other row older than one of them waits in the table (else they go the
-ordinary way, in order): a tenant's rows are published in the order they were written
-either way.
+Only when no other row older than one of them waits in the table and no other run holds
+one of them (else they go the ordinary way, in order): a tenant's rows are published in the
+order they were written either way, and a replica's run never publishes a second copy of
+rows another holds.
 """
 
 from __future__ import annotations
@@ -189,17 +190,22 @@ class OutboxRelay:
 
     async def _publish_in_hand(self, in_hand: list[Written]) -> int:
         """Rows committed by this process, published from memory and deleted in one
-        statement; none when another row older than one of them waits in the table (a
-        crash's, a failed run's, another writer's): then the ordinary run publishes them
-        all, in order. Should a
-        replica's run take some of them at the same time, they are published twice, as
-        after a crash (consumers drop the second copy), each copy in order."""
+        statement, under the row locks an ordinary run takes (another replica's run skips
+        them, as it skips rows an ordinary run holds). None when another row older than one
+        of them waits in the table (a crash's, a failed run's, another writer's) or when
+        another run holds one of them: then the ordinary run publishes them, in order."""
         seqs = [seq for written in in_hand for seq in written.seqs]
-        async with self.pool.acquire() as conn:
-            # Up to the newest of them, the table holds exactly them: no other row was
-            # written before one of them.
-            upto = await conn.fetchval("SELECT count(*) FROM outbox WHERE seq <= $1", max(seqs))
-            if upto != len(seqs):
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Ours all locked, and up to the newest of them the table holds exactly them.
+            mine, upto = await conn.fetchrow(
+                "WITH mine AS (SELECT seq FROM outbox WHERE seq = ANY($1::bigint[])"
+                " FOR UPDATE SKIP LOCKED)"
+                " SELECT (SELECT count(*) FROM mine), (SELECT count(*) FROM outbox"
+                " WHERE seq <= $2)",
+                seqs,
+                max(seqs),
+            )
+            if mine != len(seqs) or upto != len(seqs):
                 return 0
             await self.publisher.publish([r for written in in_hand for r in written.records])
             await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)
