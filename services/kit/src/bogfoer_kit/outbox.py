@@ -197,7 +197,7 @@ class OutboxRelay:
         seqs = [seq for written in in_hand for seq in written.seqs]
         async with self.pool.acquire() as conn, conn.transaction():
             # Ours all locked, and up to the newest of them the table holds exactly them.
-            mine, upto = await conn.fetchrow(
+            counts = await conn.fetchrow(
                 "WITH mine AS (SELECT seq FROM outbox WHERE seq = ANY($1::bigint[])"
                 " FOR UPDATE SKIP LOCKED)"
                 " SELECT (SELECT count(*) FROM mine), (SELECT count(*) FROM outbox"
@@ -205,7 +205,7 @@ class OutboxRelay:
                 seqs,
                 max(seqs),
             )
-            if mine != len(seqs) or upto != len(seqs):
+            if counts is None or tuple(counts) != (len(seqs), len(seqs)):
                 return 0
             await self.publisher.publish([r for written in in_hand for r in written.records])
             await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)
