@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.client import ConnectionGroup
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
@@ -53,16 +54,23 @@ class Delivery:
         Each carries the current trace (the request's span)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + self.deadline
+        topics = {r.topic for r in records}
+        # Connected to every leader (the usual case): nothing to wait for, so no deadline.
+        if not self._connected(topics):
+            try:
+                async with asyncio.timeout_at(until):
+                    reachable = await self._leaders_reachable(topics)
+            except TimeoutError:
+                reachable = False
+            if not reachable:
+                raise self._unavailable("no Kafka broker can be reached")
         try:
-            async with asyncio.timeout_at(until):
-                reachable = await self._leaders_reachable({r.topic for r in records})
-        except TimeoutError:
-            reachable = False
-        if not reachable:
-            raise self._unavailable("no Kafka broker can be reached")
-        try:
-            async with asyncio.timeout_at(until):
-                acks: list[asyncio.Future[Any]] = await self.publisher.send(records)
+            # What the producer takes without waiting (a request's records usually all),
+            # then the rest within the deadline.
+            acks, left = self.publisher.hand_over(records)
+            if left:
+                async with asyncio.timeout_at(until):
+                    acks += await self.publisher.send(left)
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(f"Kafka did not take the records: {exc!r}") from exc
         # Not cancelled on timeout: the producer still owns them (see the module docstring).
@@ -74,6 +82,19 @@ class Delivery:
                 self.publisher.failed(error)
                 raise self._unavailable(f"Kafka refused the records: {error!r}") from error
         self.publisher.count(records)
+
+    def _connected(self, topics: set[str]) -> bool:
+        """Whether the producer holds a live connection to every broker leading a
+        partition of `topics` (what `_leaders_reachable` finds without waiting)."""
+        client = producer_client(self.publisher.broker)
+        leaders = self._leaders(client.cluster, topics)
+        if None in leaders or -1 in leaders:
+            return False
+        for node in leaders:
+            conn = client._conns.get((node, ConnectionGroup.DEFAULT))
+            if conn is None or not conn.connected():
+                return False
+        return True
 
     async def _leaders_reachable(self, topics: set[str]) -> bool:
         """Whether the producer has (or can open) a connection to every broker leading a

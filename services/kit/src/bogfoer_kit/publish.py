@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -63,6 +64,12 @@ class Outgoing:
     trace: Context | None = None
 
 
+# A partition's records of one call: each with its key, value and headers as handed over.
+_Placed = list[tuple[Outgoing, bytes | None, bytes, list[tuple[str, bytes]]]]
+
+# (topic, key) pairs whose partition is remembered between metadata updates (tenants' keys).
+PLACED_KEYS = 10_000
+
 # Records for one partition in one call from which they go as a record batch of their own,
 # appended directly (a consumer's poll, a batch request): below it, one `send` each.
 BATCH_FROM = 16
@@ -73,43 +80,51 @@ class Publisher:
         self.broker = broker
         self.kafka = kafka
         self.allowed = frozenset(kafka.writes_to)
+        self._cluster: Any = None
+        self._partitions: dict[tuple[str, bytes], int] = {}
+
+    def hand_over(
+        self, records: Sequence[Outgoing]
+    ) -> tuple[list[asyncio.Future[Any]], list[Outgoing]]:
+        """`send` as far as it goes without waiting: the futures of the records handed to
+        the producer, and the records left (in order), which `send` hands over waiting
+        (a topic the producer has no metadata for yet, a partition's open batch full, or
+        many records for one partition). A request's records are usually all handed over
+        here, without a coroutine per record and without the deadline a wait needs."""
+        self._check_topics(records)
+        producer = producer_of(self.broker)
+        cluster = producer.client.cluster
+        if any(cluster.partitions_for_topic(topic) is None for topic in {r.topic for r in records}):
+            return [], list(records)
+        acks: list[asyncio.Future[Any]] = []
+        left: list[Outgoing] = []
+        for (topic, partition), mine in self._placed(producer, records).items():
+            if len(mine) >= BATCH_FROM:
+                left += (out for out, _, _, _ in mine)
+                continue
+            taken = _into_open_batch(producer, topic, partition, mine, acks)
+            left += (out for out, _, _, _ in mine[taken:])
+        return acks, left
 
     async def send(self, records: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
         """Hand every record to the producer, in order; the futures of their acks (one per
         record sent alone, one per record batch: it resolves when Kafka holds all of the
         batch's records)."""
-        for out in records:
-            if out.topic not in self.allowed:
-                raise UndeclaredTopic(
-                    f"{self.kafka.principal} publishes to {out.topic!r}, which "
-                    "bogfoer_contracts.topology does not list for it; add it there (its "
-                    "production ACLs are rendered from that list)"
-                )
+        self._check_topics(records)
         producer = producer_of(self.broker)
         for topic in {out.topic for out in records}:
             await producer.client._wait_on_metadata(topic)  # as `send` does, once a topic
-        # Each partition's records in order; checked and placed before any is handed over.
-        partitions: dict[tuple[str, int], list[tuple[bytes | None, bytes, list[Any]]]] = {}
-        injected: dict[int, list[tuple[str, bytes]]] = {}
-        # The producer's partitioner maps a key to the same partition each time (only a
-        # record without a key goes to any partition): its pure-Python hash once a key.
-        placed: dict[tuple[str, bytes], int] = {}
-        for out in records:
-            headers = _headers(out, injected)
-            key, value = producer._serialize(out.key, out.value, headers)  # the size check
-            if key is None or (partition := placed.get((out.topic, key))) is None:
-                partition = producer._partition(out.topic, None, out.key, out.value, key, value)
-                if key is not None:
-                    placed[(out.topic, key)] = partition
-            partitions.setdefault((out.topic, partition), []).append((key, value, headers))
         acks: list[asyncio.Future[Any]] = []
-        for (topic, partition), mine in partitions.items():
+        for (topic, partition), mine in self._placed(producer, records).items():
             if len(mine) < BATCH_FROM:
                 # A few records (a request's): into the partition's open batch, where
                 # concurrent callers' records join them in one produce request. A batch of
                 # their own would wait for the partition's batch before it (one waits at a
                 # time) and go alone: requests to one tenant's partition one at a time.
-                for key, value, headers in mine:
+                # Appended directly while the open batch takes them; what it does not take
+                # waits in `send` for the batch to go, as it would have.
+                taken = _into_open_batch(producer, topic, partition, mine, acks)
+                for _, key, value, headers in mine[taken:]:
                     acks.append(
                         await producer.send(
                             topic, value, key=key, partition=partition, headers=headers
@@ -117,13 +132,57 @@ class Publisher:
                     )
                 continue
             batch = producer.create_batch()
-            for key, value, headers in mine:
+            for _, key, value, headers in mine:
                 if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
                     acks.append(await _handed(producer, batch, topic, partition))
                     batch = producer.create_batch()  # the first record always fits
                     batch.append(timestamp=None, key=key, value=value, headers=headers)
             acks.append(await _handed(producer, batch, topic, partition))
         return acks
+
+    def _check_topics(self, records: Sequence[Outgoing]) -> None:
+        for out in records:
+            if out.topic not in self.allowed:
+                raise UndeclaredTopic(
+                    f"{self.kafka.principal} publishes to {out.topic!r}, which "
+                    "bogfoer_contracts.topology does not list for it; add it there (its "
+                    "production ACLs are rendered from that list)"
+                )
+
+    def _placed(self, producer: Any, records: Sequence[Outgoing]) -> dict[tuple[str, int], _Placed]:
+        """Each partition's records in order, with their key, value and headers: checked
+        and placed before any is handed over."""
+        partitions: dict[tuple[str, int], _Placed] = {}
+        injected: dict[int, list[tuple[str, bytes]]] = {}
+        placed = self._partitions_of(producer)
+        for out in records:
+            headers = _headers(out, injected)
+            key, value = producer._serialize(out.key, out.value, headers)  # the size check
+            if key is None or (partition := placed.get((out.topic, key))) is None:
+                partition = producer._partition(out.topic, None, out.key, out.value, key, value)
+                if key is not None:
+                    placed[(out.topic, key)] = partition
+            partitions.setdefault((out.topic, partition), []).append((out, key, value, headers))
+        return partitions
+
+    def _partitions_of(self, producer: Any) -> dict[tuple[str, bytes], int]:
+        """The partition of each (topic, key) placed so far, while the producer's metadata
+        stays as it is: the producer's partitioner maps a key to the same partition each
+        time for as long as the topic's partitions do not change (only a record without a
+        key goes to any partition), and its hash is pure Python. Forgotten on each
+        metadata update, and with a renewed producer (its own metadata)."""
+        cluster = producer.client.cluster
+        if cluster is not self._cluster:
+            cluster.add_listener(self._metadata_changed)  # called on every update
+            self._cluster = cluster
+            self._partitions = {}
+        elif len(self._partitions) > PLACED_KEYS:  # keys a platform made up: kept bounded
+            self._partitions = {}
+        return self._partitions
+
+    def _metadata_changed(self, cluster: Any) -> None:
+        if cluster is self._cluster:
+            self._partitions = {}
 
     async def publish(self, records: Sequence[Outgoing]) -> None:
         """Publish every record and wait until Kafka holds all of them."""
@@ -146,6 +205,28 @@ class Publisher:
         """Count records Kafka acknowledged."""
         for topic, n in Tally(out.topic for out in records).items():
             PUBLISHED.labels(self.kafka.principal, topic).inc(n)
+
+
+def _into_open_batch(
+    producer: Any, topic: str, partition: int, mine: _Placed, acks: list[asyncio.Future[Any]]
+) -> int:
+    """How many of `mine` (in order) the partition's open batch took, appended as
+    `producer.send` appends a record (`MessageAccumulator.add_message`, without its
+    coroutine): into the last batch waiting for the partition, or a new one; each record's
+    future to `acks`. The rest (the batch full, or closed: a batch of a poll's records) are
+    for `producer.send`, which waits until the batch has gone."""
+    accumulator = producer._message_accumulator
+    if accumulator._closed or accumulator._exception is not None:
+        return 0  # `send` raises what it raises
+    tp = TopicPartition(topic, partition)
+    waiting = accumulator._batches.get(tp)
+    batch = waiting[-1] if waiting else accumulator._append_batch(accumulator.create_builder(), tp)
+    for taken, (_, key, value, headers) in enumerate(mine):
+        ack = batch.append(key, value, None, headers=headers)
+        if ack is None:
+            return taken
+        acks.append(ack)
+    return len(mine)
 
 
 async def _handed(producer: Any, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
