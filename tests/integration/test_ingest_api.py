@@ -362,3 +362,45 @@ async def test_events_produced_straight_to_kafka_are_stamped_like_http_ones(
     dead = await read_from(topics, dlq_start, two, 20)
     reasons = sorted(dict(r.headers)["x-dlq-reason"].decode() for r in dead)
     assert reasons == ["invalid_event", "unknown_tenant"]
+
+
+async def test_a_shop_event_with_stripe_as_its_source_is_not_taken_for_a_stripe_webhook(
+    ingest: Ingest, topics: str
+) -> None:
+    """A platform may name Stripe as an event's source (a payment it captured there); its
+    raw record is the shop door's, not a webhook's, and the Stripe consumer leaves it be.
+    It took it for a webhook and dead-lettered it (`stripe_not_configured`, or the body
+    not being a Stripe event): a dead letter, and a record published, per such sale."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from bogfoer_contracts.topics import dlq_topic
+    from bogfoer_contracts.topology import INGEST
+    from tests.integration.conftest import eventually
+
+    raw_start = await end_offsets(topics, INGEST_RAW)
+    dlq_start = await end_offsets(topics, dlq_topic(INGEST_RAW))
+    response = await ingest.signed(encode(event(f"pay-{secrets.token_hex(4)}", source="stripe")))
+    assert response.status_code == 202, response.text
+    event_id_header = response.json()["event_id"].encode()
+
+    def carries(records: list[Any]) -> bool:
+        return any(dict(r.headers).get("x-event-id") == event_id_header for r in records)
+
+    raw = [r for r in await read_from(topics, raw_start, carries, 10) if carries([r])]
+    assert len(raw) == 1
+    tp = TopicPartition(INGEST_RAW, raw[0].partition)
+    env = ingest.stack.services["ingest"].env
+    group = f"{env.get('BOGFOER_INGEST_GROUP_ID', INGEST.principal)}.stripe"
+    admin = AIOKafkaAdminClient(bootstrap_servers=topics)
+    await admin.start()
+    try:
+
+        async def stripe_consumer_past_it() -> bool:
+            committed = await admin.list_consumer_group_offsets(group, partitions=[tp])
+            return tp in committed and committed[tp].offset > raw[0].offset
+
+        await eventually(stripe_consumer_past_it, within=30, what="the Stripe consumer's commit")
+    finally:
+        await admin.close()
+    dead = await read_from(topics, dlq_start, carries, 2)
+    assert [dict(r.headers).get("x-dlq-reason") for r in dead if carries([r])] == []

@@ -38,7 +38,7 @@ from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.shop_events import stamped
 from bogfoer_ingest.signatures import SignatureError, verify
 from bogfoer_ingest.stripe.event import StripeEvent
-from bogfoer_ingest.stripe_consumer import canonical_record
+from bogfoer_ingest.stripe_consumer import STRIPE_EVENT_ID, canonical_record
 from bogfoer_ingest.tenants import Tenant, TenantCredentials, TenantDirectory
 from bogfoer_kit.auth import Guard
 from bogfoer_kit.deadletter import is_transient
@@ -353,7 +353,7 @@ def events_router(
                         received_at,
                         {
                             "x-source": "stripe",
-                            "x-stripe-event-id": event.id,
+                            STRIPE_EVENT_ID: event.id,
                             "x-stripe-event-type": event.type,
                         },
                     )

@@ -24,6 +24,10 @@ from bogfoer_kit.deadletter import PoisonMessage, TransientFailure
 from bogfoer_kit.publish import Outgoing, Publisher
 
 
+# The header the Stripe webhook route gives each raw record it publishes, and no one else.
+STRIPE_EVENT_ID = "x-stripe-event-id"
+
+
 def canonical_record(event: SalesEvent, cause: Record | None = None) -> Outgoing:
     """A canonical event as published to `sales.events.v1` (keyed by its tenant)."""
     return Outgoing(
@@ -74,9 +78,12 @@ class StripeNormaliser:
 
     async def on_raw(self, batch: TenantBatch) -> None:
         for record in batch.records:
+            # Only the webhook route writes this header. A shop event may name "stripe"
+            # as its `x-source` (a payment a platform captured there): it was normalised
+            # in the request path, and its body is no Stripe event.
+            if record.header(STRIPE_EVENT_ID) is None:
+                continue
             headers = record.header_map()
-            if headers.get("x-source") != "stripe":
-                continue  # shop events were normalised in the request path
             try:
                 events = await self.normalise(headers, record.value)
             except PoisonMessage as poison:
