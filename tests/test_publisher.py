@@ -124,7 +124,8 @@ async def test_a_requests_records_join_the_partitions_open_batch(producer: _Prod
     publisher = Publisher(None, INGEST)  # type: ignore[arg-type]
     first = await publisher.send(_records(raw, 1) + _records(events, 1))
     second = await publisher.send(_records(raw, 2))
-    assert len(first) == 2 and len(second) == 2
+    assert len(first) == 2
+    assert len(second) == 2
     assert producer.handed == []  # no `send`: appended where `send` would have
     assert producer.open_batch(raw) == [b"ingest.raw.v1-0", b"ingest.raw.v1-0", b"ingest.raw.v1-1"]
     assert producer.open_batch(events) == [b"sales.events.v1-0"]

@@ -23,7 +23,6 @@ from bogfoer_kit.consumer import Consumers, Record, TenantBatch
 from bogfoer_kit.deadletter import PoisonMessage, TransientFailure
 from bogfoer_kit.publish import Outgoing, Publisher
 
-
 # The header the Stripe webhook route gives each raw record it publishes, and no one else.
 STRIPE_EVENT_ID = "x-stripe-event-id"
 
