@@ -33,7 +33,7 @@ from bogfoer_ingest import batch
 from bogfoer_ingest import body as request_body
 from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
 from bogfoer_ingest.delivery import Delivery
-from bogfoer_ingest.metrics import EVENTS
+from bogfoer_ingest.metrics import events_via
 from bogfoer_ingest.settings import IngestSettings
 from bogfoer_ingest.shop_events import stamped
 from bogfoer_ingest.signatures import SignatureError, verify
@@ -153,6 +153,7 @@ def events_router(
     """The tenants' doors; the shop events' two also served by `hot` (in front of the
     framework's layers, bogfoer_kit.hot_routes), through the same endpoints."""
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["events"])
+    accepted_via_http, accepted_via_batch = events_via("http"), events_via("http_batch")
 
     async def known_tenant(tenant: str) -> Tenant:
         try:
@@ -240,7 +241,7 @@ def events_router(
                     canonical,
                 ]
             )
-        EVENTS.labels(event.type, "http").inc()
+        accepted_via_http[event.type].inc()
         # `Accepted`'s fields (its schema is the route's answer in the OpenAPI), without
         # building the model only to dump it again: both are plain strings.
         return JSONResponse({"event_id": event.id, "type": event.type}, 202)
@@ -300,7 +301,7 @@ def events_router(
             ):
                 await delivery.deliver(records)
             for event_type, n in Counter(event.type for event in sorted_out.accepted).items():
-                EVENTS.labels(event_type, "http_batch").inc(n)
+                accepted_via_batch[event_type].inc(n)
         # ASCII JSON, as every error answer: a rejected event's detail may quote text
         # (a lone surrogate) that could not be encoded otherwise.
         answer = json.dumps(sorted_out.answer())

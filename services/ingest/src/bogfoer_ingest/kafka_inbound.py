@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import EVENT_TYPES, event_json, parse_inbound_json, stamp
+from bogfoer_contracts.events import event_json, parse_inbound_json, stamp
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
-from bogfoer_ingest.metrics import EVENTS
+from bogfoer_ingest.metrics import events_via
 from bogfoer_ingest.tenants import TenantDirectory
 from bogfoer_kit.consumer import Consumers, TenantBatch
 
 
 def register(consumers: Consumers, tenants: TenantDirectory) -> None:
-    counted = {event_type: EVENTS.labels(event_type, "kafka") for event_type in EVENT_TYPES}
+    counted = events_via("kafka")
 
     async def on_inbound(batch: TenantBatch) -> None:
         if await tenants.get(batch.tenant) is None:
