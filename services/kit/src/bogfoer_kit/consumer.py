@@ -441,12 +441,14 @@ class SubscriptionLoop:
         flush: Flush | None,
         max_records: int,
         concurrency: int,
+        fetch_min_bytes: int = 1,
     ) -> None:
         self.consumers = consumers
         self.subscription = subscription
         self.group_id = subscription.group(consumers.group_prefix)
         self.flush = flush
         self.max_records = max_records
+        self.fetch_min_bytes = fetch_min_bytes
         self.progress = Progress(handler, concurrency)
         self.polling = asyncio.Lock()
         self.stopping = asyncio.Event()
@@ -461,6 +463,7 @@ class SubscriptionLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.max_records,
+            fetch_min_bytes=self.fetch_min_bytes,
             **self.consumers.client_options,
         )
         self.consumer.subscribe(list(self.subscription.topics), listener=_Revocations(self))
@@ -618,15 +621,25 @@ class Consumers:
         flush: Flush | None = None,
         max_records: int | None = None,
         concurrency: int = 4,
+        fetch_min_bytes: int = 1,
     ) -> None:
         """Consume the service's subscription `name` (its group and topics come from the
         topology) with `handler`, one tenant batch at a time; `flush` runs after the
-        handlers of each poll, before its offsets are committed."""
+        handlers of each poll, before its offsets are committed. `fetch_min_bytes`: what
+        the broker waits for before it answers a fetch (at most the fetch wait, 500 ms):
+        above 1 for a subscription that takes few of the records it reads, which need not
+        be polled, handled and committed as soon as each arrives."""
         subscription = self.kafka.subscription(name)
         if name in self.loops:
             raise ValueError(f"{self.kafka.service} subscribes {name!r} twice")
         self.loops[name] = SubscriptionLoop(
-            self, subscription, handler, flush, max_records or self.poll_records, concurrency
+            self,
+            subscription,
+            handler,
+            flush,
+            max_records or self.poll_records,
+            concurrency,
+            fetch_min_bytes,
         )
 
     async def start(self) -> None:
