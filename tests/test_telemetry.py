@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from bogfoer_kit.telemetry import make_tracer_provider
+from bogfoer_kit.telemetry import make_tracer_provider, server_span
 
 
 def _carried(exporter: str) -> tuple[bool, bool, str, str]:
@@ -74,3 +75,71 @@ def test_a_trace_sampled_upstream_is_recorded_by_a_process_without_an_exporter()
         pass
     assert [s.name for s in kept.spans] == ["post"]
     assert headers["traceparent"].endswith(("-01", "-03"))
+
+
+def _published_inside(tracer: trace.Tracer, door: str) -> tuple[dict[str, str], bool]:
+    """The trace headers a record published inside a request's span carries, and whether
+    the span recorded; `door`: through `server_span` or the SDK's own span."""
+    headers: dict[str, str] = {}
+    if door == "server_span":
+        with server_span(tracer, "receive order.placed", {"bogfoer.tenant_id": "t"}):
+            propagate.inject(headers)
+            return headers, trace.get_current_span().is_recording()
+    with tracer.start_as_current_span(
+        "receive order.placed", kind=trace.SpanKind.SERVER, attributes={"bogfoer.tenant_id": "t"}
+    ) as span:
+        propagate.inject(headers)
+        return headers, span.is_recording()
+
+
+def test_a_request_span_without_an_exporter_carries_what_the_sdks_span_carried() -> None:
+    """The request's span made directly (no exporter, no trace around it): its records carry
+    a `traceparent` of the same form as the SDK's non-recording span gave them — a new
+    trace, not sampled, nothing else — and each request starts its own trace."""
+    tracer = make_tracer_provider("ingest", "none").get_tracer("test")
+    sdk, sdk_recorded = _published_inside(tracer, "sdk")
+    first, recorded = _published_inside(tracer, "server_span")
+    second, _ = _published_inside(tracer, "server_span")
+    assert not sdk_recorded
+    assert not recorded
+    assert sorted(first) == sorted(sdk) == ["traceparent"]
+    sdk_flags = sdk["traceparent"].split("-")[3]
+    assert not int(sdk_flags, 16) & 1  # not sampled
+    for headers in (sdk, first, second):
+        version, trace_id, span_id, flags = headers["traceparent"].split("-")
+        assert (version, len(trace_id), len(span_id), flags) == ("00", 32, 16, sdk_flags)
+        assert int(trace_id, 16) != 0
+        assert int(span_id, 16) != 0
+    assert first["traceparent"].split("-")[1] != second["traceparent"].split("-")[1]
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the context is restored
+
+
+def test_a_request_span_is_recorded_by_a_process_with_an_exporter() -> None:
+    kept = _Kept()
+    recording = make_tracer_provider("ingest", "console")
+    recording.add_span_processor(SimpleSpanProcessor(kept))
+    headers, recorded = _published_inside(recording.get_tracer("test"), "server_span")
+    recording.shutdown()
+    assert recorded
+    assert int(headers["traceparent"].split("-")[3], 16) & 1  # sampled
+    assert [(s.name, s.kind, dict(s.attributes or {})) for s in kept.spans] == [
+        ("receive order.placed", trace.SpanKind.SERVER, {"bogfoer.tenant_id": "t"})
+    ]
+
+
+def test_a_request_span_inside_a_sampled_trace_is_recorded_without_an_exporter() -> None:
+    upstream = make_tracer_provider("mapper", "console")
+    with upstream.get_tracer("test").start_as_current_span("publish"):
+        carried: dict[str, str] = {}
+        propagate.inject(carried)
+    upstream.shutdown()
+    provider = make_tracer_provider("ingest", "none")
+    kept = _Kept()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    token = otel_context.attach(propagate.extract(carried))
+    try:
+        _, recorded = _published_inside(provider.get_tracer("test"), "server_span")
+    finally:
+        otel_context.detach(token)
+    assert recorded
+    assert [s.name for s in kept.spans] == ["receive order.placed"]

@@ -45,6 +45,7 @@ from bogfoer_kit.deadletter import is_transient
 from bogfoer_kit.errors import ApiError, ErrorResponse, validation_detail
 from bogfoer_kit.hot_routes import Endpoint, HotRoutes
 from bogfoer_kit.publish import Outgoing
+from bogfoer_kit.telemetry import server_span
 
 YIELD_EVERY = 50  # batch events validated between two turns of the event loop
 TenantPath = Annotated[str, Path(pattern=TENANT_PATTERN)]
@@ -225,10 +226,10 @@ def events_router(
         event = stamped(raw, tenant, received_at, body)
         canonical = canonical_record(event)  # serialised before anything is published
         # The sale's trace starts here: both records, and everything after, belong to it.
-        with tracer.start_as_current_span(
+        with server_span(
+            tracer,
             f"receive {event.type}",
-            kind=trace.SpanKind.SERVER,
-            attributes={"bogfoer.tenant_id": tenant, "bogfoer.event_id": event.id},
+            {"bogfoer.tenant_id": tenant, "bogfoer.event_id": event.id},
         ):
             await delivery.deliver(
                 [
@@ -290,10 +291,10 @@ def events_router(
                 ),
                 *(canonical_record(event) for event in sorted_out.accepted),
             ]
-            with tracer.start_as_current_span(
+            with server_span(
+                tracer,
                 "receive batch",
-                kind=trace.SpanKind.SERVER,
-                attributes={
+                {
                     "bogfoer.tenant_id": tenant,
                     "bogfoer.batch.events": len(events),
                     "bogfoer.batch.accepted": len(sorted_out.accepted),
