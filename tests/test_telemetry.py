@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from bogfoer_kit.telemetry import make_tracer_provider, server_span
@@ -59,16 +59,28 @@ class _Kept(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def test_a_trace_sampled_upstream_is_recorded_by_a_process_without_an_exporter() -> None:
-    """A process with no exporter of its own keeps a sampled trace sampled for those after it."""
+def _sampled_upstream() -> dict[str, str]:
+    """The trace headers of a record published inside a recorded (sampled) span."""
     upstream = make_tracer_provider("mapper", "console")
     with upstream.get_tracer("test").start_as_current_span("publish"):
         headers: dict[str, str] = {}
         propagate.inject(headers)
     upstream.shutdown()
-    provider = make_tracer_provider("poster", "none")
+    return headers
+
+
+def _kept_without_exporter(service: str) -> tuple[TracerProvider, _Kept]:
+    """A provider without an exporter, and what it records anyway (a sampled trace's spans)."""
+    provider = make_tracer_provider(service, "none")
     kept = _Kept()
     provider.add_span_processor(SimpleSpanProcessor(kept))
+    return provider, kept
+
+
+def test_a_trace_sampled_upstream_is_recorded_by_a_process_without_an_exporter() -> None:
+    """A process with no exporter of its own keeps a sampled trace sampled for those after it."""
+    headers = _sampled_upstream()
+    provider, kept = _kept_without_exporter("poster")
     with provider.get_tracer("test").start_as_current_span(
         "post", context=propagate.extract(headers)
     ):
@@ -128,14 +140,8 @@ def test_a_request_span_is_recorded_by_a_process_with_an_exporter() -> None:
 
 
 def test_a_request_span_inside_a_sampled_trace_is_recorded_without_an_exporter() -> None:
-    upstream = make_tracer_provider("mapper", "console")
-    with upstream.get_tracer("test").start_as_current_span("publish"):
-        carried: dict[str, str] = {}
-        propagate.inject(carried)
-    upstream.shutdown()
-    provider = make_tracer_provider("ingest", "none")
-    kept = _Kept()
-    provider.add_span_processor(SimpleSpanProcessor(kept))
+    carried = _sampled_upstream()
+    provider, kept = _kept_without_exporter("ingest")
     token = otel_context.attach(propagate.extract(carried))
     try:
         _, recorded = _published_inside(provider.get_tracer("test"), "server_span")
