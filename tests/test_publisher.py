@@ -172,3 +172,13 @@ async def test_a_polls_records_go_as_a_batch_of_their_own_in_order(producer: _Pr
     assert producer.handed == [
         ("batch", "sales.events.v1", 0, [r.value for r in records]),
     ]
+
+
+async def test_the_remembered_partitions_stay_bounded(
+    producer: _Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "PLACED_KEYS", 3)
+    publisher = Publisher(None, INGEST)  # type: ignore[arg-type]
+    for n in range(10):  # keys a platform made up, one a record
+        await publisher.send([Outgoing("ingest.raw.v1", b"v", f"key-{n}".encode())])
+        assert len(publisher._partitions) <= 4
