@@ -145,10 +145,12 @@ async def test_what_the_open_batch_cannot_take_is_sent_after_it_in_order(
 async def test_hand_over_leaves_what_would_wait_to_send(producer: _Producer) -> None:
     producer._message_accumulator.room = 1
     raw, events = "ingest.raw.v1", "sales.events.v1"
-    records = _records(raw, 2) + _records(events, BATCH_FROM)
+    records = _records(raw, 2) + _records(events, 3)
     acks, left = Publisher(None, INGEST).hand_over(records)  # type: ignore[arg-type]
-    assert len(acks) == 1
-    assert left == records[1:]  # the second for the full batch, a poll's many for their own
+    assert len(acks) == 2  # each partition's first, into its open batch
+    assert left == [records[1], *records[3:]]  # in order: the rest found the batch full
+    many = _records(events, BATCH_FROM)  # a poll's, a batch request's: for `send`, whole
+    assert Publisher(None, INGEST).hand_over(many) == ([], many)  # type: ignore[arg-type]
     assert producer.handed == []
 
 

@@ -91,19 +91,18 @@ class Publisher:
         """`send` as far as it goes without waiting: the futures of the records handed to
         the producer, and the records left (in order), which `send` hands over waiting
         (a topic the producer has no metadata for yet, a partition's open batch full, or
-        many records for one partition). A request's records are usually all handed over
+        many records: `BATCH_FROM` or more). A request's records are usually all handed over
         here, without a coroutine per record and without the deadline a wait needs."""
         self._check_topics(records)
         producer = producer_of(self.broker)
         cluster = producer.client.cluster
-        if any(cluster.partitions_for_topic(topic) is None for topic in {r.topic for r in records}):
+        if len(records) >= BATCH_FROM or any(  # many: all for `send`, placed once, there
+            cluster.partitions_for_topic(topic) is None for topic in {r.topic for r in records}
+        ):
             return [], list(records)
         acks: list[asyncio.Future[Any]] = []
         left: list[Outgoing] = []
         for (topic, partition), mine in self._placed(producer, records).items():
-            if len(mine) >= BATCH_FROM:
-                left += (out for out, _, _, _ in mine)
-                continue
             taken = _into_open_batch(producer, topic, partition, mine, acks)
             left += (out for out, _, _, _ in mine[taken:])
         return acks, left
