@@ -5,7 +5,7 @@ records. The other subscriptions fetch as before (1 byte: at once)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -16,7 +16,7 @@ from bogfoer_kit.consumer import Consumers
 
 
 class _Consumer:
-    made: list[dict[str, Any]] = []
+    made: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, **options: Any) -> None:
         self.made.append(options)
