@@ -37,9 +37,10 @@ async def test_the_stripe_consumer_fetches_in_bulk_the_others_at_once(
     stripe_consumer.register(consumers, stripe_consumer.StripeNormaliser(None, None))  # type: ignore[arg-type]
     kafka_inbound.register(consumers, None)  # type: ignore[arg-type]
     for name in ("stripe", "inbound"):
-        await consumers.loops[name].start()
-        assert consumers.loops[name].task is not None
-        consumers.loops[name].task.cancel()
+        loop = consumers.loops[name]
+        await loop.start()
+        assert loop.task is not None
+        loop.task.cancel()
     by_client = {options["client_id"]: options for options in _Consumer.made}
     assert by_client["bogfoer-ingest.stripe"]["fetch_min_bytes"] == stripe_consumer.FETCH_MIN_BYTES
     assert stripe_consumer.FETCH_MIN_BYTES > 1
