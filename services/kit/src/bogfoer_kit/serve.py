@@ -33,8 +33,11 @@ def _drained(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def bound_startup(app: FastAPI, seconds: float) -> None:
-    """Give the app's lifespan `seconds` to start; its shutdown keeps its own time."""
+def bound_startup(
+    app: FastAPI, seconds: float, gc_thresholds: tuple[int, int, int] | None = None
+) -> None:
+    """Give the app's lifespan `seconds` to start; its shutdown keeps its own time. Once
+    started, the collector runs at `gc_thresholds` (`gc.set_threshold`), if given."""
     starting = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -48,18 +51,22 @@ def bound_startup(app: FastAPI, seconds: float) -> None:
                 raise
             gc.collect()
             gc.freeze()
+            if gc_thresholds is not None:
+                gc.set_threshold(*gc_thresholds)
             yield
 
     app.router.lifespan_context = lifespan
 
 
-def serve(app: FastAPI, settings: WebSettings) -> None:
+def serve(
+    app: FastAPI, settings: WebSettings, gc_thresholds: tuple[int, int, int] | None = None
+) -> None:
     configure(settings.log_level, settings.log_format)
     # uvicorn captures SIGTERM, shuts down gracefully, then raises the signal again at the
     # handler it found installed; Python's default would end a cleanly drained process
     # "killed by SIGTERM" (exit -15/143). This one turns the drained stop into exit 0.
     signal.signal(signal.SIGTERM, _drained)
-    bound_startup(app, settings.startup_timeout_seconds)
+    bound_startup(app, settings.startup_timeout_seconds, gc_thresholds)
     uvicorn.run(
         app,
         host=settings.http_host,
