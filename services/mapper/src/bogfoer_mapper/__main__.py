@@ -1,7 +1,5 @@
 """`python -m bogfoer_mapper`: run the mapper until SIGTERM."""
 
-import gc
-
 from bogfoer_kit.serve import serve
 from bogfoer_mapper.app import create_app
 from bogfoer_mapper.settings import MapperSettings
@@ -15,5 +13,4 @@ from bogfoer_mapper.settings import MapperSettings
 GC_THRESHOLDS = (20_000, 20, 100)
 
 settings = MapperSettings()  # filled from the environment
-gc.set_threshold(*GC_THRESHOLDS)
-serve(create_app(settings), settings)
+serve(create_app(settings), settings, GC_THRESHOLDS)  # once started (`bogfoer_kit.serve`)
