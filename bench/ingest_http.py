@@ -156,8 +156,7 @@ def http_anchor(bootstrap: str, secret: str, port: int) -> subprocess.Popen[byte
             bootstrap,
             "--port",
             str(port),
-            "--secret",
-            secret,
+            f"--secret={secret}",  # one word: a secret may begin with "-" (token_urlsafe)
             "--topic",
             ANCHOR_TOPIC,
         ]
