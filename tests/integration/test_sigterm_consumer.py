@@ -270,7 +270,6 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
         committed = await _committed(topics, f"{group}.commands", POSTINGS_COMMANDS, partition)
         return committed > our_offsets[-1]
 
-    # Polls of 500, so that the kill lands mid-stream on a fast machine too.
     stack = make_stack(
         tmp_path,
         topics,
