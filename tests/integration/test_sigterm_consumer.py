@@ -45,7 +45,7 @@ from bogfoer_contracts.topics import (
     key_for,
 )
 from bogfoer_devstack.offsets import end_offsets
-from bogfoer_devstack.stack import ServiceProcess
+from bogfoer_devstack.stack import ServiceProcess, Stack
 from tests.integration.conftest import (
     eventually,
     idempotent_producer,
@@ -94,6 +94,24 @@ async def sigterm_mid_stream(
     assert took < GRACEFUL_SECONDS
     assert 0 < at_exit < total, "the SIGTERM did not land mid-stream"
     return at_exit
+
+
+def _crash_stack(
+    tmp_path: Path,
+    topics: str,
+    database: str,
+    service: str,
+    group: str,
+    poll_records: str = POLL_RECORDS,
+) -> Stack:
+    """The stack a crash test starts `service` of: its own consumer groups, small polls."""
+    prefix = f"BOGFOER_{service.upper()}"
+    return make_stack(
+        tmp_path,
+        topics,
+        database,
+        **{f"{prefix}_GROUP_ID": group, f"{prefix}_KAFKA_POLL_RECORDS": poll_records},
+    )
 
 
 async def sigkill_mid_stream(
@@ -157,13 +175,7 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     async def applied() -> int:
         return await _tracked(db, POSTINGS_RESULTS, partition, our_offsets)
 
-    stack = make_stack(
-        tmp_path,
-        topics,
-        fresh_database,
-        BOGFOER_LEDGER_GROUP_ID=group,
-        BOGFOER_LEDGER_KAFKA_POLL_RECORDS=POLL_RECORDS,
-    )
+    stack = _crash_stack(tmp_path, topics, fresh_database, "ledger", group)
     try:
         async with running(stack, "ledger"):
             ledger = stack.services["ledger"]
@@ -270,13 +282,7 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
         committed = await _committed(topics, f"{group}.commands", POSTINGS_COMMANDS, partition)
         return committed > our_offsets[-1]
 
-    stack = make_stack(
-        tmp_path,
-        topics,
-        fresh_database,
-        BOGFOER_LEDGER_GROUP_ID=group,
-        BOGFOER_LEDGER_KAFKA_POLL_RECORDS=POLL_RECORDS,
-    )
+    stack = _crash_stack(tmp_path, topics, fresh_database, "ledger", group)
     try:
         async with running(stack, "ledger"):
             ledger = stack.services["ledger"]
@@ -410,13 +416,7 @@ async def test_mapper_stopped_mid_stream_loses_no_command_and_repeats_none(
         )
         return n
 
-    stack = make_stack(
-        tmp_path,
-        topics,
-        fresh_database,
-        BOGFOER_MAPPER_GROUP_ID=group,
-        BOGFOER_MAPPER_KAFKA_POLL_RECORDS=POLL_RECORDS,
-    )
+    stack = _crash_stack(tmp_path, topics, fresh_database, "mapper", group)
     try:
         async with running(stack, "mapper"):
             mapper = stack.services["mapper"]
@@ -481,13 +481,7 @@ async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
         now = await end_offsets(topics, SALES_EVENTS)
         return sum(now[tp] - events_start[tp] for tp in now)
 
-    stack = make_stack(
-        tmp_path,
-        topics,
-        fresh_database,
-        BOGFOER_INGEST_GROUP_ID=group,
-        BOGFOER_INGEST_KAFKA_POLL_RECORDS=INGEST_POLL_RECORDS,
-    )
+    stack = _crash_stack(tmp_path, topics, fresh_database, "ingest", group, INGEST_POLL_RECORDS)
     async with running(stack, "ingest"):
         ingest = stack.services["ingest"]
         async with httpx.AsyncClient(timeout=10) as http:
