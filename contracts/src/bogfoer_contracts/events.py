@@ -346,7 +346,8 @@ _INBOUNDS_CHECKED_TEXT = checked_text_validator(
 def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
     """A canonical event, fully validated (a consumer's record or a stored payload)."""
     if isinstance(raw, bytes | str):
-        if storable_json(raw):  # the text proves it storable: no walk over its parts
+        storable = storable_json(raw)  # the text proves it storable: no walk over its parts
+        if storable:
             try:
                 # Straight from the text (pydantic's own JSON parser): half the time of
                 # `json.loads` and validating what it made, and the same event — what
@@ -357,7 +358,7 @@ def parse_event(raw: dict[str, Any] | bytes | str) -> SalesEvent:
             except ValidationError:
                 pass
         parsed = upcast(json.loads(raw))
-        if storable_json(raw):
+        if storable:
             checked: SalesEvent = checked_first(_SALES_EVENT_CHECKED_TEXT, SALES_EVENT, parsed)
             return checked
         return SALES_EVENT.validate_python(parsed)
