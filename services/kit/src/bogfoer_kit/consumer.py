@@ -619,7 +619,6 @@ class Consumers:
         handler: Handler,
         *,
         flush: Flush | None = None,
-        max_records: int | None = None,
         concurrency: int = 4,
         fetch_min_bytes: int = 1,
     ) -> None:
@@ -637,7 +636,7 @@ class Consumers:
             subscription,
             handler,
             flush,
-            max_records or self.poll_records,
+            self.poll_records,
             concurrency,
             fetch_min_bytes,
         )
