@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from bogfoer_contracts import events
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, stamp
@@ -217,3 +218,52 @@ async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
         )
         stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant)
     assert (waiting, stored) == (0, 2)
+
+
+async def test_a_batch_counts_each_event_command_and_hold_once(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics ops read: every event of a batch counted once by what became of it, every
+    command by its kind, however many share a series."""
+    tenant, _, mapper = await configured(pool)
+    real_decide = policy.decide
+
+    def decide(event: Any, *args: Any) -> Any:
+        if event.data.order_id == "BAD":
+            raise RuntimeError("a rule the mapper does not have")
+        return real_decide(event, *args)
+
+    def counted() -> dict[str, float]:
+        samples = {
+            "mapped": (
+                "bogfoer_mapper_events_total",
+                {"type": "order.placed", "outcome": "mapped"},
+            ),
+            "duplicate": (
+                "bogfoer_mapper_events_total",
+                {"type": "order.placed", "outcome": "duplicate"},
+            ),
+            "dead": (
+                "bogfoer_mapper_events_total",
+                {"type": "order.placed", "outcome": "dead_lettered"},
+            ),
+            "invoices": ("bogfoer_mapper_commands_total", {"kind": "invoice"}),
+            "contacts": ("bogfoer_mapper_commands_total", {"kind": "contact"}),
+        }
+        return {
+            k: REGISTRY.get_sample_value(n, labels) or 0.0 for k, (n, labels) in samples.items()
+        }
+
+    monkeypatch.setattr(policy, "decide", decide)
+    before = counted()
+    a, b, c = (placed(tenant, order_id) for order_id in ("A", "B", "C"))
+    await mapper.on_events(batch_of(tenant, [a, b, placed(tenant, "BAD"), c, a]))
+    after = counted()
+
+    assert {k: after[k] - before[k] for k in after} == {
+        "mapped": 3,
+        "duplicate": 1,
+        "dead": 1,
+        "invoices": 3,
+        "contacts": 3,
+    }
