@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gc
+import runpy
 
+import pytest
 from fastapi import FastAPI
 
+import bogfoer_kit.serve
+from bogfoer_dinero.sealing import SecretSealer
 from bogfoer_kit.serve import bound_startup
 
 
@@ -39,7 +43,26 @@ async def test_a_service_may_have_the_collector_run_less_often_once_started() ->
         gc.set_threshold(*thresholds)
 
 
-def test_ingest_runs_its_collector_less_often() -> None:
-    from bogfoer_ingest.app import GC_THRESHOLDS
+@pytest.mark.parametrize("service", ["ingest", "mapper"])
+def test_a_hot_service_starts_with_its_collector_running_less_often(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m bogfoer_<service>` hands `serve` thresholds above Python's default (the
+    young generation passed less often), not the default."""
+    started: list[tuple[int, int, int] | None] = []
 
-    assert GC_THRESHOLDS[0] > gc.get_threshold()[0]
+    def serve(
+        app: FastAPI, settings: object, gc_thresholds: tuple[int, int, int] | None = None
+    ) -> None:
+        started.append(gc_thresholds)
+
+    monkeypatch.setattr(bogfoer_kit.serve, "serve", serve)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("BOGFOER_INGEST_ADMIN_TOKEN", "t" * 32)
+    monkeypatch.setenv("BOGFOER_INGEST_SECRETS_KEY", SecretSealer.generate_key())
+    runpy.run_module(f"bogfoer_{service}", run_name="__main__")
+
+    (thresholds,) = started
+    assert thresholds is not None
+    assert thresholds[0] > gc.get_threshold()[0]
