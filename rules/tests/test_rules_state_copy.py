@@ -1,0 +1,61 @@
+"""copy_state: what `model_copy` with a copy of every container gave, built directly.
+
+`decide` works on a copy of the state it was given, so the caller's state (kept by the
+mapper for the poll, by the reconciler for the replay) never changes under it. The copy is
+built without `model_copy` for speed; these tests hold it to what `model_copy` made, and
+keep the list of containers it copies complete when a field is added.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from rules_factories import captured, config, fee, paid, placed, refunded, run
+
+from bogfoer_rules.policy import _CONTAINERS, OrderState, copy_state
+
+
+def _state() -> OrderState:
+    done = run([placed(), paid(), captured(), fee(), refunded()], config(trigger="order_paid"))
+    state = done.states["order:1042"]
+    for name in ("events", "emitted", "invoice_lines", "done_refunds", "credited_quantities"):
+        assert getattr(state, name), name
+    return state
+
+
+def test_the_copy_is_what_model_copy_with_every_container_copied_gave() -> None:
+    state = _state()
+    copied = copy_state(state)
+    before = state.model_copy(update={name: getattr(state, name).copy() for name in _CONTAINERS})
+    assert copied == before
+    assert copied.model_fields_set == before.model_fields_set
+    assert copied.model_dump_json() == state.model_dump_json()
+    assert type(copied) is OrderState
+
+
+def test_the_copy_has_its_own_containers_and_leaves_the_state_alone() -> None:
+    state = _state()
+    dumped = state.model_dump_json()
+    copied = copy_state(state)
+    for name in _CONTAINERS:
+        assert getattr(copied, name) is not getattr(state, name), name
+    copied.seen_event_ids.append("x")
+    copied.events.clear()
+    copied.invoice_lines.clear()
+    copied.credited_quantities["1"] = 99
+    copied.done_refunds.append("y")
+    copied.emitted.append("z")
+    copied.holds_raised.append("w")
+    copied.credited_total = 1
+    assert state.model_dump_json() == dumped
+
+
+def test_every_container_field_of_the_state_is_copied() -> None:
+    """A list or dict field added to OrderState and not to `_CONTAINERS` would be shared
+    between a state and its copy, and `decide` would change the caller's state."""
+    containers = {
+        name
+        for name, field in OrderState.model_fields.items()
+        if typing.get_origin(field.annotation) in (list, dict)
+    }
+    assert containers == set(_CONTAINERS)
