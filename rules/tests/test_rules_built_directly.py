@@ -1,9 +1,10 @@
-"""copy_state: what `model_copy` with a copy of every container gave, built directly.
+"""What `decide` builds directly, without pydantic's generic steps, is what they gave.
 
-`decide` works on a copy of the state it was given, so the caller's state (kept by the
-mapper for the poll, by the reconciler for the replay) never changes under it. The copy is
-built without `model_copy` for speed; these tests hold it to what `model_copy` made, and
-keep the list of containers it copies complete when a field is added.
+- `copy_state`: `decide` works on a copy of the state it was given, so the caller's state
+  (kept by the mapper for the poll, by the reconciler for the replay) never changes under
+  it. The copy is built without `model_copy`; these tests hold it to what `model_copy` made
+  and keep the list of containers it copies complete when a field is added.
+- `_decision`: a `Decision` built without validating its parts, equal to the validated one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import typing
 
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 
-from bogfoer_rules.policy import _CONTAINERS, OrderState, copy_state
+from bogfoer_rules import checked
+from bogfoer_rules.policy import _CONTAINERS, Decision, OrderState, _decision, copy_state
 
 
 def _state() -> OrderState:
@@ -59,3 +61,22 @@ def test_every_container_field_of_the_state_is_copied() -> None:
         if typing.get_origin(field.annotation) in (list, dict)
     }
     assert containers == set(_CONTAINERS)
+
+
+def test_a_decision_built_directly_is_the_validated_one() -> None:
+    cfg = config(trigger="order_paid")
+    done = run([placed(), paid(), captured()], cfg)
+    state = done.states["order:1042"]
+    validated = checked.without_text_walk(Decision)
+    shapes: list[dict[str, object]] = [
+        {"state": state, "ignored": "duplicate_event"},
+        {"state": state, "commands": [], "holds": []},
+        {"state": state, "commands": done.commands, "holds": done.holds},
+    ]
+    for fields in shapes:
+        direct = _decision(**fields)  # type: ignore[arg-type]
+        made = validated(**fields)  # type: ignore[arg-type]
+        assert direct == made
+        assert direct.model_fields_set == made.model_fields_set
+        assert list(direct.__dict__) == list(made.__dict__)
+    assert done.commands
