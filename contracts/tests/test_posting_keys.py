@@ -14,7 +14,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bogfoer_contracts.ids import EXTERNAL_REFERENCE_MAX, legacy_posting_key, posting_key
+from bogfoer_contracts.ids import (
+    EXTERNAL_REFERENCE_MAX,
+    escape_part,
+    legacy_posting_key,
+    posting_key,
+)
 
 TENANT = "shop-a"
 PLAIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
@@ -142,3 +147,29 @@ def test_keys_of_plain_ids_are_what_dinero_already_holds(parts: list[str]) -> No
 def test_tenant_and_kind_must_be_what_the_contracts_allow(tenant: str, kind: str) -> None:
     with pytest.raises(ValueError, match="not a"):
         posting_key(tenant, kind, "1")
+
+
+def _key_as_first_written(tenant_id: str, kind: str, *parts: str) -> str:
+    """`posting_key` as issue 12 wrote it (before its speed-up): the keys it made are the
+    ExternalReferences of documents already booked."""
+    head = ":".join(["bogfoer", tenant_id, kind])
+    key = ":".join([head, *(escape_part(p) for p in parts)])
+    tail = key.rsplit(":", 1)[1] if parts else ""
+    if len(key) <= EXTERNAL_REFERENCE_MAX and re.fullmatch(r"[0-9a-f]{40}", tail) is None:
+        return key
+    return f"{head}:{hashlib.sha256(key.encode('ascii')).hexdigest()[:40]}"
+
+
+_HEX_TAIL = st.text(alphabet="0123456789abcdefA", min_size=39, max_size=41)
+
+
+@given(st.lists(tricky_part | _HEX_TAIL | st.text(max_size=130), max_size=4))
+@example([])
+@example([""])
+@example(["a" * 40])
+@example(["stripe", "0123456789abcdef0123456789abcdef01234567"])
+@example(["x" * 101])
+def test_keys_are_those_the_first_written_function_made(parts: list[str]) -> None:
+    assert posting_key(TENANT, "payment", *parts) == _key_as_first_written(
+        TENANT, "payment", *parts
+    )

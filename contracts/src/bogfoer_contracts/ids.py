@@ -85,9 +85,12 @@ def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
     if _KIND.fullmatch(kind) is None:
         raise ValueError(f"not a posting kind: {kind!r}")
     head = SEPARATOR.join(["bogfoer", tenant_id, kind])
-    key = SEPARATOR.join([head, *(escape_part(p) for p in parts)])
-    tail = key.rsplit(SEPARATOR, 1)[1] if parts else ""
-    if len(key) <= EXTERNAL_REFERENCE_MAX and _HASHED_TAIL.fullmatch(tail) is None:
+    escaped = list(map(escape_part, parts))  # a generator here cost a third of a key
+    key = SEPARATOR.join([head, *escaped])
+    tail = escaped[-1] if escaped else ""  # an escaped part holds no separator
+    if len(key) <= EXTERNAL_REFERENCE_MAX and (
+        len(tail) != _DIGEST_CHARS or _HASHED_TAIL.fullmatch(tail) is None
+    ):
         return key
     digest = hashlib.sha256(key.encode("ascii")).hexdigest()[:_DIGEST_CHARS]
     return f"{head}{SEPARATOR}{digest}"
