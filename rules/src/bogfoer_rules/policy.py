@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Literal, assert_never
+from typing import Any, Literal, TypeVar, assert_never, cast
 
-from pydantic import ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
 from bogfoer_contracts.events import (
     Order,
@@ -209,14 +209,23 @@ def copy_state(state: OrderState) -> OrderState:
     values = state.__dict__.copy()
     for name in _CONTAINERS:
         values[name] = values[name].copy()
-    copied = state.__class__.__new__(state.__class__)
-    _set_attribute(copied, "__dict__", values)
-    _set_attribute(
-        copied, "__pydantic_fields_set__", state.__pydantic_fields_set__ | _CONTAINERS_SET
-    )
-    _set_attribute(copied, "__pydantic_extra__", None)  # extra="forbid": there is none
-    _set_attribute(copied, "__pydantic_private__", None)  # no private attributes
-    return copied
+    return _built(type(state), values, state.__pydantic_fields_set__ | _CONTAINERS_SET)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _built(model: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of `model` with these field values (every field, in field order) and
+    these fields counted as set, as pydantic holds them — without validating or copying
+    anything. For a model without extra fields or private attributes (the state, a
+    decision)."""
+    built = model.__new__(model)
+    _set_attribute(built, "__dict__", values)
+    _set_attribute(built, "__pydantic_fields_set__", fields_set)
+    _set_attribute(built, "__pydantic_extra__", None)
+    _set_attribute(built, "__pydantic_private__", None)
+    return built
 
 
 class Decision(ContractModel):
@@ -227,9 +236,6 @@ class Decision(ContractModel):
     commands: list[PostingCommand] = Field(default_factory=list)
     holds: list[Hold] = Field(default_factory=list)
     ignored: str | None = Field(default=None, description="Why nothing happened, if so")
-
-
-_DECISION_FIELDS = tuple(Decision.model_fields)
 
 
 def _decision(
@@ -243,24 +249,17 @@ def _decision(
     part is what the rules built and validated a moment before (a state, commands, holds,
     a literal reason), of the types mypy checks here, and a decision is made for every
     event — its validation, 1-3 µs, looked at each command again."""
-    given = {"state": state, "commands": commands, "holds": holds, "ignored": ignored}
-    decision = Decision.__new__(Decision)
-    _set_attribute(
-        decision,
-        "__dict__",
-        {
-            "state": state,
-            "commands": [] if commands is None else commands,
-            "holds": [] if holds is None else holds,
-            "ignored": ignored,
-        },
+    if commands is None or holds is None:
+        return _built(
+            Decision,
+            {"state": state, "commands": [], "holds": [], "ignored": ignored},
+            {"state", "ignored"},
+        )
+    return _built(
+        Decision,
+        {"state": state, "commands": commands, "holds": holds, "ignored": None},
+        {"state", "commands", "holds"},
     )
-    _set_attribute(
-        decision, "__pydantic_fields_set__", {k for k in _DECISION_FIELDS if given[k] is not None}
-    )
-    _set_attribute(decision, "__pydantic_extra__", None)
-    _set_attribute(decision, "__pydantic_private__", None)
-    return decision
 
 
 _new_state = checked.without_text_walk(OrderState)  # its key is made of an event's ids
@@ -669,7 +668,10 @@ def deposit_account(config: TenantConfig, provider: str) -> AccountNumber | None
     the provider's fee, a refund and the payout all book on `deposit_accounts[provider]`,
     so the account returns to zero when the payout has left it.
     """
-    return next((n for key, n in config.deposit_accounts.items() if key == provider), None)
+    # A look-up, not a search: the keys are the providers' names, and any text may be asked
+    # for (a shop's refund names its source), which simply is not there.
+    accounts: dict[str, AccountNumber] = cast("dict[str, AccountNumber]", config.deposit_accounts)
+    return accounts.get(provider)
 
 
 def _no_deposit_account(provider: str, what: str) -> str:
