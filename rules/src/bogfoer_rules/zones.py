@@ -118,8 +118,11 @@ def valid_eu_vat_number(raw: str | None) -> str | None:
     return number
 
 
+_POSTCODE_NOISE = re.compile(r"[\s\-]")  # compiled once: `re.sub` looks its pattern up per call
+
+
 def _postcode(address: Address) -> str:
-    return re.sub(r"[\s\-]", "", address.postcode or "").upper()
+    return _POSTCODE_NOISE.sub("", address.postcode or "").upper()
 
 
 def territory_of(address: Address) -> Territory:
