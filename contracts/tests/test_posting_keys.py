@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bogfoer_contracts.ids import (
     EXTERNAL_REFERENCE_MAX,
+    PLAIN,
     escape_part,
     legacy_posting_key,
     posting_key,
@@ -173,3 +174,23 @@ def test_keys_are_those_the_first_written_function_made(parts: list[str]) -> Non
     assert posting_key(TENANT, "payment", *parts) == _key_as_first_written(
         TENANT, "payment", *parts
     )
+
+
+def _escaped_as_first_written(value: str, keep: frozenset[str]) -> str:
+    """`escape_part` as issue 12 wrote it, character by character."""
+    out: list[str] = []
+    for c in value:
+        if c in keep and c != "~":
+            out.append(c)
+        else:
+            out.extend(f"~{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+@given(tricky_part | st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=127)))
+@example("jens+shop@example.dk")
+@example("a:b~c\x00\x7f")
+def test_a_part_is_escaped_as_the_first_written_function_escaped_it(value: str) -> None:
+    state_part_keeps = frozenset(chr(c) for c in range(0x20, 0x7F)) - {":", "~"}
+    for keep in (PLAIN, state_part_keeps):
+        assert escape_part(value, keep) == _escaped_as_first_written(value, keep)

@@ -8,6 +8,7 @@ book the second onto the first (docs/contracts.md, "Posting keys").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -61,6 +62,8 @@ def escape_part(value: str, keep: frozenset[str] = PLAIN) -> str:
     """
     if keep.issuperset(value):  # one C call; a generator over the characters cost ~5 µs a key
         return value
+    if value.isascii():  # e.g. an e-mail address: one C call, where the loop took ~2-5 µs
+        return value.translate(_ascii_escapes(keep))
     out: list[str] = []
     for c in value:
         if c in keep and c != ESCAPE:
@@ -68,6 +71,15 @@ def escape_part(value: str, keep: frozenset[str] = PLAIN) -> str:
         else:
             out.extend(f"{ESCAPE}{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _ascii_escapes(keep: frozenset[str]) -> dict[int, str]:
+    """`escape_part`'s answer for each ASCII character, as a `str.translate` table."""
+    return {
+        code: chr(code) if chr(code) in keep and chr(code) != ESCAPE else f"{ESCAPE}{code:02X}"
+        for code in range(128)
+    }
 
 
 def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
