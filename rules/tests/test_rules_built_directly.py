@@ -14,7 +14,14 @@ import typing
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 
 from bogfoer_rules import checked
-from bogfoer_rules.policy import _CONTAINERS, Decision, OrderState, _decision, copy_state
+from bogfoer_rules.policy import (
+    _CONTAINERS,
+    Decision,
+    OrderState,
+    _decision,
+    _new_state,
+    copy_state,
+)
 
 
 def _state() -> OrderState:
@@ -80,3 +87,15 @@ def test_a_decision_built_directly_is_the_validated_one() -> None:
         assert direct.model_fields_set == made.model_fields_set
         assert list(direct.__dict__) == list(made.__dict__)
     assert done.commands
+
+
+def test_a_new_state_built_directly_is_the_validated_one() -> None:
+    direct = _new_state("order:1042")
+    made = checked.without_text_walk(OrderState)(key="order:1042")
+    assert direct == made
+    assert direct.model_fields_set == made.model_fields_set == {"key"}
+    assert list(direct.__dict__) == list(made.__dict__)
+    assert direct.model_dump_json() == made.model_dump_json()
+    other = _new_state("order:1043")
+    for name in _CONTAINERS:
+        assert getattr(direct, name) is not getattr(other, name), name

@@ -262,7 +262,17 @@ def _decision(
     )
 
 
-_new_state = checked.without_text_walk(OrderState)  # its key is made of an event's ids
+# Every field of a state that knows nothing yet, as validating `OrderState(key=...)` sets it.
+_EMPTY_STATE = checked.without_text_walk(OrderState)(key="").__dict__
+
+
+def _new_state(key: str) -> OrderState:
+    """`OrderState(key=key)` without validating (one per order, payment and payout): its
+    key is a `state_key`, and every other field its default, each container its own."""
+    values = {**_EMPTY_STATE, "key": key}
+    for name in _CONTAINERS:
+        values[name] = values[name].copy()
+    return _built(OrderState, values, {"key"})
 
 
 def state_key(event: SalesEvent) -> str:
@@ -309,13 +319,13 @@ def decide(
             f"event for tenant {event.tenant_id!r} with config of {config.tenant_id!r}"
         )
     key = state_key(event)
-    current = copy_state(state) if state is not None else _new_state(key=key)
+    current = copy_state(state) if state is not None else _new_state(key)
     if current.key != key:
         raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
     if event.backfill and current.before_cutover:
         # A backfill re-opens an order that was ignored at the cutover; its events are
         # sent again (with backfill set) and booked like new.
-        current = _new_state(key=key)
+        current = _new_state(key)
     if event.id in current.seen_event_ids:
         return _decision(state=current, ignored="duplicate_event")
     if not config.active:
