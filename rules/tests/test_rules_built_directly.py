@@ -4,7 +4,8 @@
   (kept by the mapper for the poll, by the reconciler for the replay) never changes under
   it. The copy is built without `model_copy`; these tests hold it to what `model_copy` made
   and keep the list of containers it copies complete when a field is added.
-- `_decision`: a `Decision` built without validating its parts, equal to the validated one.
+- `_decision`, `_ignored`, `_new_state`: a `Decision` or an empty state built without
+  validating its parts, equal to the validated one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bogfoer_rules.policy import (
     Decision,
     OrderState,
     _decision,
+    _ignored,
     _new_state,
     copy_state,
 )
@@ -73,20 +75,21 @@ def test_every_container_field_of_the_state_is_copied() -> None:
 def test_a_decision_built_directly_is_the_validated_one() -> None:
     cfg = config(trigger="order_paid")
     done = run([placed(), paid(), captured()], cfg)
+    assert done.commands
     state = done.states["order:1042"]
     validated = checked.without_text_walk(Decision)
-    shapes: list[dict[str, object]] = [
-        {"state": state, "ignored": "duplicate_event"},
-        {"state": state, "commands": [], "holds": []},
-        {"state": state, "commands": done.commands, "holds": done.holds},
+    pairs = [
+        (_ignored(state, "duplicate_event"), validated(state=state, ignored="duplicate_event")),
+        (_decision(state, [], []), validated(state=state, commands=[], holds=[])),
+        (
+            _decision(state, done.commands, done.holds),
+            validated(state=state, commands=done.commands, holds=done.holds),
+        ),
     ]
-    for fields in shapes:
-        direct = _decision(**fields)  # type: ignore[arg-type]
-        made = validated(**fields)  # type: ignore[arg-type]
+    for direct, made in pairs:
         assert direct == made
         assert direct.model_fields_set == made.model_fields_set
         assert list(direct.__dict__) == list(made.__dict__)
-    assert done.commands
 
 
 def test_a_new_state_built_directly_is_the_validated_one() -> None:
