@@ -107,3 +107,21 @@ def test_a_remap_of_an_order_stored_before_the_key_scheme_derives_its_old_key() 
     result = remap(old, cfg, before.states["order:C/1"].events[0].occurred_at, legacy_invoice, 1)
     assert result.command is not None
     assert result.command.posting_key == legacy_invoice
+
+
+def test_states_of_both_schemes_asking_for_the_same_key_each_get_their_own() -> None:
+    """Keys are remembered between decisions: the scheme is part of what is remembered, so
+    an order of scheme 1 and one of scheme 2 never get each other's key."""
+    legacy, current = OrderState(key="order:C/1", key_scheme=1), OrderState(key="order:C/1")
+    asked = ("shop-a", "invoice", "shopify", "C/1")
+    assert [
+        legacy.posting_key(*asked),
+        current.posting_key(*asked),
+        legacy.posting_key(*asked),
+        current.posting_key(*asked),
+    ] == [
+        "bogfoer:shop-a:invoice:shopify:C_1",
+        "bogfoer:shop-a:invoice:shopify:C~2F1",
+        "bogfoer:shop-a:invoice:shopify:C_1",
+        "bogfoer:shop-a:invoice:shopify:C~2F1",
+    ]
