@@ -26,6 +26,7 @@ from bogfoer_contracts.events import (
     parse_event,
     parse_inbound,
     parse_inbound_json,
+    parse_inbounds_json,
     stamp,
     upcast,
 )
@@ -151,6 +152,65 @@ def test_every_door_accepts_and_refuses_as_the_full_validation(
         for fast, full in doors(body):
             assert fast == full
         assert isinstance(fast, InboundEvent) == ((name, change) in VALID)
+
+
+def typed_from_text(text: bytes, max_items: int = 500) -> list[InboundEvent] | None:
+    """The batch route's way: the whole body typed from its text (`checked_json` around it)."""
+    with checked_json(text):
+        return parse_inbounds_json(text, "events", max_items)
+
+
+@pytest.mark.parametrize(("name", "change"), VALID + REFUSED)
+def test_a_batch_typed_from_its_text_holds_what_each_event_alone_makes_or_nothing(
+    inbound: dict[str, dict[str, Any]], changed: Changed, name: str, change: Change | None
+) -> None:
+    """The batch route types a body's events from its text in one call where it can: each
+    the very event the single door makes of it; where any is refused, or the text is not
+    proven storable (an emoji's escaped surrogate pair), nothing (the route then sorts
+    them out one by one, for each its own answer)."""
+    raw = changed(inbound[name], change)
+    escaped = json.dumps(raw).encode()
+    verbatim = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    other = json.dumps(inbound["payout"]).encode()
+    typed_any = False
+    for body in (escaped, verbatim):
+        alone = outcome(lambda: parse_inbound_json(body))  # noqa: B023 - called at once
+        text = b'{"events": [' + other + b", " + body + b", " + body + b"]}"
+        typed = typed_from_text(text)
+        if isinstance(alone, InboundEvent) and storable_json(text):
+            assert typed == [parse_inbound_json(other), alone, alone]
+            typed_any = True
+        else:
+            assert typed is None
+    assert typed_any == ((name, change) in VALID)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[]",
+        b'{"events": {}}',
+        b"{}",
+        b'{"events": []}',
+        b'{"events": [PAYOUT], "tenant": "x"}',
+        b'{"events": [PAYOUT, PAYOUT, PAYOUT]}',  # over max_items
+        b'{"events": [PAYOUT]} x',
+        b'{"events": [PAYOUT], "events": []}',  # json.loads keeps the last
+        b'{"events": [{"type": "payout.paid", "data": NaN}]}',
+        b'{"events": [PAYOUT, "\\u0000"]}',  # unstorable: checked one by one
+    ],
+)
+def test_a_batch_outside_the_shape_is_not_typed_from_its_text(text: bytes) -> None:
+    payout = json.dumps(PAYOUT).encode()
+    assert typed_from_text(text.replace(b"PAYOUT", payout), max_items=2) is None
+
+
+def test_a_batch_is_typed_from_its_text_only_where_it_proved_storable() -> None:
+    text = b'{"events": [' + json.dumps(PAYOUT).encode() + b"]}"
+    assert typed_from_text(text) == [parse_inbound_json(json.dumps(PAYOUT).encode())]
+    assert parse_inbounds_json(text, "events", 500) is None  # outside `checked_json`
+    duplicated = b'{"events": [], "events": [' + json.dumps(PAYOUT).encode() + b"]}"
+    assert typed_from_text(duplicated) == typed_from_text(text)  # the last, as json.loads
 
 
 @pytest.mark.parametrize(("name", "change"), VALID)

@@ -22,13 +22,14 @@ from pydantic import (
     ValidationError,
     create_model,
 )
-from pydantic_core import core_schema
+from pydantic_core import SchemaValidator, core_schema
 
 from bogfoer_contracts.ids import TenantId, event_id
 from bogfoer_contracts.model import (
     ContractModel,
     checked_first,
     checked_json,
+    checked_text_schema,
     checked_text_validator,
     storable_json,
     text_checked,
@@ -412,6 +413,40 @@ def parse_inbounds(raws: list[Any]) -> list[InboundEvent] | None:
     except ValidationError:
         return None
     return inbound
+
+
+def parse_inbounds_json(text: bytes, field: str, max_items: int) -> list[InboundEvent] | None:
+    """The inbound events of JSON text `{field: [...]}` (a batch request's body; in a
+    `checked_json` block of it) — that field alone, 1 to `max_items` events — each as
+    `parse_inbounds` types it, straight from the text in one call (pydantic's own JSON
+    parser, as `parse_event` reads a record); None when that cannot be (the text not
+    proven storable, the object not of that shape, one of the events refused): then the
+    caller parses the text and sorts out what is in it, for the errors of each part."""
+    if not text_checked():
+        return None
+    try:
+        inbound: list[InboundEvent] = _inbounds_in_object(field, max_items).validate_json(text)[
+            field
+        ]
+    except ValidationError:
+        return None
+    return inbound
+
+
+@functools.cache
+def _inbounds_in_object(field: str, max_items: int) -> SchemaValidator:
+    """The validator of `parse_inbounds_json` (`_INBOUNDS_CHECKED_TEXT`'s list, as a
+    field of an object that holds nothing else)."""
+    events = core_schema.list_schema(
+        checked_text_schema(TYPED_INBOUND_EVENT, timestamp_text_schema),
+        min_length=1,
+        max_length=max_items,
+    )
+    return SchemaValidator(
+        core_schema.typed_dict_schema(
+            {field: core_schema.typed_dict_field(events)}, extra_behavior="forbid"
+        )
+    )
 
 
 def parse_inbound_json(raw: bytes | str) -> InboundEvent:

@@ -178,8 +178,14 @@ def checked_text_validator(
     Everything else is the adapter's own schema — the same models, the same checks — but
     for what `rewrites` replace with an equivalent (`times.timestamp_text_schema`).
     `many`: a validator of a list of such values, in one call."""
-    schema = _without_text_walks(adapter.core_schema, rewrites)
+    schema = checked_text_schema(adapter, *rewrites)
     return SchemaValidator(core_schema.list_schema(schema) if many else schema)
+
+
+def checked_text_schema(adapter: TypeAdapter[Any], *rewrites: Rewrite) -> Any:
+    """The core schema of `checked_text_validator(adapter, *rewrites)`: for a validator of
+    a larger shape holding such values (a request's envelope around them)."""
+    return _without_text_walks(adapter.core_schema, rewrites)
 
 
 def checked_first(

@@ -10,7 +10,9 @@ import pytest
 
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.model import checked_json
-from bogfoer_ingest.batch import MAX_EVENTS, events_of, sort_out
+from bogfoer_contracts.events import event_json
+from bogfoer_devstack import sales
+from bogfoer_ingest.batch import MAX_EVENTS, Sorted, events_of, sort_out, typed_at_once
 from bogfoer_ingest.shop_events import stamped
 from bogfoer_kit.errors import ApiError
 
@@ -102,3 +104,66 @@ def test_a_batch_as_the_route_sorts_it_out_is_answered_as_each_event_alone(
     alone = sort_out(events, TENANT, AT)
     assert together.answer() == alone.answer()
     assert together.accepted == alone.accepted
+
+
+def stream() -> list[dict[str, Any]]:
+    """A shop's and Stripe's events of every kind, each a few times (repeats included)."""
+    refund = {"order_id": "7", "refund_id": "re_7", "currency": "DKK", "amount": 100}
+    kinds: list[tuple[str, dict[str, Any]]] = [
+        ("order.placed", sales.order("7", lines=[sales.goods("1", 24900), sales.shipping(4900)])),
+        (
+            "order.paid",
+            {
+                "order_id": "7",
+                "amount": 29800,
+                "currency": "DKK",
+                "payment": sales.stripe_ref("pi_7"),
+                "paid_at": "2026-11-20T10:01:00Z",
+            },
+        ),
+        ("order.fulfilled", {"order_id": "7", "fulfilled_at": "2026-11-20T12:00:00+01:00"}),
+        ("order.cancelled", {"order_id": "8", "reason": "Ærligt talt 🚲"}),
+        ("order.refunded", {**refund, "refunded_at": "2026-11-21T09:00:00.5+01:00"}),
+        ("payment.captured", sales.captured("pi_7", "7", 29800, "txn_7")),
+        (
+            "payment.refunded",
+            {
+                "refund_id": "re_7",
+                "payment_id": "pi_7",
+                "amount": 100,
+                "currency": "DKK",
+                "refunded_at": "2026-11-21T09:00:00Z",
+            },
+        ),
+        ("payment.fee", sales.fee("pi_7", 175, "txn_7")),
+        ("payout.paid", sales.payout("po_7", [sales.charge_txn("txn_7", 29800, 175, "ch_7")])),
+    ]
+    return [
+        {
+            "type": kind,
+            "source": "shopify",
+            "source_event_id": f"{kind}-{n % 7}",
+            "occurred_at": "2026-11-20T10:00:00+01:00",
+            "backfill": n % 2 == 0,
+            "data": data,
+        }
+        for n in range(30)
+        for kind, data in kinds
+    ]
+
+
+def test_a_batch_typed_from_its_text_is_answered_and_published_as_when_parsed() -> None:
+    """The route types a batch straight from its text (`typed_at_once`) where it can: the
+    answer and every canonical record, byte for byte, as when it parsed the body and sorted
+    out its events (`events_of`, `take_all`)."""
+    body = json.dumps({"events": stream()}, ensure_ascii=False).encode()
+    with checked_json(body):
+        typed = typed_at_once(body)
+        assert typed is not None
+        from_text = Sorted(TENANT, AT)
+        from_text.take_typed(typed)
+        parsed = Sorted(TENANT, AT)
+        parsed.take_all(events_of(json.loads(body)))
+    assert json.dumps(from_text.answer()) == json.dumps(parsed.answer())
+    assert from_text.answer()["duplicate"] > 0
+    assert [event_json(e) for e in from_text.accepted] == [event_json(e) for e in parsed.accepted]

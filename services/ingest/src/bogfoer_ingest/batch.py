@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from bogfoer_contracts.events import InboundEvent, SalesEvent, parse_inbounds
+from bogfoer_contracts.events import InboundEvent, SalesEvent, parse_inbounds, parse_inbounds_json
 from bogfoer_ingest.shop_events import stamped
 from bogfoer_kit.errors import ApiError, ErrorBody
 
@@ -67,6 +67,11 @@ class Sorted:
             return
         for raw, inbound in zip(raws, typed, strict=True):
             self.take(raw, inbound)
+
+    def take_typed(self, typed: list[InboundEvent]) -> None:
+        """The next events, in order, typed already (`typed_at_once`)."""
+        for inbound in typed:
+            self.take(inbound, inbound)
 
     def take(self, raw: Any, typed: InboundEvent | None = None) -> None:
         """The next event: validated and stamped on its own (`typed`: as `parse_inbound`
@@ -118,6 +123,16 @@ def events_of(body: Any) -> list[Any]:
     if len(events) > MAX_EVENTS:
         raise ApiError(413, "too_many_events", {"limit_events": MAX_EVENTS, "events": len(events)})
     return events
+
+
+def typed_at_once(body: bytes) -> list[InboundEvent] | None:
+    """The events of a batch body (JSON text `text_of` accepted; in a `checked_json` block
+    of it), each as `parse_inbounds` types it, straight from the text in one call
+    (`parse_inbounds_json`: no `json.loads`, no Python objects of the JSON in between),
+    where the envelope is as `events_of` takes it, the text proved storable and every
+    event passes; None otherwise (nothing is answered from a refusal here: the body is
+    parsed and its events sorted out one by one, each with its own answer)."""
+    return parse_inbounds_json(body, "events", MAX_EVENTS)
 
 
 def sort_out(events: list[Any], tenant: str, received_at: dt.datetime) -> Sorted:

@@ -98,6 +98,12 @@ def _innermost_removed(brackets: bytes) -> bytes:
 
 def parse(body: bytes, depth: int = MAX_DEPTH) -> Any:
     """The JSON value of a UTF-8 body nested at most `depth` deep; 400 for anything else."""
+    return parsed(text_of(body, depth))
+
+
+def text_of(body: bytes, depth: int = MAX_DEPTH) -> str:
+    """The text of a body `parse` would parse: UTF-8 without a byte-order mark, nested at
+    most `depth` deep; 400 for anything else (what `parse` checks before parsing)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -106,6 +112,11 @@ def parse(body: bytes, depth: int = MAX_DEPTH) -> Any:
     if text.startswith("\ufeff"):
         raise ApiError(400, "malformed_json", _UTF8_JSON)
     check_nesting(body, depth)
+    return text
+
+
+def parsed(text: str) -> Any:
+    """The JSON value of `text` (from `text_of`); 400 when it is not JSON."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
