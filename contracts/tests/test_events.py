@@ -7,7 +7,9 @@ import typing
 import uuid
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bogfoer_contracts.events import (
@@ -16,6 +18,7 @@ from bogfoer_contracts.events import (
     Order,
     OrderPlacedEvent,
     PaymentCapturedEvent,
+    event_json,
     parse_event,
     parse_inbound,
     stamp,
@@ -100,6 +103,38 @@ def test_event_ids_are_the_name_based_uuids_they_always_were(
     namespace = uuid.UUID("6f1d8a3e-6a8c-4c69-9d2e-0b9f1c2a7e55")
     expected = str(uuid.uuid5(namespace, f"{tenant}/{source}/{source_event_id}"))
     assert event_id(tenant, source, source_event_id) == expected
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    source_event_id=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+)
+def test_every_event_id_is_the_name_based_uuid(source_event_id: str) -> None:
+    """Every version and variant digit of the hash written out as `uuid.uuid5` writes it."""
+    namespace = uuid.UUID("6f1d8a3e-6a8c-4c69-9d2e-0b9f1c2a7e55")
+    expected = str(uuid.uuid5(namespace, f"shop-a/shopify/{source_event_id}"))
+    assert event_id("shop-a", "shopify", source_event_id) == expected
+
+
+def test_a_batch_s_received_at_is_checked_once_and_written_as_given(
+    placed_event: dict[str, Any],
+) -> None:
+    """`stamp` checks a batch's shared `received_at` once (by identity): an equal time in
+    another zone is still its own, written out as given."""
+    raw = {k: placed_event[k] for k in ("type", "source", "source_event_id", "occurred_at", "data")}
+    inbound = parse_inbound(raw)
+    utc = dt.datetime(2026, 11, 20, 9, 0, 1, tzinfo=dt.UTC)
+    copenhagen = utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    assert utc == copenhagen
+    stamped = [stamp(inbound, "shop-a", at) for at in (utc, utc, copenhagen, utc)]
+    written = [event_json(event) for event in stamped]
+    assert b'"received_at":"2026-11-20T09:00:01Z"' in written[0]
+    assert b'"received_at":"2026-11-20T10:00:01+01:00"' in written[2]
+    assert written == [written[0], written[0], written[2], written[0]]
+    too_late = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    for _ in range(2):  # refused each time
+        with pytest.raises(ValidationError):
+            stamp(inbound, "shop-a", too_late)
 
 
 def test_an_event_typed_at_the_door_is_not_validated_again_when_stamped(

@@ -14,6 +14,7 @@ import json
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
+    BaseModel,
     BeforeValidator,
     Field,
     StrictBool,
@@ -479,16 +480,39 @@ def _tenant_id(tenant_id: str) -> str:
     return _TENANT_ID.validate_python(tenant_id)
 
 
+# A model's slots beside its `__dict__`, set directly (`object.__setattr__` looks each up).
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
 def _constructed(event_class: Any, values: dict[str, Any]) -> SalesEvent:
     """`event_class.model_construct(**values)` for `values` that hold every field, in
     field order: without its per-field look-ups for aliases and defaults, which cost more
     than the rest of stamping an event."""
     event: SalesEvent = event_class.__new__(event_class)
     object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", set(_FIELDS))
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
+    _SET_FIELDS_SET(event, set(_FIELDS))
+    _SET_EXTRA(event, None)
+    _SET_PRIVATE(event, None)
     return event
+
+
+# The last `received_at` stamp checked, and what the check made of it: a batch's events
+# share one, and checking it again for each cost as much as building the event. By
+# identity, not equality: an equal time in another zone is written out differently.
+# Holding the datetime keeps its id from being reused.
+_received: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
+
+
+def _received_at(received_at: dt.datetime) -> dt.datetime:
+    """`received_at` checked as a `Timestamp` (once for a batch's events)."""
+    global _received
+    if _received[0] is not received_at:
+        _received = (received_at, _RECEIVED_AT.validate_python(received_at))
+    checked = _received[1]
+    assert checked is not None
+    return checked
 
 
 def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> SalesEvent:
@@ -524,7 +548,7 @@ def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> Sa
             "source_event_id": inbound.source_event_id,
             "tenant_id": tenant_id,
             "occurred_at": inbound.occurred_at,
-            "received_at": _RECEIVED_AT.validate_python(received_at),
+            "received_at": _received_at(received_at),
             "schema_version": SCHEMA_VERSION,
             "backfill": inbound.backfill,
             "type": inbound.type,

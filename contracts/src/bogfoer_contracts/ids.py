@@ -40,17 +40,20 @@ _DIGEST_CHARS = 40  # 160 bits of SHA-256
 _HASHED_TAIL = re.compile(rf"[0-9a-f]{{{_DIGEST_CHARS}}}")
 
 
+# The hex digit of the RFC 4122 variant (`10xx`) for each hex digit of the hash there.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0b11] for digit in "0123456789abcdef"}
+
+
 def event_id(tenant_id: str, source: str, source_event_id: str) -> str:
     """The id of a canonical event, derived from its source and the source's own id: the
     name-based UUID (version 5, RFC 4122) of `tenant/source/source_event_id`, as
-    `uuid.uuid5` makes it, written out directly (ingest makes one per event; the `UUID`
-    object in between cost as much as the hash)."""
+    `uuid.uuid5` makes it, written out directly from the hash's hex digits (ingest makes
+    one per event; the `UUID` object in between cost as much as the hash, setting the
+    version and variant bits in the bytes half as much again)."""
     name = f"{tenant_id}/{source}/{source_event_id}".encode()
-    digest = bytearray(hashlib.sha1(_EVENT_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    h = digest[:16].hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_EVENT_NAMESPACE_BYTES + name, usedforsecurity=False).hexdigest()
+    # Digit 12 is the version (5); digit 16 keeps its low two bits under the variant.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def escape_part(value: str, keep: frozenset[str] = PLAIN) -> str:
