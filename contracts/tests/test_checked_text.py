@@ -78,6 +78,9 @@ VALID: list[tuple[str, Change | None]] = [
 ]
 REFUSED: list[tuple[str, Change | None]] = [
     ("placed", (("data", "lines", 0, "unit_price"), 12.5)),
+    ("placed", (("data", "lines", 0, "quantity"), 2.0)),  # a float, if a whole one
+    ("placed", (("data", "lines", 0, "prices_include_vat"), 1)),
+    ("placed", (("schema_version",), "1")),
     ("placed", (("data", "lines", 0, "unitprice"), 1)),
     ("placed", (("data", "placed_at"), "2100-01-01T00:00:00Z")),
     ("placed", (("data", "placed_at"), "2026-11-20")),
