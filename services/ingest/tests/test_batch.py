@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bogfoer_contracts.events import event_json
 from bogfoer_contracts.ids import event_id
 from bogfoer_contracts.model import checked_json
-from bogfoer_contracts.events import event_json
 from bogfoer_devstack import sales
 from bogfoer_ingest.batch import MAX_EVENTS, Sorted, events_of, sort_out, typed_at_once
 from bogfoer_ingest.shop_events import stamped
