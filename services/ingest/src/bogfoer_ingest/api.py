@@ -280,8 +280,9 @@ def events_router(
             take = sorted_out.take_typed if typed is not None else sorted_out.take_all
             for start in range(0, len(events), YIELD_EVERY):
                 take(events[start : start + YIELD_EVERY])
-                # A batch's stamping is CPU work of tens of ms: other requests' acks and
-                # answers go through meanwhile, instead of waiting out their deadline.
+                # Sorting out a batch is CPU work of several ms (typing it all at once above,
+                # a few): between its chunks other requests' acks and answers go through,
+                # instead of waiting out their deadline.
                 await asyncio.sleep(0)
         if sorted_out.accepted:
             # Serialised before anything is published; the raw body once, as the audit trail.
