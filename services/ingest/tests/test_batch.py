@@ -167,3 +167,25 @@ def test_a_batch_typed_from_its_text_is_answered_and_published_as_when_parsed() 
     assert json.dumps(from_text.answer()) == json.dumps(parsed.answer())
     assert from_text.answer()["duplicate"] > 0
     assert [event_json(e) for e in from_text.accepted] == [event_json(e) for e in parsed.accepted]
+
+
+def test_the_answer_is_written_as_json_dumps_wrote_it() -> None:
+    """The route writes its answer out itself (`answer_json`): byte for byte what
+    `json.dumps` made of it, for accepted, duplicate and rejected events (whose details
+    quote text JSON escapes: quotes, non-ASCII, a lone surrogate, a NUL)."""
+    odd = {**fulfilled('ø"\\'), "source": "shop\u0000ify", "extra": "\udfff 🚲"}
+    events: list[Any] = [
+        *stream(),
+        fulfilled("a"),
+        fulfilled("b", colour='"red"'),
+        odd,
+        7,
+        "\udfff",
+        None,
+        fulfilled("a"),
+    ]
+    sorted_out = sort_out(events, TENANT, AT)
+    answer = sorted_out.answer()
+    assert min(answer["accepted"], answer["duplicate"], answer["rejected"]) > 0
+    assert sorted_out.answer_json() == json.dumps(answer)
+    assert sort_out([7], TENANT, AT).answer_json() == json.dumps(sort_out([7], TENANT, AT).answer())

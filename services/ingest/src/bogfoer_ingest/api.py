@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -310,10 +309,7 @@ def events_router(
                 await delivery.deliver(records)
             for event_type, n in Counter(event.type for event in sorted_out.accepted).items():
                 accepted_via_batch[event_type].inc(n)
-        # ASCII JSON, as every error answer: a rejected event's detail may quote text
-        # (a lone surrogate) that could not be encoded otherwise.
-        answer = json.dumps(sorted_out.answer())
-        return Response(answer, 200, media_type="application/json")
+        return Response(sorted_out.answer_json(), 200, media_type="application/json")
 
     @router.post(
         "/webhooks/stripe",

@@ -16,6 +16,7 @@ exactly as a single event sent again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,10 @@ from bogfoer_ingest.shop_events import stamped
 from bogfoer_kit.errors import ApiError, ErrorBody
 
 MAX_EVENTS = 500
+# `json.dumps`'s way of writing an answer and its events' (`answer_json`).
+_ANSWER = '{"accepted": %d, "duplicate": %d, "rejected": %d, "results": [%s]}'
+_ACCEPTED = '{"status": "accepted", "event_id": "%s", "type": "%s"}'
+_DUPLICATE = '{"status": "duplicate", "event_id": "%s", "type": "%s", "duplicate_of": %d}'
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
@@ -96,6 +101,32 @@ class Sorted:
             return
         self.accepted.append(event)
         self.results.append({"status": "accepted", "event_id": event.id, "type": event.type})
+
+    def answer_json(self) -> str:
+        """`json.dumps(self.answer())` (ASCII JSON, as every error answer: a rejected
+        event's detail may quote text, a lone surrogate, that could not be encoded
+        otherwise), written out: an accepted or duplicate event's answer holds an id
+        (`event_id`: hex digits and dashes) and a type (one of `EVENT_TYPES`), text JSON
+        writes as it is, so only a rejected one's goes through `json.dumps`. The encoder
+        took ~1-2.5 µs an event, a sixth of what is left of the route's own work."""
+        counts = dict.fromkeys(("accepted", "duplicate", "rejected"), 0)
+        written: list[str] = []
+        for result in self.results:
+            status = result["status"]
+            counts[status] += 1
+            if status == "accepted":
+                written.append(_ACCEPTED % (result["event_id"], result["type"]))
+            elif status == "duplicate":
+                duplicate = (result["event_id"], result["type"], result["duplicate_of"])
+                written.append(_DUPLICATE % duplicate)
+            else:
+                written.append(json.dumps(result))
+        return _ANSWER % (
+            counts["accepted"],
+            counts["duplicate"],
+            counts["rejected"],
+            ", ".join(written),
+        )
 
     def answer(self) -> dict[str, Any]:
         """`BatchAnswer` as plain JSON-ready data (500 models would cost more than the JSON)."""
