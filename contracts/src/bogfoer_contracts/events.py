@@ -499,19 +499,20 @@ def _constructed(event_class: Any, values: dict[str, Any]) -> SalesEvent:
 
 
 # The last `received_at` stamp checked, and what the check made of it: a batch's events
-# share one, and checking it again for each cost as much as building the event. By
-# identity, not equality: an equal time in another zone is written out differently.
-# Holding the datetime keeps its id from being reused.
-_received: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
+# share one, and checking it again for each cost as much as building the event. Held by
+# identity, not equality (an equal time in another zone is written out differently; the
+# datetime held keeps its id from being reused), read and replaced as one tuple (a thread
+# never pairs one time with another's check), a sentinel at first (None is refused).
+_received: tuple[object, dt.datetime] = (object(), dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
 
 
 def _received_at(received_at: dt.datetime) -> dt.datetime:
     """`received_at` checked as a `Timestamp` (once for a batch's events)."""
     global _received
-    if _received[0] is not received_at:
-        _received = (received_at, _RECEIVED_AT.validate_python(received_at))
-    checked = _received[1]
-    assert checked is not None
+    held, checked = _received
+    if held is not received_at:
+        checked = _RECEIVED_AT.validate_python(received_at)
+        _received = (received_at, checked)
     return checked
 
 
