@@ -32,12 +32,19 @@ def _by_partition(refs: list[RecordRef]) -> dict[tuple[str, int], list[int]]:
     return out
 
 
-def _text_array(values: Iterable[str]) -> str:
+def _text_array(values: Iterable[str | None]) -> str:
     """Strings for a statement as one JSON array (`json_array_elements_text($n::json)`),
     not as a text[]: asyncpg encodes an array element by element, with two type checks in
     Python for each string, and arrays of strings were most of what writing a batch cost
-    this process. Postgres reads the JSON in C."""
+    this process. Postgres reads the JSON in C. None is JSON null, SQL NULL."""
     return json.dumps(list(values))
+
+
+def _json_array(documents: Iterable[str]) -> str:
+    """JSON documents for a statement as one JSON array of them
+    (`json_array_elements($n::json)`): joined as they are, not quoted and escaped as
+    strings to be read back (`_text_array`)."""
+    return "[" + ",".join(documents) + "]"
 
 
 async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
@@ -152,8 +159,11 @@ async def _insert_commanded(conn: Conn, new: list[Posting], created: dict[str, T
     for (topic, partition), postings in groups.items():
         await conn.execute(
             "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
-            " o, n FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],"
-            " $8::timestamptz[], $9::text[], $10::bigint[]) WITH ORDINALITY"
+            " o, n FROM ROWS FROM (json_array_elements($3::json),"
+            " json_array_elements_text($4::json), json_array_elements_text($5::json),"
+            " unnest($6::bigint[]), json_array_elements_text($7::json),"
+            " unnest($8::timestamptz[]), json_array_elements_text($9::json),"
+            " unnest($10::bigint[])) WITH ORDINALITY"
             " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
             " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
             " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
@@ -166,13 +176,13 @@ async def _insert_commanded(conn: Conn, new: list[Posting], created: dict[str, T
             " FROM p ORDER BY n",
             topic,
             partition,
-            _column(postings, "command"),
-            _column(postings, "tenant_id"),
-            _column(postings, "kind"),
+            _json_array(p.command or "null" for p in postings),
+            _text_array(p.tenant_id for p in postings),
+            _text_array(p.kind for p in postings),
             _column(postings, "amount_minor"),
-            _column(postings, "currency"),
+            _text_array(p.currency for p in postings),
             _column(postings, "created_at"),
-            _column(postings, "trace_id"),
+            _text_array(p.trace_id for p in postings),
             [created[p.posting_key].ref.offset for p in postings],
         )
 
