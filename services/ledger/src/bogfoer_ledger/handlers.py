@@ -11,7 +11,7 @@ from bogfoer_contracts.ops import OPS_ACTION, OpsAction
 from bogfoer_contracts.postings import PostingCommand, PostingResult, parse_command
 from bogfoer_kit.consumer import Consumers, Record, TenantBatch
 from bogfoer_ledger import store
-from bogfoer_ledger.metrics import count_transition
+from bogfoer_ledger.metrics import count_transitions
 
 
 def _ref(record: Record) -> store.RecordRef:
@@ -43,8 +43,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
             return
         async with pool.acquire() as conn, conn.transaction():
             changes = await store.apply_commands(conn, commands)
-        for command, (old, new) in changes:
-            count_transition(command.tenant_id, command.kind, old, new)
+        count_transitions((c.tenant_id, c.kind, old, new) for c, (old, new) in changes)
 
     async def on_results(batch: TenantBatch) -> None:
         results = [
@@ -55,8 +54,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
             return
         async with pool.acquire() as conn, conn.transaction():
             changes = await store.apply_results(conn, results)
-        for result, (old, new) in changes:
-            count_transition(result.tenant_id, result.kind, old, new)
+        count_transitions((r.tenant_id, r.kind, old, new) for r, (old, new) in changes)
 
     async def on_actions(batch: TenantBatch) -> None:
         actions: list[tuple[store.RecordRef, OpsAction]] = [

@@ -7,7 +7,9 @@ Labels: tenant, kind, state, topic, reason, group, partition — never a posting
 
 from __future__ import annotations
 
+import collections
 import time
+from collections.abc import Iterable
 
 import asyncpg
 from prometheus_client import Counter, Gauge
@@ -58,8 +60,14 @@ LAG_MEASURED_AT = Gauge(
 )
 
 
-def count_transition(tenant: str, kind: str, old: str | None, new: str) -> None:
-    TRANSITIONS.labels(tenant, kind, old or "", new).inc()
+Transition = tuple[str, str, str | None, str]  # tenant, kind, from (None: new), to
+
+
+def count_transitions(transitions: Iterable[Transition]) -> None:
+    """A batch's state changes, counted once per distinct label set: a labelled child is
+    looked up for each `labels` call (3 µs, as dear as parsing the command)."""
+    for (tenant, kind, old, new), n in collections.Counter(transitions).items():
+        TRANSITIONS.labels(tenant, kind, old or "", new).inc(n)
 
 
 class TenantGauges:
