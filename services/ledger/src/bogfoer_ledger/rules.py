@@ -19,7 +19,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bogfoer_contracts.postings import PostingCommand, PostingResult, amount_of
+from bogfoer_contracts.postings import (
+    CreateCreditNote,
+    CreateInvoice,
+    CreateVoucher,
+    EnsureContact,
+    PostingCommand,
+    PostingResult,
+    RegisterPayment,
+    amount_of,
+)
+
+# The commands that name their currency (a voucher moves DKK, a contact no money).
+_PRICED = frozenset(
+    model
+    for model in (EnsureContact, CreateInvoice, RegisterPayment, CreateCreditNote, CreateVoucher)
+    if "currency" in model.model_fields
+)
 
 # A state change applied: (from, to); from is None for a posting seen for the first time.
 Change = tuple[str | None, str]
@@ -84,10 +100,10 @@ def apply_command(
     posting: Posting | None, command: PostingCommand, ref: RecordRef, trace_id: str | None
 ) -> tuple[Posting, Applied]:
     amount = amount_of(command)
-    # Asked of the model's fields, not by getattr with a default: a pydantic model answers
+    # Asked of the model's class, not by getattr with a default: a pydantic model answers
     # a missing attribute by raising from its __getattr__, and a voucher or a contact
     # (no currency) cost the ledger 8 % of its time a command that way.
-    if "currency" in type(command).model_fields:
+    if type(command) in _PRICED:
         currency = getattr(command, "currency")  # noqa: B009 - the field is there
     else:
         currency = "DKK" if amount is not None else None
