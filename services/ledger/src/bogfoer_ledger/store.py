@@ -8,6 +8,7 @@ loaded, the records folded into them in order (`rules.py`), and what changed wri
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 
@@ -120,16 +121,22 @@ async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
     }
 
 
-async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
+# One statement and its arguments, built before it is sent (see `apply_commands`).
+Statement = tuple[str, tuple[object, ...]]
+
+
+def _transitions_statement(lines: list[Transition]) -> list[Statement]:
     if not lines:
-        return
-    await conn.execute(
+        return []
+    sql = (
         "INSERT INTO posting_transitions (posting_key, from_state, to_state, detail, error,"
         ' topic, partition, "offset", at)'
         " SELECT key, from_state, to_state, detail, error::jsonb, topic, partition, o, at"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
         " $7::int[], $8::bigint[], $9::timestamptz[]) WITH ORDINALITY"
-        " AS t(key, from_state, to_state, detail, error, topic, partition, o, at, n) ORDER BY n",
+        " AS t(key, from_state, to_state, detail, error, topic, partition, o, at, n) ORDER BY n"
+    )
+    args = (
         [t.posting_key for t in lines],
         [t.from_state for t in lines],
         [t.to_state for t in lines],
@@ -140,13 +147,23 @@ async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
         [t.ref.offset for t in lines],
         [t.at for t in lines],
     )
+    return [(sql, args)]
+
+
+async def _execute_all(conn: Conn, statements: list[Statement]) -> None:
+    for sql, args in statements:
+        await conn.execute(sql, *args)
+
+
+async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
+    await _execute_all(conn, _transitions_statement(lines))
 
 
 def _column(postings: list[Posting], name: str) -> list[object]:
     return [getattr(p, name) for p in postings]
 
 
-async def _insert_commanded(conn: Conn, new: list[Posting], created: dict[str, Transition]) -> None:
+def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> list[Statement]:
     """The postings a batch of commands creates, each with its first history line, in one
     statement per partition. Only what the postings' commands do not say is passed as
     arrays (see `_by_partition`): PostgreSQL reads the key and the dependencies from the
@@ -156,53 +173,80 @@ async def _insert_commanded(conn: Conn, new: list[Posting], created: dict[str, T
     for posting in new:
         ref = created[posting.posting_key].ref
         groups.setdefault((ref.topic, ref.partition), []).append(posting)
-    for (topic, partition), postings in groups.items():
-        await conn.execute(
-            "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
-            " o, n FROM ROWS FROM (json_array_elements($3::json),"
-            " json_array_elements_text($4::json), json_array_elements_text($5::json),"
-            " unnest($6::bigint[]), json_array_elements_text($7::json),"
-            " unnest($8::timestamptz[]), json_array_elements_text($9::json),"
-            " unnest($10::bigint[])) WITH ORDINALITY"
-            " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
-            " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
-            " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
-            " SELECT c ->> 'posting_key', tenant, kind, 'pending', amount, currency,"
-            " ARRAY(SELECT jsonb_array_elements_text(c -> 'depends_on')), c, created, created,"
-            " trace FROM p ORDER BY n)"
-            " INSERT INTO posting_transitions (posting_key, from_state, to_state, topic,"
-            ' partition, "offset", at)'
-            " SELECT c ->> 'posting_key', NULL, 'pending', $1::text, $2::int, o, created"
-            " FROM p ORDER BY n",
-            topic,
-            partition,
-            _json_array(p.command or "null" for p in postings),
-            _text_array(p.tenant_id for p in postings),
-            _text_array(p.kind for p in postings),
-            _column(postings, "amount_minor"),
-            _text_array(p.currency for p in postings),
-            _column(postings, "created_at"),
-            _text_array(p.trace_id for p in postings),
-            [created[p.posting_key].ref.offset for p in postings],
+    sql = (
+        "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
+        " o, n FROM ROWS FROM (json_array_elements($3::json),"
+        " json_array_elements_text($4::json), json_array_elements_text($5::json),"
+        " unnest($6::bigint[]), json_array_elements_text($7::json),"
+        " unnest($8::timestamptz[]), json_array_elements_text($9::json),"
+        " unnest($10::bigint[])) WITH ORDINALITY"
+        " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
+        " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
+        " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
+        " SELECT c ->> 'posting_key', tenant, kind, 'pending', amount, currency,"
+        " ARRAY(SELECT jsonb_array_elements_text(c -> 'depends_on')), c, created, created,"
+        " trace FROM p ORDER BY n)"
+        " INSERT INTO posting_transitions (posting_key, from_state, to_state, topic,"
+        ' partition, "offset", at)'
+        " SELECT c ->> 'posting_key', NULL, 'pending', $1::text, $2::int, o, created"
+        " FROM p ORDER BY n"
+    )
+    return [
+        (
+            sql,
+            (
+                topic,
+                partition,
+                _json_array(p.command or "null" for p in postings),
+                _text_array(p.tenant_id for p in postings),
+                _text_array(p.kind for p in postings),
+                _column(postings, "amount_minor"),
+                _text_array(p.currency for p in postings),
+                _column(postings, "created_at"),
+                _text_array(p.trace_id for p in postings),
+                [created[p.posting_key].ref.offset for p in postings],
+            ),
         )
+        for (topic, partition), postings in groups.items()
+    ]
 
 
-async def apply_commands(
-    conn: Conn, commands: list[tuple[RecordRef, PostingCommand, str | None]]
-) -> list[tuple[PostingCommand, Change]]:
-    """Record commands (record, command, trace id), in order, in the caller's transaction;
-    the state changes they made. A record applied before changes nothing."""
-    fresh = await _claim_all(conn, [ref for ref, _, _ in commands])
-    todo = [c for c, new in zip(commands, fresh, strict=True) if new]
-    if not todo:
+def _update_commanded(old: list[Posting]) -> list[Statement]:
+    """Postings stored before that commands changed."""
+    if not old:
         return []
-    await _lock_tenants(conn, (c.tenant_id for _, c, _ in todo))
-    postings = await _load(conn, (c.posting_key for _, c, _ in todo))
+    sql = (
+        "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
+        " depends_on = ARRAY(SELECT jsonb_array_elements_text(p.depends::jsonb)),"
+        " command = p.command::jsonb, trace_id = p.trace, state = p.state"
+        " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[]) AS p(key, amount, currency, depends, command, trace, state)"
+        " WHERE postings.posting_key = p.key"
+    )
+    args = (
+        _column(old, "posting_key"),
+        _column(old, "amount_minor"),
+        _column(old, "currency"),
+        [json.dumps(p.depends_on or []) for p in old],
+        _column(old, "command"),
+        _column(old, "trace_id"),
+        _column(old, "state"),
+    )
+    return [(sql, args)]
+
+
+def _fold_commands(
+    postings: dict[str, Posting],
+    part: list[tuple[RecordRef, PostingCommand, str | None]],
+    changes: list[tuple[PostingCommand, Change]],
+) -> list[Statement]:
+    """Fold a part of a batch's commands into `postings` (`rules.apply_command`), in order;
+    the statements that write what it changed, their arguments taken now. The postings it
+    creates count as stored from here on: a later part's command for one updates it."""
     changed: dict[str, Posting] = {}
-    created: dict[str, Transition] = {}  # the line of each posting the batch creates
+    created: dict[str, Transition] = {}  # the line of each posting the part creates
     lines: list[Transition] = []  # the others, in order
-    changes: list[tuple[PostingCommand, Change]] = []
-    for ref, command, trace_id in todo:
+    for ref, command, trace_id in part:
         found = postings.get(command.posting_key)
         posting, applied = rules.apply_command(found, command, ref, trace_id)
         postings[command.posting_key] = posting
@@ -216,24 +260,51 @@ async def apply_commands(
             changes.append((command, applied.change))
     new = [p for p in changed.values() if p.new]
     old = [p for p in changed.values() if not p.new]
-    await _insert_commanded(conn, new, created)
-    if old:
-        await conn.execute(
-            "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
-            " depends_on = ARRAY(SELECT jsonb_array_elements_text(p.depends::jsonb)),"
-            " command = p.command::jsonb, trace_id = p.trace, state = p.state"
-            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-            " $6::text[], $7::text[]) AS p(key, amount, currency, depends, command, trace, state)"
-            " WHERE postings.posting_key = p.key",
-            _column(old, "posting_key"),
-            _column(old, "amount_minor"),
-            _column(old, "currency"),
-            [json.dumps(p.depends_on or []) for p in old],
-            _column(old, "command"),
-            _column(old, "trace_id"),
-            _column(old, "state"),
-        )
-    await _write_transitions(conn, lines)
+    statements = _insert_commanded(new, created)
+    for posting in new:
+        posting.new = False
+    return statements + _update_commanded(old) + _transitions_statement(lines)
+
+
+# Commands folded while PostgreSQL writes the part of the batch before them. Folding a
+# command (its model dumped for the `command` column, the arguments built) and writing it
+# take the process and PostgreSQL about as long each; one after the other, each waited for
+# the other. A few parts a batch (a poll brings ~1,400 commands a partition): each part
+# adds a round trip.
+WRITE_PART = 500
+
+
+async def apply_commands(
+    conn: Conn,
+    commands: list[tuple[RecordRef, PostingCommand, str | None]],
+    part: int = WRITE_PART,
+) -> list[tuple[PostingCommand, Change]]:
+    """Record commands (record, command, trace id), in order, in the caller's transaction;
+    the state changes they made. A record applied before changes nothing. Written `part`
+    commands at a time, each part's statements in flight while the next part folds: the
+    rows are those of one part for the whole batch (a posting's history in its order)."""
+    fresh = await _claim_all(conn, [ref for ref, _, _ in commands])
+    todo = [c for c, new in zip(commands, fresh, strict=True) if new]
+    if not todo:
+        return []
+    await _lock_tenants(conn, (c.tenant_id for _, c, _ in todo))
+    postings = await _load(conn, (c.posting_key for _, c, _ in todo))
+    changes: list[tuple[PostingCommand, Change]] = []
+    writing: asyncio.Task[None] | None = None
+    try:
+        for start in range(0, len(todo), part):
+            statements = _fold_commands(postings, todo[start : start + part], changes)
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(_execute_all(conn, statements))
+            await asyncio.sleep(0)  # its first statement sent before the next part folds
+        if writing is not None:
+            await writing
+    except BaseException:
+        # The connection must be free for the caller's rollback.
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+        raise
     return changes
 
 
