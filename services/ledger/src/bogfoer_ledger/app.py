@@ -30,6 +30,13 @@ from bogfoer_ledger.settings import LedgerSettings
 from bogfoer_ledger.tokens import TenantTokens
 from bogfoer_ledger.web.routes import STATIC, web_router
 
+# The collector's thresholds once started (`bogfoer_kit.serve`): a young collection every
+# 20,000 allocations (Python's: 700), each older generation after 20 of the one before (10).
+# A poll's objects (its records, commands, postings: ~20 a command) live until the poll is
+# done, so at 700 the young collections walked the poll's objects again every few dozen
+# commands, and what survived them was walked again in the older generations.
+GC_THRESHOLDS = (20_000, 20, 20)
+
 
 def create_app(settings: LedgerSettings) -> FastAPI:
     tracer_provider = make_tracer_provider("ledger", settings.otel_exporter)
