@@ -274,10 +274,11 @@ class Progress:
         # ledger's dead letters) may bring one tenant from several, each a batch of its own,
         # so that a batch that fails is taken again from its partition's right offset.
         by_tenant: dict[tuple[str, int, str], list[Record]] = {}
+        done = self.done
         for record in records:
             tp = (record.topic, record.partition)
             outcome.end[tp] = max(outcome.end.get(tp, 0), record.offset + 1)
-            if record.position not in self.done:  # else done after a failure before it
+            if not done or record.position not in done:  # else done after a failure before it
                 key = (record.topic, record.partition, record.tenant)
                 by_tenant.setdefault(key, []).append(record)
         finished = outcome.finished
@@ -295,6 +296,8 @@ class Progress:
                 stopped = result.stopped_at
                 tp = (stopped.topic, stopped.partition)
                 outcome.rewind[tp] = min(outcome.rewind.get(tp, stopped.offset), stopped.offset)
+        if not outcome.rewind and not self.done:
+            return outcome  # every record done and committed with this poll: nothing to keep
         for record in records:
             first_open = outcome.rewind.get((record.topic, record.partition))
             if first_open is None or record.offset < first_open:
@@ -335,11 +338,13 @@ class Progress:
                         return result
                     batch = TenantBatch(tenant, group)
                     batch.dead_letter(group[0], "processing_error", f"{exc!r}")
-                for record in group:
-                    self.attempts.pop(record.position, None)
-                    self.bugs.pop(record.position, None)
-                    self.alone.discard(record.position)
-                    finished.add(record.position)
+                positions = [record.position for record in group]
+                if self.attempts or self.bugs or self.alone:  # after a failure only
+                    for position in positions:
+                        self.attempts.pop(position, None)
+                        self.bugs.pop(position, None)
+                        self.alone.discard(position)
+                finished.update(positions)
                 result.outgoing += batch.outgoing
                 result.outgoing += batch.dead.values()
                 result.counts += batch.counts
