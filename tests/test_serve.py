@@ -43,7 +43,7 @@ async def test_a_service_may_have_the_collector_run_less_often_once_started() ->
         gc.set_threshold(*thresholds)
 
 
-@pytest.mark.parametrize("service", ["ingest", "mapper"])
+@pytest.mark.parametrize("service", ["ingest", "mapper", "ledger"])
 def test_a_hot_service_starts_with_its_collector_running_less_often(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,6 +60,7 @@ def test_a_hot_service_starts_with_its_collector_running_less_often(
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setenv("BOGFOER_INGEST_ADMIN_TOKEN", "t" * 32)
+    monkeypatch.setenv("BOGFOER_LEDGER_ADMIN_TOKEN", "t" * 32)
     monkeypatch.setenv("BOGFOER_INGEST_SECRETS_KEY", SecretSealer.generate_key())
     runpy.run_module(f"bogfoer_{service}", run_name="__main__")
 
