@@ -35,14 +35,14 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
     # for nothing.
 
     async def on_commands(batch: TenantBatch) -> None:
-        commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
-            (_ref(record), command, trace_id_of(record.header("traceparent")))
-            for record, command in batch.parsed(parse_command, "invalid_command")
-        ]
-        if not commands:
-            return
+        # Parsed in the transaction, not before it: a poll's tenant batches run together,
+        # and this one's first statements run while the next one is parsed.
         async with pool.acquire() as conn, conn.transaction():
-            changes = await store.apply_commands(conn, commands)
+            commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
+                (_ref(record), command, trace_id_of(record.header("traceparent")))
+                for record, command in batch.parsed(parse_command, "invalid_command")
+            ]
+            changes = await store.apply_commands(conn, commands) if commands else []
         count_transitions((c.tenant_id, c.kind, old, new) for c, (old, new) in changes)
 
     async def on_results(batch: TenantBatch) -> None:
