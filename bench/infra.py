@@ -161,6 +161,32 @@ async def watch_group(
         await admin.close()
 
 
+async def wait_committed(
+    bootstrap: str,
+    group: str,
+    ends: Offsets,
+    alive: subprocess.Popen[bytes] | None,
+    within: float,
+) -> None:
+    """Until `group` has committed `ends` (or past them) on every partition that has records."""
+    todo = {tp: end for tp, end in ends.items() if end > 0}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(todo))
+            if all(tp in committed and committed[tp].offset >= end for tp, end in todo.items()):
+                return
+            if alive is not None and alive.poll() is not None:
+                raise RuntimeError(f"{group}'s process exited with {alive.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{group} did not commit {todo} within {within:.0f} s")
+            await asyncio.sleep(WATCH_INTERVAL)
+    finally:
+        await admin.close()
+
+
 def start_anchor(bootstrap: str, group: str, ends: Offsets) -> subprocess.Popen[bytes]:
     spec = json.dumps({f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()})
     return subprocess.Popen(
