@@ -337,25 +337,9 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown schema_version {version!r}")
 
 
-def _schema_version_schema(schema: dict[str, Any]) -> Any:
-    """For `checked_text_validator`: `SchemaVersion`'s check without calling back into
-    Python — an integer, strictly (no `true`, no `1.0`), that is 1: what
-    `_exactly_an_integer` then `Literal[1]` take, as the same value. Else None."""
-    called = schema.get("function")
-    if (
-        schema.get("type") != "function-before"
-        or not isinstance(called, dict)
-        or called.get("function") is not _exactly_an_integer
-    ):
-        return None
-    return core_schema.chain_schema([core_schema.int_schema(strict=True), schema["schema"]])
-
-
 # The same validators without the models' walks for unstorable text: for what was parsed
 # from JSON text `storable_json` proved storable (`checked_text_validator`).
-_SALES_EVENT_CHECKED_TEXT = checked_text_validator(
-    SALES_EVENT, timestamp_text_schema, _schema_version_schema
-)
+_SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT, timestamp_text_schema)
 _INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT, timestamp_text_schema)
 _INBOUNDS_CHECKED_TEXT = checked_text_validator(
     TYPED_INBOUND_EVENT, timestamp_text_schema, many=True
