@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -223,3 +223,24 @@ class ContractModel(StorableText):
 
 
 _REFUSE_UNSTORABLE_TEXT = StorableText.__dict__["_refuse_unstorable_text"].__func__
+
+
+_M = TypeVar("_M", bound=BaseModel)
+# A model's slots beside its `__dict__`, set directly (`object.__setattr__` looks each up).
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def built(model: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of `model` with these field values (every field, in field order; the
+    dictionary becomes the instance's own) and these fields counted as set, as pydantic
+    holds them — without validating or copying anything: `model_construct` without its
+    per-field look-ups for aliases and defaults. For values the caller built and checked
+    already, of a model without extra fields or private attributes."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    _SET_FIELDS_SET(instance, fields_set)
+    _SET_EXTRA(instance, None)
+    _SET_PRIVATE(instance, None)
+    return instance

@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Any, Literal, TypeVar, assert_never, cast
+from typing import Literal, assert_never, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
 from bogfoer_contracts.events import (
     Order,
@@ -41,6 +41,7 @@ from bogfoer_contracts.ids import escape_part, legacy_posting_key, posting_key
 from bogfoer_contracts.model import (
     ContractModel,
     StorableText,
+    built,
     checked_first,
     checked_text_validator,
     storable_json,
@@ -191,7 +192,6 @@ _CONTAINERS = (
     "holds_raised",
 )
 _CONTAINERS_SET = frozenset(_CONTAINERS)
-_set_attribute = object.__setattr__
 
 
 def copy_state(state: OrderState) -> OrderState:
@@ -209,23 +209,7 @@ def copy_state(state: OrderState) -> OrderState:
     values = state.__dict__.copy()
     for name in _CONTAINERS:
         values[name] = values[name].copy()
-    return _built(type(state), values, state.__pydantic_fields_set__ | _CONTAINERS_SET)
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _built(model: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    """An instance of `model` with these field values (every field, in field order) and
-    these fields counted as set, as pydantic holds them — without validating or copying
-    anything. For a model without extra fields or private attributes (the state, a
-    decision)."""
-    built = model.__new__(model)
-    _set_attribute(built, "__dict__", values)
-    _set_attribute(built, "__pydantic_fields_set__", fields_set)
-    _set_attribute(built, "__pydantic_extra__", None)
-    _set_attribute(built, "__pydantic_private__", None)
-    return built
+    return built(type(state), values, state.__pydantic_fields_set__ | _CONTAINERS_SET)
 
 
 class Decision(ContractModel):
@@ -243,7 +227,7 @@ def _decision(state: OrderState, commands: list[PostingCommand], holds: list[Hol
     validation: every part is what the rules built and validated a moment before, of the
     types mypy checks here, and a decision is made for every event — its validation, 1-3
     µs, looked at each command again."""
-    return _built(
+    return built(
         Decision,
         {"state": state, "commands": commands, "holds": holds, "ignored": None},
         {"state", "commands", "holds"},
@@ -252,7 +236,7 @@ def _decision(state: OrderState, commands: list[PostingCommand], holds: list[Hol
 
 def _ignored(state: OrderState, reason: str) -> Decision:
     """`Decision(state=..., ignored=reason)`, built like `_decision`."""
-    return _built(
+    return built(
         Decision,
         {"state": state, "commands": [], "holds": [], "ignored": reason},
         {"state", "ignored"},
@@ -269,7 +253,7 @@ def _new_state(key: str) -> OrderState:
     values = {**_EMPTY_STATE, "key": key}
     for name in _CONTAINERS:
         values[name] = values[name].copy()
-    return _built(OrderState, values, {"key"})
+    return built(OrderState, values, {"key"})
 
 
 def state_key(event: SalesEvent) -> str:
