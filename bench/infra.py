@@ -13,13 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_devstack.kafka import KafkaBroker
@@ -122,6 +122,33 @@ class Progress:
     rate: float
 
 
+async def _commits(
+    bootstrap: str,
+    group: str,
+    partitions: list[TopicPartition],
+    alive: subprocess.Popen[bytes] | None,
+    within: float,
+) -> AsyncGenerator[tuple[float, dict[TopicPartition, int]], None]:
+    """(when, committed offset by partition) of `group`, every WATCH_INTERVAL, until the
+    caller has seen enough; fails once its process exited or `within` passed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            now = time.monotonic()
+            offsets = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+            yield now, offsets
+            if alive is not None and alive.poll() is not None:
+                raise RuntimeError(f"{group}'s process exited with {alive.returncode}")
+            if now > deadline:
+                raise RuntimeError(f"{group} got only to {offsets} in {within:.0f} s")
+            await asyncio.sleep(WATCH_INTERVAL)
+    finally:
+        await admin.close()
+
+
 async def watch_group(
     bootstrap: str,
     group: str,
@@ -131,18 +158,11 @@ async def watch_group(
     within: float,
 ) -> Progress:
     total = sum(ends[tp] - start[tp] for tp in ends)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     first: tuple[float, int] | None = None
-    deadline = time.monotonic() + within
-    try:
-        while True:
-            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
-            now = time.monotonic()
+    async with contextlib.aclosing(_commits(bootstrap, group, list(ends), alive, within)) as seen:
+        async for now, offsets in seen:
             done = sum(
-                max(0, min(ends[tp], meta.offset) - start[tp])
-                for tp, meta in committed.items()
-                if tp in ends and meta.offset >= 0
+                max(0, min(ends[tp], offsets[tp]) - start[tp]) for tp in ends if tp in offsets
             )
             if first is None and done > 0:
                 first = (now, done)
@@ -152,13 +172,7 @@ async def watch_group(
                 if counted <= 0 or seconds <= 0:
                     raise RuntimeError(f"{group} took all {total} records in one commit")
                 return Progress(counted, seconds, counted / seconds)
-            if alive is not None and alive.poll() is not None:
-                raise RuntimeError(f"{group}'s process exited with {alive.returncode}")
-            if now > deadline:
-                raise RuntimeError(f"{group} committed {done} of {total} in {within:.0f} s")
-            await asyncio.sleep(WATCH_INTERVAL)
-    finally:
-        await admin.close()
+    raise AssertionError("the commits are watched until they end or fail")
 
 
 async def wait_committed(
@@ -170,21 +184,11 @@ async def wait_committed(
 ) -> None:
     """Until `group` has committed `ends` (or past them) on every partition that has records."""
     todo = {tp: end for tp, end in ends.items() if end > 0}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    deadline = time.monotonic() + within
-    try:
-        while True:
-            committed = await admin.list_consumer_group_offsets(group, partitions=list(todo))
-            if all(tp in committed and committed[tp].offset >= end for tp, end in todo.items()):
+    async with contextlib.aclosing(_commits(bootstrap, group, list(todo), alive, within)) as seen:
+        async for _, offsets in seen:
+            if all(offsets.get(tp, -1) >= end for tp, end in todo.items()):
                 return
-            if alive is not None and alive.poll() is not None:
-                raise RuntimeError(f"{group}'s process exited with {alive.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{group} did not commit {todo} within {within:.0f} s")
-            await asyncio.sleep(WATCH_INTERVAL)
-    finally:
-        await admin.close()
+    raise AssertionError("the commits are watched until they end or fail")
 
 
 def start_anchor(bootstrap: str, group: str, ends: Offsets) -> subprocess.Popen[bytes]:
