@@ -156,7 +156,10 @@ def _anchor(found: infra.Infra, stage: Stage, suffix: str, start: Offsets, ends:
     group = f"anchor-{stage.name}-{suffix}"
 
     async def go() -> float:
-        await commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends})
+        # Every partition at the repetition's start, not only those its records went to: a
+        # partition without a committed offset is read from its beginning, so a repetition
+        # whose tenants hashed elsewhere re-read every earlier repetition's records there.
+        await commit_group(found.bootstrap, group, start)
         process = infra.start_anchor(found.bootstrap, group, ends)
         try:
             progress = await infra.watch_group(
@@ -243,7 +246,9 @@ def _service(
         _onboard(found, stage, database, suffix, env)
     if stage.from_start:
         _settings_applied(found, stage, database, suffix, env)
-    asyncio.run(commit_group(found.bootstrap, group, {tp: start[tp] for tp in ends}))
+    # Every partition, as the anchor's (see `_anchor`): the ledger has no groups set to the
+    # end before, and re-read, parsed and claimed the earlier repetitions' commands again.
+    asyncio.run(commit_group(found.bootstrap, group, start))
     asyncio.run(_groups_at_end(found, stage, prefix))
     dead_before = asyncio.run(_dead_letters(found, stage))
     stack = found.stack(f"{stage.name}-{suffix}", database, **env)
