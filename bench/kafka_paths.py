@@ -91,17 +91,25 @@ def event_records(suffix: str, records: int) -> Records:
     return [(key_for(tenant), canonical(tenant, body)) for tenant, body in stream(suffix, records)]
 
 
+# Commands the rules make of an event of the stream, at least (~0.64: a payout or a fee
+# makes none). The ledger's stream was cut from `records` events, ~12,700 commands where
+# the table says 20,000: its windows were a third shorter than the others'.
+COMMANDS_AN_EVENT = 0.5
+
+
 def command_records(suffix: str, records: int) -> Records:
     """The commands the rules make of the stream, until there are `records` of them."""
     settings = {c.tenant_id: c for c in settings_of(suffix)}
     states: dict[str, OrderState] = {}
     out: Records = []
-    for tenant, body in stream(suffix, records):
+    for tenant, body in stream(suffix, int(records / COMMANDS_AN_EVENT)):
         event = parse_event(canonical(tenant, body))
         key = f"{tenant}/{state_key(event)}"
         decision = decide(event, settings[tenant], states.get(key), NOW)
         states[key] = decision.state
         out += [(key_for(tenant), POSTING_COMMAND.dump_json(c)) for c in decision.commands]
+        if len(out) >= records:
+            break
     return out[:records]
 
 
