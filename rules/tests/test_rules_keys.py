@@ -125,3 +125,20 @@ def test_states_of_both_schemes_asking_for_the_same_key_each_get_their_own() -> 
         "bogfoer:shop-a:invoice:shopify:C_1",
         "bogfoer:shop-a:invoice:shopify:C~2F1",
     ]
+
+
+def test_a_state_key_given_decides_as_the_key_decide_derives() -> None:
+    """The mapper hands `decide` the state key it loaded the state by (not derived twice
+    an event): every decision of the golden test's streams is the same either way."""
+    from test_rules_golden import _bench, _decision_text, _shuffled
+
+    for events, config_of, now in (_bench(), _shuffled()):
+        derived: dict[str, OrderState] = {}
+        given: dict[str, OrderState] = {}
+        for event in events:
+            key = state_key(event)
+            slot = f"{event.tenant_id}/{key}"
+            one = decide(event, config_of(event), derived.get(slot), now)
+            other = decide(event, config_of(event), given.get(slot), now, key)
+            assert _decision_text(other) == _decision_text(one)
+            derived[slot], given[slot] = one.state, other.state

@@ -292,14 +292,22 @@ def _state_part(provider: str) -> str:
 
 
 def decide(
-    event: SalesEvent, config: TenantConfig, state: OrderState | None, now: dt.datetime
+    event: SalesEvent,
+    config: TenantConfig,
+    state: OrderState | None,
+    now: dt.datetime,
+    key: str | None = None,
 ) -> Decision:
-    """Apply one event to the state and return what to post, what to hold, or why nothing."""
+    """Apply one event to the state and return what to post, what to hold, or why nothing.
+
+    `key`: `state_key(event)`, when the caller found it already (the mapper does, to load
+    the state): not derived a second time for every event."""
     if event.tenant_id != config.tenant_id:
         raise ValueError(
             f"event for tenant {event.tenant_id!r} with config of {config.tenant_id!r}"
         )
-    key = state_key(event)
+    if key is None:
+        key = state_key(event)
     current = copy_state(state) if state is not None else _new_state(key)
     if current.key != key:
         raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
