@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, SALES_EVENTS, dlq_topic
@@ -42,14 +43,18 @@ class Recorded(Publisher):
         self.records += records
 
 
-def _rows(tenant: str) -> list[OutboxRow]:
-    traced = trace.set_span_in_context(
+def _traced() -> Context:
+    return trace.set_span_in_context(
         NonRecordingSpan(
             SpanContext(
                 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, False, TraceFlags(1)
             )
         )
     )
+
+
+def _rows(tenant: str) -> list[OutboxRow]:
+    traced = _traced()
     return [
         OutboxRow(tenant, POSTINGS_COMMANDS, '{"posting_key": "ordre/1", "kind": "invoice"}'),
         OutboxRow(tenant, POSTINGS_COMMANDS, '{"posting_key": "ordre/2", "æ": "ø"}', trace=traced),
@@ -174,3 +179,32 @@ async def test_a_row_another_run_holds_is_left_to_it(pool: asyncpg.Pool) -> None
         r.payload.encode() for n, r in enumerate(rows) if n != 1
     ]
     assert await _left(pool) == 1
+
+
+async def test_a_row_keeps_the_trace_it_was_written_in_and_an_empty_one_none(
+    pool: asyncpg.Pool,
+) -> None:
+    """A row written in a trace keeps its traceparent; one written with the empty context
+    of a record that came without one (what the mapper's rows mostly have: nothing to
+    inject, so nothing is) or with none at all, outside any span, keeps no trace header —
+    in memory and in the table alike."""
+    tenant = new_tenant()
+    rows = [
+        OutboxRow(tenant, POSTINGS_COMMANDS, '{"n": 1}', trace=_traced()),
+        OutboxRow(tenant, POSTINGS_COMMANDS, '{"n": 2}', trace=Context()),
+        OutboxRow(tenant, POSTINGS_COMMANDS, '{"n": 3}', {"x-a": "b"}, trace=Context()),
+        OutboxRow(tenant, POSTINGS_COMMANDS, '{"n": 4}'),
+    ]
+    written = await _committed(pool, rows)
+    assert [r.headers for r in written.records] == [
+        {
+            "content-type": "application/json",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+        {"content-type": "application/json"},
+        {"content-type": "application/json", "x-a": "b"},
+        {"content-type": "application/json"},
+    ]
+    read_back = Recorded()
+    assert await OutboxRelay(read_back, pool).relay() == 4
+    assert _as_sent(read_back.records) == _as_sent(written.records)
