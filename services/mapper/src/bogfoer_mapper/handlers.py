@@ -280,6 +280,9 @@ class Mapper:
         states: dict[str, policy.OrderState] = {}
         changed: dict[str, policy.OrderState] = {}
         writes = _Writes(tenant)
+        # One time for the batch: what `now` decides (an event waiting too long for its
+        # order) is days, not the µs between two events; the clock was a call per event.
+        now = self.clock()
         for seq, payload, event, key, trace in events:
             try:
                 if event is None:
@@ -287,7 +290,7 @@ class Mapper:
                     raise AssertionError("unreachable")
                 if key not in states and key in stored:
                     states[key] = policy.OrderState.load(stored[key])
-                decision = policy.decide(event, config, states.get(key), self.clock())
+                decision = policy.decide(event, config, states.get(key), now, key)
             except Exception as exc:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
                 writes.dead_letter(seq, payload, exc, event)
@@ -334,7 +337,7 @@ class Mapper:
         key = policy.state_key(event)
         raw_state = await store.load_state(conn, event.tenant_id, key)
         state = None if raw_state is None else policy.OrderState.load(raw_state)
-        decision = policy.decide(event, config, state, self.clock())
+        decision = policy.decide(event, config, state, self.clock(), key)
         await store.save_state(conn, event.tenant_id, key, *_stored(decision.state))
         outcome = decision.ignored or (
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
@@ -474,7 +477,7 @@ class _Writes:
         await store.record_origins(conn, self.tenant, self.origins)
         written = await enqueue_many(conn, self.outbox)
         if self.mapped:
-            await store.record_events(conn, self.tenant, self.mapped, self.mapped_outcomes)
+            await store.record_mapped(conn, self.tenant, self.mapped, self.mapped_outcomes)
         await store.mark_processed(conn, self.processed)
         await store.forget_events(conn, self.forgotten)
         # Once per series, not per event: a label lookup costs more than the increment.

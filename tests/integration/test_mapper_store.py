@@ -1,0 +1,85 @@
+"""The mapper's batch statements (real PostgreSQL) store exactly the strings they are given.
+
+They hand PostgreSQL each column as one JSON array (`json_array_elements_text`, a state as
+the JSON document it is: `json_array_elements`) instead of a text[]: every row must read
+back as the very text a text[] stored — quotes, backslashes, non-ASCII, a state's own
+escapes, and None as NULL — in order, with the duplicates and seqs as before."""
+
+from __future__ import annotations
+
+import json
+
+from bogfoer_kit.db import create_pool, migrate
+from bogfoer_mapper import store
+from bogfoer_rules.policy import OrderState
+
+from .conftest import new_tenant
+
+# Text a JSON array of strings must escape, and a state's JSON whose own escapes (`\"`,
+# `\\`, `\u00e6` never written by pydantic but valid JSON) must not be read as strings.
+AWKWARD = ['a "quoted" \\ back\\slash', "tab\there, newline\nthere", "Ærø ☕ 𝄞", "", "/~:|"]
+
+
+async def test_rows_read_back_as_the_strings_written(fresh_database: str) -> None:
+    tenant = new_tenant()
+    states = {
+        f"order:{n}": (
+            OrderState(key=f"order:{n}", emitted=[text], holds_raised=[text]).model_dump_json(),
+            n % 2 == 0,
+        )
+        for n, text in enumerate(AWKWARD)
+    }
+    states["order:escaped"] = ('{"key": "order:\\u00e6 \\"x\\" \\\\", "emitted": []}', False)
+    events = [
+        (f"e-{n}-{text}", f"order:{n}", text if n % 2 else None, n == 3)
+        for n, text in enumerate(AWKWARD)
+    ]
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        await migrate(pool, "bogfoer_mapper")
+        async with pool.acquire() as conn, conn.transaction():
+            seqs = await store.record_events(conn, tenant, [*events, events[0]])
+            assert seqs[-1] is None  # the second copy in one batch
+            firsts = [seq for seq in seqs[:-1] if seq is not None]
+            assert len(firsts) == len(events)
+            assert firsts == sorted(firsts)  # in order
+            await store.record_mapped(
+                conn, tenant, [(f"m-{t}", "order:0", None, False) for t in AWKWARD], AWKWARD
+            )
+            await store.save_states(conn, tenant, states)
+            await store.record_origins(conn, tenant, [(f"order:{t}", f"key {t}") for t in AWKWARD])
+
+            rows = await conn.fetch(
+                "SELECT event_id, state_key, payload, backfill, processed, outcome FROM events"
+                " WHERE tenant_id = $1 ORDER BY seq",
+                tenant,
+            )
+            assert [tuple(r) for r in rows] == [
+                *((i, k, p, b, False, None) for i, k, p, b in events),
+                *((f"m-{t}", "order:0", None, False, True, t) for t in AWKWARD),
+            ]
+            assert await store.seen_events(
+                conn, tenant, [(i, b) for i, _, _, b in events] + [("other", False)]
+            ) == {(i, b) for i, _, _, b in events}
+            assert await store.load_states(conn, tenant, [*states, "order:none"]) == {
+                k: state for k, (state, _) in states.items()
+            }
+            held = await conn.fetch(
+                "SELECT state_key FROM order_states WHERE tenant_id = $1 AND held"
+                " ORDER BY state_key",
+                tenant,
+            )
+            assert [r["state_key"] for r in held] == sorted(k for k, (_, h) in states.items() if h)
+            origins = await conn.fetch(
+                "SELECT state_key, posting_key FROM posting_origins WHERE tenant_id = $1",
+                tenant,
+            )
+            assert sorted(tuple(r) for r in origins) == sorted(
+                (f"order:{t}", f"key {t}") for t in AWKWARD
+            )
+            # A state as text, not as a JSON value PostgreSQL printed again.
+            escaped = await store.load_state(conn, tenant, "order:escaped")
+            assert escaped == states["order:escaped"][0]
+            assert json.loads(escaped)["key"] == 'order:æ "x" \\'
+    finally:
+        await pool.close()
