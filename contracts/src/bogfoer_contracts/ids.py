@@ -95,11 +95,7 @@ def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
     ends in a 40-hex-digit part (such a key is hashed as well), so a readable key and a
     hashed one cannot meet; two hashed keys meet only if SHA-256 collides.
     """
-    if _TENANT.fullmatch(tenant_id) is None:
-        raise ValueError(f"not a tenant id: {tenant_id!r}")
-    if _KIND.fullmatch(kind) is None:
-        raise ValueError(f"not a posting kind: {kind!r}")
-    head = SEPARATOR.join(["bogfoer", tenant_id, kind])
+    head = _head(tenant_id, kind)
     escaped = list(map(escape_part, parts))  # a generator here cost a third of a key
     key = SEPARATOR.join([head, *escaped])
     tail = escaped[-1] if escaped else ""  # an escaped part holds no separator
@@ -109,6 +105,18 @@ def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
         return key
     digest = hashlib.sha256(key.encode("ascii")).hexdigest()[:_DIGEST_CHARS]
     return f"{head}{SEPARATOR}{digest}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _head(tenant_id: str, kind: str) -> str:
+    """`bogfoer:<tenant>:<kind>`, both checked: remembered, as a process keys documents of
+    a few tenants and five kinds over and over (the checks and the join were a third of
+    a key; a refused pair raises each time, as an exception is not remembered)."""
+    if _TENANT.fullmatch(tenant_id) is None:
+        raise ValueError(f"not a tenant id: {tenant_id!r}")
+    if _KIND.fullmatch(kind) is None:
+        raise ValueError(f"not a posting kind: {kind!r}")
+    return SEPARATOR.join(["bogfoer", tenant_id, kind])
 
 
 _LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
