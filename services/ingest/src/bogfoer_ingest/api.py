@@ -228,18 +228,12 @@ def events_router(
             tracer,
             f"receive {event.type}",
             {"bogfoer.tenant_id": tenant, "bogfoer.event_id": event.id},
-        ):
-            await delivery.deliver(
-                [
-                    raw_record(
-                        tenant,
-                        body,
-                        received_at,
-                        {"x-source": event.source, "x-event-id": event.id},
-                    ),
-                    canonical,
-                ]
-            )
+        ) as trace_headers:
+            raw = {"x-source": event.source, "x-event-id": event.id}
+            if trace_headers is not None:  # written out once for both: none injected
+                raw |= trace_headers
+                canonical.headers.update(trace_headers)
+            await delivery.deliver([raw_record(tenant, body, received_at, raw), canonical])
         accepted_via_http[event.type].inc()
         # `Accepted`'s fields (its schema is the route's answer in the OpenAPI), without
         # building the model only to dump it again: both are plain strings.

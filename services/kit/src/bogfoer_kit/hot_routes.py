@@ -1,19 +1,27 @@
 """A service's hot routes, answered in front of the framework's layers.
 
-Behind uvicorn a FastAPI request passes FastAPI's own middleware (server errors, exception
+Behind uvicorn a FastAPI request passes uvicorn's proxy headers, FastAPI's own `__call__`
+(its native telemetry's check), Starlette's, FastAPI's middleware (server errors, exception
 telemetry, the exception handlers, an exit stack), ours (request metrics, the NUL refusal),
 the router and the parameter resolution before its endpoint runs: for ingest's
 `POST /v1/tenants/{tenant}/events` about as much CPU as the endpoint's own work. A hot
-route is matched here first, by method and the exact shape of its path, and its endpoint
-is called directly; what those layers would do for it is done here, the same way:
+route is matched first, by method and the exact shape of its path, in front of all of it
+(`FastAPIWithHotRoutes.__call__`, and `edge` for the server: in front of uvicorn's proxy
+headers too), and its endpoint is called directly; what those layers would do for it is
+done here, the same way:
 
 - any exception is answered as `install_error_handlers` answers it (`error_answer`: the one
   error shape, the same reasons; an unexpected one logged and answered 500);
 - the request is counted and timed in the same series as `HttpMetrics` (route template,
   status, reason);
-- a request the NUL refusal answers (`%00` in the query), one with a `root_path`, or one
-  whose path parameters do not match their pattern goes to the framework unchanged, which
-  answers it as before (its 400, its 422).
+- a request the NUL refusal answers (`%00` in the query), one with a `root_path` (or to an
+  app that has one), or one whose path parameters do not match their pattern goes to the
+  framework unchanged, which answers it as before (its 400, its 422).
+
+What the skipped outer layers did changes nothing a hot route answers: the proxy headers
+rewrite the client's address and scheme (a hot route reads neither), and FastAPI's native
+telemetry is off while no global OpenTelemetry provider is set (`bogfoer_kit.telemetry`
+hands its provider to the tracers instead; `edge` refuses an app where it is on).
 
 The route stays declared in the FastAPI app, which describes it in the OpenAPI document
 and serves it when it is called in any other way.
@@ -21,6 +29,7 @@ and serves it when it is called in any other way.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +40,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bogfoer_kit.errors import error_answer, refuses_nul
 from bogfoer_kit.metrics import RouteMetrics
@@ -62,11 +72,10 @@ class HotRoute:
 
 
 class HotRoutes:
-    """Outermost ASGI app: hot routes to their endpoints, everything else to `app`."""
+    """The hot routes of an app: each to its endpoint, in front of `fallback` (`serve`)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self.app: ASGIApp | None = None  # the framework's middleware stack, once built
         self._routes: dict[tuple[str, int], list[HotRoute]] = {}
 
     def add(
@@ -96,11 +105,11 @@ class HotRoutes:
                 return route, params
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._match(scope)
+    async def serve(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
+        """A hot route's request to its endpoint; any other to `fallback`."""
+        found = self._match(scope) if self._routes else None
         if found is None:
-            assert self.app is not None
-            await self.app(scope, receive, send)
+            await fallback(scope, receive, send)
             return
         route, params = found
         started = time.perf_counter()
@@ -114,12 +123,35 @@ class HotRoutes:
 
 
 class FastAPIWithHotRoutes(FastAPI):
-    """A FastAPI app with `hot_routes` in front of all of its middleware."""
+    """A FastAPI app with `hot_routes` in front of all of it."""
 
     def __init__(self, service: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hot_routes = HotRoutes(service)
 
-    def build_middleware_stack(self) -> ASGIApp:
-        self.hot_routes.app = super().build_middleware_stack()
-        return self.hot_routes
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.root_path:  # FastAPI sets it on the scope: the framework's, as before
+            await super().__call__(scope, receive, send)
+            return
+        await self.hot_routes.serve(scope, receive, send, super().__call__)
+
+    def edge(self, forwarded_allow_ips: str | None = None) -> ASGIApp:
+        """What uvicorn serves, started with `proxy_headers=False`: the hot routes, then
+        uvicorn's proxy headers (trusting `forwarded_allow_ips`, by default what uvicorn
+        trusts) in front of the app, as uvicorn would put them."""
+        if self._native_telemetry.enabled():
+            raise RuntimeError(
+                "FastAPI's native telemetry is on (a global OpenTelemetry provider is set):"
+                " its span would miss the hot routes served in front of it"
+            )
+        trusted = forwarded_allow_ips or os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+        behind = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted)
+        hot, root_path = self.hot_routes, self.root_path
+
+        async def edge(scope: Scope, receive: Receive, send: Send) -> None:
+            if root_path:
+                await behind(scope, receive, send)
+                return
+            await hot.serve(scope, receive, send, behind)
+
+        return edge

@@ -23,6 +23,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from bogfoer_kit.hot_routes import FastAPIWithHotRoutes
 from bogfoer_kit.logs import configure
 from bogfoer_kit.settings import WebSettings
 
@@ -67,8 +68,12 @@ def serve(
     # "killed by SIGTERM" (exit -15/143). This one turns the drained stop into exit 0.
     signal.signal(signal.SIGTERM, _drained)
     bound_startup(app, settings.startup_timeout_seconds, gc_thresholds)
+    # An app's hot routes are served in front of uvicorn's proxy headers, too: `edge` puts
+    # them in front of the app itself, as uvicorn would have.
+    hot = isinstance(app, FastAPIWithHotRoutes)
     uvicorn.run(
-        app,
+        app.edge() if hot else app,
+        proxy_headers=not hot,
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),

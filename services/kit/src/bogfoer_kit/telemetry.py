@@ -17,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 
 # The sampler of a process that exports nothing: it records only what arrives sampled.
@@ -65,30 +68,48 @@ def traced(context: Context | None) -> Iterator[None]:
 
 
 @contextmanager
-def server_span(tracer: trace.Tracer, name: str, attributes: Attributes) -> Iterator[None]:
+def server_span(
+    tracer: trace.Tracer, name: str, attributes: Attributes
+) -> Iterator[dict[str, str] | None]:
     """`tracer.start_as_current_span(name, kind=SERVER, attributes=attributes)`: a request's
     trace starts here. In a process that exports nothing, with no trace around it, the span
     would be the SDK's non-recording span of two new ids: made here directly, without the
     sampler, the span's arguments and `use_span`'s layers (a tenth of ingest's own work
-    for a request). What is published inside carries its `traceparent` as before."""
+    for a request). What is published inside carries its `traceparent` as before.
+
+    Yields the trace headers `propagate.inject` would write for the span, written out
+    directly (a record's headers given them are not injected again: `bogfoer_kit.publish`),
+    where that is certain: the span made here and the propagators the default W3C pair with
+    no baggage in the context; else None (inject as before)."""
     if getattr(tracer, "sampler", None) is not _UNRECORDED or (
         trace.get_current_span().get_span_context().is_valid
     ):
         with tracer.start_as_current_span(name, kind=trace.SpanKind.SERVER, attributes=attributes):
-            yield
+            yield None
         return
     ids = tracer.id_generator  # type: ignore[attr-defined]  # the SDK's Tracer (sampler above)
-    trace_id = ids.generate_trace_id()
+    trace_id, span_id = ids.generate_trace_id(), ids.generate_span_id()
     flags = TraceFlags.DEFAULT  # not sampled; the SDK's mark of a random trace id, as it sets
     if ids.is_trace_id_random():
         flags |= TraceFlags.RANDOM_TRACE_ID
     span = NonRecordingSpan(
-        SpanContext(
-            trace_id, ids.generate_span_id(), is_remote=False, trace_flags=TraceFlags(flags)
-        )
+        SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags))
     )
     token = otel_context.attach(trace.set_span_in_context(span))
     try:
-        yield
+        if trace_id and span_id and _w3c_only() and not baggage.get_all():
+            # TraceContextTextMapPropagator's `traceparent` (no trace state: a new trace).
+            yield {"traceparent": f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"}
+        else:
+            yield None
     finally:
         otel_context.detach(token)
+
+
+def _w3c_only() -> bool:
+    """Whether the process propagates with OpenTelemetry's default, W3C trace context and
+    baggage (`OTEL_PROPAGATORS` unset, or `tracecontext,baggage`)."""
+    textmap = propagate.get_global_textmap()
+    return isinstance(textmap, CompositePropagator) and [
+        type(p) for p in getattr(textmap, "_propagators", ())
+    ] == [TraceContextTextMapPropagator, W3CBaggagePropagator]
