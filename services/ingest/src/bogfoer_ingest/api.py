@@ -34,7 +34,7 @@ from bogfoer_ingest.auth import SIGNATURE_HEADER, authenticate
 from bogfoer_ingest.delivery import Delivery
 from bogfoer_ingest.metrics import events_via
 from bogfoer_ingest.settings import IngestSettings
-from bogfoer_ingest.shop_events import stamped
+from bogfoer_ingest.shop_events import stamped_body
 from bogfoer_ingest.signatures import SignatureError, verify
 from bogfoer_ingest.stripe.event import StripeEvent
 from bogfoer_ingest.stripe_consumer import STRIPE_EVENT_ID, canonical_record
@@ -221,7 +221,7 @@ def events_router(
     ) -> JSONResponse:
         received_at = dt.datetime.now(dt.UTC)
         body = await shop_body(tenant, request, authorization)
-        event = stamped(request_body.parse(body), tenant, received_at, body)
+        event = stamped_body(body, tenant, received_at)
         canonical = canonical_record(event)  # serialised before anything is published
         # The sale's trace starts here: both records, and everything after, belong to it.
         with server_span(

@@ -74,10 +74,9 @@ class Delivery:
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(f"Kafka did not take the records: {exc!r}") from exc
         # Not cancelled on timeout: the producer still owns them (see the module docstring).
-        done, pending = await asyncio.wait(acks, timeout=max(0.0, until - loop.time()))
-        if pending:
+        if not await _all_done(acks, until):
             raise self._unavailable(f"Kafka did not acknowledge within {self.deadline:g} s")
-        for ack in done:
+        for ack in acks:
             if (error := ack.exception()) is not None:
                 self.publisher.failed(error)
                 raise self._unavailable(f"Kafka refused the records: {error!r}") from error
@@ -130,3 +129,35 @@ class Delivery:
     def _metadata_changed(self, cluster: Any) -> None:
         if cluster is self._cluster:
             self._leaders_by_topic.clear()
+
+
+async def _all_done(futures: Sequence[asyncio.Future[Any]], until: float) -> bool:
+    """Whether every one of `futures` is done by `until` (the loop's time), none cancelled
+    here: `asyncio.wait(futures, timeout=...)` with one waiter for all of them, without the
+    sets it makes of them before and after (a request's two acks: a tenth of its delivery)."""
+    left = [future for future in futures if not future.done()]
+    if not left:
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[bool] = loop.create_future()
+    waiting = len(left)
+
+    def one_done(_: asyncio.Future[Any]) -> None:
+        nonlocal waiting
+        waiting -= 1
+        if not waiting and not waiter.done():
+            waiter.set_result(True)
+
+    def too_late() -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+
+    for future in left:
+        future.add_done_callback(one_done)
+    timer = loop.call_at(until, too_late)
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+        for future in left:
+            future.remove_done_callback(one_done)

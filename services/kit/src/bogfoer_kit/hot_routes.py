@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -145,7 +145,10 @@ class FastAPIWithHotRoutes(FastAPI):
                 " its span would miss the hot routes served in front of it"
             )
         trusted = forwarded_allow_ips or os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-        behind = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted)
+        # uvicorn's own ASGI types, narrower than Starlette's: the same callables.
+        behind: ASGIApp = cast(
+            ASGIApp, ProxyHeadersMiddleware(cast(Any, super().__call__), trusted_hosts=trusted)
+        )
         hot, root_path = self.hot_routes, self.root_path
 
         async def edge(scope: Scope, receive: Receive, send: Send) -> None:

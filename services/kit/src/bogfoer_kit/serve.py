@@ -69,10 +69,10 @@ def serve(
     signal.signal(signal.SIGTERM, _drained)
     bound_startup(app, settings.startup_timeout_seconds, gc_thresholds)
     # An app's hot routes are served in front of uvicorn's proxy headers, too: `edge` puts
-    # them in front of the app itself, as uvicorn would have.
+    # those in front of the app itself, as uvicorn would have.
     hot = isinstance(app, FastAPIWithHotRoutes)
     uvicorn.run(
-        app.edge() if hot else app,
+        app.edge() if isinstance(app, FastAPIWithHotRoutes) else app,
         proxy_headers=not hot,
         host=settings.http_host,
         port=settings.http_port,
