@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from bogfoer_kit.telemetry import make_tracer_provider, server_span
 
@@ -149,3 +150,41 @@ def test_a_request_span_inside_a_sampled_trace_is_recorded_without_an_exporter()
         otel_context.detach(token)
     assert recorded
     assert [s.name for s in kept.spans] == ["receive order.placed"]
+
+
+def test_a_request_span_made_directly_gives_the_trace_headers_inject_would_write() -> None:
+    """What `server_span` yields for its records is what `propagate.inject` writes inside it
+    (ingest gives it to both of a request's records instead of injecting for them)."""
+    tracer = make_tracer_provider("ingest", "none").get_tracer("test")
+    for _ in range(20):
+        with server_span(tracer, "receive order.placed", {}) as given:
+            injected: dict[str, str] = {}
+            propagate.inject(injected)
+        assert given == injected
+        assert list(injected) == ["traceparent"]
+
+
+def test_a_request_span_gives_no_trace_headers_where_inject_may_write_others() -> None:
+    """A recorded span, baggage in the context or other propagators: its records are
+    injected as before (None)."""
+    recording = make_tracer_provider("ingest", "console")
+    with server_span(recording.get_tracer("test"), "receive", {}) as given:
+        assert given is None
+    recording.shutdown()
+    tracer = make_tracer_provider("ingest", "none").get_tracer("test")
+    token = otel_context.attach(baggage.set_baggage("shop", "a"))
+    try:
+        with server_span(tracer, "receive", {}) as given:
+            injected: dict[str, str] = {}
+            propagate.inject(injected)
+            assert given is None
+            assert "baggage" in injected
+    finally:
+        otel_context.detach(token)
+    textmap = propagate.get_global_textmap()
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
+    try:
+        with server_span(tracer, "receive", {}) as given:
+            assert given is None
+    finally:
+        propagate.set_global_textmap(textmap)

@@ -3,6 +3,7 @@ per state of the producer's metadata, and again as soon as that changes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -88,3 +89,25 @@ async def test_a_renewed_producer_is_asked_afresh(client: Client) -> None:
     client.cluster = Cluster(_leaders("a", 7))  # a new producer: its own metadata
     assert await delivery._leaders_reachable({"a"})
     assert client.asked[-1] == 7
+
+
+async def test_the_acks_are_awaited_together_until_the_deadline() -> None:
+    """`_all_done` answers as `asyncio.wait(acks, timeout=…)` did: True once every ack is
+    done (a refused one too), False at the deadline, and it cancels none of them."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+    done.set_result(None)
+    assert await delivery_module._all_done([done], loop.time() + 1)
+    assert await delivery_module._all_done([], loop.time() + 1)
+
+    first, second = loop.create_future(), loop.create_future()
+    loop.call_later(0.01, first.set_result, None)
+    loop.call_later(0.02, second.set_exception, RuntimeError("refused"))
+    assert await delivery_module._all_done([first, second, done], loop.time() + 5)
+
+    late: asyncio.Future[Any] = loop.create_future()
+    assert not await delivery_module._all_done([done, late], loop.time() + 0.02)
+    assert not late.done()  # still the producer's
+    late.set_result(None)  # its callback was taken off: nothing left to call
+    await asyncio.sleep(0)
+    assert not await delivery_module._all_done([late, loop.create_future()], loop.time())

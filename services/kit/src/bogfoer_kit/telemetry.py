@@ -108,8 +108,18 @@ def server_span(
 
 def _w3c_only() -> bool:
     """Whether the process propagates with OpenTelemetry's default, W3C trace context and
-    baggage (`OTEL_PROPAGATORS` unset, or `tracecontext,baggage`)."""
+    baggage (`OTEL_PROPAGATORS` unset, or `tracecontext,baggage`); worked out once for each
+    propagator the process is given."""
+    global _W3C
     textmap = propagate.get_global_textmap()
-    return isinstance(textmap, CompositePropagator) and [
-        type(p) for p in getattr(textmap, "_propagators", ())
-    ] == [TraceContextTextMapPropagator, W3CBaggagePropagator]
+    if _W3C[0] is not textmap:
+        _W3C = (
+            textmap,
+            isinstance(textmap, CompositePropagator)
+            and [type(p) for p in getattr(textmap, "_propagators", ())]
+            == [TraceContextTextMapPropagator, W3CBaggagePropagator],
+        )
+    return _W3C[1]
+
+
+_W3C: tuple[object, bool] = (None, False)  # the last global propagator, and its answer
