@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import REGISTRY
+from starlette.types import ASGIApp
 
 from bogfoer_kit.errors import ApiError, install_error_handlers
 from bogfoer_kit.hot_routes import FastAPIWithHotRoutes
@@ -89,7 +90,7 @@ def _samples(service: str) -> dict[tuple[Any, ...], float]:
     return found
 
 
-async def _answers(app: FastAPI) -> list[tuple[int, dict[str, str], bytes]]:
+async def _answers(app: ASGIApp) -> list[tuple[int, dict[str, str], bytes]]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     answers = []
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -133,3 +134,36 @@ async def test_the_openapi_document_still_describes_the_hot_route() -> None:
     framework_app, _ = _app("framework-route-openapi", hot=False)
     assert hot_app.openapi() == framework_app.openapi()
     assert "post" in hot_app.openapi()["paths"][TEMPLATE]
+
+
+async def test_the_servers_edge_answers_as_the_framework_does() -> None:
+    """What uvicorn runs (`edge()`, with its own proxy headers off): the hot route in front
+    of everything, the same answers and metrics; the rest behind uvicorn's proxy headers,
+    which still give a route the client a trusted proxy forwarded for."""
+    hot_app, served = _app("edge-route-test", hot=True)
+    framework_app, _ = _app("edge-framework-route-test", hot=False)
+    assert isinstance(hot_app, FastAPIWithHotRoutes)
+    for app in (hot_app, framework_app):
+
+        @app.get("/whoami")
+        async def whoami(request: Request) -> dict[str, str]:
+            assert request.client is not None
+            return {"client": request.client.host, "scheme": request.url.scheme}
+
+    assert await _answers(hot_app.edge()) == await _answers(framework_app)
+    assert served == ["abc"] * len(HOT)
+    assert _samples("edge-route-test") == _samples("edge-framework-route-test")
+
+    transport = httpx.ASGITransport(app=hot_app.edge(), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        answer = await client.get("/whoami", headers=forwarded)
+    assert answer.json() == {"client": "203.0.113.7", "scheme": "https"}
+
+
+def test_the_edge_refuses_an_app_whose_native_telemetry_is_on() -> None:
+    """FastAPI's own span would miss the hot routes served in front of it."""
+    app = FastAPIWithHotRoutes("edge-telemetry-test")
+    app._native_telemetry.enabled = lambda: True  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="native telemetry"):
+        app.edge()
