@@ -90,8 +90,8 @@ def _samples(service: str) -> dict[tuple[Any, ...], float]:
     return found
 
 
-async def _answers(app: ASGIApp) -> list[tuple[int, dict[str, str], bytes]]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+async def _answers(app: ASGIApp, root_path: str = "") -> list[tuple[int, dict[str, str], bytes]]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
     answers = []
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for method, path, body, headers in REQUESTS:
@@ -167,3 +167,53 @@ def test_the_edge_refuses_an_app_whose_native_telemetry_is_on() -> None:
     app._native_telemetry.enabled = lambda: True  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="native telemetry"):
         app.edge()
+
+
+async def test_a_request_under_a_root_path_is_the_frameworks() -> None:
+    """An app mounted under a root path (its own, or the server's `--root-path` in the
+    scope): every request goes to the framework, through the app and through its edge,
+    and is answered as a plain FastAPI app answers it."""
+    for service, root in (("root-app", "/api"), ("root-scope", "")):
+        hot_app, served = _app(f"{service}-hot", hot=True)
+        framework_app, _ = _app(f"{service}-framework", hot=False)
+        assert isinstance(hot_app, FastAPIWithHotRoutes)
+        hot_app.root_path = framework_app.root_path = root
+        scope_root = "" if root else "/api"
+        expected = await _answers(framework_app, scope_root)
+        assert await _answers(hot_app, scope_root) == expected
+        assert await _answers(hot_app.edge(), scope_root) == expected
+        assert served == [], service
+
+
+async def _client_seen(edge: ASGIApp, peer: str) -> dict[str, str]:
+    transport = httpx.ASGITransport(app=edge, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        answer = await client.get("/whoami", headers=forwarded)
+    seen: dict[str, str] = answer.json()
+    return seen
+
+
+async def test_the_edge_trusts_the_proxies_uvicorn_trusts_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind the edge, as behind uvicorn's own proxy headers: a peer not trusted cannot
+    claim another client's address or scheme; `FORWARDED_ALLOW_IPS` (uvicorn's setting)
+    or the `forwarded_allow_ips` given name the proxies that can."""
+    app, _ = _app("edge-trust-test", hot=True)
+    assert isinstance(app, FastAPIWithHotRoutes)
+
+    @app.get("/whoami")
+    async def whoami(request: Request) -> dict[str, str]:
+        assert request.client is not None
+        return {"client": request.client.host, "scheme": request.url.scheme}
+
+    proxy = "198.51.100.9"
+    spoofed = {"client": "203.0.113.7", "scheme": "https"}
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    assert await _client_seen(app.edge(), proxy) == {"client": proxy, "scheme": "http"}
+    assert await _client_seen(app.edge(), "::1") == spoofed  # uvicorn's default: local
+    assert await _client_seen(app.edge(proxy), proxy) == spoofed
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", proxy)
+    assert await _client_seen(app.edge(), proxy) == spoofed
+    assert await _client_seen(app.edge(), "127.0.0.1") == {"client": "127.0.0.1", "scheme": "http"}
