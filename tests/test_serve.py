@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gc
 import runpy
+import signal
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 import bogfoer_kit.serve
 from bogfoer_dinero.sealing import SecretSealer
+from bogfoer_kit.hot_routes import FastAPIWithHotRoutes
 from bogfoer_kit.serve import bound_startup
+from bogfoer_kit.settings import WebSettings
 
 
 async def test_what_the_start_made_is_out_of_the_collectors_reach() -> None:
@@ -67,3 +71,23 @@ def test_a_hot_service_starts_with_its_collector_running_less_often(
     (thresholds,) = started
     assert thresholds is not None
     assert thresholds[0] > gc.get_threshold()[0]
+
+
+@pytest.mark.parametrize("hot", [True, False])
+def test_an_app_with_hot_routes_is_served_through_its_edge(
+    hot: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn runs an app with hot routes as its `edge()`, with uvicorn's own proxy headers
+    off (the edge puts them behind the hot routes: on as well, a forwarded address would be
+    rewritten twice); any other app as itself, with them on."""
+    ran: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
+    monkeypatch.setattr(bogfoer_kit.serve, "configure", lambda *_: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.append((app, options)))
+    app = FastAPIWithHotRoutes("serve-edge-test") if hot else FastAPI()
+    bogfoer_kit.serve.serve(app, WebSettings())
+
+    ((served, options),) = ran
+    assert options["proxy_headers"] is not hot
+    assert (served is app) is not hot
+    assert callable(served)
