@@ -7,8 +7,10 @@ may start at once; an advisory lock per schema makes exactly one of them migrate
 
 from __future__ import annotations
 
+import json
 import ssl
 import zlib
+from collections.abc import Iterable
 from importlib import resources
 
 import asyncpg
@@ -18,6 +20,25 @@ from bogfoer_kit.tls import client_context
 
 # What a handler holds: a plain connection or one lent by a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+def json_texts(values: Iterable[str | None]) -> str:
+    """Strings for a statement as one JSON array (`json_array_elements_text($n::json)`),
+    not as a text[]: asyncpg encodes an array element by element, with type checks in
+    Python for each string; PostgreSQL reads the JSON in C (the mapper's and the ledger's
+    batches: ~1.5 µs of the mapper's CPU an event). For short strings (ids, keys,
+    outcomes): escaping a long one (an event's JSON) costs more than asyncpg's copy. None
+    is JSON null, SQL NULL. Each string reads back as itself; one a text[] could not
+    store (a NUL, a lone surrogate) is refused as there, a `DataError`. Not escaped to
+    ASCII: shorter, and the string goes as the UTF-8 a text[] sent."""
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def json_documents(documents: Iterable[str]) -> str:
+    """JSON documents for a statement as one JSON array of them
+    (`json_array_elements($n::json)`, each `::text` the document's own text, byte for
+    byte): joined as they are, not escaped as strings to be read back (`json_texts`)."""
+    return "[" + ",".join(documents) + "]"
 
 
 async def create_pool(

@@ -16,7 +16,7 @@ import asyncpg
 
 from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
 from bogfoer_contracts.postings import PostingCommand, PostingResult
-from bogfoer_kit.db import Conn
+from bogfoer_kit.db import Conn, json_documents, json_texts
 from bogfoer_ledger import rules
 from bogfoer_ledger.rules import Change as Change
 from bogfoer_ledger.rules import Posting, Transition
@@ -26,26 +26,11 @@ from bogfoer_ledger.rules import RecordRef as RecordRef
 def _by_partition(refs: list[RecordRef]) -> dict[tuple[str, int], list[int]]:
     """The records' positions in `refs` per (topic, partition), in order. A tenant batch is
     one partition's (`bogfoer_kit.consumer`): its statements pass the topic and the
-    partition once and only the offsets as an array (see `_text_array`)."""
+    partition once and only the offsets as an array (see `bogfoer_kit.db.json_texts`)."""
     out: dict[tuple[str, int], list[int]] = {}
     for n, ref in enumerate(refs):
         out.setdefault((ref.topic, ref.partition), []).append(n)
     return out
-
-
-def _text_array(values: Iterable[str | None]) -> str:
-    """Strings for a statement as one JSON array (`json_array_elements_text($n::json)`),
-    not as a text[]: asyncpg encodes an array element by element, with two type checks in
-    Python for each string, and arrays of strings were most of what writing a batch cost
-    this process. Postgres reads the JSON in C. None is JSON null, SQL NULL."""
-    return json.dumps(list(values))
-
-
-def _json_array(documents: Iterable[str]) -> str:
-    """JSON documents for a statement as one JSON array of them
-    (`json_array_elements($n::json)`): joined as they are, not quoted and escaped as
-    strings to be read back (`_text_array`)."""
-    return "[" + ",".join(documents) + "]"
 
 
 async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
@@ -85,7 +70,7 @@ async def _lock_tenants(conn: Conn, tenants: Iterable[str]) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('ledger-tenant:' || tenant))"
         " FROM json_array_elements_text($1::json) AS tenant ORDER BY tenant",
-        _text_array(set(tenants)),
+        json_texts(set(tenants)),
     )
 
 
@@ -97,7 +82,7 @@ async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
         " detail, updated_at, last_result_at"
         " FROM postings WHERE posting_key = ANY(ARRAY(SELECT json_array_elements_text($1::json)))"
         " ORDER BY posting_key FOR UPDATE",
-        _text_array(set(keys)),
+        json_texts(set(keys)),
     )
     return {
         r["posting_key"]: Posting(
@@ -197,13 +182,13 @@ def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> lis
             (
                 topic,
                 partition,
-                _json_array(p.command or "null" for p in postings),
-                _text_array(p.tenant_id for p in postings),
-                _text_array(p.kind for p in postings),
+                json_documents(p.command or "null" for p in postings),
+                json_texts(p.tenant_id for p in postings),
+                json_texts(p.kind for p in postings),
                 _column(postings, "amount_minor"),
-                _text_array(p.currency for p in postings),
+                json_texts(p.currency for p in postings),
                 _column(postings, "created_at"),
-                _text_array(p.trace_id for p in postings),
+                json_texts(p.trace_id for p in postings),
                 [created[p.posting_key].ref.offset for p in postings],
             ),
         )

@@ -2,30 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-
 from bogfoer_contracts.tenants import TenantConfig
-from bogfoer_kit.db import Conn
-
-
-def _texts(values: Iterable[str | None]) -> str:
-    """Strings for a statement as one JSON array (`json_array_elements_text($n::json)`),
-    not as a text[]: asyncpg encodes an array element by element, with type checks for
-    each (the ledger's way, `bogfoer_ledger.store`); PostgreSQL reads the JSON in C.
-    Recording a poll of 3,650 events this way cost ~1.5 µs of this process's CPU less an
-    event. For short strings (ids, keys, outcomes): escaping a long one (an event's JSON)
-    costs more than asyncpg's copy. None is JSON null, SQL NULL. Every string here is
-    storable (no NUL, no lone surrogate: what they come from was validated), so the JSON
-    reads back as exactly these strings."""
-    return json.dumps(list(values), ensure_ascii=False)
-
-
-def _documents(documents: Iterable[str]) -> str:
-    """JSON documents (states) for a statement as one JSON array of them
-    (`json_array_elements($n::json)`, each `::text` the document's own text, byte for
-    byte): joined as they are, not escaped as strings to be read back."""
-    return "[" + ",".join(documents) + "]"
+from bogfoer_kit.db import Conn, json_documents, json_texts
 
 
 async def lock_tenant(conn: Conn, tenant_id: str) -> None:
@@ -72,13 +50,13 @@ def _event_columns(
 ) -> tuple[str, str, str, list[str | None], list[bool], str]:
     return (
         tenant_id,
-        _texts(e[0] for e in events),
-        _texts(e[1] for e in events),
+        json_texts(e[0] for e in events),
+        json_texts(e[1] for e in events),
         # Payloads stay a text[]: escaping an event's JSON as a JSON string cost several
         # times what asyncpg's copy of it does (mapped events have none: all NULL).
         [e[2] for e in events],
         [e[3] for e in events],
-        _texts(outcomes),
+        json_texts(outcomes),
     )
 
 
@@ -122,7 +100,7 @@ async def seen_events(
         "SELECT event_id, backfill FROM events WHERE tenant_id = $1"
         " AND event_id = ANY(ARRAY(SELECT json_array_elements_text($2::json)))",
         tenant_id,
-        _texts({event_id for event_id, _ in events}),
+        json_texts({event_id for event_id, _ in events}),
     )
     return {(r["event_id"], r["backfill"]) for r in rows}
 
@@ -166,7 +144,7 @@ async def load_states(conn: Conn, tenant_id: str, state_keys: list[str]) -> dict
         " AND state_key = ANY(ARRAY(SELECT json_array_elements_text($2::json)))"
         " ORDER BY state_key FOR UPDATE",
         tenant_id,
-        _texts(state_keys),
+        json_texts(state_keys),
     )
     return {r["state_key"]: r["state"] for r in rows}
 
@@ -182,8 +160,8 @@ async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, b
             " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
             " state = EXCLUDED.state, held = EXCLUDED.held, updated_at = now()",
             tenant_id,
-            _texts(states),
-            _documents(state for state, _ in states.values()),
+            json_texts(states),
+            json_documents(state for state, _ in states.values()),
             [held for _, held in states.values()],
         )
 
@@ -211,8 +189,8 @@ async def record_origins(conn: Conn, tenant_id: str, origins: list[tuple[str, st
             " (json_array_elements_text($2::json), json_array_elements_text($3::json))"
             " AS o(state_key, posting_key) ON CONFLICT DO NOTHING",
             tenant_id,
-            _texts(state_key for state_key, _ in origins),
-            _texts(key for _, key in origins),
+            json_texts(state_key for state_key, _ in origins),
+            json_texts(key for _, key in origins),
         )
 
 
