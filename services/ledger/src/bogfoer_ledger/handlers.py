@@ -5,6 +5,8 @@ the tracking rows of its records (`store.py`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from bogfoer_contracts.ops import OPS_ACTION, OpsAction
@@ -36,13 +38,25 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
 
     async def on_commands(batch: TenantBatch) -> None:
         # Parsed in the transaction, not before it: a poll's tenant batches run together,
-        # and this one's first statements run while the next one is parsed.
+        # and this one's first statements run while the next one is parsed. Its records are
+        # tracked while they are parsed (the claim needs only their positions): PostgreSQL
+        # inserts the batch's tracking rows while this process parses it.
         async with pool.acquire() as conn, conn.transaction():
-            commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
-                (_ref(record), command, trace_id_of(record.header("traceparent")))
-                for record, command in batch.parsed(parse_command, "invalid_command")
-            ]
-            changes = await store.apply_commands(conn, commands) if commands else []
+            claiming = asyncio.ensure_future(store.claim(conn, [_ref(r) for r in batch.records]))
+            await asyncio.sleep(0)  # its statement sent before the parse holds the loop
+            try:
+                commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
+                    (_ref(record), command, trace_id_of(record.header("traceparent")))
+                    for record, command in batch.parsed(parse_command, "invalid_command")
+                ]
+            except BaseException:
+                # The connection must be free for the rollback.
+                await asyncio.gather(claiming, return_exceptions=True)
+                raise
+            claimed = await claiming
+            changes = (
+                await store.apply_commands(conn, commands, claimed=claimed) if commands else []
+            )
         count_transitions((c.tenant_id, c.kind, old, new) for c, (old, new) in changes)
 
     async def on_results(batch: TenantBatch) -> None:

@@ -52,6 +52,12 @@ async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
     return fresh
 
 
+async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
+    """Track the records before they are parsed; the ones new (not applied before). A
+    record that then proves invalid stays tracked: it is dead-lettered whenever it comes."""
+    return {ref for ref, new in zip(refs, await _claim_all(conn, refs), strict=True) if new}
+
+
 async def _claim(conn: Conn, ref: RecordRef) -> bool:
     return (await _claim_all(conn, [ref]))[0]
 
@@ -263,13 +269,18 @@ async def apply_commands(
     conn: Conn,
     commands: list[tuple[RecordRef, PostingCommand, str | None]],
     part: int = WRITE_PART,
+    *,
+    claimed: set[RecordRef] | None = None,
 ) -> list[tuple[PostingCommand, Change]]:
     """Record commands (record, command, trace id), in order, in the caller's transaction;
-    the state changes they made. A record applied before changes nothing. Written `part`
-    commands at a time, each part's statements in flight while the next part folds: the
-    rows are those of one part for the whole batch (a posting's history in its order)."""
-    fresh = await _claim_all(conn, [ref for ref, _, _ in commands])
-    todo = [c for c, new in zip(commands, fresh, strict=True) if new]
+    the state changes they made. A record applied before changes nothing. `claimed`: the
+    records new, tracked already in this transaction (`claim`); else they are tracked here.
+    Written `part` commands at a time, each part's statements in flight while the next part
+    folds: the rows are those of one part for the whole batch (a posting's history in its
+    order)."""
+    if claimed is None:
+        claimed = await claim(conn, [ref for ref, _, _ in commands])
+    todo = [c for c in commands if c[0] in claimed]
     if not todo:
         return []
     await _lock_tenants(conn, (c.tenant_id for _, c, _ in todo))
