@@ -33,9 +33,11 @@ def _by_partition(refs: list[RecordRef]) -> dict[tuple[str, int], list[int]]:
     return out
 
 
-async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
-    """Track the records; for each, whether it is new (not applied before)."""
-    fresh = [True] * len(refs)
+async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
+    """Track the records; the ones new (not applied before). The ledger's commands are
+    claimed before they are parsed: a record that then proves invalid stays tracked, and
+    is dead-lettered whenever it comes."""
+    fresh: set[RecordRef] = set()
     for (topic, partition), positions in _by_partition(refs).items():
         rows = await conn.fetch(
             'INSERT INTO ledger_applied (topic, partition, "offset")'
@@ -45,21 +47,12 @@ async def _claim_all(conn: Conn, refs: list[RecordRef]) -> list[bool]:
             partition,
             [refs[n].offset for n in positions],
         )
-        if len(rows) < len(positions):  # some applied before (a redelivery)
-            claimed = {r[0] for r in rows}
-            for n in positions:
-                fresh[n] = refs[n].offset in claimed
+        if len(rows) == len(positions):  # all new: no redelivery among them
+            fresh.update(refs[n] for n in positions)
+        else:
+            new = {r[0] for r in rows}
+            fresh.update(refs[n] for n in positions if refs[n].offset in new)
     return fresh
-
-
-async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
-    """Track the records before they are parsed; the ones new (not applied before). A
-    record that then proves invalid stays tracked: it is dead-lettered whenever it comes."""
-    return {ref for ref, new in zip(refs, await _claim_all(conn, refs), strict=True) if new}
-
-
-async def _claim(conn: Conn, ref: RecordRef) -> bool:
-    return (await _claim_all(conn, [ref]))[0]
 
 
 async def _lock_tenants(conn: Conn, tenants: Iterable[str]) -> None:
@@ -318,8 +311,8 @@ async def apply_results(
 ) -> list[tuple[PostingResult, Change]]:
     """Record results, in order, in the caller's transaction; the state changes they made.
     A record applied before changes nothing."""
-    fresh = await _claim_all(conn, [ref for ref, _ in results])
-    todo = [r for r, new in zip(results, fresh, strict=True) if new]
+    claimed = await claim(conn, [ref for ref, _ in results])
+    todo = [r for r in results if r[0] in claimed]
     if not todo:
         return []
     await _lock_tenants(conn, (r.tenant_id for _, r in todo))
@@ -494,7 +487,7 @@ async def record_action(
 async def apply_action(conn: Conn, ref: RecordRef, action: OpsAction) -> bool:
     """An action seen on ops.actions.v1, in the trail exactly once (in the caller's
     transaction)."""
-    if not await _claim(conn, ref):
+    if ref not in await claim(conn, [ref]):
         return False
     await record_action(conn, action)
     return True
@@ -546,7 +539,7 @@ async def apply_dead_letter(
     dead-letter record, and once per record it was made of. A consumer's poll whose dead
     letter went out but whose commit did not (its outbox or another publish failed after
     it) comes again and dead-letters the same record again; that copy is not listed."""
-    if not await _claim(conn, ref):
+    if ref not in await claim(conn, [ref]):
         return False
     await conn.execute(
         'INSERT INTO dead_letters (tenant_id, topic, partition, "offset", original_topic,'
