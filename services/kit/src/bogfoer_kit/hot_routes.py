@@ -149,12 +149,11 @@ class FastAPIWithHotRoutes(FastAPI):
         behind: ASGIApp = cast(
             ASGIApp, ProxyHeadersMiddleware(cast(Any, super().__call__), trusted_hosts=trusted)
         )
-        hot, root_path = self.hot_routes, self.root_path
+        if self.root_path:  # every request the framework's (see `__call__`)
+            return behind
+        hot = self.hot_routes
 
         async def edge(scope: Scope, receive: Receive, send: Send) -> None:
-            if root_path:
-                await behind(scope, receive, send)
-                return
             await hot.serve(scope, receive, send, behind)
 
         return edge

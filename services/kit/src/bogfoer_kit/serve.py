@@ -70,10 +70,10 @@ def serve(
     bound_startup(app, settings.startup_timeout_seconds, gc_thresholds)
     # An app's hot routes are served in front of uvicorn's proxy headers, too: `edge` puts
     # those in front of the app itself, as uvicorn would have.
-    hot = isinstance(app, FastAPIWithHotRoutes)
+    edge = app.edge() if isinstance(app, FastAPIWithHotRoutes) else None
     uvicorn.run(
-        app.edge() if isinstance(app, FastAPIWithHotRoutes) else app,
-        proxy_headers=not hot,
+        app if edge is None else edge,
+        proxy_headers=edge is None,
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
