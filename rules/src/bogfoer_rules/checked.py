@@ -1,17 +1,23 @@
-"""The models the rules build, validated without the walk for unstorable text.
+"""The models the rules build, built without validating them again.
 
-A command, document line or contact the rules build is validated like any contract model —
-bounds, patterns, a document's required lines: a rule that builds something invalid still
-raises, and the mapper dead-letters the event as before. Only the walk over the input for
-text that cannot be stored (`bogfoer_contracts.model.StorableText`) is left out: every string
-the rules put in a model is a literal, a posting key (`posting_key` writes ASCII), or text of
-a validated event, tenant config or stored state, each proven storable when it was
-validated, and storable strings joined are storable. The walk — a call back into Python for
-every nested model and a scan of every string — was most of the cost of building a command:
-an invoice of four lines took ~43 µs with it and ~8 µs without (`checked_text_validator`).
+A command, document line or contact the rules build is made of parts validated already:
+the event (validated where it entered, `parse_event`), the tenant's settings (validated
+when they arrived), the stored state (validated when loaded), literals, posting keys
+(`posting_key` keeps them to 128 ASCII characters) and sums the rules checked
+(`totals`). Validating the model again only checked the rules' own code, and it was the
+largest part of a decision in the mapper (a command and its lines ~5-8 µs of pydantic each,
+several commands an event). So each name here builds its model directly: the fields given,
+every other one its default (a default factory called, as validation would), the given
+ones counted as set — the instance validation gives for the same arguments
+(`model_construct` without its per-field alias look-ups).
 
-Each name here builds the model of the same name: `checked.CreateInvoice(posting_key=...)`
-takes the model's own keyword arguments (mypy checks them) and returns that model.
+That a rule still builds only valid models is the tests' job: every command of the golden
+streams is held to `POSTING_COMMAND.validate_python(command.model_dump())`, equal and byte
+for byte the same JSON (`rules/tests/test_rules_constructed.py`), and the golden test pins
+every command's bytes. mypy checks the keyword arguments: each name takes the model's own.
+
+`without_text_walk` validates (by the schema without the walks for unstorable text): kept
+for what tests compare a directly built model with.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import PydanticUndefined
 
 from bogfoer_contracts import postings
-from bogfoer_contracts.model import StorableText, checked_text_validator
+from bogfoer_contracts.model import StorableText, built, checked_text_validator
 
 _P = ParamSpec("_P")
 _M = TypeVar("_M", bound=BaseModel)
@@ -49,11 +56,45 @@ def without_text_walk(model: Callable[_P, _M]) -> Callable[_P, _M]:
     return build
 
 
-ContactSpec = without_text_walk(postings.ContactSpec)
-InvoiceLineSpec = without_text_walk(postings.InvoiceLineSpec)
-VoucherLineSpec = without_text_walk(postings.VoucherLineSpec)
-EnsureContact = without_text_walk(postings.EnsureContact)
-CreateInvoice = without_text_walk(postings.CreateInvoice)
-RegisterPayment = without_text_walk(postings.RegisterPayment)
-CreateCreditNote = without_text_walk(postings.CreateCreditNote)
-CreateVoucher = without_text_walk(postings.CreateVoucher)
+def constructed(model: Callable[_P, _M]) -> Callable[_P, _M]:
+    """`model(**fields)` as validation builds it from valid fields, without validating.
+
+    For a model without extra fields, private attributes or validators that change what
+    they are given (the contract models here: checked in the tests, see the module)."""
+    if not isinstance(model, type) or not issubclass(model, BaseModel):
+        raise TypeError(f"{model!r} is not a model")
+    cls = cast("type[_M]", model)
+    known = frozenset(cls.model_fields)
+    # (name, default, default factory) of each field, in field order.
+    defaults = tuple(
+        (name, field.default, field.default_factory) for name, field in cls.model_fields.items()
+    )
+
+    def build(*args: _P.args, **fields: _P.kwargs) -> _M:
+        if args:
+            raise TypeError(f"{cls.__name__} takes keyword arguments only")
+        if not known.issuperset(fields):
+            raise TypeError(f"{cls.__name__} has no field {sorted(set(fields) - known)}")
+        values: dict[str, object] = {}
+        for name, default, factory in defaults:
+            if name in fields:
+                values[name] = fields[name]
+            elif factory is not None:
+                values[name] = factory()  # type: ignore[call-arg]
+            elif default is PydanticUndefined:
+                raise TypeError(f"{cls.__name__} needs {name}")
+            else:
+                values[name] = default
+        return built(cls, values, set(fields))
+
+    return build
+
+
+ContactSpec = constructed(postings.ContactSpec)
+InvoiceLineSpec = constructed(postings.InvoiceLineSpec)
+VoucherLineSpec = constructed(postings.VoucherLineSpec)
+EnsureContact = constructed(postings.EnsureContact)
+CreateInvoice = constructed(postings.CreateInvoice)
+RegisterPayment = constructed(postings.RegisterPayment)
+CreateCreditNote = constructed(postings.CreateCreditNote)
+CreateVoucher = constructed(postings.CreateVoucher)

@@ -51,8 +51,9 @@ class InvoicedLine(ContractModel):
 
     A contract model (unknown fields refused, frozen, no unstorable text) so that a stored
     state is validated without the text walks (`OrderState.load`), and built without them
-    (`checked.without_text_walk`): pydantic-core validates a plain `BaseModel` by its own
-    validator, which would walk its `spec` again.
+    (`checked.without_text_walk`, where tests compare): pydantic-core validates a plain
+    `BaseModel` by its own validator, which would walk its `spec` again. The rules build it
+    without validating (`checked.constructed`).
     """
 
     line_id: str
@@ -68,7 +69,7 @@ class InvoicedLine(ContractModel):
 
 
 # Its spec is an `InvoiceLineSpec` the rules built a moment before; see `checked`.
-_invoiced_line = checked.without_text_walk(InvoicedLine)
+_invoiced_line = checked.constructed(InvoicedLine)
 
 
 @dataclass(frozen=True)
