@@ -153,7 +153,7 @@ class OrderState(StorableText):
     @property
     def placed(self) -> OrderPlacedEvent | None:
         for event in self.events:  # a loop: a generator's set-up cost more than the search
-            if isinstance(event, OrderPlacedEvent):
+            if type(event) is OrderPlacedEvent:  # see `_advance`
                 return event
         return None
 
@@ -266,25 +266,31 @@ def state_key(event: SalesEvent) -> str:
       needs no invoice, so it never has to meet its order).
     - payout.paid: `payout:<provider>:<payout_id>`.
     """
-    match event:
-        case (
-            OrderPlacedEvent()
-            | OrderPaidEvent()
-            | OrderFulfilledEvent()
-            | OrderCancelledEvent()
-            | OrderRefundedEvent()
-        ):
+    # Classes told by identity, not by `match` patterns: see `_advance`.
+    kind = type(event)
+    if kind in _ORDER_EVENTS:
+        return f"order:{cast('_OrderEvent', event).data.order_id}"
+    if type(event) is PaymentCapturedEvent or type(event) is PaymentRefundedEvent:
+        if event.data.order_id:
             return f"order:{event.data.order_id}"
-        case PaymentCapturedEvent() | PaymentRefundedEvent():
-            if event.data.order_id:
-                return f"order:{event.data.order_id}"
-            return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
-        case PaymentFeeEvent():
-            return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
-        case PayoutPaidEvent():
-            return f"payout:{_state_part(event.data.provider)}:{event.data.payout_id}"
-        case _:
-            assert_never(event)
+        return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
+    if type(event) is PaymentFeeEvent:
+        return f"payment:{_state_part(event.data.provider)}:{event.data.payment_id}"
+    if type(event) is PayoutPaidEvent:
+        return f"payout:{_state_part(event.data.provider)}:{event.data.payout_id}"
+    raise TypeError(f"not a sales event: {event!r}")
+
+
+_OrderEvent = (
+    OrderPlacedEvent
+    | OrderPaidEvent
+    | OrderFulfilledEvent
+    | OrderCancelledEvent
+    | OrderRefundedEvent
+)
+_ORDER_EVENTS: frozenset[type] = frozenset(
+    {OrderPlacedEvent, OrderPaidEvent, OrderFulfilledEvent, OrderCancelledEvent, OrderRefundedEvent}
+)
 
 
 def _state_part(provider: str) -> str:
@@ -339,35 +345,33 @@ def advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decisi
 
 def _admit(state: OrderState, event: SalesEvent, config: TenantConfig) -> str | None:
     """Store the event as a fact, or say why it is ignored. Applies the cutover."""
-    match event:
-        case OrderPlacedEvent():
-            if state.placed is not None:
-                return "order_already_placed"
-            if not event.backfill and danish_date(event.data.placed_at) < config.cutover:
-                state.before_cutover = True
-                state.events.clear()  # facts of a pre-cutover order are never booked
-                return "before_cutover"
-        case OrderCancelledEvent():
-            if state.invoice is None:
-                state.cancelled_before_invoice = True
-        case PayoutPaidEvent():
-            if not event.backfill and event.data.arrival_date < config.cutover:
-                return "before_cutover"
-        case PaymentFeeEvent():
-            if not event.backfill and danish_date(event.data.charged_at) < config.cutover:
-                return "before_cutover"
-        case PaymentCapturedEvent():
-            captured_at = danish_date(event.data.captured_at)
-            if not (event.data.order_id or event.backfill) and captured_at < config.cutover:
-                return "before_cutover"
-        case PaymentRefundedEvent():
-            refunded_at = danish_date(event.data.refunded_at)
-            if not (event.data.order_id or event.backfill) and refunded_at < config.cutover:
-                return "before_cutover"
-        case OrderPaidEvent() | OrderFulfilledEvent() | OrderRefundedEvent():
-            pass
-        case _:
-            assert_never(event)
+    # Classes told by identity, not by `match` patterns: see `_advance`.
+    if type(event) is OrderPlacedEvent:
+        if state.placed is not None:
+            return "order_already_placed"
+        if not event.backfill and danish_date(event.data.placed_at) < config.cutover:
+            state.before_cutover = True
+            state.events.clear()  # facts of a pre-cutover order are never booked
+            return "before_cutover"
+    elif type(event) is OrderCancelledEvent:
+        if state.invoice is None:
+            state.cancelled_before_invoice = True
+    elif type(event) is PayoutPaidEvent:
+        if not event.backfill and event.data.arrival_date < config.cutover:
+            return "before_cutover"
+    elif type(event) is PaymentFeeEvent:
+        if not event.backfill and danish_date(event.data.charged_at) < config.cutover:
+            return "before_cutover"
+    elif type(event) is PaymentCapturedEvent:
+        captured_at = danish_date(event.data.captured_at)
+        if not (event.data.order_id or event.backfill) and captured_at < config.cutover:
+            return "before_cutover"
+    elif type(event) is PaymentRefundedEvent:
+        refunded_at = danish_date(event.data.refunded_at)
+        if not (event.data.order_id or event.backfill) and refunded_at < config.cutover:
+            return "before_cutover"
+    elif type(event) not in _ORDER_EVENTS:  # order.paid, .fulfilled, .refunded: admitted
+        raise TypeError(f"not a sales event: {event!r}")
     state.events.append(event)
     return None
 
@@ -403,34 +407,36 @@ class _Out:
 def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decision:
     out = _Out(state)
     # Provider-level facts need no order: fees, payouts, payments without order metadata.
+    # Each event's class told by identity, not by `match` class patterns: an event is
+    # exactly one of `SalesEvent`'s classes (none is subclassed), and a pattern that does
+    # not match asks the model's metaclass (~0.25 µs, where `is` takes a fiftieth of it) —
+    # a decision walks all its order's events twice, a dozen misses an event, each time
+    # one of the order's events arrives.
     for event in state.events:
-        match event:
-            case PaymentFeeEvent():
-                _fee(
-                    out,
-                    config,
-                    event,
-                    ref=event.data.balance_transaction_id or event.data.payment_id,
-                    payment_id=event.data.payment_id,
-                    fee=event.data.amount,
-                )
-            case PayoutPaidEvent():
-                _payout(out, config, event)
-            case PaymentCapturedEvent() if not event.data.order_id:
-                out.hold(
-                    "payment_without_order",
-                    f"{event.data.provider} payment {event.data.payment_id} of "
-                    f"{format_minor(event.data.amount)} {event.data.currency} names no order in "
-                    "its metadata, so it cannot be registered on an invoice.",
-                    state.posting_key(
-                        config.tenant_id, "payment", event.data.provider, event.data.payment_id
-                    ),
-                    "payment",
-                )
-            case PaymentRefundedEvent() if not event.data.order_id:
-                _provider_refund(out, config, event)
-            case _:
-                pass
+        if type(event) is PaymentFeeEvent:
+            _fee(
+                out,
+                config,
+                event,
+                ref=event.data.balance_transaction_id or event.data.payment_id,
+                payment_id=event.data.payment_id,
+                fee=event.data.amount,
+            )
+        elif type(event) is PayoutPaidEvent:
+            _payout(out, config, event)
+        elif type(event) is PaymentCapturedEvent and not event.data.order_id:
+            out.hold(
+                "payment_without_order",
+                f"{event.data.provider} payment {event.data.payment_id} of "
+                f"{format_minor(event.data.amount)} {event.data.currency} names no order in "
+                "its metadata, so it cannot be registered on an invoice.",
+                state.posting_key(
+                    config.tenant_id, "payment", event.data.provider, event.data.payment_id
+                ),
+                "payment",
+            )
+        elif type(event) is PaymentRefundedEvent and not event.data.order_id:
+            _provider_refund(out, config, event)
     placed = state.placed
     if placed is None:
         waiting = [e for e in state.events if _needs_order(e)]
@@ -445,51 +451,48 @@ def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decis
         return _decision(state, out.commands, out.holds)
     _invoice(out, config, placed)
     for event in state.events:
-        match event:
-            case PaymentCapturedEvent():
-                _payment(
-                    out,
-                    config,
-                    event,
-                    provider=event.data.provider,
-                    reference=event.data.payment_id,
-                    amount=event.data.amount,
-                    currency=event.data.currency,
-                    at=event.data.captured_at,
+        if type(event) is PaymentCapturedEvent:
+            _payment(
+                out,
+                config,
+                event,
+                provider=event.data.provider,
+                reference=event.data.payment_id,
+                amount=event.data.amount,
+                currency=event.data.currency,
+                at=event.data.captured_at,
+            )
+        elif type(event) is OrderPaidEvent and event.data.payment.provider not in PROVIDER_FEEDS:
+            _payment(
+                out,
+                config,
+                event,
+                provider=event.data.payment.provider,
+                reference=event.data.payment.reference,
+                amount=event.data.amount,
+                currency=event.data.currency,
+                at=event.data.paid_at,
+            )
+        elif type(event) is OrderCancelledEvent:
+            _cancel_credit(out, config, event)
+        elif type(event) is OrderRefundedEvent:
+            _refund(out, config, event)
+        elif type(event) is PaymentRefundedEvent:
+            if state.cancelled_before_invoice:
+                out.hold(
+                    "refund_for_cancelled_order",
+                    f"{event.data.provider} refund {event.data.refund_id} is for an order "
+                    "that was cancelled before it was invoiced; its payment was not booked.",
+                    state.posting_key(
+                        config.tenant_id,
+                        "refund_payment",
+                        event.data.provider,
+                        event.data.refund_id,
+                    ),
+                    "payment",
                 )
-            case OrderPaidEvent() if event.data.payment.provider not in PROVIDER_FEEDS:
-                _payment(
-                    out,
-                    config,
-                    event,
-                    provider=event.data.payment.provider,
-                    reference=event.data.payment.reference,
-                    amount=event.data.amount,
-                    currency=event.data.currency,
-                    at=event.data.paid_at,
-                )
-            case OrderCancelledEvent():
-                _cancel_credit(out, config, event)
-            case OrderRefundedEvent():
-                _refund(out, config, event)
-            case PaymentRefundedEvent():
-                if state.cancelled_before_invoice:
-                    out.hold(
-                        "refund_for_cancelled_order",
-                        f"{event.data.provider} refund {event.data.refund_id} is for an order "
-                        "that was cancelled before it was invoiced; its payment was not booked.",
-                        state.posting_key(
-                            config.tenant_id,
-                            "refund_payment",
-                            event.data.provider,
-                            event.data.refund_id,
-                        ),
-                        "payment",
-                    )
-                elif state.invoice is not None:
-                    _provider_refund(out, config, event)
-            case _:
-                pass
+            elif state.invoice is not None:
+                _provider_refund(out, config, event)
     return _decision(state, out.commands, out.holds)
 
 
@@ -512,12 +515,12 @@ def _trigger_event(
             return placed, placed.data.placed_at
         case "order_paid":
             for event in state.events:
-                if isinstance(event, OrderPaidEvent):
+                if type(event) is OrderPaidEvent:  # see `_advance`
                     return event, event.data.paid_at
             return None
         case "order_fulfilled":
             for event in state.events:
-                if isinstance(event, OrderFulfilledEvent):
+                if type(event) is OrderFulfilledEvent:
                     return event, event.data.fulfilled_at
             return None
         case _:
