@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic_core import PydanticUndefined
 
 from bogfoer_contracts import postings
 from bogfoer_contracts.model import StorableText, built, checked_text_validator
@@ -64,10 +63,16 @@ def constructed(model: Callable[_P, _M]) -> Callable[_P, _M]:
     if not isinstance(model, type) or not issubclass(model, BaseModel):
         raise TypeError(f"{model!r} is not a model")
     cls = cast("type[_M]", model)
-    known = frozenset(cls.model_fields)
-    # (name, default, default factory) of each field, in field order.
-    defaults = tuple(
-        (name, field.default, field.default_factory) for name, field in cls.model_fields.items()
+    fields_of = cls.model_fields
+    known = frozenset(fields_of)
+    required = frozenset(name for name, field in fields_of.items() if field.is_required())
+    # Every field in field order, each its default (a placeholder where there is none or
+    # a factory makes it): `{**template, **given}` keeps the template's order.
+    template = {name: field.default for name, field in fields_of.items()}
+    factories = tuple(
+        (name, field.default_factory)
+        for name, field in fields_of.items()
+        if field.default_factory is not None
     )
 
     def build(*args: _P.args, **fields: _P.kwargs) -> _M:
@@ -75,16 +80,12 @@ def constructed(model: Callable[_P, _M]) -> Callable[_P, _M]:
             raise TypeError(f"{cls.__name__} takes keyword arguments only")
         if not known.issuperset(fields):
             raise TypeError(f"{cls.__name__} has no field {sorted(set(fields) - known)}")
-        values: dict[str, object] = {}
-        for name, default, factory in defaults:
-            if name in fields:
-                values[name] = fields[name]
-            elif factory is not None:
+        if not required.issubset(fields):
+            raise TypeError(f"{cls.__name__} needs {sorted(required - set(fields))}")
+        values = {**template, **fields}
+        for name, factory in factories:
+            if name not in fields:
                 values[name] = factory()  # type: ignore[call-arg]
-            elif default is PydanticUndefined:
-                raise TypeError(f"{cls.__name__} needs {name}")
-            else:
-                values[name] = default
         return built(cls, values, set(fields))
 
     return build
