@@ -281,3 +281,15 @@ async def test_an_outage_does_not_use_up_the_attempts_a_bug_is_given() -> None:
     assert outcome.commit_offsets() == {(TOPIC, 0): 1}
     assert outcome.processed == 1
     assert (progress.attempts, progress.bugs) == ({}, {})
+
+
+def test_a_records_received_at_is_its_timestamp_and_shared_within_a_millisecond() -> None:
+    """`Record.received_at` remembers the last timestamp it converted: records of one
+    millisecond (a producer's batch) share one datetime, so `stamp` checks it once."""
+    import datetime as dt
+
+    first, same, later = (Record("t", 0, n, b"k", b"v", (), ms) for n, ms in enumerate((5, 5, 7)))
+    assert first.received_at == dt.datetime.fromtimestamp(0.005, dt.UTC)
+    assert same.received_at is first.received_at
+    assert later.received_at == dt.datetime.fromtimestamp(0.007, dt.UTC)
+    assert first.received_at == dt.datetime.fromtimestamp(0.005, dt.UTC)  # again, after it

@@ -104,6 +104,11 @@ POLL_RECORDS = 10_000
 T = TypeVar("T")
 
 
+# The last record timestamp turned into a datetime, and that datetime: read and replaced as
+# one tuple (a thread never pairs one with another's), a timestamp no record has at first.
+_received: tuple[int | None, dt.datetime] = (None, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One consumed record, as handlers see it."""
@@ -140,7 +145,14 @@ class Record:
 
     @property
     def received_at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, dt.UTC)
+        """The record's timestamp; the same datetime for each record of the same
+        millisecond (`_received`), as a producer's batch has: `stamp` checks it once."""
+        global _received
+        ms, at = _received
+        if ms != self.timestamp_ms:
+            at = dt.datetime.fromtimestamp(self.timestamp_ms / 1000, dt.UTC)
+            _received = (self.timestamp_ms, at)
+        return at
 
     def header_map(self) -> dict[str, str]:
         return {name: value.decode(errors="replace") for name, value in self.headers}
