@@ -28,6 +28,7 @@ from bogfoer_contracts.events import (
     parse_inbound_json,
     parse_inbounds_json,
     stamp,
+    stamped_json,
     upcast,
 )
 from bogfoer_contracts.model import checked_json, storable_json
@@ -155,6 +156,58 @@ def test_every_door_accepts_and_refuses_as_the_full_validation(
         for fast, full in doors(body):
             assert fast == full
         assert isinstance(fast, InboundEvent) == ((name, change) in VALID)
+
+
+def _stamped_by_models(body: bytes, tenant: str, received_at: dt.datetime) -> Any:
+    """What the Kafka door published before `stamped_json`: the models' way."""
+    try:
+        event = stamp(parse_inbound_json(body), tenant, received_at)
+    except ValueError:  # pydantic's ValidationError is one
+        return None
+    return event_json(event), event.id, event.type
+
+
+@pytest.mark.parametrize(("name", "change"), VALID + REFUSED)
+def test_an_event_stamped_as_plain_dicts_is_the_models_one_byte_for_byte(
+    inbound: dict[str, dict[str, Any]], changed: Changed, name: str, change: Change | None
+) -> None:
+    """`stamped_json` (the Kafka door's way: no models) publishes exactly the bytes, id and
+    type the models' way does, and takes nothing the models refuse (None: the models'
+    way then answers with its reason)."""
+    raw = changed(inbound[name], change)
+    escaped = json.dumps(raw).encode()
+    verbatim = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    for body in (escaped, verbatim):
+        stamped = stamped_json(body, "shop-a", RECEIVED)
+        assert (stamped is not None) == ((name, change) in VALID and storable_json(body))
+        if stamped is not None:
+            assert stamped == _stamped_by_models(body, "shop-a", RECEIVED)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "received_at", "body"),
+    [
+        ("shop a", RECEIVED, None),  # not a tenant id
+        ("shop-a", dt.datetime(1970, 1, 1, tzinfo=dt.UTC), None),  # outside the window
+        ("shop-a", RECEIVED.replace(tzinfo=None), None),  # naive
+        ("shop-a", RECEIVED, {"schema_version": 2}),
+        ("shop-a", RECEIVED, {"unknown": 1}),
+        ("shop-a", RECEIVED, b"{"),
+        ("shop-a", RECEIVED, b"\xff"),
+    ],
+)
+def test_what_the_models_refuse_is_not_stamped_as_plain_dicts(
+    inbound: dict[str, dict[str, Any]],
+    tenant: str,
+    received_at: dt.datetime,
+    body: dict[str, Any] | bytes | None,
+) -> None:
+    if isinstance(body, bytes):
+        text = body
+    else:
+        text = json.dumps(inbound["placed"] | (body or {})).encode()
+    assert _stamped_by_models(text, tenant, received_at) is None
+    assert stamped_json(text, tenant, received_at) is None
 
 
 def typed_from_text(text: bytes, max_items: int = 500) -> list[InboundEvent] | None:

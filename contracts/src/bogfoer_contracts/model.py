@@ -188,6 +188,42 @@ def checked_text_schema(adapter: TypeAdapter[Any], *rewrites: Rewrite) -> Any:
     return _without_text_walks(adapter.core_schema, rewrites)
 
 
+def as_dicts(schema: Any) -> Any:
+    """Core schema `schema` with each model a typed dict of its fields: the same fields,
+    checks, defaults and refusal of unknown fields, validating to plain dicts and
+    serializing them to the very JSON the models' serializers write of the same values
+    (fields in field order). A model tree costs more to build, free and serialize than
+    the rest of validating it. For models that are only their fields (no validators of
+    their own but the text walks `checked_text_schema` removes, no computed fields, no
+    aliases): anything else raises here, at import, rather than validate otherwise."""
+    if isinstance(schema, list):
+        return [as_dicts(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") != "model":
+        return {key: as_dicts(value) for key, value in schema.items()}
+    inner = schema["schema"]
+    plain = not (schema.get("custom_init") or schema.get("root_model") or "post_init" in schema)
+    if not plain or inner.get("type") != "model-fields" or inner.get("computed_fields"):
+        raise TypeError(f"{schema['cls'].__name__} is more than its fields")
+    config = schema.get("config", {})
+    fields: dict[str, Any] = {}
+    for name, field in inner["fields"].items():
+        if set(field) - {"type", "schema", "metadata", "frozen"}:
+            raise TypeError(f"{schema['cls'].__name__}.{name} is more than a field")
+        fields[name] = core_schema.typed_dict_field(
+            as_dicts(field["schema"]), required=field["schema"].get("type") != "default"
+        )
+    typed = core_schema.typed_dict_schema(
+        fields,
+        extra_behavior=config.get("extra_fields_behavior", "ignore"),
+        config=core_schema.CoreConfig(**config),  # type: ignore[typeddict-item]
+    )
+    if "ref" in schema:  # other parts of the schema refer to the model by it
+        typed["ref"] = schema["ref"]
+    return typed
+
+
 def checked_first(
     checked: SchemaValidator, full: TypeAdapter[Any], raw: Any, text: bool = False
 ) -> Any:
