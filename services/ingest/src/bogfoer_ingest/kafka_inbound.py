@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bogfoer_contracts.events import event_json, parse_inbound_json, stamp
+from bogfoer_contracts.events import event_json, parse_inbound_json, stamp, stamped_json
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_ingest.metrics import events_via
 from bogfoer_ingest.tenants import TenantDirectory
@@ -32,18 +32,24 @@ def register(consumers: Consumers, tenants: TenantDirectory) -> None:
             return
         key = key_for(batch.tenant)
         for record in batch.records:
-            try:
-                event = stamp(parse_inbound_json(record.value), batch.tenant, record.received_at)
-            except (ValidationError, ValueError) as exc:
-                batch.dead_letter(record, "invalid_event", str(exc))
-                continue
+            stamped = stamped_json(record.value, batch.tenant, record.received_at)
+            if stamped is None:  # refused, or not provably storable: the models decide
+                try:
+                    event = stamp(
+                        parse_inbound_json(record.value), batch.tenant, record.received_at
+                    )
+                except (ValidationError, ValueError) as exc:
+                    batch.dead_letter(record, "invalid_event", str(exc))
+                    continue
+                stamped = (event_json(event), event.id, event.type)
+            value, event_id, event_type = stamped
             batch.publish(
                 SALES_EVENTS,
-                event_json(event),
+                value,
                 key=key,
-                headers={"content-type": "application/json", "x-event-id": event.id},
+                headers={"content-type": "application/json", "x-event-id": event_id},
                 cause=record,
             )
-            batch.count(counted[event.type])
+            batch.count(counted[event_type])
 
     consumers.subscribe("inbound", on_inbound)
