@@ -293,3 +293,53 @@ def test_a_records_received_at_is_its_timestamp_and_shared_within_a_millisecond(
     assert same.received_at is first.received_at
     assert later.received_at == dt.datetime.fromtimestamp(0.007, dt.UTC)
     assert first.received_at == dt.datetime.fromtimestamp(0.005, dt.UTC)  # again, after it
+
+
+async def test_a_polls_counts_are_added_once_kafka_holds_what_it_published() -> None:
+    """What handlers count (`TenantBatch.count`) is added after the poll's records are
+    acknowledged — each series by how often it was counted, once a poll — and not at all
+    when publishing fails (the poll comes again, and is counted then)."""
+    from typing import Any
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import Counter as Metric
+
+    from bogfoer_contracts.topology import INGEST
+    from bogfoer_kit.consumer import Consumers
+
+    events = Metric("events", "events by type", ["type"], registry=CollectorRegistry())
+    placed, paid = events.labels("placed"), events.labels("paid")
+
+    async def handler(batch: TenantBatch) -> None:
+        for record in batch.records:
+            batch.publish("sales.events.v1", record.value, key=record.key, headers={})
+            batch.count(placed if record.value == b"placed" else paid)
+
+    class _Kafka:
+        def assignment(self) -> set[Any]:
+            return set()
+
+    class _Publisher:
+        def __init__(self) -> None:
+            self.fail = False
+            self.seen: list[float] = []
+
+        async def publish(self, records: Any) -> None:
+            self.seen.append(placed._value.get())  # nothing counted before the acks
+            if self.fail:
+                raise RuntimeError("refused")
+
+    consumers = Consumers(None, INGEST, "test", {})  # type: ignore[arg-type]
+    consumers.publisher = publisher = _Publisher()  # type: ignore[assignment]
+    consumers.subscribe("inbound", handler)
+    loop = consumers.loops["inbound"]
+    loop.consumer = _Kafka()
+    values = [b"placed", b"paid", b"placed", b"placed"]
+    poll = [Record("ingest.inbound.v1", 0, n, b"shop-a", v) for n, v in enumerate(values)]
+    publisher.fail = True
+    await loop._handle(poll)
+    assert (placed._value.get(), paid._value.get()) == (0, 0)
+    publisher.fail = False
+    await loop._handle(poll)
+    assert (placed._value.get(), paid._value.get()) == (3, 1)
+    assert publisher.seen == [0, 0]

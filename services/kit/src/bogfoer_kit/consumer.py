@@ -42,6 +42,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -571,8 +572,8 @@ class SubscriptionLoop:
             self._seek(first)
             RECORDS.labels(*self._labels, "redelivered").inc(len(records))
             return max(outcome.delay, 1.0)
-        for counter in outcome.counts:
-            counter.inc()
+        for counter, times in Tally(outcome.counts).items():  # once a series, not a record
+            counter.inc(times)
         await self._commit(outcome.commit_offsets())
         self._seek(outcome.rewind)
         RECORDS.labels(*self._labels, "processed").inc(outcome.processed)
