@@ -16,7 +16,7 @@ from typing import Any
 import hypothesis
 import pytest
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from bogfoer_contracts.events import (
     SALES_EVENT,
@@ -394,3 +394,53 @@ def test_the_storable_scan_finds_what_the_one_pattern_found(raw: bytes) -> None:
     """`storable_json`'s three searches decide as the single pattern of all three did."""
     one_pattern = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\x00|\xed[\xa0-\xbf]")
     assert storable_json(raw) is (one_pattern.search(raw) is None)
+
+
+def test_only_models_that_are_their_fields_are_taken_as_dicts() -> None:
+    """`as_dicts` refuses, when the validator is built, a model whose validation or JSON
+    is more than its fields' (a model validator would be handed a dict; a model
+    serializer or a computed field would not be written)."""
+    from pydantic import computed_field, model_serializer, model_validator
+
+    from bogfoer_contracts.model import ContractModel, as_dicts, checked_text_schema
+
+    class Fields(ContractModel):
+        name: str
+
+    class After(ContractModel):
+        name: str
+
+        @model_validator(mode="after")
+        def _named(self) -> After:
+            return self
+
+    class Before(ContractModel):
+        name: str
+
+        @model_validator(mode="before")
+        @classmethod
+        def _named(cls, data: Any) -> Any:
+            return data
+
+    class Written(ContractModel):
+        name: str
+
+        @model_serializer
+        def _written(self) -> str:
+            return self.name
+
+    class Computed(ContractModel):
+        name: str
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def upper(self) -> str:
+            return self.name.upper()
+
+    class Holder(ContractModel):
+        inner: After
+
+    assert as_dicts(checked_text_schema(TypeAdapter(Fields)))["type"] == "typed-dict"
+    for model in (After, Before, Written, Computed, Holder):
+        with pytest.raises(TypeError, match="more than its fields"):
+            as_dicts(checked_text_schema(TypeAdapter(model)))

@@ -201,9 +201,19 @@ def as_dicts(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     if schema.get("type") != "model":
+        wrapped = schema.get("schema")
+        validator = str(schema.get("type")).startswith("function")
+        if validator and isinstance(wrapped, dict) and wrapped.get("type") == "model":
+            # A model validator: it wants the model.
+            raise TypeError(f"{wrapped['cls'].__name__} is more than its fields")
         return {key: as_dicts(value) for key, value in schema.items()}
     inner = schema["schema"]
-    plain = not (schema.get("custom_init") or schema.get("root_model") or "post_init" in schema)
+    plain = not (
+        schema.get("custom_init")
+        or schema.get("root_model")
+        or "post_init" in schema
+        or "serialization" in schema  # a model serializer
+    )
     if not plain or inner.get("type") != "model-fields" or inner.get("computed_fields"):
         raise TypeError(f"{schema['cls'].__name__} is more than its fields")
     config = schema.get("config", {})
