@@ -343,3 +343,21 @@ async def test_a_polls_counts_are_added_once_kafka_holds_what_it_published() -> 
     await loop._handle(poll)
     assert (placed._value.get(), paid._value.get()) == (3, 1)
     assert publisher.seen == [0, 0]
+
+
+def test_a_record_of_a_consumed_one_is_the_record_its_fields_make() -> None:
+    """`Record.of` sets each field through its slot: the same record as `Record(...)` of
+    the consumed one's fields (a field added to `Record` and not to `of` fails here)."""
+    import dataclasses
+
+    from aiokafka.structs import ConsumerRecord
+
+    headers = [("traceparent", b"00-1-2-01")]
+    consumed = ConsumerRecord("t", 2, 7, 1_795_600_000_000, 0, b"k", b"v", None, 1, 1, headers)
+    made = Record.of(consumed)
+    fields = [getattr(made, f.name) for f in dataclasses.fields(Record)]  # each one set
+    assert made == Record("t", 2, 7, b"k", b"v", tuple(headers), 1_795_600_000_000)
+    assert fields == ["t", 2, 7, b"k", b"v", tuple(headers), 1_795_600_000_000]
+    empty = ConsumerRecord("t", 0, 1, 5, 0, None, None, None, 0, 0, [])
+    assert Record.of(empty) == Record("t", 0, 1, None, b"", (), 5)
+    assert hash(Record.of(empty)) == hash(Record("t", 0, 1, None, b"", (), 5))

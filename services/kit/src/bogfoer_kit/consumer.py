@@ -124,16 +124,19 @@ class Record:
 
     @classmethod
     def of(cls, record: Any) -> Record:
-        """From an aiokafka `ConsumerRecord`."""
-        return cls(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            record.value if record.value is not None else b"",
-            tuple(record.headers or ()),
-            record.timestamp,
-        )
+        """From an aiokafka `ConsumerRecord`: its fields set through their slots, as the
+        frozen class's `__init__` sets them through `object.__setattr__` one by one, which
+        cost more than twice as much (a poll makes thousands)."""
+        made = _new_record(cls)
+        _SET_TOPIC(made, record.topic)
+        _SET_PARTITION(made, record.partition)
+        _SET_OFFSET(made, record.offset)
+        _SET_KEY(made, record.key)
+        value = record.value
+        _SET_VALUE(made, value if value is not None else b"")
+        _SET_HEADERS(made, tuple(record.headers or ()))
+        _SET_TIMESTAMP_MS(made, record.timestamp)
+        return made
 
     @property
     def position(self) -> Position:
@@ -167,6 +170,17 @@ class Record:
     def trace_context(self) -> otel_context.Context:
         """The context the record was produced in (its W3C `traceparent`)."""
         return propagate.extract(self.header_map())
+
+
+# Each of a record's slots, set directly (`Record.of`).
+_new_record = object.__new__
+_SET_TOPIC = Record.__dict__["topic"].__set__
+_SET_PARTITION = Record.__dict__["partition"].__set__
+_SET_OFFSET = Record.__dict__["offset"].__set__
+_SET_KEY = Record.__dict__["key"].__set__
+_SET_VALUE = Record.__dict__["value"].__set__
+_SET_HEADERS = Record.__dict__["headers"].__set__
+_SET_TIMESTAMP_MS = Record.__dict__["timestamp_ms"].__set__
 
 
 def dead_letter_of(record: Record, reason: str, detail: str) -> Outgoing:
