@@ -2,8 +2,10 @@
 
 A platform writes `InboundEvent` JSON to `ingest.inbound.v1` with the tenant id as the
 record key (who may write for which tenant is Kafka's ACLs' business). Each record is
-validated (once: `parse_inbound_json`) and stamped exactly like an HTTP POST and published
-to `sales.events.v1`, a poll's records together (`bogfoer_kit.consumer`); one that fails
+validated once and stamped exactly like an HTTP POST and published to `sales.events.v1`, a
+poll's records together (`bogfoer_kit.consumer`): as plain dicts, its stamped event written
+from them (`stamped_json`: no model built, the same bytes); what that does not take goes the
+models' way (`parse_inbound_json`, `stamp`), which gives the reason of a refusal. One that fails
 the contract, or names a tenant ingest does not know, is dead-lettered with the reason
 (`ingest.inbound.dlq.v1`, listed by the ledger). A record redelivered after a crash is
 published again with the same event id, which the mapper drops.
