@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bogfoer_contracts.postings import (
     CreateCreditNote,
@@ -41,8 +42,12 @@ _PRICED = frozenset(
 Change = tuple[str | None, str]
 
 
-@dataclass(frozen=True)
-class RecordRef:
+# RecordRef, Transition and Applied are made for every command (twice for a RecordRef):
+# as named tuples, not frozen dataclasses, whose __init__ sets each field through
+# object.__setattr__ (0.6-1.3 µs each against 0.3).
+
+
+class RecordRef(NamedTuple):
     topic: str
     partition: int
     offset: int
@@ -73,8 +78,7 @@ class Posting:
     last_result_at: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     posting_key: str
     from_state: str | None
     to_state: str
@@ -84,8 +88,7 @@ class Transition:
     error: str | None = None  # JSON
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     """What one record did: whether it changed the stored posting, the history line it
     adds, the state change it made (for the metrics), and whether operators' actions on
     the posting follow it."""
