@@ -2,7 +2,8 @@
 applied one (two poster replicas' outboxes may overtake each other) changes nothing. A
 batch of commands writes, row for row, what applying them one at a time wrote: the store
 writes a batch's new postings and their first lines in one statement, reading the key and
-the dependencies from the stored command."""
+the dependencies from the stored command; the command handler writes, row for row, the rows
+it wrote at 058d6c1 (a pin for changes to how a batch is parsed and written)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from bogfoer_contracts.postings import (
+    POSTING_COMMAND,
     ContactSpec,
     CreateVoucher,
     EnsureContact,
@@ -24,8 +27,9 @@ from bogfoer_contracts.postings import (
     RegisterPayment,
     VoucherLineSpec,
 )
+from bogfoer_kit.consumer import Handler, Record, TenantBatch
 from bogfoer_kit.db import create_pool, migrate
-from bogfoer_ledger import queries, store
+from bogfoer_ledger import handlers, queries, store
 from tests.integration.conftest import new_tenant
 
 pytestmark = pytest.mark.integration
@@ -366,3 +370,127 @@ async def test_a_batch_of_commands_writes_the_rows_it_always_wrote(
         [(COMMANDS, 2, offset) for offset in (40, 41, 43, 44, 45, 46, 47)]
         + [("postings.results.v1", 0, 1)]
     )
+
+
+# The command handler writes the postings, history lines and tracking rows it wrote at
+# 058d6c1 (`ledger_command_rows.json`, written by that commit's code), whatever the size of
+# the parts it writes a batch in: a mixed stream — new postings, dependent ones, a posting a
+# result made first, re-mapped ones in the batch and in a later one, a late older revision,
+# a repeated command, a record that is not JSON and one the contract refuses — then
+# redelivered. Any change to how the ledger parses, folds or writes commands must keep it.
+GOLDEN = Path(__file__).with_name("ledger_command_rows.json")
+TENANT = "rows-tenant"  # each test has a database of its own
+TRACEPARENT = ("traceparent", f"00-{'a' * 32}-{'b' * 16}-01".encode())
+
+
+class _Subscriptions:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+
+    def subscribe(self, name: str, handler: Handler, **_: Any) -> None:
+        self.handlers[name] = handler
+
+
+def _records(first: int, values: list[PostingCommand | bytes]) -> list[Record]:
+    return [
+        Record(
+            COMMANDS,
+            3,
+            first + n,
+            TENANT.encode(),
+            value if isinstance(value, bytes) else POSTING_COMMAND.dump_json(value),
+            (TRACEPARENT,) if n % 2 else (),
+        )
+        for n, value in enumerate(values)
+    ]
+
+
+def _batches() -> list[list[Record]]:
+    refused = json.loads(POSTING_COMMAND.dump_json(payment(TENANT, 9)))
+    refused["amount_in_kroner"] = 1  # an unknown field: refused by the contract
+    first = _records(
+        100,
+        [
+            contact(TENANT),
+            payment(TENANT, 1),  # depends on its invoice
+            b"{not json",
+            payment(TENANT, 2, depends_on=[]),
+            voucher(TENANT),
+            payment(TENANT, 3),  # its result came first: held, resumed
+            payment(TENANT, 1, revision=1, amount=20001, issued_at=T0 + dt.timedelta(hours=5)),
+            json.dumps(refused).encode(),
+            payment(TENANT, 1),  # an older revision, late
+            contact(TENANT),  # the same command again, at another offset
+            payment(TENANT, 4, depends_on=[payment(TENANT, 1).posting_key, 'x\\y"z,{}']),
+        ],
+    )
+    later = _records(
+        200,
+        [
+            payment(TENANT, 2, revision=1, amount=333, issued_at=T0 + dt.timedelta(hours=6)),
+            payment(TENANT, 5),
+            contact(TENANT),
+        ],
+    )
+    return [first, later]
+
+
+async def _snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
+    """Every row the handler wrote, but the columns PostgreSQL stamps (ids, now()); a
+    posting's history in its order (ids order the lines of a posting, as its readers ask,
+    not the lines of different postings)."""
+
+    def plain(row: asyncpg.Record) -> list[Any]:
+        out: list[Any] = []
+        for value in row.values():
+            if isinstance(value, dt.datetime):
+                value = value.isoformat()
+            out.append(json.loads(value) if isinstance(value, str) and value[:1] == "{" else value)
+        return out
+
+    postings = await pool.fetch(
+        "SELECT posting_key, tenant_id, kind, state, amount_minor, currency, dinero_guid,"
+        " dinero_number, attempts, last_error::text, detail, depends_on, command::text,"
+        " created_at, updated_at, last_result_at, trace_id FROM postings ORDER BY posting_key"
+    )
+    history = await pool.fetch(
+        "SELECT posting_key, from_state, to_state, detail, error::text, topic, partition,"
+        ' "offset", at FROM posting_transitions ORDER BY posting_key, id'
+    )
+    applied = await pool.fetch(
+        'SELECT topic, partition, "offset" FROM ledger_applied ORDER BY 1, 2, 3'
+    )
+    return {
+        "postings": [plain(r) for r in postings],
+        "history": [plain(r) for r in history],
+        "applied": [plain(r) for r in applied],
+    }
+
+
+@pytest.mark.parametrize("part", [store.WRITE_PART, 3, 1])
+async def test_the_command_handler_writes_the_rows_it_always_wrote(
+    pool: asyncpg.Pool, part: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "WRITE_PART", part)
+    subscriptions = _Subscriptions()
+    handlers.register(subscriptions, pool)  # type: ignore[arg-type]
+    on_commands = subscriptions.handlers["commands"]
+    await store.apply_result(
+        pool,
+        store.RecordRef("postings.results.v1", 0, 7),
+        PostingResult(
+            posting_key=payment(TENANT, 3).posting_key,
+            tenant_id=TENANT,
+            kind="payment",
+            status="held",
+            detail="waits for its invoice",
+            at=T0,
+        ),
+    )
+    dead: list[int] = []
+    for records in _batches() + _batches():  # the second time: redelivered, nothing new
+        batch = TenantBatch(TENANT, records)
+        await on_commands(batch)
+        dead += [offset for _, _, offset in batch.dead]
+    assert dead == [102, 107, 102, 107]  # dead-lettered whenever they come
+    assert await _snapshot(pool) == json.loads(GOLDEN.read_text())

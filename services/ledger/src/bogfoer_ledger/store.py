@@ -261,7 +261,7 @@ WRITE_PART = 500
 async def apply_commands(
     conn: Conn,
     commands: list[tuple[RecordRef, PostingCommand, str | None]],
-    part: int = WRITE_PART,
+    part: int | None = None,
     *,
     claimed: set[RecordRef] | None = None,
 ) -> list[tuple[PostingCommand, Change]]:
@@ -269,8 +269,9 @@ async def apply_commands(
     the state changes they made. A record applied before changes nothing. `claimed`: the
     records new, tracked already in this transaction (`claim`); else they are tracked here.
     Written `part` commands at a time, each part's statements in flight while the next part
-    folds: the rows are those of one part for the whole batch (a posting's history in its
-    order)."""
+    folds (`WRITE_PART` unless given, read when called): the rows are those of one part for
+    the whole batch (a posting's history in its order)."""
+    size = WRITE_PART if part is None else part
     if claimed is None:
         claimed = await claim(conn, [ref for ref, _, _ in commands])
     todo = [c for c in commands if c[0] in claimed]
@@ -281,8 +282,8 @@ async def apply_commands(
     changes: list[tuple[PostingCommand, Change]] = []
     writing: asyncio.Task[None] | None = None
     try:
-        for start in range(0, len(todo), part):
-            statements = _fold_commands(postings, todo[start : start + part], changes)
+        for start in range(0, len(todo), size):
+            statements = _fold_commands(postings, todo[start : start + size], changes)
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(_execute_all(conn, statements))
