@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from test_rules_golden import Stream, _bench, _cases, _shuffled
 
 from bogfoer_contracts import postings
+from bogfoer_contracts.events import RefundLine
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, command_json
 from bogfoer_rules import checked
-from bogfoer_rules.documents import InvoicedLine
+from bogfoer_rules.documents import ROUNDING_LINE_ID, CreditDraft, InvoicedLine, credit_lines
 from bogfoer_rules.policy import OrderState, decide, state_key
 
 
@@ -124,3 +125,35 @@ def test_a_field_the_model_does_not_have_or_a_missing_one_is_refused() -> None:
         checked.ContactSpec(name="x", country="DK", colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"needs \['country'\]"):
         checked.ContactSpec(name="x")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("incl_vat", [True, False])
+def test_a_credit_notes_rounding_line_is_what_validating_it_gives(incl_vat: bool) -> None:
+    """The rounding line of a refund by lines (`credit_lines`, the refunded amount a little
+    off the lines' total) is built without validation too, and no stream above reaches it."""
+    invoiced = [
+        InvoicedLine(
+            line_id="l1",
+            kind="goods",
+            spec=postings.InvoiceLineSpec(
+                description="Vare", quantity=2, unit_price=10_000, account_number=1000
+            ),
+            vat_rate=2500,
+        )
+    ]
+    lines_total = 10_000 if incl_vat else 12_500  # one unit, incl. VAT
+    for off in (-5, 5):  # a rounding line of 5 øre incl. VAT: 4 and 1 of VAT without
+        draft = credit_lines(
+            invoiced,
+            {},
+            [RefundLine(line_id="l1", quantity=1)],
+            lines_total + off,
+            incl_vat=incl_vat,
+            tolerance=5,
+        )
+        assert isinstance(draft, CreditDraft), draft
+        assert [line.line_id for line in draft.lines] == ["l1", ROUNDING_LINE_ID]
+        for line in draft.lines:
+            again = InvoicedLine.model_validate(line.model_dump())
+            assert again == line
+            assert again.model_dump_json() == line.model_dump_json()
