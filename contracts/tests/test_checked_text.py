@@ -444,3 +444,26 @@ def test_only_models_that_are_their_fields_are_taken_as_dicts() -> None:
     for model in (After, Before, Written, Computed, Holder):
         with pytest.raises(TypeError, match="more than its fields"):
             as_dicts(checked_text_schema(TypeAdapter(model)))
+
+
+def test_a_model_that_writes_its_json_by_its_own_settings_is_not_taken_as_dicts() -> None:
+    """A model's JSON settings (`ser_json_*`) hold for its own fields only: a typed dict's
+    serializer does not carry them to a nested one, which would write a duration, a time,
+    bytes or an infinite number otherwise (a duration of one second `"PT1S"` where the
+    model wrote `1.0`). So `as_dicts` refuses such a model when the validator is built."""
+    from pydantic import ConfigDict
+
+    from bogfoer_contracts.model import ContractModel, as_dicts, checked_text_schema
+
+    class Lasting(ContractModel):
+        model_config = ConfigDict(extra="forbid", frozen=True, ser_json_timedelta="float")
+        took: dt.timedelta
+
+    class Holder(ContractModel):
+        lasting: Lasting
+
+    raw = b'{"lasting": {"took": "PT1S"}}'
+    adapter = TypeAdapter(Holder)
+    assert adapter.dump_json(adapter.validate_json(raw)) == b'{"lasting":{"took":1.0}}'
+    with pytest.raises(TypeError, match="own JSON settings"):
+        as_dicts(checked_text_schema(adapter))

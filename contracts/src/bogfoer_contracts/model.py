@@ -195,7 +195,8 @@ def as_dicts(schema: Any) -> Any:
     (fields in field order). A model tree costs more to build, free and serialize than
     the rest of validating it. For models that are only their fields (no validators of
     their own but the text walks `checked_text_schema` removes, no computed fields, no
-    aliases): anything else raises here, at import, rather than validate otherwise."""
+    aliases, no JSON settings of their own): anything else raises here, at import, rather
+    than validate or write otherwise."""
     if isinstance(schema, list):
         return [as_dicts(item) for item in schema]
     if not isinstance(schema, dict):
@@ -217,6 +218,9 @@ def as_dicts(schema: Any) -> Any:
     if not plain or inner.get("type") != "model-fields" or inner.get("computed_fields"):
         raise TypeError(f"{schema['cls'].__name__} is more than its fields")
     config = schema.get("config", {})
+    if any(key.startswith("ser_json_") or key == "polymorphic_serialization" for key in config):
+        # A typed dict's serializer does not carry these to a nested one's fields.
+        raise TypeError(f"{schema['cls'].__name__} writes its JSON by its own JSON settings")
     fields: dict[str, Any] = {}
     for name, field in inner["fields"].items():
         if set(field) - {"type", "schema", "metadata", "frozen"}:
