@@ -361,3 +361,30 @@ def test_a_record_of_a_consumed_one_is_the_record_its_fields_make() -> None:
     empty = ConsumerRecord("t", 0, 1, 5, 0, None, None, None, 0, 0, [])
     assert Record.of(empty) == Record("t", 0, 1, None, b"", (), 5)
     assert hash(Record.of(empty)) == hash(Record("t", 0, 1, None, b"", (), 5))
+
+
+def test_a_record_without_a_timestamp_is_refused_not_stamped_with_the_memos_first_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The memo's first value is a timestamp and what converting it gives, so it never
+    answers for a record the conversion would refuse: a record without a timestamp (None)
+    fails as it did before the memo, rather than being stamped 2000-01-01. Asked of a
+    fresh copy of the module (the memo of the one imported holds other tests' records)."""
+    import importlib.util
+    import sys
+
+    import prometheus_client
+
+    from bogfoer_kit import consumer
+
+    spec = importlib.util.spec_from_file_location("bogfoer_kit_consumer_fresh", consumer.__file__)
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    # Its metrics are the imported module's names: not registered twice.
+    monkeypatch.setattr(prometheus_client.REGISTRY, "register", lambda collector: None)
+    monkeypatch.setitem(sys.modules, spec.name, fresh)  # dataclasses look it up there
+    spec.loader.exec_module(fresh)
+    untimed = fresh.Record("t", 0, 1, None, b"{}", (), None)
+    with pytest.raises(TypeError):
+        untimed.received_at  # noqa: B018 - the property's conversion is the test

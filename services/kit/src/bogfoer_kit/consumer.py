@@ -106,8 +106,10 @@ T = TypeVar("T")
 
 
 # The last record timestamp turned into a datetime, and that datetime: read and replaced as
-# one tuple (a thread never pairs one with another's), a timestamp no record has at first.
-_received: tuple[int | None, dt.datetime] = (None, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+# one tuple (a thread never pairs one with another's). At first the epoch, which is what
+# converting its timestamp gives: the memo never answers otherwise than the conversion
+# (a record without a timestamp fails as it did, not stamped with a stand-in).
+_received: tuple[int, dt.datetime] = (0, dt.datetime.fromtimestamp(0, dt.UTC))
 
 
 @dataclass(frozen=True, slots=True)
