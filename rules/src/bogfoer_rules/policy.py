@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Literal, assert_never, cast
+from typing import Literal, assert_never, cast, get_args
 
 from pydantic import ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
@@ -288,9 +288,7 @@ _OrderEvent = (
     | OrderCancelledEvent
     | OrderRefundedEvent
 )
-_ORDER_EVENTS: frozenset[type] = frozenset(
-    {OrderPlacedEvent, OrderPaidEvent, OrderFulfilledEvent, OrderCancelledEvent, OrderRefundedEvent}
-)
+_ORDER_EVENTS: frozenset[type] = frozenset(get_args(_OrderEvent))
 
 
 def _state_part(provider: str) -> str:
