@@ -518,19 +518,45 @@ def stamp(inbound: InboundEvent, tenant_id: str, received_at: dt.datetime) -> Sa
     tenant_id = _tenant_id(tenant_id)
     return _constructed(
         _EVENT_CLASSES[inbound.type],
-        {  # in _FIELDS' order
-            "id": event_id(tenant_id, inbound.source, inbound.source_event_id),
-            "source": inbound.source,
-            "source_event_id": inbound.source_event_id,
-            "tenant_id": tenant_id,
-            "occurred_at": inbound.occurred_at,
-            "received_at": _received_at(received_at),
-            "schema_version": SCHEMA_VERSION,
-            "backfill": inbound.backfill,
-            "type": inbound.type,
-            "data": typed,
-        },
+        _envelope(
+            event_id(tenant_id, inbound.source, inbound.source_event_id),
+            inbound.source,
+            inbound.source_event_id,
+            tenant_id,
+            inbound.occurred_at,
+            _received_at(received_at),
+            inbound.backfill,
+            inbound.type,
+            typed,
+        ),
     )
+
+
+def _envelope(
+    id_: str,
+    source: str,
+    source_event_id: str,
+    tenant_id: str,
+    occurred_at: Any,
+    received_at: dt.datetime,
+    backfill: bool,
+    type_: str,
+    data: Any,
+) -> dict[str, Any]:
+    """A stamped event's fields, checked already, in `_FIELDS`' order (the order they are
+    written in): for a model built without validation, or its JSON written from a dict."""
+    return {
+        "id": id_,
+        "source": source,
+        "source_event_id": source_event_id,
+        "tenant_id": tenant_id,
+        "occurred_at": occurred_at,
+        "received_at": received_at,
+        "schema_version": SCHEMA_VERSION,
+        "backfill": backfill,
+        "type": type_,
+        "data": data,
+    }
 
 
 def event_json(event: SalesEvent) -> bytes:
@@ -574,17 +600,16 @@ def stamped_json(
     type_ = inbound["type"]
     id_ = event_id(tenant_id, source, source_event_id)
     value = _EVENT_DICT_JSON[type_].to_json(
-        {  # in _FIELDS' order
-            "id": id_,
-            "source": source,
-            "source_event_id": source_event_id,
-            "tenant_id": tenant_id,
-            "occurred_at": inbound["occurred_at"],
-            "received_at": received_at,
-            "schema_version": SCHEMA_VERSION,
-            "backfill": inbound["backfill"],
-            "type": type_,
-            "data": inbound["data"],
-        }
+        _envelope(
+            id_,
+            source,
+            source_event_id,
+            tenant_id,
+            inbound["occurred_at"],
+            received_at,
+            inbound["backfill"],
+            type_,
+            inbound["data"],
+        )
     )
     return value, id_, type_
