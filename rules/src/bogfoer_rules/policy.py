@@ -267,8 +267,7 @@ def state_key(event: SalesEvent) -> str:
     - payout.paid: `payout:<provider>:<payout_id>`.
     """
     # Classes told by identity, not by `match` patterns: see `_advance`.
-    kind = type(event)
-    if kind in _ORDER_EVENTS:
+    if type(event) in _ORDER_EVENTS:
         return f"order:{cast('_OrderEvent', event).data.order_id}"
     if type(event) is PaymentCapturedEvent or type(event) is PaymentRefundedEvent:
         if event.data.order_id:
