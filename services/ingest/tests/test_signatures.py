@@ -77,6 +77,26 @@ def test_the_usual_header_is_accepted_and_a_tampered_body_refused(
     assert _answers(monkeypatch, f"t={NOW},v1={MAC}", BODY + b" ") == [refused, refused]
 
 
+@pytest.mark.parametrize(
+    ("offset", "answer"),
+    [
+        (-301, ("signature_expired", {"tolerance_seconds": 300})),
+        (-300, None),
+        (-299, None),
+        (299, None),
+        (300, None),
+        (301, ("signature_expired", {"tolerance_seconds": 300})),
+    ],
+)
+def test_the_window_is_300_seconds_on_either_side_of_now(
+    monkeypatch: pytest.MonkeyPatch, offset: int, answer: object
+) -> None:
+    """The boundary at the second, with a fixed clock (the integration test of the doors stays
+    well clear of it: its requests take time)."""
+    header = sign(SECRET, BODY, NOW + offset)
+    assert _answers(monkeypatch, header) == [answer, answer]
+
+
 @given(
     st.lists(
         st.sampled_from(["t=", "v1=", str(NOW), MAC, MAC[:10], ",", " ", "=", "x", "0" * 64]),
