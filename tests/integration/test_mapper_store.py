@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
+import pytest
+
 from bogfoer_kit.db import create_pool, migrate
 from bogfoer_mapper import store
 from bogfoer_rules.policy import OrderState
@@ -81,5 +84,27 @@ async def test_rows_read_back_as_the_strings_written(fresh_database: str) -> Non
             escaped = await store.load_state(conn, tenant, "order:escaped")
             assert escaped == states["order:escaped"][0]
             assert json.loads(escaped)["key"] == 'order:æ "x" \\'
+    finally:
+        await pool.close()
+
+
+async def test_recording_as_mapped_an_event_stored_already_is_refused(fresh_database: str) -> None:
+    """`record_mapped` is handed only events found unseen under the tenant's lock: a copy is
+    the unique index's error (the mapper then maps the batch again one by one), not a row
+    silently skipped after its event was decided. `record_events` still drops copies."""
+    tenant = new_tenant()
+    event = ("e-1", "order:1", None, False)
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        await migrate(pool, "bogfoer_mapper")
+        async with pool.acquire() as conn:
+            await store.record_mapped(conn, tenant, [event], ["1 commands, 0 holds"])
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await store.record_mapped(conn, tenant, [event], ["1 commands, 0 holds"])
+            assert await store.record_events(conn, tenant, [(*event[:2], "{}", False)]) == [None]
+            # The same id as a backfill's is another event.
+            await store.record_mapped(conn, tenant, [(*event[:3], True)], ["ignored"])
+            stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant)
+            assert stored == 2
     finally:
         await pool.close()
