@@ -54,7 +54,7 @@ async def test_states_and_events_stored_as_jsonb_read_back_the_same(fresh_databa
                 tenant,
                 event.decode(),
             )
-        assert await migrate(pool, "bogfoer_mapper") == [BEFORE]
+        assert (await migrate(pool, "bogfoer_mapper"))[0] == BEFORE
         async with pool.acquire() as conn, conn.transaction():
             stored = await store.load_states(conn, tenant, ["order/1", "order/2"])
             assert {k: OrderState.load(v) for k, v in stored.items()} == {
@@ -66,3 +66,54 @@ async def test_states_and_events_stored_as_jsonb_read_back_the_same(fresh_databa
             assert parse_event(payload) == parse_event(event)
     finally:
         await pool.close()
+
+
+async def test_keys_in_byte_order_find_and_drop_what_they_did_before(fresh_database: str) -> None:
+    """006: the unique indexes' text keys (events' tenant and id, posting origins') compared
+    in byte order ("C") instead of the database's collation: events and origins stored
+    before are found by the same ids, a copy is still dropped, and the tables themselves
+    are not rewritten (only their indexes rebuilt)."""
+    tenant = new_tenant()
+    ids = ["e-1", "E-1", "é-1", "e-1 "]  # equal under no collation
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        async with pool.acquire() as conn:
+            await _migrated_up_to(conn, "006_byte_order_keys.sql")
+            await store.record_mapped(
+                conn, tenant, [(i, "order:1", None, False) for i in ids], ["x"] * len(ids)
+            )
+            await store.record_origins(conn, tenant, [("order:1", "k"), ("order:2", "k")])
+            files = await _relfilenodes(conn)
+        assert await migrate(pool, "bogfoer_mapper") == ["006_byte_order_keys.sql"]
+        async with pool.acquire() as conn, conn.transaction():
+            assert await _relfilenodes(conn) == files
+            collations = await conn.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'mapper' AND collation_name = 'C' ORDER BY 1, 2"
+            )
+            assert [tuple(r) for r in collations] == [
+                ("events", "event_id"),
+                ("events", "tenant_id"),
+                ("posting_origins", "posting_key"),
+                ("posting_origins", "state_key"),
+                ("posting_origins", "tenant_id"),
+            ]
+            wanted = [(i, False) for i in [*ids, "e-2"]]
+            assert await store.seen_events(conn, tenant, wanted) == {(i, False) for i in ids}
+            fresh: list[tuple[str, str, str | None, bool]] = [
+                (i, "order:1", "{}", False) for i in [*ids, "e-2"]
+            ]
+            assert await store.record_events(conn, tenant, fresh) == [None] * len(ids) + [
+                await conn.fetchval("SELECT max(seq) FROM events")
+            ]
+            assert await store.origin(conn, tenant, "k") == ("order:1", 0)
+    finally:
+        await pool.close()
+
+
+async def _relfilenodes(conn: Conn) -> list[tuple[str, int]]:
+    rows = await conn.fetch(
+        "SELECT relname, relfilenode FROM pg_class WHERE relname IN ('events', 'posting_origins')"
+        " AND relnamespace = 'mapper'::regnamespace ORDER BY relname"
+    )
+    return [(r["relname"], r["relfilenode"]) for r in rows]
