@@ -7,14 +7,17 @@ ExternalReference in Dinero, the poster's claim key and the ledger's primary key
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, TypeAdapter
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from bogfoer_contracts.ids import TenantId
 from bogfoer_contracts.model import (
     ContractModel,
+    as_dicts,
     checked_first,
+    checked_text_schema,
     checked_text_validator,
     storable_json,
 )
@@ -165,6 +168,85 @@ def parse_command(raw: bytes | str) -> PostingCommand:
         )
         return checked
     return POSTING_COMMAND.validate_json(raw)
+
+
+# A command's date-times and days as its dump writes them (`canonical_command`): to the
+# second, a fraction only when not zero and then in six digits, the offset `Z` for UTC and
+# ±HH:MM otherwise; a day YYYY-MM-DD. The parse decides whether they are times at all.
+# (The pattern engine has no look-ahead: "not all zero" and "not 00:00" are spelt out.)
+_NONZERO_FRACTION = "|".join("0" * n + "[1-9]" + "[0-9]" * (5 - n) for n in range(6))
+_CANONICAL_TIME = core_schema.str_schema(
+    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    rf"(\.({_NONZERO_FRACTION}))?"
+    r"(Z|[+-](0[1-9]|1[0-9]|2[0-3]):[0-5][0-9]|[+-]00:(0[1-9]|[1-5][0-9]))$"
+)
+_CANONICAL_DAY = core_schema.str_schema(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# What a command's schema may hold for `_canonical`: each takes a JSON value only as the
+# value it is (strict ints and booleans, strings, arrays, objects, null) or is rewritten.
+_AS_WRITTEN = frozenset(
+    {
+        "tagged-union",
+        "typed-dict",
+        "str",
+        "int",
+        "bool",
+        "literal",
+        "nullable",
+        "list",
+        "definitions",
+        "definition-ref",
+    }
+)
+
+
+def _canonical(schema: Any) -> Any:
+    """`schema` (a command's, `model.as_dicts`) taking only text as the dump writes it:
+    every field required (none left to its default) and date-times and days in the dump's
+    form (`_CANONICAL_TIME`). Raises at import for a part it cannot vouch for (a lax
+    number, a float, a type added later): the models' way would still decide right, but
+    what this accepts must be what the dump writes."""
+    if isinstance(schema, list):
+        return [_canonical(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind == "typed-dict-field":
+        inner = schema["schema"]
+        if inner.get("type") == "default":
+            inner = inner["schema"]
+        return {**schema, "schema": _canonical(inner), "required": True}
+    if kind == "datetime":
+        return core_schema.chain_schema([_CANONICAL_TIME, schema])
+    if kind == "date":
+        return core_schema.chain_schema([_CANONICAL_DAY, schema])
+    lax = kind in ("int", "bool") and not schema.get("strict")
+    if kind is not None and (kind not in _AS_WRITTEN or lax):
+        raise TypeError(f"a command's {kind} schema is not known to take only its dump's text")
+    return {key: _canonical(value) for key, value in schema.items()}
+
+
+_POSTING_COMMAND_CANONICAL = SchemaValidator(
+    _canonical(as_dicts(checked_text_schema(POSTING_COMMAND)))
+)
+
+
+def canonical_command(raw: bytes | str) -> dict[str, Any] | None:
+    """The command JSON text `raw` holds, as plain dicts of its fields (`model.as_dicts`:
+    the models' fields, checks and refusals), when `raw` is the command as its dump writes
+    it: every field written (none left to its default), date-times and days in the dump's
+    form, nothing the validation would convert (strict numbers and booleans). Then `raw`
+    and `command_json(parse_command(raw))` are the same JSON value — the same fields with
+    the same values, at most in another order, with other white space or escapes, none of
+    which `jsonb` keeps — so `raw` can be stored where the dump would be, and the text
+    is JSON PostgreSQL reads (nothing unstorable, `storable_json`). None when that is not
+    shown, the command refused included: `parse_command` decides, with its reason."""
+    if not storable_json(raw):
+        return None
+    try:
+        document: dict[str, Any] = _POSTING_COMMAND_CANONICAL.validate_json(raw)
+    except ValidationError:
+        return None
+    return document
 
 
 def command_json(command: PostingCommand) -> bytes:

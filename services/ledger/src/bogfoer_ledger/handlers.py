@@ -10,9 +10,9 @@ import asyncio
 import asyncpg
 
 from bogfoer_contracts.ops import OPS_ACTION, OpsAction
-from bogfoer_contracts.postings import PostingCommand, PostingResult, parse_command
+from bogfoer_contracts.postings import PostingResult
 from bogfoer_kit.consumer import Consumers, Record, TenantBatch
-from bogfoer_ledger import store
+from bogfoer_ledger import rules, store
 from bogfoer_ledger.metrics import count_transitions
 
 
@@ -45,9 +45,9 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
             claiming = asyncio.ensure_future(store.claim(conn, [_ref(r) for r in batch.records]))
             await asyncio.sleep(0)  # its statement sent before the parse holds the loop
             try:
-                commands: list[tuple[store.RecordRef, PostingCommand, str | None]] = [
+                commands: list[tuple[store.RecordRef, store.Command, str | None]] = [
                     (_ref(record), command, trace_id_of(record.header("traceparent")))
-                    for record, command in batch.parsed(parse_command, "invalid_command")
+                    for record, command in batch.parsed(rules.parse, "invalid_command")
                 ]
             except BaseException:
                 # The connection must be free for the rollback.

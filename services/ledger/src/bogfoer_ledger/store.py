@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -19,6 +19,7 @@ from bogfoer_contracts.postings import PostingCommand, PostingResult
 from bogfoer_kit.db import Conn, json_documents, json_texts
 from bogfoer_ledger import rules
 from bogfoer_ledger.rules import Change as Change
+from bogfoer_ledger.rules import Command as Command
 from bogfoer_ledger.rules import Posting, Transition
 from bogfoer_ledger.rules import RecordRef as RecordRef
 
@@ -221,8 +222,8 @@ def _update_commanded(old: list[Posting]) -> list[Statement]:
 
 def _fold_commands(
     postings: dict[str, Posting],
-    part: list[tuple[RecordRef, PostingCommand, str | None]],
-    changes: list[tuple[PostingCommand, Change]],
+    part: list[tuple[RecordRef, Command, str | None]],
+    changes: list[tuple[Command, Change]],
 ) -> list[Statement]:
     """Fold a part of a batch's commands into `postings` (`rules.apply_command`), in order;
     the statements that write what it changed, their arguments taken now. The postings it
@@ -251,22 +252,22 @@ def _fold_commands(
 
 
 # Commands folded while PostgreSQL writes the part of the batch before them. Folding a
-# command (its model dumped for the `command` column, the arguments built) and writing it
-# take the process and PostgreSQL about as long each; one after the other, each waited for
-# the other. A few parts a batch (a poll brings ~1,400 commands a partition): each part
-# adds a round trip.
+# command (the arguments built) and writing it take the process and PostgreSQL about as
+# long each; one after the other, each waited for the other. A few parts a batch (a poll
+# brings ~1,400 commands a partition): each part adds a round trip.
 WRITE_PART = 500
 
 
 async def apply_commands(
     conn: Conn,
-    commands: list[tuple[RecordRef, PostingCommand, str | None]],
+    commands: Sequence[tuple[RecordRef, Command | PostingCommand, str | None]],
     part: int | None = None,
     *,
     claimed: set[RecordRef] | None = None,
-) -> list[tuple[PostingCommand, Change]]:
+) -> list[tuple[Command, Change]]:
     """Record commands (record, command, trace id), in order, in the caller's transaction;
-    the state changes they made. A record applied before changes nothing. `claimed`: the
+    the state changes they made. A command is a `rules.Command` (`rules.parse` of a record)
+    or a model (`rules.command_of`). A record applied before changes nothing. `claimed`: the
     records new, tracked already in this transaction (`claim`); else they are tracked here.
     Written `part` commands at a time, each part's statements in flight while the next part
     folds (`WRITE_PART` unless given, read when called): the rows are those of one part for
@@ -274,12 +275,16 @@ async def apply_commands(
     size = WRITE_PART if part is None else part
     if claimed is None:
         claimed = await claim(conn, [ref for ref, _, _ in commands])
-    todo = [c for c in commands if c[0] in claimed]
+    todo = [
+        (ref, c if isinstance(c, Command) else rules.command_of(c), trace_id)
+        for ref, c, trace_id in commands
+        if ref in claimed
+    ]
     if not todo:
         return []
     await _lock_tenants(conn, (c.tenant_id for _, c, _ in todo))
     postings = await _load(conn, (c.posting_key for _, c, _ in todo))
-    changes: list[tuple[PostingCommand, Change]] = []
+    changes: list[tuple[Command, Change]] = []
     writing: asyncio.Task[None] | None = None
     try:
         for start in range(0, len(todo), size):
