@@ -34,7 +34,9 @@ def create_app(settings: MapperSettings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool = await db.open()
         await ensure_topics(settings, MAPPER)
-        mapper = handlers.Mapper(consumers.publisher, pool)
+        mapper = handlers.Mapper(
+            consumers.publisher, pool, state_cache_size=settings.state_cache_size
+        )
         handlers.register(consumers, mapper)
         check_subscriptions(broker, consumers)
         await broker.start()

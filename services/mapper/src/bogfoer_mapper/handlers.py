@@ -41,6 +41,7 @@ from bogfoer_kit.publish import Publisher
 from bogfoer_kit.telemetry import traced
 from bogfoer_mapper import store
 from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
+from bogfoer_mapper.states import DEFAULT_SIZE, StateCache, StateWrites
 from bogfoer_rules import policy
 from bogfoer_rules.holds import Hold
 from bogfoer_rules.remap import remap
@@ -63,10 +64,17 @@ class Arrival:
 
 
 class Mapper:
-    def __init__(self, publisher: Publisher, pool: asyncpg.Pool, clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        pool: asyncpg.Pool,
+        clock: Clock = _utcnow,
+        state_cache_size: int = DEFAULT_SIZE,
+    ) -> None:
         self.pool = pool
         self.clock = clock
         self.outbox = OutboxRelay(publisher, pool)
+        self.states = StateCache(state_cache_size)
 
     async def on_events(self, batch: TenantBatch) -> None:
         """One tenant's events of a poll, in one transaction (published by the poll's flush)."""
@@ -97,6 +105,7 @@ class Mapper:
         for arrival in arrivals:
             by_tenant.setdefault(arrival.event.tenant_id, []).append(arrival)
         written: list[Written] = []
+        saved = StateWrites()
         async with self.pool.acquire() as conn, conn.transaction():
             for tenant in sorted(by_tenant):  # a record's key and its payload may disagree
                 await store.lock_tenant(conn, tenant)
@@ -112,7 +121,8 @@ class Mapper:
                             EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
                         log.info("%d events wait for tenant %s's settings", len(fresh), tenant)
                     continue
-                written += await self._process_pending(conn, config, fresh)
+                written += await self._process_pending(conn, config, fresh, saved)
+        self.states.committed(saved)
         for rows in written:  # committed: published from memory by the poll's flush
             self.outbox.committed(rows)
 
@@ -129,10 +139,12 @@ class Mapper:
                 continue
             configs.append((config, record.trace_context()))
         if configs:
+            saved = StateWrites()
             async with self.pool.acquire() as conn, conn.transaction():
                 for config, trace_context in configs:
                     with traced(trace_context):
-                        await self._apply_config(conn, config)
+                        await self._apply_config(conn, config, saved)
+            self.states.committed(saved)
 
     async def on_config(self, raw: bytes) -> None:
         """One tenant's settings on their own (tools and tests), published at once."""
@@ -140,19 +152,21 @@ class Mapper:
             config = TenantConfig.model_validate_json(raw)
         except ValidationError as exc:
             raise PoisonMessage("invalid_tenant_config", str(exc)) from exc
+        saved = StateWrites()
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._apply_config(conn, config)
+            await self._apply_config(conn, config, saved)
+        self.states.committed(saved)
         await self.outbox.relay()
 
-    async def _apply_config(self, conn: Conn, config: TenantConfig) -> None:
+    async def _apply_config(self, conn: Conn, config: TenantConfig, saved: StateWrites) -> None:
         # The same lock as an event's transaction: an event committing while these
         # settings arrive is either seen here or sees the settings itself.
         await store.lock_tenant(conn, config.tenant_id)
         await store.save_config(conn, config)
         current = await store.load_config(conn, config.tenant_id)
         assert current is not None
-        await self._process_pending(conn, current, [])
-        await self._reevaluate_holds(conn, current)
+        await self._process_pending(conn, current, [], saved)
+        await self._reevaluate_holds(conn, current, saved)
 
     async def on_actions(self, batch: TenantBatch) -> None:
         """Operators' actions of a tenant (`remap_posting` is ours), in one transaction."""
@@ -162,10 +176,12 @@ class Mapper:
             if isinstance(action, RemapPosting)  # the others are the poster's
         ]
         if actions:
+            saved = StateWrites()
             async with self.pool.acquire() as conn, conn.transaction():
                 for action, trace_context in actions:
                     with traced(trace_context):
-                        await self._carry_out(conn, action)
+                        await self._carry_out(conn, action, saved)
+            self.states.committed(saved)
 
     async def on_action(self, raw: bytes) -> None:
         """One operator action on its own (tools and tests), published at once."""
@@ -175,16 +191,18 @@ class Mapper:
             raise PoisonMessage("invalid_action", str(exc)) from exc
         if not isinstance(action, RemapPosting):
             return  # the poster's actions
+        saved = StateWrites()
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._carry_out(conn, action)
+            await self._carry_out(conn, action, saved)
+        self.states.committed(saved)
         await self.outbox.relay()
 
-    async def _carry_out(self, conn: Conn, action: RemapPosting) -> None:
+    async def _carry_out(self, conn: Conn, action: RemapPosting, saved: StateWrites) -> None:
         await store.lock_tenant(conn, action.tenant_id)
         if await store.claim_action(conn, action.action_id):
-            await self._remap(conn, action)
+            await self._remap(conn, action, saved)
 
-    async def _remap(self, conn: Conn, action: RemapPosting) -> None:
+    async def _remap(self, conn: Conn, action: RemapPosting, saved: StateWrites) -> None:
         tenant, key = action.tenant_id, action.posting_key
         config = await store.load_config(conn, tenant)
         found = await store.origin(conn, tenant, key)
@@ -199,6 +217,7 @@ class Mapper:
         state = policy.OrderState.load(raw_state)
         next_revision = revision + 1 if key in state.emitted else 0
         result = remap(state, config, self.clock(), key, next_revision)
+        saved.unknown(tenant, state_key)
         await store.save_state(conn, tenant, state_key, *_stored(result.state))
         await self._publish(conn, tenant, state_key, result.commands, result.holds, self.clock())
         if result.command is not None:
@@ -210,7 +229,7 @@ class Mapper:
             "held" if result.command is None else f"revision {next_revision}",
         )
 
-    async def _reevaluate_holds(self, conn: Conn, config: TenantConfig) -> None:
+    async def _reevaluate_holds(self, conn: Conn, config: TenantConfig, saved: StateWrites) -> None:
         """New settings may resolve a hold (a payment method or deposit account now mapped)."""
         if not config.active:
             return
@@ -219,13 +238,14 @@ class Mapper:
             decision = policy.advance(state, config, self.clock())
             if not decision.commands and not decision.holds:
                 continue
+            saved.unknown(config.tenant_id, state_key)
             await store.save_state(conn, config.tenant_id, state_key, *_stored(decision.state))
             await self._publish(
                 conn, config.tenant_id, state_key, decision.commands, decision.holds, self.clock()
             )
 
     async def _process_pending(
-        self, conn: Conn, config: TenantConfig, fresh: list[Arrival]
+        self, conn: Conn, config: TenantConfig, fresh: list[Arrival], saved: StateWrites
     ) -> list[Written]:
         """Map every event of the tenant that waits, in order, then `fresh` (this batch's
         events not seen before, parsed already): states read and written, the fresh events
@@ -234,7 +254,9 @@ class Mapper:
         fresh events are recorded as waiting and every waiting event is mapped again one by
         one, each in a savepoint, so the event it failed for is found and dead-lettered.
         Returns the outbox rows written together, for the relay once the transaction
-        committed (those written one by one it reads back from the table)."""
+        committed (those written one by one it reads back from the table). The states
+        written go to `saved`: those of the batch once its savepoint is released, those
+        written one by one as unknown (`bogfoer_mapper.states`)."""
         if not config.active:
             return []  # kept waiting, as in `map_arrivals`
         tenant = config.tenant_id
@@ -243,7 +265,9 @@ class Mapper:
             return []
         try:
             async with conn.transaction():  # a savepoint for all of them
-                return [await self._map_together(conn, config, pending, fresh)]
+                written, version, states = await self._map_together(conn, config, pending, fresh)
+            saved.saved(tenant, version, states)
+            return [written]
         except Exception as exc:
             if is_transient(exc):
                 raise  # the whole batch is retried (the connection may be gone)
@@ -253,7 +277,7 @@ class Mapper:
             pending = await store.unprocessed(
                 conn, tenant, {seq: a.payload for seq, a in arrived.items()}
             )
-            await self._map_one_by_one(conn, config, pending, arrived)
+            await self._map_one_by_one(conn, config, pending, arrived, saved)
             return []
 
     async def _map_together(
@@ -262,7 +286,8 @@ class Mapper:
         config: TenantConfig,
         pending: list[tuple[int, str]],
         fresh: list[Arrival],
-    ) -> Written:
+    ) -> tuple[Written, int, dict[str, policy.OrderState]]:
+        """Written; the states' version; the states written, by key."""
         tenant = config.tenant_id
         # (seq — None for a fresh event, not stored yet —, payload, event, its state's key,
         # trace)
@@ -275,8 +300,13 @@ class Mapper:
                 continue
             events.append((stored_seq, stored_payload, parsed, policy.state_key(parsed), None))
         events += [(None, a.payload, a.event, policy.state_key(a.event), a.trace) for a in fresh]
-        keys = {key for _, _, e, key, _ in events if e is not None}
-        stored = await store.load_states(conn, tenant, sorted(keys))
+        keys = sorted({key for _, _, e, key, _ in events if e is not None})
+        # The states this process wrote last are not sent again, nor validated again,
+        # where their rows are still that write (`bogfoer_mapper.states`).
+        known = self.states.known(tenant, keys)
+        stored = await store.load_states(
+            conn, tenant, keys, {key: version for key, (version, _) in known.items()}
+        )
         states: dict[str, policy.OrderState] = {}
         changed: dict[str, policy.OrderState] = {}
         writes = _Writes(tenant)
@@ -289,7 +319,7 @@ class Mapper:
                     parse_event(payload)  # raises the reason it does not parse
                     raise AssertionError("unreachable")
                 if key not in states and key in stored:
-                    states[key] = policy.OrderState.load(stored[key])
+                    states[key] = _state(stored[key], known.get(key))
                 decision = policy.decide(event, config, states.get(key), now, key)
             except Exception as exc:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
@@ -300,8 +330,10 @@ class Mapper:
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
             writes.decided(key, decision, event, seq, payload, outcome, trace)
-        await store.save_states(conn, tenant, {k: _stored(state) for k, state in changed.items()})
-        return await writes.store(conn)
+        version = await store.save_states(
+            conn, tenant, {k: _stored(state) for k, state in changed.items()}
+        )
+        return await writes.store(conn), version, changed
 
     async def _map_one_by_one(
         self,
@@ -309,11 +341,12 @@ class Mapper:
         config: TenantConfig,
         pending: list[tuple[int, str]],
         arrived: dict[int, Arrival],
+        saved: StateWrites,
     ) -> None:
         for seq, payload in pending:
             try:
                 async with conn.transaction():  # a savepoint per event
-                    await self._process(conn, config, seq, payload, _trace(arrived, seq))
+                    await self._process(conn, config, seq, payload, _trace(arrived, seq), saved)
             except Exception as exc:
                 if is_transient(exc):
                     raise  # the whole record is retried
@@ -332,9 +365,11 @@ class Mapper:
         seq: int,
         payload: str,
         trace: Context | None,
+        saved: StateWrites,
     ) -> None:
         event = parse_event(payload)
         key = policy.state_key(event)
+        saved.unknown(event.tenant_id, key)
         raw_state = await store.load_state(conn, event.tenant_id, key)
         state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock(), key)
@@ -375,6 +410,18 @@ async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arri
         seen.add(identity)
         fresh.append(arrival)
     return fresh
+
+
+def _state(
+    stored: tuple[int, str | None], known: tuple[int, policy.OrderState] | None
+) -> policy.OrderState:
+    """A state as `store.load_states` gave it: its text, or None for the one `known`."""
+    version, text = stored
+    if text is not None:
+        return policy.OrderState.load(text)
+    if known is None or known[0] != version:
+        raise AssertionError(f"no text for a state not held as version {version}")
+    return known[1]
 
 
 def _stored(state: policy.OrderState) -> tuple[str, bool]:

@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from bogfoer_contracts.topology import MAPPER
 from bogfoer_kit.settings import ServiceSettings
+from bogfoer_mapper.states import DEFAULT_SIZE
 
 
 class MapperSettings(ServiceSettings):
@@ -18,3 +19,5 @@ class MapperSettings(ServiceSettings):
     group_id: str = MAPPER.principal
     # Postgres schema of the mapper's own tables; no other service reads them.
     db_schema: str = "mapper"
+    # Order states kept parsed, as this process wrote them (`bogfoer_mapper.states`).
+    state_cache_size: int = Field(default=DEFAULT_SIZE, ge=0)

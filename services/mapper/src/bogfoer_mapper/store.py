@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_kit.db import Conn, json_documents, json_texts
 
@@ -145,33 +147,45 @@ async def mark_processed(conn: Conn, outcomes: list[tuple[int, str]]) -> None:
         )
 
 
-async def load_states(conn: Conn, tenant_id: str, state_keys: list[str]) -> dict[str, str]:
-    """The stored states of these keys (locked to the commit), by key."""
+async def load_states(
+    conn: Conn, tenant_id: str, state_keys: list[str], known: dict[str, int] | None = None
+) -> dict[str, tuple[int, str | None]]:
+    """The stored states of these keys (locked to the commit), by key: each its version and
+    its text — None where the version is the one in `known` (a state the caller holds
+    already, as that write left it: not sent again)."""
+    versions = known or {}
     rows = await conn.fetch(
-        "SELECT state_key, state FROM order_states WHERE tenant_id = $1"
-        " AND state_key = ANY(ARRAY(SELECT json_array_elements_text($2::json)))"
-        " ORDER BY state_key FOR UPDATE",
+        "SELECT s.state_key, s.version, CASE WHEN s.version = k.version::bigint THEN NULL"
+        " ELSE s.state END AS state FROM order_states s JOIN ROWS FROM"
+        " (json_array_elements_text($2::json), json_array_elements_text($3::json))"
+        " AS k(state_key, version) ON s.state_key = k.state_key"
+        " WHERE s.tenant_id = $1 ORDER BY s.state_key FOR UPDATE OF s",
         tenant_id,
         json_texts(state_keys),
+        # -1: no version (none is negative)
+        json.dumps([versions.get(key, -1) for key in state_keys]),
     )
-    return {r["state_key"]: r["state"] for r in rows}
+    return {r["state_key"]: (r["version"], r["state"]) for r in rows}
 
 
-async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, bool]]) -> None:
-    """(state, whether it holds something back) by key."""
-    if states:
-        await conn.execute(
-            "INSERT INTO order_states (tenant_id, state_key, state, held)"
-            " SELECT $1, key, state::text, held FROM ROWS FROM"
-            " (json_array_elements_text($2::json), json_array_elements($3::json),"
-            " unnest($4::boolean[])) AS s(key, state, held)"
-            " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
-            " state = EXCLUDED.state, held = EXCLUDED.held, updated_at = now()",
-            tenant_id,
-            json_texts(states),
-            json_documents(state for state, _ in states.values()),
-            [held for _, held in states.values()],
-        )
+async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, bool]]) -> int:
+    """(state, whether it holds something back) by key. Returns their version: this
+    transaction's id, which every state it writes carries (`load_states`)."""
+    version: int = await conn.fetchval(
+        "WITH saved AS (INSERT INTO order_states (tenant_id, state_key, state, held, version)"
+        " SELECT $1, key, state::text, held, pg_current_xact_id()::text::bigint FROM ROWS FROM"
+        " (json_array_elements_text($2::json), json_array_elements($3::json),"
+        " unnest($4::boolean[])) AS s(key, state, held)"
+        " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
+        " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
+        " updated_at = now())"
+        " SELECT pg_current_xact_id()::text::bigint",
+        tenant_id,
+        json_texts(states),
+        json_documents(state for state, _ in states.values()),
+        [held for _, held in states.values()],
+    )
+    return version
 
 
 async def load_state(conn: Conn, tenant_id: str, state_key: str) -> str | None:
@@ -183,8 +197,8 @@ async def load_state(conn: Conn, tenant_id: str, state_key: str) -> str | None:
     return raw
 
 
-async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str, held: bool) -> None:
-    await save_states(conn, tenant_id, {state_key: (state, held)})
+async def save_state(conn: Conn, tenant_id: str, state_key: str, state: str, held: bool) -> int:
+    return await save_states(conn, tenant_id, {state_key: (state, held)})
 
 
 async def record_origins(conn: Conn, tenant_id: str, origins: list[tuple[str, str]]) -> None:

@@ -1,0 +1,87 @@
+"""Order states this process wrote, kept parsed: a state is loaded and validated again only
+when its row is no longer the write this process made.
+
+Every write of a state stores the writing transaction's id as its version
+(`store.save_states`). The process remembers, per (tenant, state key), the version it wrote
+and the state it wrote then; `store.load_states` is told those versions and sends a state's
+text back only where the row's version differs — written by another replica since (a
+rebalance moved the partition), by this process in a transaction that then rolled back
+(the row keeps the version before), or never seen here. A transaction's id is never
+reused, so a matching version is exactly the write remembered.
+
+What a transaction wrote is remembered only once it committed (`StateWrites`, applied by
+`StateCache.committed`), and only what the main path wrote in a part that was not rolled
+back to its savepoint; the other paths (the one-by-one fallback, remaps, settings
+re-evaluating holds) make it forget the keys they write, so they need not track them. The
+states kept are the decisions' own, never changed afterwards: `decide` works on a copy
+(`policy.copy_state`) whose items are frozen or replaced, never changed in place.
+
+Bounded: the least recently used states are dropped past `size` (a parsed state is ~17 kB
+of Python objects over the bench stream, its JSON ~2.6 kB).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from bogfoer_rules.policy import OrderState
+
+# (tenant, state key)
+Key = tuple[str, str]
+# States kept by default: ~70 MB at the bench stream's ~17 kB a state.
+DEFAULT_SIZE = 4096
+
+
+class StateCache:
+    """Parsed states by (tenant, state key), each with the version of the write it is."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[Key, tuple[int, OrderState]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def known(self, tenant: str, state_keys: list[str]) -> dict[str, tuple[int, OrderState]]:
+        """(version, state) of those of the keys held here."""
+        found: dict[str, tuple[int, OrderState]] = {}
+        states = self._states
+        for state_key in state_keys:
+            entry = states.get((tenant, state_key))
+            if entry is not None:
+                states.move_to_end((tenant, state_key))
+                found[state_key] = entry
+        return found
+
+    def committed(self, writes: StateWrites) -> None:
+        """What a transaction wrote, once it committed."""
+        states = self._states
+        for key, entry in writes.entries.items():
+            if entry is None:
+                states.pop(key, None)
+            else:
+                states[key] = entry
+                states.move_to_end(key)
+        while len(states) > self.size:
+            states.popitem(last=False)
+
+
+class StateWrites:
+    """What one transaction wrote of the states, for `StateCache.committed`: per key the
+    version and state of its last write, or None where that is not known here."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Key, tuple[int, OrderState] | None] = {}
+
+    def saved(self, tenant: str, version: int, states: dict[str, OrderState]) -> None:
+        """`states` written as `version` (call once the savepoint they were written in, if
+        any, was released)."""
+        for state_key, state in states.items():
+            self.entries[(tenant, state_key)] = (version, state)
+
+    def unknown(self, tenant: str, state_key: str) -> None:
+        """The key written (or maybe written) in a way not tracked: forgotten."""
+        self.entries[(tenant, state_key)] = None
+
+
+__all__ = ["DEFAULT_SIZE", "StateCache", "StateWrites"]
