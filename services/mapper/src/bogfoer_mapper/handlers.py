@@ -41,7 +41,7 @@ from bogfoer_kit.publish import Publisher
 from bogfoer_kit.telemetry import traced
 from bogfoer_mapper import store
 from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
-from bogfoer_mapper.states import DEFAULT_SIZE, StateCache, StateWrites
+from bogfoer_mapper.states import DEFAULT_SIZE, StateCache, StateWrites, stored
 from bogfoer_rules import policy
 from bogfoer_rules.holds import Hold
 from bogfoer_rules.remap import remap
@@ -218,7 +218,7 @@ class Mapper:
         next_revision = revision + 1 if key in state.emitted else 0
         result = remap(state, config, self.clock(), key, next_revision)
         saved.unknown(tenant, state_key)
-        await store.save_state(conn, tenant, state_key, *_stored(result.state))
+        await store.save_state(conn, tenant, state_key, *stored(result.state))
         await self._publish(conn, tenant, state_key, result.commands, result.holds, self.clock())
         if result.command is not None:
             await store.set_revision(conn, tenant, key, next_revision)
@@ -239,7 +239,7 @@ class Mapper:
             if not decision.commands and not decision.holds:
                 continue
             saved.unknown(config.tenant_id, state_key)
-            await store.save_state(conn, config.tenant_id, state_key, *_stored(decision.state))
+            await store.save_state(conn, config.tenant_id, state_key, *stored(decision.state))
             await self._publish(
                 conn, config.tenant_id, state_key, decision.commands, decision.holds, self.clock()
             )
@@ -304,7 +304,7 @@ class Mapper:
         # The states this process wrote last are not sent again, nor validated again,
         # where their rows are still that write (`bogfoer_mapper.states`).
         known = self.states.known(tenant, keys)
-        stored = await store.load_states(
+        rows = await store.load_states(
             conn, tenant, keys, {key: version for key, (version, _) in known.items()}
         )
         states: dict[str, policy.OrderState] = {}
@@ -318,8 +318,8 @@ class Mapper:
                 if event is None:
                     parse_event(payload)  # raises the reason it does not parse
                     raise AssertionError("unreachable")
-                if key not in states and key in stored:
-                    states[key] = _state(stored[key], known.get(key))
+                if key not in states and key in rows:
+                    states[key] = _state(rows[key], known.get(key))
                 decision = policy.decide(event, config, states.get(key), now, key)
             except Exception as exc:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
@@ -330,8 +330,10 @@ class Mapper:
                 f"{len(decision.commands)} commands, {len(decision.holds)} holds"
             )
             writes.decided(key, decision, event, seq, payload, outcome, trace)
+        # The events' own texts: not dumped again (`states.stored`).
+        texts = {id(e): (e, payload) for _, payload, e, _, _ in events if e is not None}
         version = await store.save_states(
-            conn, tenant, {k: _stored(state) for k, state in changed.items()}
+            conn, tenant, {k: stored(state, texts) for k, state in changed.items()}
         )
         return await writes.store(conn), version, changed
 
@@ -373,7 +375,7 @@ class Mapper:
         raw_state = await store.load_state(conn, event.tenant_id, key)
         state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock(), key)
-        await store.save_state(conn, event.tenant_id, key, *_stored(decision.state))
+        await store.save_state(conn, event.tenant_id, key, *stored(decision.state))
         outcome = decision.ignored or (
             f"{len(decision.commands)} commands, {len(decision.holds)} holds"
         )
@@ -422,11 +424,6 @@ def _state(
     if known is None or known[0] != version:
         raise AssertionError(f"no text for a state not held as version {version}")
     return known[1]
-
-
-def _stored(state: policy.OrderState) -> tuple[str, bool]:
-    """A state as `store` keeps it: its JSON, and whether it holds something back."""
-    return state.model_dump_json(), bool(state.holds_raised)
 
 
 def _row(arrival: Arrival) -> tuple[str, str, str, bool]:

@@ -23,13 +23,51 @@ of Python objects over the bench stream, its JSON ~2.6 kB).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
+from bogfoer_contracts.events import SalesEvent
 from bogfoer_rules.policy import OrderState
 
 # (tenant, state key)
 Key = tuple[str, str]
 # States kept by default: ~70 MB at the bench stream's ~17 kB a state.
 DEFAULT_SIZE = 4096
+
+
+# The text each of a batch's events was parsed from, by the event object's `id()` (the event
+# kept beside it: an id is only an object's while it lives).
+EventTexts = Mapping[int, tuple[SalesEvent, str]]
+_EVENTS = {"events"}
+# Where a state's JSON without its events had them: the field after them. The first such
+# text is the field itself: the fields before it are a string, an int and strings, and a
+# quote inside a JSON string is escaped.
+_AFTER_EVENTS = ',"before_cutover":'
+
+
+def stored(state: OrderState, texts: EventTexts | None = None) -> tuple[str, bool]:
+    """A state as `store` keeps it: its JSON, and whether it holds something back.
+
+    The events in `texts` are written as the text they were parsed from instead of being
+    dumped again (~3 of a state's ~6.5 µs an event over the bench stream): the same events
+    when the state is loaded, and for an event that arrived as ingest writes it
+    (`event_json`), the same bytes. The rest of the state is its own dump.
+    """
+    held = bool(state.holds_raised)
+    if not texts or not state.events:
+        return state.model_dump_json(), held
+    head = state.model_dump_json(exclude=_EVENTS)
+    at = head.index(_AFTER_EVENTS)
+    events = ",".join(_event_text(event, texts) for event in state.events)
+    return f'{head[:at]},"events":[{events}]{head[at:]}', held
+
+
+def _event_text(event: SalesEvent, texts: EventTexts) -> str:
+    found = texts.get(id(event))
+    if found is not None and found[0] is event:
+        return found[1]
+    # As the state's dump writes it: by the event's own class (`SerializeAsAny`).
+    text: str = type(event).__pydantic_serializer__.to_json(event).decode()
+    return text
 
 
 class StateCache:
@@ -84,4 +122,4 @@ class StateWrites:
         self.entries[(tenant, state_key)] = None
 
 
-__all__ = ["DEFAULT_SIZE", "StateCache", "StateWrites"]
+__all__ = ["DEFAULT_SIZE", "EventTexts", "StateCache", "StateWrites", "stored"]
