@@ -85,7 +85,7 @@ async def test_keys_in_byte_order_find_and_drop_what_they_did_before(fresh_datab
             )
             await store.record_origins(conn, tenant, [("order:1", "k"), ("order:2", "k")])
             files = await _relfilenodes(conn)
-        assert await migrate(pool, "bogfoer_mapper") == ["006_byte_order_keys.sql"]
+        assert (await migrate(pool, "bogfoer_mapper"))[0] == "006_byte_order_keys.sql"
         async with pool.acquire() as conn, conn.transaction():
             assert await _relfilenodes(conn) == files
             collations = await conn.fetch(
