@@ -1,13 +1,14 @@
 """Order states this process wrote, kept parsed: a state is loaded and validated again only
 when its row is no longer the write this process made.
 
-Every write of a state stores the writing transaction's id as its version
-(`store.save_states`). The process remembers, per (tenant, state key), the version it wrote
+Every write of a state stores a version drawn for that write (62 random bits,
+`store.save_states`). The process remembers, per (tenant, state key), the version it wrote
 and the state it wrote then; `store.load_states` is told those versions and sends a state's
 text back only where the row's version differs — written by another replica since (a
 rebalance moved the partition), by this process in a transaction that then rolled back
-(the row keeps the version before), or never seen here. A transaction's id is never
-reused, so a matching version is exactly the write remembered.
+(the row keeps the version before), or never seen here. Two writes draw the same version
+once in 2**62, so a matching version is the write remembered. (Not the transaction's id:
+a failover that loses commits, or a point-in-time restore, hands ids out again.)
 
 What a transaction wrote is remembered only once it committed (`StateWrites`, applied by
 `StateCache.committed`), and only what the main path wrote in a part that was not rolled

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from bogfoer_contracts.tenants import TenantConfig
-from bogfoer_kit.db import Conn, json_documents, json_texts
+from bogfoer_kit.db import Conn, json_texts
 
 
 async def lock_tenant(conn: Conn, tenant_id: str) -> None:
@@ -169,22 +170,29 @@ async def load_states(
 
 
 async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, bool]]) -> int:
-    """(state, whether it holds something back) by key. Returns their version: this
-    transaction's id, which every state it writes carries (`load_states`)."""
-    version: int = await conn.fetchval(
-        "WITH saved AS (INSERT INTO order_states (tenant_id, state_key, state, held, version)"
-        " SELECT $1, key, state::text, held, pg_current_xact_id()::text::bigint FROM ROWS FROM"
-        " (json_array_elements_text($2::json), json_array_elements($3::json),"
-        " unnest($4::boolean[])) AS s(key, state, held)"
-        " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
-        " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
-        " updated_at = now())"
-        " SELECT pg_current_xact_id()::text::bigint",
-        tenant_id,
-        json_texts(states),
-        json_documents(state for state, _ in states.values()),
-        [held for _, held in states.values()],
-    )
+    """(state, whether it holds something back) by key. Returns their version, which every
+    state this call writes carries (`load_states`): 62 random bits, drawn for the call — not
+    the transaction's id, which a failover that loses commits or a point-in-time restore
+    hands out again, so another write could carry a version a process still holds."""
+    version = secrets.randbits(62) + 1  # > 0: 0 is a state written before versions
+    if states:
+        # The states as a text[]: asyncpg copies each as it is, where a JSON array of them
+        # made PostgreSQL lex every state to split it (~12 µs of a ~30 µs write of a 2 kB
+        # state, rolled back, min of 15).
+        await conn.execute(
+            "INSERT INTO order_states (tenant_id, state_key, state, held, version)"
+            " SELECT $1, key, state, held, $5 FROM ROWS FROM"
+            " (json_array_elements_text($2::json), unnest($3::text[]),"
+            " unnest($4::boolean[])) AS s(key, state, held)"
+            " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
+            " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
+            " updated_at = now()",
+            tenant_id,
+            json_texts(states),
+            [state for state, _ in states.values()],
+            [held for _, held in states.values()],
+            version,
+        )
     return version
 
 
