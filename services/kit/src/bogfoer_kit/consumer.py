@@ -101,6 +101,16 @@ Position = tuple[str, int, int]  # topic, partition, offset
 # buffered and waited a whole fetch round trip each — ingest's Kafka path half idle at 7,500
 # records/s on a quiet machine; 12,600-20,000 taking everything (the bench `kafka_paths`).
 POLL_RECORDS = 10_000
+# How long aiokafka's fetcher lets a partition's buffered records hold back a node's next
+# fetch (its `prefetch_backoff`: 0.1 s, which the consumer does not expose). Past it, the
+# fetcher sends a fetch of that node's partitions with nothing buffered; when those have no
+# new records (caught up, or no tenant's key reaches them) the broker holds that fetch for
+# the whole fetch wait (500 ms), and the node takes no other fetch meanwhile: the partitions
+# whose records the poll took waited for it. Every poll whose handling outlasted 0.1 s met it
+# (the bench streams: records in one or two of six partitions; the ledger idle 150-420 ms for
+# a fetch once or twice a repetition, the mapper up to 1 s). The loop takes everything
+# buffered at each poll, so holding the fetch until then fetches every partition together.
+PREFETCH_HOLD_SECONDS = 3600.0
 
 T = TypeVar("T")
 
@@ -449,6 +459,18 @@ class _TenantResult:
         self.delay = delay
 
 
+def hold_prefetched(consumer: AIOKafkaConsumer) -> None:
+    """The started consumer's fetcher sends no fetch to a node while records of one of its
+    partitions are buffered (`PREFETCH_HOLD_SECONDS`). The fetcher reads the setting as each
+    fetch's records arrive, all after the consumer started (it joins its group first)."""
+    fetcher = consumer._fetcher
+    if not hasattr(fetcher, "_prefetch_backoff"):
+        raise RuntimeError(
+            f"aiokafka's Fetcher has no _prefetch_backoff: see {__name__}.PREFETCH_HOLD_SECONDS"
+        )
+    fetcher._prefetch_backoff = PREFETCH_HOLD_SECONDS
+
+
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
     """A rebalance waits for the poll in hand to be committed, then forgets what the loop
     remembered of the partitions taken away."""
@@ -502,6 +524,7 @@ class SubscriptionLoop:
         )
         self.consumer.subscribe(list(self.subscription.topics), listener=_Revocations(self))
         await self.consumer.start()
+        hold_prefetched(self.consumer)
         self.task = asyncio.create_task(self._run(), name=f"consume {self.group_id}")
 
     async def stop(self, within: float) -> None:
