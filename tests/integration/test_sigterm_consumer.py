@@ -62,7 +62,10 @@ pytestmark = pytest.mark.integration
 GRACEFUL_SECONDS = 20.0  # Stack.env_for sets *_GRACEFUL_TIMEOUT_SECONDS=20
 # Enough that a consumer taking hundreds a poll is still mid-stream when the SIGTERM lands.
 RESULTS = 20_000
-ORDERS = 3_000
+# Streams long enough that the kill lands mid-stream however fast the stage runs (the
+# consumer no longer waits out idle fetches between polls): a stream done before the kill
+# fails the test ("did not land mid-stream") without telling anything.
+ORDERS = 6_000
 # The kill must land between a stream's first poll and its last: a service's own poll takes
 # everything fetched (up to 10,000 records), so these streams would be a poll or two. Small
 # polls change nothing a crash can hit (a poll is handled, published and committed alike).
@@ -229,7 +232,7 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     assert tracking == RESULTS
 
 
-COMMANDS = 4_000
+COMMANDS = 12_000  # see ORDERS
 
 
 async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
@@ -491,6 +494,10 @@ async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
                 headers={"Authorization": f"Bearer {stack.admin_token}"},
             )
             assert put.status_code == 204, put.text
+        # Stopped while the stream is produced, started on all of it: an ingest consuming
+        # as the records arrived kept pace with the producer and had published all 10,000
+        # by the time the kill landed (CI, once).
+        assert await asyncio.to_thread(ingest.stop) == 0, ingest.tail()
         inbound = [_inbound_order(n) for n in range(INBOUND)]
         producer = await idempotent_producer(topics)
         try:
@@ -503,7 +510,10 @@ async def test_ingest_killed_mid_stream_loses_no_event_and_repeats_none(
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
-        await eventually(lambda: _at_least(published, 100), 30, "ingest publishes 100")
+        assert await published() == 0
+        ingest.start()  # not waited ready: it consumes before it answers, and the kill is
+        # timed by what it published (at the first 100), not by its readiness
+        await eventually(lambda: _at_least(published, 100), 60, "ingest publishes 100")
         await sigkill_mid_stream(ingest, published, INBOUND)
         await restart(ingest)
         await eventually(lambda: _at_least(published, INBOUND), 60, "every event published")
