@@ -5,6 +5,7 @@ records. The other subscriptions fetch as before (1 byte: at once)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +21,8 @@ class _Consumer:
 
     def __init__(self, **options: Any) -> None:
         self.made.append(options)
+        # aiokafka's default (0.1 s), which the loop replaces once the consumer started
+        self._fetcher = SimpleNamespace(_prefetch_backoff=0.1)
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         pass
@@ -41,6 +44,9 @@ async def test_the_stripe_consumer_fetches_in_bulk_the_others_at_once(
         await loop.start()
         assert loop.task is not None
         loop.task.cancel()
+        # Both hold a node's next fetch while the poll's records are buffered.
+        assert loop.consumer is not None
+        assert loop.consumer._fetcher._prefetch_backoff == consumer_module.PREFETCH_HOLD_SECONDS
     by_client = {options["client_id"]: options for options in _Consumer.made}
     assert by_client["bogfoer-ingest.stripe"]["fetch_min_bytes"] == stripe_consumer.FETCH_MIN_BYTES
     assert stripe_consumer.FETCH_MIN_BYTES > 1
