@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bogfoer_devstack.offsets import commit_group, end_offsets, records_to_end
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
+from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.kafka import ensure_topics
 from bogfoer_kit.settings import ServiceSettings
 
@@ -79,13 +80,24 @@ async def topics(kafka_bootstrap: str) -> str:
     return kafka_bootstrap
 
 
-async def one_partition_topic(bootstrap: str, prefix: str) -> str:
-    """A new topic of one partition for this test alone; its name."""
+@pytest.fixture
+async def mapper_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new database with the mapper's schema migrated."""
+    pool = await create_pool(fresh_database, "mapper")
+    await migrate(pool, "bogfoer_mapper")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def new_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
+    """A new topic (of one partition unless told) for this test alone; its name."""
     topic = f"{prefix}-{uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
         await admin.close()
     return topic

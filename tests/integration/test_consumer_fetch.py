@@ -14,9 +14,9 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bogfoer_kit.consumer import hold_prefetched
+from tests.integration.conftest import new_topic
 
 pytestmark = pytest.mark.integration
 
@@ -52,13 +52,7 @@ async def _waits(bootstrap: str, topic: str, hold: bool) -> list[float]:
 
 
 async def test_the_next_records_are_fetched_while_a_poll_is_handled(kafka_bootstrap: str) -> None:
-    topic = f"fetch-{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+    topic = await new_topic(kafka_bootstrap, "fetch", partitions=2)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bogfoer_devstack.kafka import KafkaBroker
 from bogfoer_devstack.postgres import Postgres
-from tests.integration.conftest import eventually, one_partition_topic, values_in
+from tests.integration.conftest import eventually, new_topic, values_in
 
 # Each test starts (or restarts) a broker or a database server: slow on a busy machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -25,7 +25,7 @@ async def test_a_killed_broker_starts_again_on_its_data_and_port(
     # Killed, the harsher case (tests/e2e/test_recovery.py stops it cleanly).
     broker = restartable_kafka
     bootstrap = broker.bootstrap_servers
-    topic = await one_partition_topic(bootstrap, "restart")
+    topic = await new_topic(bootstrap, "restart")
     group = f"restart-{uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()

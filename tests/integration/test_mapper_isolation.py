@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -18,7 +18,6 @@ from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_contracts.topics import SALES_EVENTS, key_for
 from bogfoer_devstack.sales import AT, goods, order
 from bogfoer_kit.consumer import Record, TenantBatch
-from bogfoer_kit.db import create_pool, migrate
 from bogfoer_kit.publish import Outgoing
 from bogfoer_mapper import handlers
 from bogfoer_mapper import store as mapper_store
@@ -39,13 +38,8 @@ class RecordingPublisher:
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_database, "mapper")
-    await migrate(pool, "bogfoer_mapper")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(mapper_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return mapper_pool
 
 
 def placed(tenant: str, order_id: str) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,7 +14,6 @@ import pytest
 
 from bogfoer_contracts.events import SALES_EVENT, InboundEvent, parse_event, stamp
 from bogfoer_devstack.sales import AT, goods, order
-from bogfoer_kit.db import create_pool, migrate
 from bogfoer_mapper import handlers, store
 from bogfoer_mapper.states import StateCache, StateWrites
 from bogfoer_rules import policy
@@ -28,13 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_database, "mapper")
-    await migrate(pool, "bogfoer_mapper")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(mapper_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return mapper_pool
 
 
 def event(tenant: str, type_: str, source_event_id: str, data: dict[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from bogfoer_contracts.topology import ServiceKafka
 from bogfoer_kit.kafka import make_broker
 from bogfoer_kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, one_partition_topic, values_in
+from tests.integration.conftest import eventually, new_topic, values_in
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_a_producer_out_of_sequence_is_replaced_and_publishing_goes_on(
     topics: str,
 ) -> None:
-    topic = await one_partition_topic(topics, "it-renewal")
+    topic = await new_topic(topics, "it-renewal")
     settings = ServiceSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": topics})
     kafka = ServiceKafka(service="it-renewal", subscriptions=(), produces=(topic,))
     broker = make_broker(settings, TracerProvider(), kafka)
