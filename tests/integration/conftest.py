@@ -80,15 +80,29 @@ async def topics(kafka_bootstrap: str) -> str:
     return kafka_bootstrap
 
 
-@pytest.fixture
-async def mapper_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a new database with the mapper's schema migrated."""
-    pool = await create_pool(fresh_database, "mapper")
-    await migrate(pool, "bogfoer_mapper")
+@contextlib.asynccontextmanager
+async def migrated_pool(url: str, service: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on `url` with `service`'s schema migrated (its search path that schema)."""
+    pool = await create_pool(url, service)
     try:
+        await migrate(pool, f"bogfoer_{service}")
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def mapper_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new database with the mapper's schema migrated."""
+    async with migrated_pool(fresh_database, "mapper") as pool:
+        yield pool
+
+
+@pytest.fixture
+async def ledger_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new database with the ledger's schema migrated."""
+    async with migrated_pool(fresh_database, "ledger") as pool:
+        yield pool
 
 
 async def new_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:

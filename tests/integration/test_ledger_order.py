@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from bogfoer_contracts.postings import (
     VoucherLineSpec,
 )
 from bogfoer_kit.consumer import Handler, Record, TenantBatch
-from bogfoer_kit.db import create_pool, migrate
 from bogfoer_ledger import handlers, queries, store
 from tests.integration.conftest import new_tenant
 
@@ -37,13 +35,8 @@ T0 = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_database, "ledger")
-    await migrate(pool, "bogfoer_ledger")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(ledger_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return ledger_pool
 
 
 def result(tenant: str, status: str, minutes: int) -> PostingResult:

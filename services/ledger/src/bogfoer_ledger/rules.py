@@ -123,13 +123,10 @@ class Command(NamedTuple):
 def command_of(command: PostingCommand) -> Command:
     """A model's `Command`, its document the model's dump."""
     amount = amount_of(command)
-    if command.kind in _PRICED:
-        # Asked by the command's kind, not by getattr with a default: a pydantic model
-        # answers a missing attribute by raising from its __getattr__ (8 % of the ledger's
-        # time a command, for a voucher or a contact).
-        currency = getattr(command, "currency")  # noqa: B009 - the field is there
-    else:
-        currency = "DKK" if amount is not None else None
+    # Asked by the command's kind, not by getattr with a default: a pydantic model answers
+    # a missing attribute by raising from its __getattr__ (8 % of the ledger's time a
+    # command, for a voucher or a contact).
+    named = getattr(command, "currency") if command.kind in _PRICED else None  # noqa: B009
     return Command(
         command.posting_key,
         command.tenant_id,
@@ -138,9 +135,17 @@ def command_of(command: PostingCommand) -> Command:
         command.issued_at,
         list(command.depends_on),
         amount,
-        currency,
+        _currency(command.kind, named, amount),
         command_json(command).decode(),
     )
+
+
+def _currency(kind: str, named: str | None, amount: int | None) -> str | None:
+    """The currency of a command's money: the one it names (`_PRICED` kinds), DKK for one
+    that moves money without naming it (a voucher), none for one that moves none."""
+    if kind in _PRICED:
+        return named
+    return "DKK" if amount is not None else None
 
 
 def _amount(document: dict[str, Any]) -> int | None:
@@ -176,7 +181,7 @@ def parse(raw: bytes) -> Command:
         document["issued_at"],
         document["depends_on"],
         amount,
-        document["currency"] if kind in _PRICED else "DKK" if amount is not None else None,
+        _currency(kind, document.get("currency"), amount),
         raw.decode(),
     )
 
