@@ -30,7 +30,7 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 
 from bogfoer_contracts.topics import key_for
-from bogfoer_kit.db import Conn
+from bogfoer_kit.db import Conn, json_texts
 from bogfoer_kit.publish import Outgoing, Publisher
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 RELAY_ROWS = 2000  # rows a relay run takes at a time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxRow:
     """A record to publish after commit. It is published inside `trace` (the context it
     follows from: the record that caused it), or the current context when None."""
@@ -65,44 +65,67 @@ class Written:
 
 
 async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
-    """Rows in one statement, published in this order."""
+    """Rows in one statement, published in this order.
+
+    A row without headers written in an empty context (a record that came without a
+    trace: most of the mapper's rows) is stored as `{}` and published with the headers
+    every such row has (`_PLAIN`, one object), not with two dicts of its own made by
+    merging and sorting nothing. Short columns go as one JSON array each
+    (`db.json_texts`); the seqs come back as one array, not a row each."""
     if not rows:
         return Written([], [])
     tenants, topics, payloads, headers, records = [], [], [], [], []
+    keys: dict[str, bytes] = {}
     for row in rows:
-        carrier: dict[str, str] = {}
-        # The traceparent, if any. An empty context (a record that came without one) has
-        # nothing to inject: skipped, a few µs a row (the mapper writes a row a command).
-        if row.trace is None or row.trace:
-            propagate.inject(carrier, context=row.trace)
-        stored = {**row.headers, **carrier}
-        tenants.append(row.tenant_id)
-        topics.append(row.topic)
-        payloads.append(row.payload)
-        headers.append(json.dumps(stored) if stored else "{}")  # most rows: none
-        records.append(_outgoing(row.tenant_id, row.topic, row.payload, _as_jsonb(stored)))
-    seqs = await conn.fetch(
-        "INSERT INTO outbox (tenant_id, topic, payload, headers)"
-        " SELECT tenant_id, topic, payload, headers::jsonb"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
-        " AS row(tenant_id, topic, payload, headers, n) ORDER BY n RETURNING seq",
-        tenants,
-        topics,
+        tenant, topic, payload = row.tenant_id, row.topic, row.payload
+        key = keys.get(tenant)
+        if key is None:
+            key = keys[tenant] = key_for(tenant)
+        trace = row.trace
+        if not row.headers and trace is not None and not trace:
+            stored_text, published = "{}", _PLAIN
+        else:
+            carrier: dict[str, str] = {}
+            # The traceparent, if any. An empty context (a record that came without one)
+            # has nothing to inject: skipped, a few µs a row.
+            if trace is None or trace:
+                propagate.inject(carrier, context=trace)
+            stored = {**row.headers, **carrier}
+            stored_text = json.dumps(stored) if stored else "{}"
+            published = _with_content_type(_as_jsonb(stored))
+        tenants.append(tenant)
+        topics.append(topic)
+        payloads.append(payload)
+        headers.append(stored_text)
+        records.append(Outgoing(topic, payload.encode(), key, published))
+    seqs = await conn.fetchval(
+        "WITH written AS (INSERT INTO outbox (tenant_id, topic, payload, headers)"
+        " SELECT tenant_id, topic, payload, headers::jsonb FROM ROWS FROM"
+        " (json_array_elements_text($1::json), json_array_elements_text($2::json),"
+        " unnest($3::text[]), json_array_elements_text($4::json))"
+        " WITH ORDINALITY AS row(tenant_id, topic, payload, headers, n) ORDER BY n"
+        " RETURNING seq) SELECT array_agg(seq ORDER BY seq) FROM written",
+        json_texts(tenants),
+        json_texts(topics),
         payloads,
-        headers,
+        json_texts(headers),
     )
-    return Written([r["seq"] for r in seqs], records)
+    return Written(list(seqs), records)
+
+
+# A record's headers where its row has none: shared by every such record, never changed
+# (`Publisher` only reads a record's headers).
+_PLAIN: dict[str, str] = {"content-type": "application/json"}
 
 
 def _outgoing(tenant_id: str, topic: str, payload: str, headers: dict[str, str]) -> Outgoing:
     """A row as it is published. Inside its own trace: its headers keep the traceparent it
     was written in."""
-    return Outgoing(
-        topic,
-        payload.encode(),
-        key_for(tenant_id),
-        {"content-type": "application/json", **headers},
-    )
+    return Outgoing(topic, payload.encode(), key_for(tenant_id), _with_content_type(headers))
+
+
+def _with_content_type(headers: dict[str, str]) -> dict[str, str]:
+    return {"content-type": "application/json", **headers} if headers else _PLAIN
 
 
 def _as_jsonb(headers: dict[str, str]) -> dict[str, str]:

@@ -155,9 +155,10 @@ class Publisher:
         and placed before any is handed over."""
         partitions: dict[tuple[str, int], _Placed] = {}
         injected: dict[int, list[tuple[str, bytes]]] = {}
+        encoded: dict[int, tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], bool]] = {}
         placed = self._partitions_of(producer)
         for out in records:
-            headers = _headers(out, injected)
+            headers = _headers(out, injected, encoded)
             key, value = producer._serialize(out.key, out.value, headers)  # the size check
             if key is None or (partition := placed.get((out.topic, key))) is None:
                 partition = producer._partition(out.topic, None, out.key, out.value, key, value)
@@ -240,13 +241,27 @@ async def _handed(producer: Any, batch: Any, topic: str, partition: int) -> asyn
 
 
 def _headers(
-    out: Outgoing, injected: dict[int, list[tuple[str, bytes]]]
+    out: Outgoing,
+    injected: dict[int, list[tuple[str, bytes]]],
+    encoded: dict[int, tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], bool]],
 ) -> list[tuple[str, bytes]]:
     """The record's headers with its trace; `injected`: the trace headers of each context
-    already propagated in this call (a batch request's records share the request's)."""
-    if out.cause is None and "traceparent" in out.headers:
-        return [(k, v.encode()) for k, v in out.headers.items()]
-    headers = [(k, v.encode()) for k, v in out.headers.items() if k not in _TRACE]
+    already propagated in this call (a batch request's records share the request's);
+    `encoded`: each headers dict encoded in this call, by its `id` (the records hold them;
+    an outbox's rows without headers of their own share one): all of it, without the
+    trace headers, and whether it has a `traceparent`. A list returned may be another
+    record's of the call too: the producer only reads it."""
+    found = encoded.get(id(out.headers))
+    if found is None:
+        every = [(k, v.encode()) for k, v in out.headers.items()]
+        found = encoded[id(out.headers)] = (
+            every,
+            [header for header in every if header[0] not in _TRACE],
+            "traceparent" in out.headers,
+        )
+    every, headers, traced = found
+    if out.cause is None and traced:
+        return every
     if out.cause is not None:
         trace = [(k, v) for k, v in out.cause.headers if k in _TRACE]
         if trace:
@@ -256,4 +271,5 @@ def _headers(
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=out.trace)
         injected[context] = [(k, v.encode()) for k, v in carrier.items()]
-    return headers + injected[context]
+    trace_headers = injected[context]
+    return headers + trace_headers if trace_headers else headers
