@@ -33,7 +33,7 @@ from bogfoer_contracts.topics import (
     SALES_EVENTS,
     dlq_topic,
 )
-from bogfoer_kit.consumer import Consumers, TenantBatch
+from bogfoer_kit.consumer import Consumers, Record, TenantBatch
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import PoisonMessage, dlq_headers, is_transient
 from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
@@ -54,7 +54,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Arrival:
     """An event as it arrived: parsed, its bytes, and the trace it was produced in."""
 
@@ -85,7 +85,7 @@ class Mapper:
             except (ValidationError, ValueError) as exc:
                 batch.dead_letter(record, "invalid_event", str(exc))
                 continue
-            arrivals.append(Arrival(event, record.value.decode(), record.trace_context()))
+            arrivals.append(Arrival(event, record.value.decode(), _trace_of(record)))
         if arrivals:
             await self.map_arrivals(arrivals)
 
@@ -326,10 +326,7 @@ class Mapper:
                 writes.dead_letter(seq, payload, exc, event)
                 continue
             states[key] = changed[key] = decision.state
-            outcome = decision.ignored or (
-                f"{len(decision.commands)} commands, {len(decision.holds)} holds"
-            )
-            writes.decided(key, decision, event, seq, payload, outcome, trace)
+            writes.decided(key, decision, event, seq, payload, _outcome(decision), trace)
         # The events' own texts: not dumped again (`states.stored`).
         texts = {id(e): (e, payload) for _, payload, e, _, _ in events if e is not None}
         version = await store.save_states(
@@ -376,11 +373,8 @@ class Mapper:
         state = None if raw_state is None else policy.OrderState.load(raw_state)
         decision = policy.decide(event, config, state, self.clock(), key)
         await store.save_state(conn, event.tenant_id, key, *stored(decision.state))
-        outcome = decision.ignored or (
-            f"{len(decision.commands)} commands, {len(decision.holds)} holds"
-        )
         writes = _Writes(config.tenant_id)
-        writes.decided(key, decision, event, seq, payload, outcome, trace)
+        writes.decided(key, decision, event, seq, payload, _outcome(decision), trace)
         await writes.store(conn)
 
     async def _publish(
@@ -426,6 +420,34 @@ def _state(
     return known[1]
 
 
+# The context of a record that came without headers: what `Record.trace_context` extracts
+# from none (every propagator finds nothing and returns a new empty context), made once —
+# extracting it again cost ~1 µs a record. Never changed (a `Context` refuses it).
+_NO_TRACE = Context()
+
+
+def _trace_of(record: Record) -> Context:
+    """The context `record` was produced in (`Record.trace_context`)."""
+    return record.trace_context() if record.headers else _NO_TRACE
+
+
+# An outcome by its counts of commands and holds: the same few texts, made once each.
+_OUTCOMES: dict[tuple[int, int], str] = {}
+
+
+def _outcome(decision: policy.Decision) -> str:
+    """What an event came to, as its row keeps it."""
+    if decision.ignored:
+        return decision.ignored
+    counts = (len(decision.commands), len(decision.holds))
+    outcome = _OUTCOMES.get(counts)
+    if outcome is None:
+        outcome = f"{counts[0]} commands, {counts[1]} holds"
+        if len(_OUTCOMES) < 256:  # a bound: the counts are small
+            _OUTCOMES[counts] = outcome
+    return outcome
+
+
 def _row(arrival: Arrival) -> tuple[str, str, str, bool]:
     """An arrival as `store.record_events` keeps it."""
     event = arrival.event
@@ -463,12 +485,15 @@ class _Writes:
         at: dt.datetime,
         trace: Context | None,
     ) -> None:
+        if not commands and not holds:
+            return  # most events: a payment or a fulfilment of an order invoiced before
         keys = [c.posting_key for c in commands] + [h.posting_key for h in holds]
         self.origins += [(state_key, key) for key in dict.fromkeys(keys)]
+        tenant, outbox, kinds = self.tenant, self.outbox, self.commands
         for command in commands:
-            self.commands.append(command.kind)
+            kinds.append(command.kind)
             payload = command_json(command).decode()
-            self.outbox.append(OutboxRow(self.tenant, POSTINGS_COMMANDS, payload, trace=trace))
+            outbox.append(OutboxRow(tenant, POSTINGS_COMMANDS, payload, trace=trace))
         for hold in holds:
             self.holds.append(hold.reason)
             result = PostingResult(
