@@ -33,13 +33,16 @@ async def load_config(conn: Conn, tenant_id: str) -> TenantConfig | None:
     return None if raw is None else TenantConfig.model_validate_json(raw)
 
 
-# Events in order, each its (event id, state key, payload, backfill) and its outcome.
+# Events in order, each its (event id, state key, payload, backfill) and its outcome. The
+# payloads' array may be NULL: ROWS FROM pads a shorter function's column with NULLs, so
+# every payload is NULL then (mapped events have none).
 _INSERT_EVENTS = (
     "INSERT INTO events (tenant_id, event_id, state_key, payload, backfill, processed,"
-    " outcome) SELECT $1, event_id, state_key, payload, backfill,"
+    " outcome) SELECT $1, event_id, state_key, payload, backfill::boolean,"
     " outcome IS NOT NULL, outcome"
     " FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json),"
-    " unnest($4::text[]), unnest($5::boolean[]), json_array_elements_text($6::json))"
+    " unnest($4::text[]), json_array_elements_text($5::json),"
+    " json_array_elements_text($6::json))"
     " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n) ORDER BY n"
 )
 # A second copy of an id (seen before, or twice in one batch) left out.
@@ -50,15 +53,17 @@ def _event_columns(
     tenant_id: str,
     events: list[tuple[str, str, str | None, bool]],
     outcomes: list[str] | list[None],
-) -> tuple[str, str, str, list[str | None], list[bool], str]:
+) -> tuple[str, str, str, list[str | None] | None, str, str]:
+    payloads = [e[2] for e in events]
     return (
         tenant_id,
         json_texts(e[0] for e in events),
         json_texts(e[1] for e in events),
         # Payloads stay a text[]: escaping an event's JSON as a JSON string cost several
-        # times what asyncpg's copy of it does (mapped events have none: all NULL).
-        [e[2] for e in events],
-        [e[3] for e in events],
+        # times what asyncpg's copy of it does. None where there are none (mapped events):
+        # asyncpg checks every element of an array against `collections.abc` in Python.
+        payloads if any(payload is not None for payload in payloads) else None,
+        json.dumps([e[3] for e in events]),
         json_texts(outcomes),
     )
 
@@ -181,16 +186,16 @@ async def save_states(conn: Conn, tenant_id: str, states: dict[str, tuple[str, b
         # state, rolled back, min of 15).
         await conn.execute(
             "INSERT INTO order_states (tenant_id, state_key, state, held, version)"
-            " SELECT $1, key, state, held, $5 FROM ROWS FROM"
+            " SELECT $1, key, state, held::boolean, $5 FROM ROWS FROM"
             " (json_array_elements_text($2::json), unnest($3::text[]),"
-            " unnest($4::boolean[])) AS s(key, state, held)"
+            " json_array_elements_text($4::json)) AS s(key, state, held)"
             " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
             " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
             " updated_at = now()",
             tenant_id,
             json_texts(states),
             [state for state, _ in states.values()],
-            [held for _, held in states.values()],
+            json.dumps([held for _, held in states.values()]),
             version,
         )
     return version
