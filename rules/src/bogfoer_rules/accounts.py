@@ -8,7 +8,7 @@ configured numbers against `GET /accounts/entry` so the role and the real VAT co
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import assert_never, get_args
 
 from bogfoer_contracts.events import LineKind
 from bogfoer_contracts.tenants import AccountNumber, SalesAccounts, TenantConfig
@@ -65,6 +65,32 @@ def account_vat_rate(kind: LineKind, zone: Zone, config: TenantConfig) -> int:
     if kind == "gift_card" or config.vat_exempt_seller:
         return 0
     return DANISH_VAT_RATE if zone in ("domestic", "eu_b2c") else 0
+
+
+# `line_accounts`' tables: (the settings' id, zone) -> (the settings, the table). The settings
+# are held, so their id is not reused while their table is here; kept to a few hundred.
+_LINE_ACCOUNTS: dict[
+    tuple[int, Zone], tuple[TenantConfig, dict[str, tuple[AccountNumber, int]]]
+] = {}
+_LINE_ACCOUNTS_KEPT = 256
+_LINE_KINDS: tuple[LineKind, ...] = get_args(LineKind)
+
+
+def line_accounts(config: TenantConfig, zone: Zone) -> dict[str, tuple[AccountNumber, int]]:
+    """Each line kind's `(account_for(kind, zone, config), account_vat_rate(kind, zone,
+    config))`, worked out once for these settings (frozen, so the answer cannot change) and
+    this zone: every line of every order asks. Not to be changed by the caller."""
+    entry = _LINE_ACCOUNTS.get((id(config), zone))
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    table = {
+        kind: (account_for(kind, zone, config), account_vat_rate(kind, zone, config))
+        for kind in _LINE_KINDS
+    }
+    if len(_LINE_ACCOUNTS) >= _LINE_ACCOUNTS_KEPT:
+        _LINE_ACCOUNTS.clear()
+    _LINE_ACCOUNTS[(id(config), zone)] = (config, table)
+    return table
 
 
 def rounding_account(zone: Zone, config: TenantConfig) -> AccountNumber:

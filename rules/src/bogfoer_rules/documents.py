@@ -16,13 +16,14 @@ from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_rules import checked
-from bogfoer_rules.accounts import account_for, account_vat_rate, rounding_account
+from bogfoer_rules.accounts import line_accounts
 from bogfoer_rules.holds import HoldReason
 from bogfoer_rules.totals import (
     ROUNDING_DESCRIPTION,
     PricedLine,
     TotalsMismatch,
-    check_totals,
+    amounts_totals,
+    checked_totals,
     document_totals,
     format_minor,
     round_half_away_from_zero,
@@ -170,10 +171,10 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
             "in Dinero (as a foreign-currency invoice), or sell in DKK.",
         )
     zone = zone_of(order.customer)
+    accounts = line_accounts(config, zone)
     mapped: list[tuple[OrderLine, int, int]] = []
     for line in order.lines:
-        account = account_for(line.kind, zone, config)
-        rate = account_vat_rate(line.kind, zone, config)
+        account, rate = accounts[line.kind]
         if line.vat_rate != rate:
             return _vat_problem(line, zone, rate, config)
         mapped.append((line, account, rate))
@@ -202,14 +203,17 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         )
         for line, account, rate in mapped
     ]
-    totals_check = check_totals(
-        [line.priced() for line in lines],
+    totals_check = checked_totals(
+        amounts_totals(
+            [(line.quantity * line.unit_price, rate) for line, _, rate in mapped],
+            incl_vat=incl_vat,
+        ),
         incl_vat=incl_vat,
         expected_total=order.total,
         expected_vat=order.vat_total,
         tolerance=config.rounding_tolerance,
-        rounding_account=rounding_account(zone, config),
-        rounding_rate=account_vat_rate("goods", zone, config),
+        rounding_account=accounts["goods"][0],
+        rounding_rate=accounts["goods"][1],
         currency=order.currency,
     )
     if isinstance(totals_check, TotalsMismatch):

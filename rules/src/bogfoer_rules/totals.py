@@ -114,7 +114,41 @@ def check_totals(
     Within `tolerance` (øre, per the tenant) one explicit "Øreafrunding" line on
     `rounding_account` closes the gap; anything else is a mismatch, and the caller holds.
     """
-    computed = document_totals(lines, incl_vat=incl_vat)
+    return checked_totals(
+        document_totals(lines, incl_vat=incl_vat),
+        incl_vat=incl_vat,
+        expected_total=expected_total,
+        expected_vat=expected_vat,
+        tolerance=tolerance,
+        rounding_account=rounding_account,
+        rounding_rate=rounding_rate,
+        currency=currency,
+    )
+
+
+def amounts_totals(amounts: Sequence[tuple[int, int]], *, incl_vat: bool) -> Totals:
+    """`document_totals` of lines given as (quantity × unit price, VAT rate): for lines not
+    built yet (the same sums, line by line)."""
+    total = vat = 0
+    for amount, rate in amounts:
+        line_vat = vat_of(amount, rate, incl_vat=incl_vat)
+        vat += line_vat
+        total += amount if incl_vat else amount + line_vat
+    return Totals(total=total, vat=vat)
+
+
+def checked_totals(
+    computed: Totals,
+    *,
+    incl_vat: bool,
+    expected_total: int,
+    expected_vat: int,
+    tolerance: int,
+    rounding_account: int,
+    rounding_rate: int,
+    currency: str,
+) -> TotalsMatch | TotalsMismatch:
+    """`check_totals` of lines whose `document_totals` are `computed`."""
     total_diff = expected_total - computed.total
     vat_diff = expected_vat - computed.vat
     if total_diff == 0 and vat_diff == 0:
@@ -149,9 +183,11 @@ def check_totals(
         ),
         rounding_rate,
     )
+    # `document_totals([*lines, rounding])`: the totals are sums over the lines.
+    added = document_totals([rounding], incl_vat=incl_vat)
     return TotalsMatch(
         rounding=rounding,
-        totals=document_totals([*lines, rounding], incl_vat=incl_vat),
+        totals=Totals(total=computed.total + added.total, vat=computed.vat + added.vat),
     )
 
 

@@ -125,20 +125,31 @@ def _postcode(address: Address) -> str:
     return _POSTCODE_NOISE.sub("", address.postcode or "").upper()
 
 
+# The special territories by country: a look-up instead of a search of every table, and the
+# postcode and city read only for a country that has such a territory (every order asks).
+_OUTSIDE_PREFIXES: dict[str, tuple[str, ...]] = {
+    code: tuple(prefix for other, prefix, _name in _OUTSIDE_BY_POSTCODE if other == code)
+    for code, _prefix, _name in _OUTSIDE_BY_POSTCODE
+}
+_OUTSIDE_CITIES: dict[str, frozenset[str]] = {
+    code: frozenset(name for other, name in _OUTSIDE_BY_CITY if other == code)
+    for code, _name in _OUTSIDE_BY_CITY
+}
+
+
 def territory_of(address: Address) -> Territory:
     """DK, the EU VAT area, Northern Ireland, or outside the EU VAT area (export)."""
     country = _TREATED_AS.get(address.country, address.country)
-    postcode = _postcode(address)
     if country in ("GB", "XI"):
         # Northern Ireland (BT postcodes) follows EU rules for goods; Great Britain is export.
-        return "XI" if country == "XI" or postcode.startswith("BT") else "outside"
+        return "XI" if country == "XI" or _postcode(address).startswith("BT") else "outside"
     if country in _OUTSIDE_CODES or country not in EU_MEMBER_STATES:
         return "outside"
-    for code, prefix, _name in _OUTSIDE_BY_POSTCODE:
-        if country == code and postcode.startswith(prefix):
-            return "outside"
-    city = (address.city or "").strip().lower()
-    if any(country == code and city == name for code, name in _OUTSIDE_BY_CITY):
+    prefixes = _OUTSIDE_PREFIXES.get(country)
+    if prefixes is not None and _postcode(address).startswith(prefixes):
+        return "outside"
+    cities = _OUTSIDE_CITIES.get(country)
+    if cities is not None and (address.city or "").strip().lower() in cities:
         return "outside"
     return "DK" if country == "DK" else "EU"
 
