@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from bogfoer_contracts.events import Customer, LineKind, Order, OrderLine, RefundLine
@@ -73,8 +74,7 @@ class InvoicedLine(ContractModel):
 _invoiced_line = checked.constructed(InvoicedLine)
 
 
-@dataclass(frozen=True)
-class InvoiceDraft:
+class InvoiceDraft(NamedTuple):
     lines: list[InvoicedLine]
     show_lines_incl_vat: bool
     expected_total: int
@@ -96,7 +96,10 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().translate(_ASCII_LOWER)
+    email = email.strip()
+    # ASCII text: `lower` folds exactly its letters, in one C call (`translate` with a
+    # table is a dictionary look-up a character).
+    return email.lower() if email.isascii() else email.translate(_ASCII_LOWER)
 
 
 def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, ContactSpec]:
@@ -241,8 +244,7 @@ def rounding_for_total(total_diff: int, rate: int, *, incl_vat: bool) -> int | N
     return None
 
 
-@dataclass(frozen=True)
-class CreditDraft:
+class CreditDraft(NamedTuple):
     lines: list[InvoicedLine]
     show_lines_incl_vat: bool
     total: int

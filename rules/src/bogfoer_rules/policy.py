@@ -206,10 +206,21 @@ def copy_state(state: OrderState) -> OrderState:
     dictionary, then updating it, the extra and private parts) were two thirds of the cost,
     once per decision.
     """
-    values = state.__dict__.copy()
-    for name in _CONTAINERS:
-        values[name] = values[name].copy()
-    return built(type(state), values, state.__pydantic_fields_set__ | _CONTAINERS_SET)
+    values = state.__dict__
+    return built(
+        type(state),
+        {  # the containers written out: a loop over their names cost a third of the copy
+            **values,
+            "seen_event_ids": values["seen_event_ids"].copy(),
+            "events": values["events"].copy(),
+            "invoice_lines": values["invoice_lines"].copy(),
+            "credited_quantities": values["credited_quantities"].copy(),
+            "done_refunds": values["done_refunds"].copy(),
+            "emitted": values["emitted"].copy(),
+            "holds_raised": values["holds_raised"].copy(),
+        },
+        state.__pydantic_fields_set__ | _CONTAINERS_SET,
+    )
 
 
 class Decision(ContractModel):
@@ -250,10 +261,21 @@ _EMPTY_STATE = checked.without_text_walk(OrderState)(key="").__dict__
 def _new_state(key: str) -> OrderState:
     """`OrderState(key=key)` without validating (one per order, payment and payout): its
     key is a `state_key`, and every other field its default, each container its own."""
-    values = {**_EMPTY_STATE, "key": key}
-    for name in _CONTAINERS:
-        values[name] = values[name].copy()
-    return built(OrderState, values, {"key"})
+    return built(
+        OrderState,
+        {
+            **_EMPTY_STATE,
+            "key": key,
+            "seen_event_ids": [],
+            "events": [],
+            "invoice_lines": [],
+            "credited_quantities": {},
+            "done_refunds": [],
+            "emitted": [],
+            "holds_raised": [],
+        },
+        {"key"},
+    )
 
 
 def state_key(event: SalesEvent) -> str:
