@@ -83,7 +83,7 @@ def line_accounts(config: TenantConfig, zone: Zone) -> dict[str, tuple[AccountNu
     entry = _LINE_ACCOUNTS.get((id(config), zone))
     if entry is not None and entry[0] is config:
         return entry[1]
-    table = {
+    table: dict[str, tuple[AccountNumber, int]] = {
         kind: (account_for(kind, zone, config), account_vat_rate(kind, zone, config))
         for kind in _LINE_KINDS
     }
