@@ -338,9 +338,24 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown schema_version {version!r}")
 
 
+def _schema_version_schema(schema: dict[str, Any]) -> Any:
+    """For `checked_text_validator`: `SchemaVersion`'s check (`_exactly_an_integer`, a call
+    into Python for every event) as pydantic-core's own — an integer, not a boolean or a
+    float, that is 1: what it takes, `SchemaVersion` takes as the same 1, and what it
+    refuses the full validation decides, with its own error. Else None."""
+    if schema.get("type") != "function-before":
+        return None
+    called = schema.get("function")
+    if not isinstance(called, dict) or called.get("function") is not _exactly_an_integer:
+        return None
+    return core_schema.int_schema(strict=True, ge=SCHEMA_VERSION, le=SCHEMA_VERSION)
+
+
 # The same validators without the models' walks for unstorable text: for what was parsed
 # from JSON text `storable_json` proved storable (`checked_text_validator`).
-_SALES_EVENT_CHECKED_TEXT = checked_text_validator(SALES_EVENT, timestamp_text_schema)
+_SALES_EVENT_CHECKED_TEXT = checked_text_validator(
+    SALES_EVENT, timestamp_text_schema, _schema_version_schema
+)
 _INBOUND_CHECKED_TEXT = checked_text_validator(TYPED_INBOUND_EVENT, timestamp_text_schema)
 _INBOUNDS_CHECKED_TEXT = checked_text_validator(
     TYPED_INBOUND_EVENT, timestamp_text_schema, many=True
