@@ -10,15 +10,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing
 
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 
 from bogfoer_rules import checked
+from bogfoer_rules.documents import danish_date
 from bogfoer_rules.policy import (
     _CONTAINERS,
     Decision,
     OrderState,
+    _before,
     _decision,
     _ignored,
     _new_state,
@@ -102,3 +105,31 @@ def test_a_new_state_built_directly_is_the_validated_one() -> None:
     other = _new_state("order:1043")
     for name in _CONTAINERS:
         assert getattr(direct, name) is not getattr(other, name), name
+
+
+def test_a_copy_replaced_directly_is_what_model_copy_gives() -> None:
+    """`checked.replaced` (a credit note's lines taken from the invoice's) against
+    `model_copy(update=...)`, fields set and all."""
+    state = _state()
+    for line in state.invoice_lines:
+        spec = line.spec
+        direct = checked.replaced(line, spec=checked.replaced(spec, quantity=1))
+        copied = line.model_copy(update={"spec": spec.model_copy(update={"quantity": 1})})
+        assert direct == copied
+        assert direct.model_fields_set == copied.model_fields_set
+        assert direct.spec.model_fields_set == copied.spec.model_fields_set
+        assert list(direct.__dict__) == list(copied.__dict__)
+        assert direct.model_dump_json() == copied.model_dump_json()
+
+
+def test_the_cutovers_day_test_is_the_danish_days() -> None:
+    """`_before` skips the time zone's conversion well after the cutover: the same answer
+    as `danish_date(at) < cutover` for times around it in offsets from -23:59 to +23:59."""
+    cutover = dt.date(2026, 3, 29)  # Denmark's summer time begins that night
+    start = dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
+    offsets = [dt.timedelta(minutes=m) for m in (-1439, -720, -60, 0, 59, 60, 120, 721, 1439)]
+    for hour in range(0, 24 * 12, 1):
+        at = start + dt.timedelta(hours=hour, minutes=30)
+        for offset in offsets:
+            local = at.astimezone(dt.timezone(offset))
+            assert _before(local, cutover) == (danish_date(local) < cutover), local

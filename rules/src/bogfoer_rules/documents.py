@@ -64,9 +64,7 @@ class InvoicedLine(ContractModel):
     vat_rate: int
 
     def priced(self, quantity: int | None = None) -> PricedLine:
-        spec = (
-            self.spec if quantity is None else self.spec.model_copy(update={"quantity": quantity})
-        )
+        spec = self.spec if quantity is None else checked.replaced(self.spec, quantity=quantity)
         return PricedLine(spec, self.vat_rate)
 
 
@@ -288,8 +286,8 @@ def credit_lines(
                 f"only {left} are left to credit.",
             )
         lines.append(
-            original.model_copy(
-                update={"spec": original.spec.model_copy(update={"quantity": refund_line.quantity})}
+            checked.replaced(
+                original, spec=checked.replaced(original.spec, quantity=refund_line.quantity)
             )
         )
     total = document_totals([line.priced() for line in lines], incl_vat=incl_vat).total
