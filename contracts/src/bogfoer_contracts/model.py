@@ -117,7 +117,9 @@ def storable_json(raw: bytes | str) -> bool:
     return (
         b"\x00" not in raw
         and _ESCAPED_UNSTORABLE.search(raw) is None
-        and _SURROGATE_UTF8.search(raw) is None
+        # ASCII text holds no surrogate's bytes: one C call (most records are ASCII) instead
+        # of the search, which cost twice the other two together.
+        and (raw.isascii() or _SURROGATE_UTF8.search(raw) is None)
     )
 
 
