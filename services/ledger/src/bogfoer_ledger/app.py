@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,7 @@ from bogfoer_kit.metrics import install_http_metrics, metrics_router
 from bogfoer_kit.telemetry import make_tracer_provider
 from bogfoer_kit.web.pages import mount_static
 from bogfoer_kit.web.sessions import SessionStore
-from bogfoer_ledger import handlers
+from bogfoer_ledger import handlers, store
 from bogfoer_ledger.api import ops_router
 from bogfoer_ledger.lag import LagMonitor
 from bogfoer_ledger.metrics import TenantGauges
@@ -75,7 +76,22 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         sessions = SessionStore(pool, "ops_sessions", settings.session_hours, still_granted)
         app.include_router(web_router(pool, broker, settings, sessions, static_tokens, lag))
         check_subscriptions(broker, consumers)
+        # Ready with the connections a poll's tenant batches use open and their statements
+        # prepared, and one more (the readiness probe's, the ops pages'): a connection
+        # opened by the first polls, or by a probe while they held the others, was opened
+        # and prepared while a poll waited.
+        await store.warm(pool, handlers.COMMANDS_CONCURRENCY + 1)
         await broker.start()
+        # The readiness checks asked once before the first probe: FastStream's broker ping
+        # imports anyio's asyncio backend at its first call, 40-60 ms of CPU that the first
+        # probe (it comes with the first polls) spent inside a poll. The consumers are not
+        # started yet: what the checks answer now is not asked.
+        await readiness.failing()
+        # The start's heap collected and frozen before the first poll, not in it
+        # (`bogfoer_kit.serve` does it once the app has started, when the consumers are
+        # polling already: a full collection of 35-65 ms inside the first poll).
+        gc.collect()
+        gc.freeze()
         await consumers.start()
         measuring = asyncio.create_task(lag.run(), name="ledger-lag-monitor")
         try:

@@ -32,6 +32,10 @@ def trace_id_of(value: object) -> str | None:
     return parts[1]
 
 
+# Tenant batches of a poll handled at once, each on a pooled connection of its own.
+COMMANDS_CONCURRENCY = 4
+
+
 def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
     # One group per subscription: groups with different subscriptions rebalance each other
     # for nothing.
@@ -87,7 +91,7 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
                     conn, _ref(record), record.tenant or None, record.value, record.header_map()
                 )
 
-    consumers.subscribe("commands", on_commands)
+    consumers.subscribe("commands", on_commands, concurrency=COMMANDS_CONCURRENCY)
     consumers.subscribe("results", on_results)
     consumers.subscribe("actions", on_actions)
     consumers.subscribe("dead-letters", on_dead_letters)

@@ -34,6 +34,13 @@ def _by_partition(refs: list[RecordRef]) -> dict[tuple[str, int], list[int]]:
     return out
 
 
+_CLAIM = (
+    'INSERT INTO ledger_applied (topic, partition, "offset")'
+    " SELECT $1::text, $2::int, o FROM unnest($3::bigint[]) AS o"
+    ' ON CONFLICT DO NOTHING RETURNING "offset"'
+)
+
+
 async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
     """Track the records; the ones new (not applied before). The ledger's commands are
     claimed before they are parsed: a record that then proves invalid stays tracked, and
@@ -41,9 +48,7 @@ async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
     fresh: set[RecordRef] = set()
     for (topic, partition), positions in _by_partition(refs).items():
         rows = await conn.fetch(
-            'INSERT INTO ledger_applied (topic, partition, "offset")'
-            " SELECT $1::text, $2::int, o FROM unnest($3::bigint[]) AS o"
-            ' ON CONFLICT DO NOTHING RETURNING "offset"',
+            _CLAIM,
             topic,
             partition,
             [refs[n].offset for n in positions],
@@ -54,6 +59,12 @@ async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
             new = {r[0] for r in rows}
             fresh.update(refs[n] for n in positions if refs[n].offset in new)
     return fresh
+
+
+_LOCK_TENANTS = (
+    "SELECT pg_advisory_xact_lock(hashtext('ledger-tenant:' || tenant))"
+    " FROM json_array_elements_text($1::json) AS tenant ORDER BY tenant"
+)
 
 
 async def _lock_tenants(conn: Conn, tenants: Iterable[str]) -> None:
@@ -67,23 +78,21 @@ async def _lock_tenants(conn: Conn, tenants: Iterable[str]) -> None:
     taken in one order, so two batches never wait for each other in a circle. A posting
     named under another tenant's id (no producer does) races as before: its unique
     violation is retried."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('ledger-tenant:' || tenant))"
-        " FROM json_array_elements_text($1::json) AS tenant ORDER BY tenant",
-        json_texts(set(tenants)),
-    )
+    await conn.execute(_LOCK_TENANTS, json_texts(set(tenants)))
+
+
+_LOAD = (
+    "SELECT posting_key, tenant_id, kind, state,"
+    " coalesce((command ->> 'revision')::int, 0) AS revision, amount_minor, currency,"
+    " trace_id, dinero_guid, dinero_number, attempts, last_error::text AS last_error,"
+    " detail, updated_at, last_result_at"
+    " FROM postings WHERE posting_key = ANY(ARRAY(SELECT json_array_elements_text($1::json)))"
+    " ORDER BY posting_key FOR UPDATE"
+)
 
 
 async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
-    rows = await conn.fetch(
-        "SELECT posting_key, tenant_id, kind, state,"
-        " coalesce((command ->> 'revision')::int, 0) AS revision, amount_minor, currency,"
-        " trace_id, dinero_guid, dinero_number, attempts, last_error::text AS last_error,"
-        " detail, updated_at, last_result_at"
-        " FROM postings WHERE posting_key = ANY(ARRAY(SELECT json_array_elements_text($1::json)))"
-        " ORDER BY posting_key FOR UPDATE",
-        json_texts(set(keys)),
-    )
+    rows = await conn.fetch(_LOAD, json_texts(set(keys)))
     return {
         r["posting_key"]: Posting(
             posting_key=r["posting_key"],
@@ -110,17 +119,19 @@ async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
 Statement = tuple[str, tuple[object, ...]]
 
 
+_TRANSITIONS = (
+    "INSERT INTO posting_transitions (posting_key, from_state, to_state, detail, error,"
+    ' topic, partition, "offset", at)'
+    " SELECT key, from_state, to_state, detail, error::jsonb, topic, partition, o, at"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::int[], $8::bigint[], $9::timestamptz[]) WITH ORDINALITY"
+    " AS t(key, from_state, to_state, detail, error, topic, partition, o, at, n) ORDER BY n"
+)
+
+
 def _transitions_statement(lines: list[Transition]) -> list[Statement]:
     if not lines:
         return []
-    sql = (
-        "INSERT INTO posting_transitions (posting_key, from_state, to_state, detail, error,"
-        ' topic, partition, "offset", at)'
-        " SELECT key, from_state, to_state, detail, error::jsonb, topic, partition, o, at"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-        " $7::int[], $8::bigint[], $9::timestamptz[]) WITH ORDINALITY"
-        " AS t(key, from_state, to_state, detail, error, topic, partition, o, at, n) ORDER BY n"
-    )
     args = (
         [t.posting_key for t in lines],
         [t.from_state for t in lines],
@@ -132,7 +143,7 @@ def _transitions_statement(lines: list[Transition]) -> list[Statement]:
         [t.ref.offset for t in lines],
         [t.at for t in lines],
     )
-    return [(sql, args)]
+    return [(_TRANSITIONS, args)]
 
 
 async def _execute_all(conn: Conn, statements: list[Statement]) -> None:
@@ -148,6 +159,26 @@ def _column(postings: list[Posting], name: str) -> list[object]:
     return [getattr(p, name) for p in postings]
 
 
+_INSERT_COMMANDED = (
+    "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
+    " o, n FROM ROWS FROM (json_array_elements($3::json),"
+    " json_array_elements_text($4::json), json_array_elements_text($5::json),"
+    " unnest($6::bigint[]), json_array_elements_text($7::json),"
+    " unnest($8::timestamptz[]), json_array_elements_text($9::json),"
+    " unnest($10::bigint[])) WITH ORDINALITY"
+    " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
+    " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
+    " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
+    " SELECT c ->> 'posting_key', tenant, kind, 'pending', amount, currency,"
+    " ARRAY(SELECT jsonb_array_elements_text(c -> 'depends_on')), c, created, created,"
+    " trace FROM p ORDER BY n)"
+    " INSERT INTO posting_transitions (posting_key, from_state, to_state, topic,"
+    ' partition, "offset", at)'
+    " SELECT c ->> 'posting_key', NULL, 'pending', $1::text, $2::int, o, created"
+    " FROM p ORDER BY n"
+)
+
+
 def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> list[Statement]:
     """The postings a batch of commands creates, each with its first history line, in one
     statement per partition. Only what the postings' commands do not say is passed as
@@ -158,27 +189,9 @@ def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> lis
     for posting in new:
         ref = created[posting.posting_key].ref
         groups.setdefault((ref.topic, ref.partition), []).append(posting)
-    sql = (
-        "WITH p AS (SELECT c::jsonb AS c, tenant, kind, amount, currency, created, trace,"
-        " o, n FROM ROWS FROM (json_array_elements($3::json),"
-        " json_array_elements_text($4::json), json_array_elements_text($5::json),"
-        " unnest($6::bigint[]), json_array_elements_text($7::json),"
-        " unnest($8::timestamptz[]), json_array_elements_text($9::json),"
-        " unnest($10::bigint[])) WITH ORDINALITY"
-        " AS p(c, tenant, kind, amount, currency, created, trace, o, n)),"
-        " posted AS (INSERT INTO postings (posting_key, tenant_id, kind, state,"
-        " amount_minor, currency, depends_on, command, created_at, updated_at, trace_id)"
-        " SELECT c ->> 'posting_key', tenant, kind, 'pending', amount, currency,"
-        " ARRAY(SELECT jsonb_array_elements_text(c -> 'depends_on')), c, created, created,"
-        " trace FROM p ORDER BY n)"
-        " INSERT INTO posting_transitions (posting_key, from_state, to_state, topic,"
-        ' partition, "offset", at)'
-        " SELECT c ->> 'posting_key', NULL, 'pending', $1::text, $2::int, o, created"
-        " FROM p ORDER BY n"
-    )
     return [
         (
-            sql,
+            _INSERT_COMMANDED,
             (
                 topic,
                 partition,
@@ -196,18 +209,20 @@ def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> lis
     ]
 
 
+_UPDATE_COMMANDED = (
+    "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
+    " depends_on = ARRAY(SELECT jsonb_array_elements_text(p.depends::jsonb)),"
+    " command = p.command::jsonb, trace_id = p.trace, state = p.state"
+    " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[]) AS p(key, amount, currency, depends, command, trace, state)"
+    " WHERE postings.posting_key = p.key"
+)
+
+
 def _update_commanded(old: list[Posting]) -> list[Statement]:
     """Postings stored before that commands changed."""
     if not old:
         return []
-    sql = (
-        "UPDATE postings SET amount_minor = p.amount, currency = p.currency,"
-        " depends_on = ARRAY(SELECT jsonb_array_elements_text(p.depends::jsonb)),"
-        " command = p.command::jsonb, trace_id = p.trace, state = p.state"
-        " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-        " $6::text[], $7::text[]) AS p(key, amount, currency, depends, command, trace, state)"
-        " WHERE postings.posting_key = p.key"
-    )
     args = (
         _column(old, "posting_key"),
         _column(old, "amount_minor"),
@@ -217,7 +232,7 @@ def _update_commanded(old: list[Posting]) -> list[Statement]:
         _column(old, "trace_id"),
         _column(old, "state"),
     )
-    return [(sql, args)]
+    return [(_UPDATE_COMMANDED, args)]
 
 
 def _fold_commands(
@@ -301,6 +316,46 @@ async def apply_commands(
             await asyncio.gather(writing, return_exceptions=True)
         raise
     return changes
+
+
+# Each statement the command handler runs, with arguments that touch no row (`warm`).
+_WARMING: tuple[Statement, ...] = (
+    (_CLAIM, ("", 0, [])),
+    (_LOCK_TENANTS, ("[]",)),
+    (_LOAD, ("[]",)),
+    (_INSERT_COMMANDED, ("", 0, "[]", "[]", "[]", [], "[]", [], "[]", [])),
+    (_UPDATE_COMMANDED, ([], [], [], [], [], [], [])),
+    (_TRANSITIONS, ([], [], [], [], [], [], [], [], [])),
+)
+WARMED = tuple(sql for sql, _ in _WARMING)
+
+
+async def warm(pool: asyncpg.Pool, connections: int) -> None:
+    """Open `connections` of the pool's connections (held at once: each is one of its own)
+    and prepare on each the command handler's statements, in a transaction rolled back
+    (nothing is written). asyncpg prepares a statement on a connection's first use of it
+    and looks up the array types it binds that it does not know (`bigint[]`,
+    `timestamptz[]`): done by the first polls, that was a connection opened, six
+    statements prepared and two type lookups while the poll waited, on each connection (the
+    first polls of a started ledger: twice the CPU of the others). Called before the
+    consumers start, so the service is ready with its connections warm. A connection the
+    pool opens later (more tenant batches at once than warmed, or after its idle lifetime)
+    prepares them at its first use, as before."""
+    held = [await pool.acquire() for _ in range(connections)]
+    try:
+        await asyncio.gather(*(_warm(conn) for conn in held))
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
+async def _warm(conn: Conn) -> None:
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        await _execute_all(conn, list(_WARMING))
+    finally:
+        await transaction.rollback()
 
 
 async def apply_command(

@@ -1,0 +1,110 @@
+"""The ledger's pool is warm before the service says ready (`store.warm`): the connections a
+poll's tenant batches use are open, each with the command handler's statements prepared and
+the types they bind known, so that no poll waits while a connection is opened, its
+statements prepared and its array types looked up (the first polls of a started ledger cost
+~2x the CPU of the others, one of them with a connection opened for the readiness probe)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bogfoer_contracts.postings import POSTING_COMMAND, RegisterPayment
+from bogfoer_kit.consumer import Handler, Record, TenantBatch
+from bogfoer_ledger import handlers, store
+
+pytestmark = pytest.mark.integration
+T0 = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+COMMANDS = "postings.commands.v1"
+
+
+class _Subscriptions:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+
+    def subscribe(self, name: str, handler: Handler, **_: Any) -> None:
+        self.handlers[name] = handler
+
+
+def payment(tenant: str, n: int, revision: int = 0) -> bytes:
+    command = RegisterPayment(
+        posting_key=f"bogfoer:{tenant}:payment:pi_{n}",
+        tenant_id=tenant,
+        organization_id=1,
+        issued_at=T0 + dt.timedelta(minutes=n),
+        invoice_key=f"bogfoer:{tenant}:invoice:shopify:{n}",
+        depends_on=[f"bogfoer:{tenant}:invoice:shopify:{n}"],
+        amount=10000 + n + revision,
+        currency="EUR",
+        deposit_account=55010,
+        payment_date=T0.date(),
+        description=f"Betaling {n}",
+        revision=revision,
+    )
+    return POSTING_COMMAND.dump_json(command)
+
+
+def batch(tenant: str, partition: int, first: int, values: list[bytes]) -> TenantBatch:
+    records = [
+        Record(COMMANDS, partition, first + n, tenant.encode(), value)
+        for n, value in enumerate(values)
+    ]
+    return TenantBatch(tenant, records)
+
+
+async def _prepared(conn: asyncpg.pool.PoolConnectionProxy) -> set[str]:
+    return {r[0] for r in await conn.fetch("SELECT statement FROM pg_prepared_statements")}
+
+
+async def _each_connection(pool: asyncpg.Pool, count: int) -> list[list[str]]:
+    """The statements prepared on each of the pool's `count` connections (all held at once),
+    in no particular order of the connections."""
+    held = [await pool.acquire() for _ in range(count)]
+    try:
+        return sorted([sorted(await _prepared(conn)) for conn in held])
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
+async def test_a_warm_pool_prepares_nothing_when_the_first_polls_come(
+    ledger_pool: asyncpg.Pool,
+) -> None:
+    await store.warm(ledger_pool, 3)
+    assert ledger_pool.get_size() == 3  # open: no poll waits for a connection
+    warmed = await _each_connection(ledger_pool, 3)
+    for prepared in warmed:
+        assert set(store.WARMED) <= set(prepared)
+    subscriptions = _Subscriptions()
+    handlers.register(subscriptions, ledger_pool)  # type: ignore[arg-type]
+    on_commands = subscriptions.handlers["commands"]
+    # Two tenants' batches at once (two connections), new postings, then re-mapped ones.
+    await asyncio.gather(
+        on_commands(batch("warm-a", 0, 0, [payment("warm-a", n) for n in range(3)])),
+        on_commands(batch("warm-b", 1, 0, [payment("warm-b", n) for n in range(3)])),
+    )
+    await asyncio.gather(
+        on_commands(batch("warm-a", 0, 3, [payment("warm-a", 1, revision=1)])),
+        on_commands(batch("warm-b", 1, 3, [payment("warm-b", 2, revision=1)])),
+    )
+    assert ledger_pool.get_size() == 3
+    assert await _each_connection(ledger_pool, 3) == warmed
+    history = await ledger_pool.fetchval(
+        "SELECT count(*) FROM posting_transitions WHERE detail LIKE 're-mapped%'"
+    )
+    assert history == 2  # the update's statements ran too
+
+
+async def test_warming_writes_nothing(ledger_pool: asyncpg.Pool) -> None:
+    await store.warm(ledger_pool, 2)
+    rows = await ledger_pool.fetchrow(
+        "SELECT (SELECT count(*) FROM ledger_applied) AS applied,"
+        " (SELECT count(*) FROM postings) AS postings,"
+        " (SELECT count(*) FROM posting_transitions) AS history"
+    )
+    assert rows is not None
+    assert tuple(rows) == (0, 0, 0)
