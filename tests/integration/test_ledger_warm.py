@@ -7,45 +7,23 @@ statements prepared and its array types looked up (the first polls of a started 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from typing import Any
 
 import asyncpg
 import pytest
 
-from bogfoer_contracts.postings import POSTING_COMMAND, RegisterPayment
-from bogfoer_kit.consumer import Handler, Record, TenantBatch
+from bogfoer_contracts.postings import POSTING_COMMAND
+from bogfoer_kit.consumer import Record, TenantBatch
 from bogfoer_ledger import handlers, store
+from tests.integration.test_ledger_order import COMMANDS, _Subscriptions, payment
 
 pytestmark = pytest.mark.integration
-T0 = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
-COMMANDS = "postings.commands.v1"
 
 
-class _Subscriptions:
-    def __init__(self) -> None:
-        self.handlers: dict[str, Handler] = {}
-
-    def subscribe(self, name: str, handler: Handler, **_: Any) -> None:
-        self.handlers[name] = handler
-
-
-def payment(tenant: str, n: int, revision: int = 0) -> bytes:
-    command = RegisterPayment(
-        posting_key=f"bogfoer:{tenant}:payment:pi_{n}",
-        tenant_id=tenant,
-        organization_id=1,
-        issued_at=T0 + dt.timedelta(minutes=n),
-        invoice_key=f"bogfoer:{tenant}:invoice:shopify:{n}",
-        depends_on=[f"bogfoer:{tenant}:invoice:shopify:{n}"],
-        amount=10000 + n + revision,
-        currency="EUR",
-        deposit_account=55010,
-        payment_date=T0.date(),
-        description=f"Betaling {n}",
-        revision=revision,
+def command(tenant: str, n: int, revision: int = 0) -> bytes:
+    """A payment's command; a later revision changes its amount (an update to write)."""
+    return POSTING_COMMAND.dump_json(
+        payment(tenant, n, revision=revision, amount=10000 + n + revision)
     )
-    return POSTING_COMMAND.dump_json(command)
 
 
 def batch(tenant: str, partition: int, first: int, values: list[bytes]) -> TenantBatch:
@@ -84,12 +62,12 @@ async def test_a_warm_pool_prepares_nothing_when_the_first_polls_come(
     on_commands = subscriptions.handlers["commands"]
     # Two tenants' batches at once (two connections), new postings, then re-mapped ones.
     await asyncio.gather(
-        on_commands(batch("warm-a", 0, 0, [payment("warm-a", n) for n in range(3)])),
-        on_commands(batch("warm-b", 1, 0, [payment("warm-b", n) for n in range(3)])),
+        on_commands(batch("warm-a", 0, 0, [command("warm-a", n) for n in range(3)])),
+        on_commands(batch("warm-b", 1, 0, [command("warm-b", n) for n in range(3)])),
     )
     await asyncio.gather(
-        on_commands(batch("warm-a", 0, 3, [payment("warm-a", 1, revision=1)])),
-        on_commands(batch("warm-b", 1, 3, [payment("warm-b", 2, revision=1)])),
+        on_commands(batch("warm-a", 0, 3, [command("warm-a", 1, revision=1)])),
+        on_commands(batch("warm-b", 1, 3, [command("warm-b", 2, revision=1)])),
     )
     assert ledger_pool.get_size() == 3
     assert await _each_connection(ledger_pool, 3) == warmed
@@ -99,8 +77,19 @@ async def test_a_warm_pool_prepares_nothing_when_the_first_polls_come(
     assert history == 2  # the update's statements ran too
 
 
-async def test_warming_writes_nothing(ledger_pool: asyncpg.Pool) -> None:
+async def test_warming_writes_nothing(
+    ledger_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The warming statements bind nothing that writes a row; one that does (a claim of a
+    # real offset) shows that whatever they do is rolled back.
+    probe = (store._CLAIM, ("warm-probe", 0, [1]))
+    monkeypatch.setattr(store, "_WARMING", (*store._WARMING, probe))
     await store.warm(ledger_pool, 2)
+    for conn in [await ledger_pool.acquire() for _ in range(2)]:
+        try:
+            assert not conn.is_in_transaction()
+        finally:
+            await ledger_pool.release(conn)
     rows = await ledger_pool.fetchrow(
         "SELECT (SELECT count(*) FROM ledger_applied) AS applied,"
         " (SELECT count(*) FROM postings) AS postings,"

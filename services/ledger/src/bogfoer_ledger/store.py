@@ -341,8 +341,12 @@ async def warm(pool: asyncpg.Pool, connections: int) -> None:
     consumers start, so the service is ready with its connections warm. A connection the
     pool opens later (more tenant batches at once than warmed, or after its idle lifetime)
     prepares them at its first use, as before."""
-    held = [await pool.acquire() for _ in range(connections)]
+    held: list[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]] = []
     try:
+        # No more than the pool has: waiting for a connection nobody releases would hang
+        # the start until its deadline, without saying why.
+        for _ in range(min(connections, pool.get_max_size())):
+            held.append(await pool.acquire())
         await asyncio.gather(*(_warm(conn) for conn in held))
     finally:
         for conn in held:
