@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from test_rules_golden import Stream, _bench, _cases, _shuffled
 
 from bogfoer_contracts import postings
@@ -157,3 +157,24 @@ def test_a_credit_notes_rounding_line_is_what_validating_it_gives(incl_vat: bool
             again = InvoicedLine.model_validate(line.model_dump())
             assert again == line
             assert again.model_dump_json() == line.model_dump_json()
+
+
+def test_a_field_cannot_shadow_the_builders_own_names() -> None:
+    class Named(BaseModel):
+        fields_set: list[str] = Field(default_factory=list)
+        unknown: str = "u"
+        args: str = "a"
+        set: int = 0
+
+    built = checked.constructed(Named)(fields_set=["x"], args="b")
+    assert built == Named(fields_set=["x"], args="b")
+    assert built.model_fields_set == {"fields_set", "args"}
+    assert checked.constructed(Named)() == Named()
+
+
+def test_a_mutable_default_is_refused() -> None:
+    class Shared(BaseModel):
+        items: list[str] = []
+
+    with pytest.raises(TypeError, match="mutable default"):
+        checked.constructed(Shared)

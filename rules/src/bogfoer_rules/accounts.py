@@ -74,12 +74,14 @@ _LINE_ACCOUNTS: dict[
 ] = {}
 _LINE_ACCOUNTS_KEPT = 256
 _LINE_KINDS: tuple[LineKind, ...] = get_args(LineKind)
+ROUNDING = "rounding"  # `line_accounts`' entry for an øre-rounding line (no line kind)
 
 
 def line_accounts(config: TenantConfig, zone: Zone) -> dict[str, tuple[AccountNumber, int]]:
     """Each line kind's `(account_for(kind, zone, config), account_vat_rate(kind, zone,
-    config))`, worked out once for these settings (frozen, so the answer cannot change) and
-    this zone: every line of every order asks. Not to be changed by the caller."""
+    config))`, and under `ROUNDING` an øre-rounding line's, worked out once for these
+    settings (frozen, so the answer cannot change) and this zone: every line of every order
+    asks. Not to be changed by the caller."""
     entry = _LINE_ACCOUNTS.get((id(config), zone))
     if entry is not None and entry[0] is config:
         return entry[1]
@@ -87,6 +89,8 @@ def line_accounts(config: TenantConfig, zone: Zone) -> dict[str, tuple[AccountNu
         kind: (account_for(kind, zone, config), account_vat_rate(kind, zone, config))
         for kind in _LINE_KINDS
     }
+    # An øre-rounding line's account and rate, by the rule `rounding_account` states.
+    table[ROUNDING] = (rounding_account(zone, config), account_vat_rate("goods", zone, config))
     if len(_LINE_ACCOUNTS) >= _LINE_ACCOUNTS_KEPT:
         _LINE_ACCOUNTS.clear()
     _LINE_ACCOUNTS[(id(config), zone)] = (config, table)

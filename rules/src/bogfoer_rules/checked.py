@@ -70,24 +70,32 @@ def constructed(model: Callable[_P, _M]) -> Callable[_P, _M]:
         raise TypeError(f"{model!r} is not a model")
     cls = cast("type[_M]", model)
     fields_of = cls.model_fields
-    namespace: dict[str, Any] = {"_MISSING": _MISSING, "_built": built, "_cls": cls}
+    namespace: dict[str, Any] = {
+        "_MISSING": _MISSING,
+        "_built": built,
+        "_cls": cls,
+        "_set": set,
+        "_sorted": sorted,
+        "_TypeError": TypeError,
+    }
     required = [name for name, field in fields_of.items() if field.is_required()]
-    # Every name a field's (no field name starts with "_"): the namespace's cannot clash.
+    # The code's own names all start with "_" (its locals and the builtins it calls, bound
+    # in the namespace): pydantic refuses such field names, so a field cannot shadow one.
     lines = [
-        f"def build(*args, {', '.join(f'{name}=_MISSING' for name in fields_of)}, **unknown):",
-        "    if args:",
-        f"        raise TypeError({cls.__name__ + ' takes keyword arguments only'!r})",
-        "    if unknown:",
-        f"        raise TypeError(f'{cls.__name__} has no field {{sorted(unknown)}}')",
+        f"def build(*_args, {', '.join(f'{name}=_MISSING' for name in fields_of)}, **_unknown):",
+        "    if _args:",
+        f"        raise _TypeError({cls.__name__ + ' takes keyword arguments only'!r})",
+        "    if _unknown:",
+        f"        raise _TypeError(f'{cls.__name__} has no field {{_sorted(_unknown)}}')",
     ]
     if required:
         lines += [
             f"    if {' or '.join(f'{name} is _MISSING' for name in required)}:",
             f"        _missing({cls.__name__!r}, {{{', '.join(f'{n!r}: {n}' for n in required)}}})",
-            f"    fields_set = {{{', '.join(repr(name) for name in required)}}}",
+            f"    _fields_set = {{{', '.join(repr(name) for name in required)}}}",
         ]
     else:
-        lines.append("    fields_set = set()")
+        lines.append("    _fields_set = _set()")
     for name, field in fields_of.items():
         if field.is_required():
             continue
@@ -95,16 +103,20 @@ def constructed(model: Callable[_P, _M]) -> Callable[_P, _M]:
             namespace[f"_factory_{name}"] = field.default_factory
             default = f"_factory_{name}()"
         else:
+            if isinstance(field.default, list | dict | set):
+                # Validation copies such a default for each instance; the builder would
+                # share one between them all.
+                raise TypeError(f"{cls.__name__}.{name}: a mutable default; use a factory")
             namespace[f"_default_{name}"] = field.default
             default = f"_default_{name}"
         lines += [
             f"    if {name} is _MISSING:",
             f"        {name} = {default}",
             "    else:",
-            f"        fields_set.add({name!r})",
+            f"        _fields_set.add({name!r})",
         ]
     values = ", ".join(f"{name!r}: {name}" for name in fields_of)
-    lines.append(f"    return _built(_cls, {{{values}}}, fields_set)")
+    lines.append(f"    return _built(_cls, {{{values}}}, _fields_set)")
     namespace["_missing"] = _missing
     exec("\n".join(lines), namespace)  # noqa: S102 - code of the model's own field names
     build: Callable[_P, _M] = namespace["build"]

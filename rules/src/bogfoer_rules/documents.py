@@ -17,7 +17,7 @@ from bogfoer_contracts.model import ContractModel
 from bogfoer_contracts.postings import ContactSpec, InvoiceLineSpec
 from bogfoer_contracts.tenants import TenantConfig
 from bogfoer_rules import checked
-from bogfoer_rules.accounts import line_accounts
+from bogfoer_rules.accounts import ROUNDING, line_accounts
 from bogfoer_rules.holds import HoldReason
 from bogfoer_rules.totals import (
     ROUNDING_DESCRIPTION,
@@ -213,8 +213,8 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         expected_total=order.total,
         expected_vat=order.vat_total,
         tolerance=config.rounding_tolerance,
-        rounding_account=accounts["goods"][0],
-        rounding_rate=accounts["goods"][1],
+        rounding_account=accounts[ROUNDING][0],
+        rounding_rate=accounts[ROUNDING][1],
         currency=order.currency,
     )
     if isinstance(totals_check, TotalsMismatch):

@@ -61,13 +61,10 @@ class Totals(NamedTuple):
 
 def document_totals(lines: Sequence[PricedLine], *, incl_vat: bool) -> Totals:
     """TotalInclVat and TotalVat as Dinero computes them for these lines."""
-    total = vat = 0
-    for line in lines:
-        amount = line.spec.quantity * line.spec.unit_price
-        line_vat = vat_of(amount, line.vat_rate, incl_vat=incl_vat)
-        vat += line_vat
-        total += amount if incl_vat else amount + line_vat
-    return Totals(total=total, vat=vat)
+    return amounts_totals(
+        [(line.spec.quantity * line.spec.unit_price, line.vat_rate) for line in lines],
+        incl_vat=incl_vat,
+    )
 
 
 class TotalsMatch(NamedTuple):
@@ -126,8 +123,8 @@ def check_totals(
 
 
 def amounts_totals(amounts: Sequence[tuple[int, int]], *, incl_vat: bool) -> Totals:
-    """`document_totals` of lines given as (quantity × unit price, VAT rate): for lines not
-    built yet (the same sums, line by line)."""
+    """TotalInclVat and TotalVat as Dinero computes them for lines given as (quantity ×
+    unit price, VAT rate), line by line (`document_totals` of built lines)."""
     total = vat = 0
     for amount, rate in amounts:
         line_vat = vat_of(amount, rate, incl_vat=incl_vat)
