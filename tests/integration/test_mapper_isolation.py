@@ -34,7 +34,7 @@ class RecordingPublisher:
         self.published: list[tuple[str, dict[str, str], bytes]] = []
 
     async def publish(self, records: Sequence[Outgoing]) -> None:
-        self.published += [(r.topic, r.headers, r.value) for r in records]
+        self.published += [(r.topic, dict(r.headers), r.value) for r in records]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -232,7 +233,7 @@ def events_router(
             raw = {"x-source": event.source, "x-event-id": event.id}
             if trace_headers is not None:  # written out once for both: none injected
                 raw |= trace_headers
-                canonical.headers.update(trace_headers)
+                canonical = replace(canonical, headers={**canonical.headers, **trace_headers})
             await delivery.deliver([raw_record(tenant, body, received_at, raw), canonical])
         accepted_via_http[event.type].inc()
         # `Accepted`'s fields (its schema is the route's answer in the OpenAPI), without

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import asyncpg
 from opentelemetry import propagate
@@ -115,7 +116,7 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
 
 # A record's headers where its row has none: shared by every such record, never changed
 # (`Publisher` only reads a record's headers).
-_PLAIN: dict[str, str] = {"content-type": "application/json"}
+_PLAIN: Mapping[str, str] = MappingProxyType({"content-type": "application/json"})
 
 
 def _outgoing(tenant_id: str, topic: str, payload: str, headers: dict[str, str]) -> Outgoing:
@@ -124,7 +125,7 @@ def _outgoing(tenant_id: str, topic: str, payload: str, headers: dict[str, str])
     return Outgoing(topic, payload.encode(), key_for(tenant_id), _with_content_type(headers))
 
 
-def _with_content_type(headers: dict[str, str]) -> dict[str, str]:
+def _with_content_type(headers: dict[str, str]) -> Mapping[str, str]:
     return {"content-type": "application/json", **headers} if headers else _PLAIN
 
 
