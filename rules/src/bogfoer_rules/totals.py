@@ -94,34 +94,6 @@ def rounding_line_amount(
     return amount
 
 
-def check_totals(
-    lines: Sequence[PricedLine],
-    *,
-    incl_vat: bool,
-    expected_total: int,
-    expected_vat: int,
-    tolerance: int,
-    rounding_account: int,
-    rounding_rate: int,
-    currency: str,
-) -> TotalsMatch | TotalsMismatch:
-    """Compare Dinero's totals for `lines` with the shop's, to the øre.
-
-    Within `tolerance` (øre, per the tenant) one explicit "Øreafrunding" line on
-    `rounding_account` closes the gap; anything else is a mismatch, and the caller holds.
-    """
-    return checked_totals(
-        document_totals(lines, incl_vat=incl_vat),
-        incl_vat=incl_vat,
-        expected_total=expected_total,
-        expected_vat=expected_vat,
-        tolerance=tolerance,
-        rounding_account=rounding_account,
-        rounding_rate=rounding_rate,
-        currency=currency,
-    )
-
-
 def amounts_totals(amounts: Sequence[tuple[int, int]], *, incl_vat: bool) -> Totals:
     """TotalInclVat and TotalVat as Dinero computes them for lines given as (quantity ×
     unit price, VAT rate), line by line (`document_totals` of built lines)."""
@@ -144,7 +116,12 @@ def checked_totals(
     rounding_rate: int,
     currency: str,
 ) -> TotalsMatch | TotalsMismatch:
-    """`check_totals` of lines whose `document_totals` are `computed`."""
+    """Compare Dinero's totals for some lines (`computed`: their `document_totals` or
+    `amounts_totals`) with the shop's, to the øre.
+
+    Within `tolerance` (øre, per the tenant) one explicit "Øreafrunding" line on
+    `rounding_account` closes the gap; anything else is a mismatch, and the caller holds.
+    """
     total_diff = expected_total - computed.total
     vat_diff = expected_vat - computed.vat
     if total_diff == 0 and vat_diff == 0:
