@@ -8,10 +8,12 @@ record done after it is not handled again."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 import asyncpg
 import pytest
+from opentelemetry import trace
 
 from bogfoer_kit.consumer import PollOutcome, Progress, Record, TenantBatch
 from bogfoer_kit.deadletter import (
@@ -388,3 +390,42 @@ def test_a_record_without_a_timestamp_is_refused_not_stamped_with_the_memos_firs
     untimed = fresh.Record("t", 0, 1, None, b"{}", (), None)
     with pytest.raises(TypeError):
         untimed.received_at  # noqa: B018 - the property's conversion is the test
+
+
+def test_a_record_without_headers_has_the_one_empty_trace_context() -> None:
+    bare = Record("sales.events.v1", 0, 1, b"shop-a", b"{}")
+    assert bare.trace_context() == {}
+    assert bare.trace_context() is bare.trace_context()
+    parent = f"00-{'a' * 32}-{'b' * 16}-01"
+    traced = Record("sales.events.v1", 0, 2, b"shop-a", b"{}", (("traceparent", parent.encode()),))
+    span = trace.get_current_span(traced.trace_context()).get_span_context()
+    assert format(span.trace_id, "032x") == "a" * 32
+
+
+async def test_consumers_pay_the_starts_costs_before_the_first_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bogfoer_contracts.topology import INGEST
+    from bogfoer_kit.consumer import Consumers
+
+    calls: list[str] = []
+
+    class _Broker:
+        async def ping(self, **_: float) -> bool:
+            calls.append("ping")
+            return True
+
+    class _Loop:
+        async def start(self) -> None:
+            calls.append("poll")
+
+    def collect() -> int:
+        calls.append("collect")
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    consumers = Consumers(_Broker(), INGEST, "test", {})  # type: ignore[arg-type]
+    consumers.loops["inbound"] = _Loop()  # type: ignore[assignment]
+    await consumers.start()
+    assert calls == ["ping", "collect", "freeze", "poll"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -82,16 +81,6 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         # and prepared while a poll waited.
         await store.warm(pool, handlers.COMMANDS_CONCURRENCY + 1)
         await broker.start()
-        # The readiness checks asked once before the first probe: FastStream's broker ping
-        # imports anyio's asyncio backend at its first call, 40-60 ms of CPU that the first
-        # probe (it comes with the first polls) spent inside a poll. The consumers are not
-        # started yet: what the checks answer now is not asked.
-        await readiness.failing()
-        # The start's heap collected and frozen before the first poll, not in it
-        # (`bogfoer_kit.serve` does it once the app has started, when the consumers are
-        # polling already: a full collection of 35-65 ms inside the first poll).
-        gc.collect()
-        gc.freeze()
         await consumers.start()
         measuring = asyncio.create_task(lag.run(), name="ledger-lag-monitor")
         try:

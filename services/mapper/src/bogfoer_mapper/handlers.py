@@ -33,7 +33,7 @@ from bogfoer_contracts.topics import (
     SALES_EVENTS,
     dlq_topic,
 )
-from bogfoer_kit.consumer import Consumers, Record, TenantBatch
+from bogfoer_kit.consumer import Consumers, TenantBatch
 from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import PoisonMessage, dlq_headers, is_transient
 from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
@@ -85,7 +85,7 @@ class Mapper:
             except (ValidationError, ValueError) as exc:
                 batch.dead_letter(record, "invalid_event", str(exc))
                 continue
-            arrivals.append(Arrival(event, record.value.decode(), _trace_of(record)))
+            arrivals.append(Arrival(event, record.value.decode(), record.trace_context()))
         if arrivals:
             await self.map_arrivals(arrivals)
 
@@ -418,17 +418,6 @@ def _state(
     if known is None or known[0] != version:
         raise AssertionError(f"no text for a state not held as version {version}")
     return known[1]
-
-
-# The context of a record that came without headers: what `Record.trace_context` extracts
-# from none (every propagator finds nothing and returns a new empty context), made once —
-# extracting it again cost ~1 µs a record. Never changed (a `Context` refuses it).
-_NO_TRACE = Context()
-
-
-def _trace_of(record: Record) -> Context:
-    """The context `record` was produced in (`Record.trace_context`)."""
-    return record.trace_context() if record.headers else _NO_TRACE
 
 
 # An outcome by its counts of commands and holds: the same few texts, made once each.
