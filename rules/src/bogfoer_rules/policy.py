@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Literal, assert_never, cast, get_args
+from typing import Any, Literal, assert_never, cast, get_args
 
 from pydantic import ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
@@ -206,21 +206,26 @@ def copy_state(state: OrderState) -> OrderState:
     dictionary, then updating it, the extra and private parts) were two thirds of the cost,
     once per decision.
     """
-    values = state.__dict__
     return built(
         type(state),
-        {  # the containers written out: a loop over their names cost a third of the copy
-            **values,
-            "seen_event_ids": values["seen_event_ids"].copy(),
-            "events": values["events"].copy(),
-            "invoice_lines": values["invoice_lines"].copy(),
-            "credited_quantities": values["credited_quantities"].copy(),
-            "done_refunds": values["done_refunds"].copy(),
-            "emitted": values["emitted"].copy(),
-            "holds_raised": values["holds_raised"].copy(),
-        },
+        _own_containers(state.__dict__),
         state.__pydantic_fields_set__ | _CONTAINERS_SET,
     )
+
+
+def _own_containers(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with a copy of each of `_CONTAINERS` (written out: a loop over their names
+    cost a third of a state's copy; `test_rules_built_directly` holds the two lists equal)."""
+    return {
+        **values,
+        "seen_event_ids": values["seen_event_ids"].copy(),
+        "events": values["events"].copy(),
+        "invoice_lines": values["invoice_lines"].copy(),
+        "credited_quantities": values["credited_quantities"].copy(),
+        "done_refunds": values["done_refunds"].copy(),
+        "emitted": values["emitted"].copy(),
+        "holds_raised": values["holds_raised"].copy(),
+    }
 
 
 class Decision(ContractModel):
@@ -261,21 +266,7 @@ _EMPTY_STATE = checked.without_text_walk(OrderState)(key="").__dict__
 def _new_state(key: str) -> OrderState:
     """`OrderState(key=key)` without validating (one per order, payment and payout): its
     key is a `state_key`, and every other field its default, each container its own."""
-    return built(
-        OrderState,
-        {
-            **_EMPTY_STATE,
-            "key": key,
-            "seen_event_ids": [],
-            "events": [],
-            "invoice_lines": [],
-            "credited_quantities": {},
-            "done_refunds": [],
-            "emitted": [],
-            "holds_raised": [],
-        },
-        {"key"},
-    )
+    return built(OrderState, _own_containers({**_EMPTY_STATE, "key": key}), {"key"})
 
 
 def state_key(event: SalesEvent) -> str:
