@@ -1,17 +1,45 @@
 """Free loopback ports (so two runs on one machine never collide) and stopping the processes
 listening on them."""
 
+import random
 import signal
 import socket
 import subprocess
 import time
 
+# Ports are picked below the kernel's ephemeral range (where it takes the local port of every
+# outgoing connection): a port picked from inside it (`bind(0)` picks there) was free when
+# picked, but a service binds it seconds later, after the machine has opened many
+# connections — and one of them, a client's own source port, took it once ("address already
+# in use" at the ledger's start, after its pool's connections were opened first).
+_SPAN = 12_000  # how far below the ephemeral range ports are picked
+_TRIES = 200
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's default if the
+    system does not say)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(part) for part in f.read().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on now, outside the ephemeral range (see above)."""
+    low, _high = ephemeral_range()
+    first = max(1024, low - _SPAN)
+    for _ in range(_TRIES):
+        port = random.randrange(first, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {first}-{low - 1} after {_TRIES} tries")
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
