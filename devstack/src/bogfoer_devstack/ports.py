@@ -27,18 +27,27 @@ def ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
+# Ports this process handed out: a port picked is often bound only after the next is
+# picked, so a random pick must not repeat one (bind(0) did not either).
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now, outside the ephemeral range (see above)."""
+    """A loopback port nothing listens on now, outside the ephemeral range (see above), and
+    not handed out by this process before."""
     low, _high = ephemeral_range()
     first = max(1024, low - _SPAN)
     for _ in range(_TRIES):
         port = random.randrange(first, low)
+        if port in _GIVEN:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     raise RuntimeError(f"no free loopback port in {first}-{low - 1} after {_TRIES} tries")
 
 
