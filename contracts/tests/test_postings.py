@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bogfoer_contracts import model as model_module
+from bogfoer_contracts.events import PaymentRef
+from bogfoer_contracts.model import model_json
 from bogfoer_contracts.postings import POSTING_COMMAND, CreateInvoice, CreateVoucher
 from bogfoer_contracts.tenants import TenantConfig, TenantSettings
 
@@ -109,3 +112,18 @@ def test_every_consumed_topic_has_a_declared_dead_letter_topic() -> None:
 
     consumed = {spec.name for spec in TOPICS if spec.name not in DLQ_TOPICS}
     assert {dlq_topic(name) for name in consumed} == set(DLQ_TOPICS)
+
+
+def test_a_models_json_is_remembered_for_that_instance_only() -> None:
+    """`model_json`: an instance's own serializer's text, the same text object the second
+    time, and never another instance's (an equal one, or one at a forgotten id)."""
+    first = PaymentRef(provider="stripe", reference="pi_1")
+    text = model_json(first)
+    assert text == first.__pydantic_serializer__.to_json(first)
+    assert model_json(first) is text
+    other = PaymentRef(provider="stripe", reference="pi_2")
+    assert model_json(other) == other.__pydantic_serializer__.to_json(other)
+    for n in range(model_module._JSON_KEPT + 1):  # past the bound: forgotten, not wrong
+        model_json(PaymentRef(provider="stripe", reference=f"pi_x{n}"))
+    assert model_json(first) == text
+    assert model_json(other) == other.__pydantic_serializer__.to_json(other)

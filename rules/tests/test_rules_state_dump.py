@@ -1,0 +1,56 @@
+"""A state's dump (`OrderState.model_dump_json`) is pydantic's, byte for byte.
+
+The state writes its invoice and invoice lines from `model_json`, which remembers each
+one's JSON (the mapper dumps a state for every event, and the invoice with its lines was
+most of it). Every state of every golden stream, dumped whole and without its events (as
+`bogfoer_mapper.states.stored` asks), must be the very text pydantic's own dump writes,
+and a dump with any other argument goes pydantic's way.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+from test_rules_golden import _bench, _cases, _shuffled
+
+from bogfoer_rules.policy import OrderState, decide, state_key
+
+
+@pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])
+def test_every_states_dump_is_pydantics_own(stream: object) -> None:
+    assert callable(stream)
+    events, config_of, now = stream()
+    states: dict[str, OrderState] = {}
+    invoiced = 0
+    for event in events:
+        key = f"{event.tenant_id}/{state_key(event)}"
+        state = decide(event, config_of(event), states.get(key), now).state
+        states[key] = state
+        invoiced += state.invoice is not None
+        for exclude in (None, {"events"}):
+            assert state.model_dump_json(exclude=exclude) == BaseModel.model_dump_json(
+                state, exclude=exclude
+            )
+        # The second time from what `model_json` remembered.
+        assert state.model_dump_json() == BaseModel.model_dump_json(state)
+    assert invoiced > 10
+
+
+def test_a_dump_with_other_arguments_is_pydantics() -> None:
+    events, config_of, now = _bench()
+    first = state_key(events[0])
+    state = None
+    for event in events[:5]:  # the first order: placed, captured, fee, paid — invoiced
+        if state_key(event) == first:
+            state = decide(event, config_of(event), state, now).state
+    assert state is not None
+    assert state.invoice is not None
+    for kwargs in (
+        {"indent": 2},
+        {"exclude": {"invoice"}},
+        {"exclude": {"events", "emitted"}},
+        {"include": {"key", "invoice"}},
+        {"exclude_defaults": True},
+        {"round_trip": True},
+    ):
+        assert state.model_dump_json(**kwargs) == BaseModel.model_dump_json(state, **kwargs)
