@@ -6,6 +6,8 @@
   and keep the list of containers it copies complete when a field is added.
 - `_decision`, `_ignored`, `_new_state`: a `Decision` or an empty state built without
   validating its parts, equal to the validated one.
+- `documents._line`: an order line's invoice line built without the builders, the very
+  instance the builders (`checked`, held to validation in `test_rules_constructed`) give.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import datetime as dt
 import typing
 
 from rules_factories import captured, config, fee, paid, placed, refunded, run
+from rules_factories import line as order_line
 
+from bogfoer_contracts.events import LineKind, OrderLine
 from bogfoer_rules import checked
-from bogfoer_rules.documents import danish_date
+from bogfoer_rules.documents import _invoiced_line, _line, danish_date
 from bogfoer_rules.policy import (
     _CONTAINERS,
     Decision,
@@ -133,3 +137,28 @@ def test_the_cutovers_day_test_is_the_danish_days() -> None:
         for offset in offsets:
             local = at.astimezone(dt.timezone(offset))
             assert _before(local, cutover) == (danish_date(local) < cutover), local
+
+
+def test_an_invoice_line_built_directly_is_the_builders() -> None:
+    """Every line kind, fields set and field order alike (shipping's unit is its own)."""
+    for kind in typing.get_args(LineKind):
+        made = OrderLine.model_validate(order_line("7", kind, 4990, 3, description=f"A {kind}"))
+        direct = _line(made, made.kind, 1010, 2500)
+        builders = _invoiced_line(
+            line_id="7",
+            kind=made.kind,
+            spec=checked.InvoiceLineSpec(
+                description=f"A {kind}",
+                quantity=3,
+                unit_price=4990,
+                account_number=1010,
+                unit="shipment" if kind == "shipping" else "parts",
+                vat_rate=2500,
+            ),
+            vat_rate=2500,
+        )
+        for one, other in ((direct, builders), (direct.spec, builders.spec)):
+            assert one == other
+            assert one.model_fields_set == other.model_fields_set
+            assert list(one.__dict__) == list(other.__dict__)
+            assert one.model_dump_json() == other.model_dump_json()

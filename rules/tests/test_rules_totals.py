@@ -12,6 +12,7 @@ from bogfoer_rules.totals import (
     Totals,
     TotalsMatch,
     TotalsMismatch,
+    amounts_totals,
     checked_totals,
     document_totals,
     round_half_away_from_zero,
@@ -170,3 +171,16 @@ def test_net_priced_rounding_line_is_net() -> None:
     assert result.rounding is not None
     assert result.rounding.spec.unit_price == 4
     assert result.totals == Totals(30005, 6001)
+
+
+@given(
+    st.lists(st.tuples(st.integers(-(10**10), 10**10), st.sampled_from([0, 1, 600, 2500, 10_000]))),
+    st.booleans(),
+)
+def test_amounts_totals_are_each_lines_vat_of_summed(
+    amounts: list[tuple[int, int]], incl_vat: bool
+) -> None:
+    """`amounts_totals` writes `vat_of` out for speed: the same sums, line by line."""
+    vat = sum(vat_of(amount, rate, incl_vat=incl_vat) for amount, rate in amounts)
+    total = sum(amount for amount, _ in amounts) + (0 if incl_vat else vat)
+    assert amounts_totals(amounts, incl_vat=incl_vat) == (total, vat)

@@ -40,6 +40,9 @@ _KIND = re.compile(r"^[a-z_]{1,20}$")
 _TENANT = re.compile(TENANT_PATTERN)
 _DIGEST_CHARS = 40  # 160 bits of SHA-256
 _HASHED_TAIL = re.compile(rf"[0-9a-f]{{{_DIGEST_CHARS}}}")
+# Text of `PLAIN` characters only (`escape_part` gives it back as it is); `\Z`: not `$`,
+# which also matches before a final newline.
+_ALL_PLAIN = re.compile(r"[A-Za-z0-9_.\-]*\Z").match
 
 
 # The hex digit of the RFC 4122 variant (`10xx`) for each hex digit of the hash there.
@@ -99,7 +102,9 @@ def posting_key(tenant_id: str, kind: str, *parts: str) -> str:
     hashed one cannot meet; two hashed keys meet only if SHA-256 collides.
     """
     head = _head(tenant_id, kind)
-    escaped = list(map(escape_part, parts))  # a generator here cost a third of a key
+    # A part of plain characters only (most: ids, sources) is its own escape: one regex
+    # match at C speed, where `escape_part`'s call and set test cost three times that.
+    escaped = [part if _ALL_PLAIN(part) else escape_part(part) for part in parts]
     key = SEPARATOR.join([head, *escaped])
     tail = escaped[-1] if escaped else ""  # an escaped part holds no separator
     if len(key) <= EXTERNAL_REFERENCE_MAX and (
