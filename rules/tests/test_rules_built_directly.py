@@ -6,17 +6,24 @@
   and keep the list of containers it copies complete when a field is added.
 - `_decision`, `_ignored`, `_new_state`: a `Decision` or an empty state built without
   validating its parts, equal to the validated one.
+- `_copy_to_decide`: `decide`'s own copy shares the containers it seldom changes with the
+  state it was given until it changes one (`_Out.own`); over every golden stream, no
+  decision changes the state it was given, and each container of a state that changed is
+  the state's own.
 - `documents._line`: an order line's invoice line built without the builders, the very
   instance the builders (`checked`, held to validation in `test_rules_constructed`) give.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import typing
 
+import pytest
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 from rules_factories import line as order_line
+from test_rules_golden import _bench, _cases, _shuffled
 
 from bogfoer_contracts.events import LineKind, OrderLine
 from bogfoer_rules import checked
@@ -30,6 +37,8 @@ from bogfoer_rules.policy import (
     _ignored,
     _new_state,
     copy_state,
+    decide,
+    state_key,
 )
 
 
@@ -162,3 +171,28 @@ def test_an_invoice_line_built_directly_is_the_builders() -> None:
             assert one.model_fields_set == other.model_fields_set
             assert list(one.__dict__) == list(other.__dict__)
             assert one.model_dump_json() == other.model_dump_json()
+
+
+@pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])
+def test_no_decision_changes_the_state_it_was_given(stream: object) -> None:
+    assert callable(stream)
+    events, config_of, now = stream()
+    states: dict[str, OrderState] = {}
+    changed = 0
+    for event in events:
+        key = f"{event.tenant_id}/{state_key(event)}"
+        given = states.get(key)
+        before = None if given is None else (given.model_dump_json(), _contents(given))
+        state = decide(event, config_of(event), given, now).state
+        if given is not None:
+            assert (given.model_dump_json(), _contents(given)) == before
+            for name in _CONTAINERS:  # what differs is the new state's own
+                if getattr(state, name) != getattr(given, name):
+                    assert getattr(state, name) is not getattr(given, name), name
+                    changed += 1
+        states[key] = state
+    assert changed > 0
+
+
+def _contents(state: OrderState) -> list[object]:
+    return [copy.copy(getattr(state, name)) for name in _CONTAINERS]

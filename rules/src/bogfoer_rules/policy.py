@@ -300,6 +300,32 @@ def copy_state(state: OrderState) -> OrderState:
     )
 
 
+# The containers `decide` changes only now and then: shared by its copy of a state
+# (`_copy_to_decide`) with the state it was given until `_Out.own` copies one to change it.
+# (`invoice_lines` is only ever replaced, never changed in place.)
+_SHARED_CONTAINERS = frozenset(
+    {"invoice_lines", "credited_quantities", "done_refunds", "emitted", "holds_raised"}
+)
+_NOTHING_SHARED: frozenset[str] = frozenset()
+
+
+def _copy_to_decide(state: OrderState) -> OrderState:
+    """`copy_state(state)` but for `_SHARED_CONTAINERS`, which stay `state`'s until `decide`
+    changes one (`_Out.own`): of an order's every event, few change them, and copying all
+    seven containers was most of a copy's cost. Its own `seen_event_ids` and `events`,
+    which every admitted event changes."""
+    values = state.__dict__
+    return built(
+        type(state),
+        {
+            **values,
+            "seen_event_ids": values["seen_event_ids"].copy(),
+            "events": values["events"].copy(),
+        },
+        state.__pydantic_fields_set__ | _CONTAINERS_SET,
+    )
+
+
 def _own_containers(values: dict[str, Any]) -> dict[str, Any]:
     """`values` with a copy of each of `_CONTAINERS` (written out: a loop over their names
     cost a third of a state's copy; `test_rules_built_directly` holds the two lists equal)."""
@@ -411,13 +437,16 @@ def decide(
         )
     if key is None:
         key = state_key(event)
-    current = copy_state(state) if state is not None else _new_state(key)
+    if state is None:
+        current, shared = _new_state(key), _NOTHING_SHARED
+    else:
+        current, shared = _copy_to_decide(state), _SHARED_CONTAINERS
     if current.key != key:
         raise ValueError(f"event belongs to state {key!r}, not {current.key!r}")
     if event.backfill and current.before_cutover:
         # A backfill re-opens an order that was ignored at the cutover; its events are
         # sent again (with backfill set) and booked like new.
-        current = _new_state(key)
+        current, shared = _new_state(key), _NOTHING_SHARED
     if event.id in current.seen_event_ids:
         return _ignored(current, "duplicate_event")
     if not config.active:
@@ -429,7 +458,7 @@ def decide(
     ignored = _admit(current, event, config)
     if ignored is not None:
         return _ignored(current, ignored)
-    return _advance(current, config, now)
+    return _advance(current, config, now, shared)
 
 
 def advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decision:
@@ -496,32 +525,48 @@ def _before(at: dt.datetime, cutover: dt.date) -> bool:
 class _Out:
     """Collects the commands and holds of one decision; skips what was already emitted."""
 
-    __slots__ = ("commands", "holds", "state")
+    __slots__ = ("commands", "holds", "shared", "state")
 
-    def __init__(self, state: OrderState) -> None:
+    def __init__(self, state: OrderState, shared: frozenset[str]) -> None:
         self.state = state
+        # Which of the state's containers are still another state's (`_copy_to_decide`).
+        self.shared = shared
         self.commands: list[PostingCommand] = []
         self.holds: list[Hold] = []
+
+    def own(self, name: str) -> Any:
+        """The state's container `name`, to change: copied first while it is shared."""
+        values = self.state.__dict__
+        if name in self.shared:
+            values[name] = values[name].copy()
+            self.shared = self.shared - {name}
+        return values[name]
 
     def emit(self, command: PostingCommand) -> None:
         if command.posting_key in self.state.emitted:
             return
-        self.state.emitted.append(command.posting_key)
+        self.own("emitted").append(command.posting_key)
         self.commands.append(command)
 
     def hold(self, reason: HoldReason, message: str, key: str, kind: PostingKind) -> None:
         marker = f"{key}|{reason}"
         if marker in self.state.holds_raised:
             return
-        self.state.holds_raised.append(marker)
+        self.own("holds_raised").append(marker)
         self.holds.append(Hold(reason=reason, message=message, posting_key=key, kind=kind))
 
     def problem(self, problem: Problem, key: str, kind: PostingKind) -> None:
         self.hold(problem.reason, problem.message, key, kind)
 
 
-def _advance(state: OrderState, config: TenantConfig, now: dt.datetime) -> Decision:
-    out = _Out(state)
+def _advance(
+    state: OrderState,
+    config: TenantConfig,
+    now: dt.datetime,
+    shared: frozenset[str] = _NOTHING_SHARED,
+) -> Decision:
+    """`shared`: the state's containers still another state's (`_copy_to_decide`)."""
+    out = _Out(state, shared)
     # Provider-level facts need no order: fees, payouts, payments without order metadata.
     # Each event's class told by identity, not by `match` class patterns: an event is
     # exactly one of `SalesEvent`'s classes (none is subclassed), and a pattern that does
@@ -1079,7 +1124,7 @@ def _refund(out: _Out, config: TenantConfig, event: OrderRefundedEvent) -> None:
             )
             return
         credit = drafted
-    state.done_refunds.append(event.id)
+    out.own("done_refunds").append(event.id)
     depends_on = [invoice.posting_key]
     if credit is not None:
         _emit_credit_note(out, config, event, credit_key, credit, data.refunded_at)
@@ -1156,11 +1201,10 @@ def _emit_credit_note(
     order = state.order
     assert invoice is not None
     assert order is not None
+    credited: dict[str, int] = out.own("credited_quantities")
     for line in credit.lines:
         if line.line_id in {item.line_id for item in state.invoice_lines}:
-            state.credited_quantities[line.line_id] = (
-                state.credited_quantities.get(line.line_id, 0) + line.spec.quantity
-            )
+            credited[line.line_id] = credited.get(line.line_id, 0) + line.spec.quantity
     state.credited_total += credit.total
     out.emit(
         checked.CreateCreditNote(
