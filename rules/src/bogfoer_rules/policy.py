@@ -577,6 +577,8 @@ def _advance(
         if type(event) not in _PROVIDER_EVENTS:
             continue
         if type(event) is PaymentFeeEvent:
+            if event.data.provider in PROVIDER_FEEDS:
+                continue  # booked by its payout (`_fee`)
             _fee(
                 out,
                 config,
@@ -613,33 +615,47 @@ def _advance(
             )
         return _decision(state, out.commands, out.holds)
     _invoice(out, config, placed)
+    # A payment's key, and a refund's id, looked at before its rule is called: every event
+    # of an order after them walks them again, and once booked there is nothing to do.
+    tenant_id, scheme = config.tenant_id, state.key_scheme
     for event in state.events:
         if type(event) is PaymentCapturedEvent:
-            _payment(
-                out,
-                config,
-                event,
-                provider=event.data.provider,
-                reference=event.data.payment_id,
-                amount=event.data.amount,
-                currency=event.data.currency,
-                at=event.data.captured_at,
-            )
+            captured = event.data
+            key = _posting_key(scheme, tenant_id, "payment", captured.provider, captured.payment_id)
+            if key not in state.emitted:
+                _payment(
+                    out,
+                    config,
+                    event,
+                    key,
+                    provider=captured.provider,
+                    reference=captured.payment_id,
+                    amount=captured.amount,
+                    currency=captured.currency,
+                    at=captured.captured_at,
+                )
         elif type(event) is OrderPaidEvent and event.data.payment.provider not in PROVIDER_FEEDS:
-            _payment(
-                out,
-                config,
-                event,
-                provider=event.data.payment.provider,
-                reference=event.data.payment.reference,
-                amount=event.data.amount,
-                currency=event.data.currency,
-                at=event.data.paid_at,
+            paid = event.data
+            key = _posting_key(
+                scheme, tenant_id, "payment", paid.payment.provider, paid.payment.reference
             )
+            if key not in state.emitted:
+                _payment(
+                    out,
+                    config,
+                    event,
+                    key,
+                    provider=paid.payment.provider,
+                    reference=paid.payment.reference,
+                    amount=paid.amount,
+                    currency=paid.currency,
+                    at=paid.paid_at,
+                )
         elif type(event) is OrderCancelledEvent:
             _cancel_credit(out, config, event)
         elif type(event) is OrderRefundedEvent:
-            _refund(out, config, event)
+            if event.id not in state.done_refunds:
+                _refund(out, config, event)
         elif type(event) is PaymentRefundedEvent:
             if state.cancelled_before_invoice:
                 out.hold(
@@ -760,6 +776,7 @@ def _payment(
     out: _Out,
     config: TenantConfig,
     event: SalesEvent,
+    key: str,
     *,
     provider: str,
     reference: str,
@@ -767,10 +784,8 @@ def _payment(
     currency: str,
     at: dt.datetime,
 ) -> None:
+    """A payment not emitted yet under `key` (its posting key, `_advance` looked)."""
     state = out.state
-    key = out.state.posting_key(config.tenant_id, "payment", provider, reference)
-    if key in state.emitted:
-        return
     if state.cancelled_before_invoice:
         out.hold(
             "payment_for_cancelled_order",
