@@ -10,6 +10,9 @@
   state it was given until it changes one (`_Out.own`); over every golden stream, no
   decision changes the state it was given, and each container of a state that changed is
   the state's own.
+- `_invoice`'s `CreateInvoice` and `_register_payment`'s `RegisterPayment`: built without
+  the builders, each command of every golden stream the builder's instance for the same
+  fields, every one given but `revision` and `kind`.
 - `documents._line`: an order line's invoice line built without the builders, the very
   instance the builders (`checked`, held to validation in `test_rules_constructed`) give.
 """
@@ -19,16 +22,21 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import typing
+from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 from rules_factories import line as order_line
 from test_rules_golden import _bench, _cases, _shuffled
 
+from bogfoer_contracts import postings
 from bogfoer_contracts.events import LineKind, OrderLine
+from bogfoer_contracts.postings import command_json
 from bogfoer_rules import checked
 from bogfoer_rules.documents import _invoiced_line, _line, danish_date
 from bogfoer_rules.policy import (
+    _COMMAND_GIVEN,
     _CONTAINERS,
     Decision,
     OrderState,
@@ -196,3 +204,33 @@ def test_no_decision_changes_the_state_it_was_given(stream: object) -> None:
 
 def _contents(state: OrderState) -> list[object]:
     return [copy.copy(getattr(state, name)) for name in _CONTAINERS]
+
+
+@pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])
+def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -> None:
+    assert callable(stream)
+    events, config_of, now = stream()
+    states: dict[str, OrderState] = {}
+    builders: dict[type, Callable[..., postings.PostingCommand]] = {
+        postings.CreateInvoice: checked.CreateInvoice,
+        postings.RegisterPayment: checked.RegisterPayment,
+    }
+    seen: Counter[type] = Counter()
+    for event in events:
+        key = f"{event.tenant_id}/{state_key(event)}"
+        decision = decide(event, config_of(event), states.get(key), now)
+        states[key] = decision.state
+        for command in decision.commands:
+            builder = builders.get(type(command))
+            if builder is None:
+                continue
+            seen[type(command)] += 1
+            assert command.model_fields_set == _COMMAND_GIVEN[type(command)]
+            given = {name: getattr(command, name) for name in command.model_fields_set}
+            again = builder(**given)
+            assert again == command
+            assert again.model_fields_set == command.model_fields_set
+            assert list(again.__dict__) == list(command.__dict__)
+            assert command_json(again) == command_json(command)
+    assert seen[postings.CreateInvoice] > 0
+    assert seen[postings.RegisterPayment] > 0
