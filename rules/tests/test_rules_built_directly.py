@@ -31,7 +31,14 @@ from rules_factories import line as order_line
 from test_rules_golden import _bench, _cases, _shuffled
 
 from bogfoer_contracts import postings
-from bogfoer_contracts.events import LineKind, OrderLine
+from bogfoer_contracts.events import (
+    LineKind,
+    OrderLine,
+    PaymentCapturedEvent,
+    PaymentFeeEvent,
+    PaymentRefundedEvent,
+    PayoutPaidEvent,
+)
 from bogfoer_contracts.postings import command_json
 from bogfoer_rules import checked
 from bogfoer_rules.documents import _invoiced_line, _line, danish_date
@@ -234,3 +241,23 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
             assert command_json(again) == command_json(command)
     assert seen[postings.CreateInvoice] > 0
     assert seen[postings.RegisterPayment] > 0
+
+
+@pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])
+def test_no_order_state_holds_a_provider_level_fact(stream: object) -> None:
+    """`_advance` looks for fees, payouts and payments or refunds naming no order
+    (`_provider_facts`) only in a payment's or payout's state: `state_key` never files one
+    under an order."""
+    assert callable(stream)
+    events, _, _ = stream()
+    kinds: Counter[str] = Counter()
+    for event in events:
+        ordered = state_key(event).startswith("order:")
+        kinds[f"{event.type} {ordered}"] += 1
+        if type(event) in (PaymentFeeEvent, PayoutPaidEvent):
+            assert not ordered
+        elif type(event) in (PaymentCapturedEvent, PaymentRefundedEvent):
+            assert ordered == bool(event.data.order_id)
+        else:
+            assert ordered
+    assert kinds
