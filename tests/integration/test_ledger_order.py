@@ -217,10 +217,13 @@ async def _rows(pool: asyncpg.Pool, tenant: str) -> tuple[list[Any], list[Any], 
 # Written in one part, and in parts of two and one: a posting created in one part and
 # re-mapped in a later one is updated there (`store.apply_commands` writes a part while it
 # folds the next), to the same rows and history.
+# New postings inserted by a statement, and copied in (`store.COPY_FROM`: from one on).
+@pytest.mark.parametrize("copy_from", [store.COPY_FROM, 1])
 @pytest.mark.parametrize("part", [store.WRITE_PART, 2, 1])
 async def test_a_batch_of_commands_writes_the_rows_it_always_wrote(
-    pool: asyncpg.Pool, part: int
+    pool: asyncpg.Pool, part: int, copy_from: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store, "COPY_FROM", copy_from)
     tenant = new_tenant()
     held_first = payment(tenant, 3)
     # A result overtook its command (the posting is known, held), so the command that
@@ -460,11 +463,14 @@ async def _snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
     }
 
 
+# New postings inserted by a statement, and copied in (`store.COPY_FROM`: from one on).
+@pytest.mark.parametrize("copy_from", [store.COPY_FROM, 1])
 @pytest.mark.parametrize("part", [store.WRITE_PART, 3, 1])
 async def test_the_command_handler_writes_the_rows_it_always_wrote(
-    pool: asyncpg.Pool, part: int, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, part: int, copy_from: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store, "WRITE_PART", part)
+    monkeypatch.setattr(store, "COPY_FROM", copy_from)
     subscriptions = _Subscriptions()
     handlers.register(subscriptions, pool)  # type: ignore[arg-type]
     on_commands = subscriptions.handlers["commands"]

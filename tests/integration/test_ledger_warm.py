@@ -60,14 +60,16 @@ async def test_a_warm_pool_prepares_nothing_when_the_first_polls_come(
     subscriptions = _Subscriptions()
     handlers.register(subscriptions, ledger_pool)  # type: ignore[arg-type]
     on_commands = subscriptions.handlers["commands"]
-    # Two tenants' batches at once (two connections), new postings, then re-mapped ones.
+    # Two tenants' batches at once (two connections), new postings (inserted, and copied in:
+    # `store.COPY_FROM`), then re-mapped ones.
+    copied = store.COPY_FROM
     await asyncio.gather(
         on_commands(batch("warm-a", 0, 0, [command("warm-a", n) for n in range(3)])),
-        on_commands(batch("warm-b", 1, 0, [command("warm-b", n) for n in range(3)])),
+        on_commands(batch("warm-b", 1, 0, [command("warm-b", n) for n in range(copied)])),
     )
     await asyncio.gather(
         on_commands(batch("warm-a", 0, 3, [command("warm-a", 1, revision=1)])),
-        on_commands(batch("warm-b", 1, 3, [command("warm-b", 2, revision=1)])),
+        on_commands(batch("warm-b", 1, copied, [command("warm-b", 2, revision=1)])),
     )
     assert ledger_pool.get_size() == 3
     assert await _each_connection(ledger_pool, 3) == warmed

@@ -9,8 +9,10 @@ loaded, the records folded into them in order (`rules.py`), and what changed wri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import asyncpg
 
@@ -115,8 +117,18 @@ async def _load(conn: Conn, keys: Iterable[str]) -> dict[str, Posting]:
     }
 
 
-# One statement and its arguments, built before it is sent (see `apply_commands`).
-Statement = tuple[str, tuple[object, ...]]
+class Copy(NamedTuple):
+    """Rows for a table, copied in (`COPY ... FROM STDIN`, binary: asyncpg's
+    `copy_records_to_table`), in order."""
+
+    table: str
+    columns: tuple[str, ...]
+    records: list[tuple[object, ...]]
+
+
+# One statement and its arguments, or a copy, built before it is sent (see
+# `apply_commands`).
+Statement = tuple[str, tuple[object, ...]] | Copy
 
 
 _TRANSITIONS = (
@@ -147,8 +159,43 @@ def _transitions_statement(lines: list[Transition]) -> list[Statement]:
 
 
 async def _execute_all(conn: Conn, statements: list[Statement]) -> None:
-    for sql, args in statements:
-        await conn.execute(sql, *args)
+    for statement in statements:
+        if isinstance(statement, Copy):
+            await _copy(conn, statement)
+        else:
+            sql, args = statement
+            await conn.execute(sql, *args)
+
+
+async def _copy(conn: Conn, copy: Copy) -> None:
+    """`copy_records_to_table`, which ends when the connection is lost. asyncpg (0.32) sends
+    a copy's rows as the socket takes them and waits while it takes none: a connection
+    lost in that wait (PostgreSQL restarted, its backend terminated mid-copy) never wakes
+    it, and the poll hung for good. The connection's termination listener cancels it, and
+    the loss is raised as one (`ConnectionResetError`: transient, the batch comes again)."""
+    copying = asyncio.ensure_future(
+        conn.copy_records_to_table(copy.table, columns=copy.columns, records=copy.records)
+    )
+    lost = False
+
+    def on_lost(_: object) -> None:
+        nonlocal lost
+        lost = True
+        copying.cancel()
+
+    conn.add_termination_listener(on_lost)
+    try:
+        await copying
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if lost and (task is None or not task.cancelling()):
+            raise ConnectionResetError(
+                f"the connection to PostgreSQL was lost while copying into {copy.table}"
+            ) from None
+        raise
+    finally:
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.remove_termination_listener(on_lost)
 
 
 async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
@@ -179,16 +226,38 @@ _INSERT_COMMANDED = (
 )
 
 
+# New postings of a part from which they are copied in (`_copy_commanded`), not inserted.
+COPY_FROM = 64
+
+_COPIED_POSTINGS = (
+    "posting_key",
+    "tenant_id",
+    "kind",
+    "state",
+    "amount_minor",
+    "currency",
+    "depends_on",
+    "command",
+    "created_at",
+    "updated_at",
+    "trace_id",
+)
+_COPIED_LINES = ("posting_key", "from_state", "to_state", "topic", "partition", "offset", "at")
+
+
 def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> list[Statement]:
     """The postings a batch of commands creates, each with its first history line, in one
     statement per partition. Only what the postings' commands do not say is passed as
     arrays (see `_by_partition`): PostgreSQL reads the key and the dependencies from the
     command it stores. A command creates its posting `pending` at the command's time, and
-    the batch's later commands for it (`rules.apply_command`) keep it `pending`."""
+    the batch's later commands for it (`rules.apply_command`) keep it `pending`. From
+    `COPY_FROM` postings on, the same rows copied in (`_copy_commanded`)."""
     groups: dict[tuple[str, int], list[Posting]] = {}
     for posting in new:
         ref = created[posting.posting_key].ref
         groups.setdefault((ref.topic, ref.partition), []).append(posting)
+    if len(new) >= COPY_FROM:
+        return _copy_commanded([p for postings in groups.values() for p in postings], created)
     return [
         (
             _INSERT_COMMANDED,
@@ -206,6 +275,54 @@ def _insert_commanded(new: list[Posting], created: dict[str, Transition]) -> lis
             ),
         )
         for (topic, partition), postings in groups.items()
+    ]
+
+
+def _copy_commanded(new: list[Posting], created: dict[str, Transition]) -> list[Statement]:
+    """`_insert_commanded`'s rows, copied in: the postings, then their first lines, in the
+    same order. PostgreSQL's time a command recorded, back to back with the statement
+    (load 3-4, a median of 7 batches of 20,000): 17.9 → 12.9 µs and 20.6 → 16.8 µs. A
+    statement over arrays reads the arrays (the commands' JSON three times: the argument,
+    its elements, each as `jsonb`) and runs its expressions for each row; a copy reads each
+    row's fields as they come, the command's JSON once. For a few postings the statement:
+    a copy is a round trip more, twice."""
+    return [
+        Copy(
+            "postings",
+            _COPIED_POSTINGS,
+            [
+                (
+                    p.posting_key,
+                    p.tenant_id,
+                    p.kind,
+                    "pending",
+                    p.amount_minor,
+                    p.currency,
+                    p.depends_on,
+                    p.command,
+                    p.created_at,
+                    p.created_at,
+                    p.trace_id,
+                )
+                for p in new
+            ],
+        ),
+        Copy(
+            "posting_transitions",
+            _COPIED_LINES,
+            [
+                (
+                    p.posting_key,
+                    None,
+                    "pending",
+                    (ref := created[p.posting_key].ref).topic,
+                    ref.partition,
+                    ref.offset,
+                    p.created_at,
+                )
+                for p in new
+            ],
+        ),
     ]
 
 
@@ -326,8 +443,11 @@ _WARMING: tuple[Statement, ...] = (
     (_INSERT_COMMANDED, ("", 0, "[]", "[]", "[]", [], "[]", [], "[]", [])),
     (_UPDATE_COMMANDED, ([], [], [], [], [], [], [])),
     (_TRANSITIONS, ([], [], [], [], [], [], [], [], [])),
+    # A copy's first use asks the table's column types (a query asyncpg prepares).
+    Copy("postings", _COPIED_POSTINGS, []),
+    Copy("posting_transitions", _COPIED_LINES, []),
 )
-WARMED = tuple(sql for sql, _ in _WARMING)
+WARMED = tuple(s[0] for s in _WARMING if not isinstance(s, Copy))
 
 
 async def warm(pool: asyncpg.Pool, connections: int) -> None:
