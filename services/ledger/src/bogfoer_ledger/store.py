@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -286,43 +287,33 @@ def _copy_commanded(new: list[Posting], created: dict[str, Transition]) -> list[
     its elements, each as `jsonb`) and runs its expressions for each row; a copy reads each
     row's fields as they come, the command's JSON once. For a few postings the statement:
     a copy is a round trip more, twice."""
+    postings: list[tuple[object, ...]] = []
+    lines: list[tuple[object, ...]] = []
+    for p in new:
+        # The command's time goes to three columns, each encoded by asyncpg in UTC: made
+        # UTC once here (a pydantic `TzInfo`'s offset is asked through Python, ~1.2 µs an
+        # encoding against ~0.6 for `dt.UTC`'s), the same instant.
+        at = None if p.created_at is None else p.created_at.astimezone(dt.UTC)
+        ref = created[p.posting_key].ref
+        postings.append(
+            (
+                p.posting_key,
+                p.tenant_id,
+                p.kind,
+                "pending",
+                p.amount_minor,
+                p.currency,
+                p.depends_on,
+                p.command,
+                at,
+                at,
+                p.trace_id,
+            )
+        )
+        lines.append((p.posting_key, None, "pending", ref.topic, ref.partition, ref.offset, at))
     return [
-        Copy(
-            "postings",
-            _COPIED_POSTINGS,
-            [
-                (
-                    p.posting_key,
-                    p.tenant_id,
-                    p.kind,
-                    "pending",
-                    p.amount_minor,
-                    p.currency,
-                    p.depends_on,
-                    p.command,
-                    p.created_at,
-                    p.created_at,
-                    p.trace_id,
-                )
-                for p in new
-            ],
-        ),
-        Copy(
-            "posting_transitions",
-            _COPIED_LINES,
-            [
-                (
-                    p.posting_key,
-                    None,
-                    "pending",
-                    (ref := created[p.posting_key].ref).topic,
-                    ref.partition,
-                    ref.offset,
-                    p.created_at,
-                )
-                for p in new
-            ],
-        ),
+        Copy("postings", _COPIED_POSTINGS, postings),
+        Copy("posting_transitions", _COPIED_LINES, lines),
     ]
 
 
