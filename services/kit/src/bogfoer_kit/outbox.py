@@ -37,6 +37,24 @@ from bogfoer_kit.publish import Outgoing, Publisher
 log = logging.getLogger(__name__)
 
 RELAY_ROWS = 2000  # rows a relay run takes at a time
+RETRY_SECONDS = 0.05  # rows left behind another run's are asked for again after this
+
+# A relay run's rows: the oldest it can lock (another run's are skipped, so one slow tenant
+# does not hold up the others), each with whether an older row of its tenant is not among
+# them — held by another run (or deleted by one since this statement's snapshot): such a row
+# is `behind`, left locked and unpublished until this run ends. The rows up to the newest
+# taken are one range of the primary key. Tenants in $2 were found behind in this run's
+# earlier batch: not taken again.
+_TAKE = (
+    "WITH taken AS MATERIALIZED (SELECT seq, tenant_id, topic, payload, headers FROM outbox"
+    " WHERE tenant_id <> ALL($2::text[]) ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " held AS (SELECT o.tenant_id, min(o.seq) AS seq FROM outbox o"
+    " WHERE o.seq <= (SELECT max(seq) FROM taken)"
+    " AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.seq = o.seq) GROUP BY o.tenant_id)"
+    " SELECT t.seq, t.tenant_id, t.topic, t.payload, t.headers::text AS headers,"
+    " coalesce(t.seq > h.seq, false) AS behind"
+    " FROM taken t LEFT JOIN held h USING (tenant_id) ORDER BY t.seq"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +162,7 @@ class OutboxRelay:
         self._wanted = False
         self._draining: asyncio.Task[None] | None = None
         self._in_hand: list[Written] = []
+        self._retry: asyncio.Task[None] | None = None
 
     def committed(self, written: Written) -> None:
         """Rows whose transaction committed: the next run publishes them from memory."""
@@ -171,7 +190,11 @@ class OutboxRelay:
                 return
 
     async def settle(self) -> None:
-        """Wait for the runs `soon` started (before a shutdown closes the pool)."""
+        """Wait for the runs `soon` started (before a shutdown closes the pool). A retry not
+        yet started is dropped: its rows wait in the outbox for the next run."""
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
         if self._draining is not None:
             await asyncio.gather(self._draining, return_exceptions=True)
 
@@ -187,33 +210,52 @@ class OutboxRelay:
             in_hand, self._in_hand = self._in_hand, []
             if in_hand:
                 sent = await self._publish_in_hand(in_hand)
-            while True:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    rows = await conn.fetch(
-                        "SELECT seq, tenant_id, topic, payload, headers::text AS headers"
-                        " FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-                        RELAY_ROWS,
-                    )
-                    if not rows:
-                        return sent
-                    # Handed over in order (the idempotent producer keeps a partition's
-                    # order), all acks awaited, then the rows deleted.
-                    await self.publisher.publish(
-                        [
-                            _outgoing(
-                                r["tenant_id"], r["topic"], r["payload"], json.loads(r["headers"])
+            behind: list[str] = []  # tenants with an older row another run holds
+            try:
+                while True:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        rows = await conn.fetch(_TAKE, RELAY_ROWS, behind)
+                        if not rows:
+                            return sent
+                        ours = [r for r in rows if not r["behind"]]
+                        behind += {r["tenant_id"] for r in rows if r["behind"]}
+                        # Handed over in order (the idempotent producer keeps a partition's
+                        # order), all acks awaited, then the rows deleted.
+                        if ours:
+                            await self.publisher.publish(
+                                [
+                                    _outgoing(
+                                        r["tenant_id"],
+                                        r["topic"],
+                                        r["payload"],
+                                        json.loads(r["headers"]),
+                                    )
+                                    for r in ours
+                                ]
                             )
-                            for r in rows
-                        ]
-                    )
-                    await conn.execute(
-                        "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-                    )
-                    sent += len(rows)
-                if len(rows) < RELAY_ROWS:
-                    # All that was committed when the run began (a consumer's flush after its
-                    # poll); rows committed since are their writer's to ask for.
-                    return sent
+                            await conn.execute(
+                                "DELETE FROM outbox WHERE seq = ANY($1::bigint[])",
+                                [r["seq"] for r in ours],
+                            )
+                        sent += len(ours)
+                    if len(rows) < RELAY_ROWS:
+                        # All that was committed when the run began (a consumer's flush after
+                        # its poll); rows committed since are their writer's to ask for.
+                        return sent
+            finally:
+                if behind:
+                    self._retry_later()
+
+    def _retry_later(self) -> None:
+        """Rows this run left behind an older row of their tenant another run holds: asked
+        for again shortly, by this relay — the run holding the older row may have ended
+        before they were committed, and their writer asked already."""
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.create_task(self._after(RETRY_SECONDS), name="outbox-retry")
+
+    async def _after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.soon()
 
     async def _publish_in_hand(self, in_hand: list[Written]) -> int:
         """Rows committed by this process, published from memory and deleted in one
