@@ -15,6 +15,14 @@ Only when no other row older than one of them waits in the table and no other ru
 one of them (else they go the ordinary way, in order): a tenant's rows are published in the
 order they were written either way, and a replica's run never publishes a second copy of
 rows another holds.
+
+Two replicas' runs share the table: a run takes the oldest rows it can lock (another run's
+are skipped, so one slow tenant does not hold up the others) but publishes none of a
+tenant's rows that come after an older row of that tenant it did not take — held by another
+run, its publish in flight — and asks again shortly (`RETRY_SECONDS`): else the later row
+could reach the tenant's partition first. (A row whose transaction is not yet committed is
+not seen: two writers' transactions of one tenant at once would keep their commit order,
+not their seqs'.)
 """
 
 from __future__ import annotations
