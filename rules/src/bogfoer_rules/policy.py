@@ -596,37 +596,21 @@ def _advance(
     # of an order after them walks them again, and once booked there is nothing to do.
     tenant_id, scheme = config.tenant_id, state.key_scheme
     for event in state.events:
-        if type(event) is PaymentCapturedEvent:
-            captured = event.data
-            key = _posting_key(scheme, tenant_id, "payment", captured.provider, captured.payment_id)
+        payment = _payment_of(event)
+        if payment is not None:
+            provider, reference, amount, currency, at = payment
+            key = _posting_key(scheme, tenant_id, "payment", provider, reference)
             if key not in state.emitted:
                 _payment(
                     out,
                     config,
                     event,
                     key,
-                    provider=captured.provider,
-                    reference=captured.payment_id,
-                    amount=captured.amount,
-                    currency=captured.currency,
-                    at=captured.captured_at,
-                )
-        elif type(event) is OrderPaidEvent and event.data.payment.provider not in PROVIDER_FEEDS:
-            paid = event.data
-            key = _posting_key(
-                scheme, tenant_id, "payment", paid.payment.provider, paid.payment.reference
-            )
-            if key not in state.emitted:
-                _payment(
-                    out,
-                    config,
-                    event,
-                    key,
-                    provider=paid.payment.provider,
-                    reference=paid.payment.reference,
-                    amount=paid.amount,
-                    currency=paid.currency,
-                    at=paid.paid_at,
+                    provider=provider,
+                    reference=reference,
+                    amount=amount,
+                    currency=currency,
+                    at=at,
                 )
         elif type(event) is OrderCancelledEvent:
             _cancel_credit(out, config, event)
@@ -790,6 +774,30 @@ def _reverse_charge_note(order: Order) -> str:
         f"Omvendt betalingspligt / reverse charge (VAT Directive art. 138, 196). "
         f"Køberens momsnummer: {vat_number}"
     )
+
+
+def _payment_of(event: SalesEvent) -> tuple[str, str, int, str, dt.datetime] | None:
+    """A payment event's provider, reference, amount, currency and time; None for any
+    other event, and for an order paid through a provider whose own feed books it."""
+    if type(event) is PaymentCapturedEvent:
+        captured = event.data
+        return (
+            captured.provider,
+            captured.payment_id,
+            captured.amount,
+            captured.currency,
+            captured.captured_at,
+        )
+    if type(event) is OrderPaidEvent and event.data.payment.provider not in PROVIDER_FEEDS:
+        paid = event.data
+        return (
+            paid.payment.provider,
+            paid.payment.reference,
+            paid.amount,
+            paid.currency,
+            paid.paid_at,
+        )
+    return None
 
 
 def _payment(
