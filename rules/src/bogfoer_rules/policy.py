@@ -20,11 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
 from typing import Any, Literal, assert_never, cast, get_args
 
 from pydantic import ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
-from pydantic.main import IncEx
 
 from bogfoer_contracts.events import (
     Order,
@@ -150,67 +148,16 @@ class OrderState(StorableText):
             return checked
         return cls.model_validate(raw)
 
-    def model_dump_json(
-        self,
-        *,
-        indent: int | None = None,
-        ensure_ascii: bool = False,
-        include: IncEx | None = None,
-        exclude: IncEx | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        exclude_unset: bool = False,
-        exclude_defaults: bool = False,
-        exclude_none: bool = False,
-        exclude_computed_fields: bool = False,
-        round_trip: bool = False,
-        warnings: bool | Literal["none", "warn", "error"] = True,
-        fallback: Callable[[Any], Any] | None = None,
-        serialize_as_any: bool = False,
-        polymorphic_serialization: bool | None = None,
-    ) -> str:
-        """pydantic's `model_dump_json`, the same text; the state's invoice and its lines
-        by `model_json`, which remembers them: written once, they are the same objects in
-        every later state of the order (the containers are copied, never their items),
-        and they were nine tenths of a dump, which the mapper makes for every event. Only
-        the dump the mapper makes (all of it, or without `events`) is taken this way."""
-        if (
-            self.invoice is None
-            or not (exclude is None or exclude == _EVENTS)
-            or indent is not None
-            or ensure_ascii
-            or include is not None
-            or context is not None
-            or by_alias is not None
-            or exclude_unset
-            or exclude_defaults
-            or exclude_none
-            or exclude_computed_fields
-            or round_trip
-            or warnings is not True
-            or fallback is not None
-            or serialize_as_any
-            or polymorphic_serialization is not None
-        ):
-            return super().model_dump_json(
-                indent=indent,
-                ensure_ascii=ensure_ascii,
-                include=include,
-                exclude=exclude,
-                context=context,
-                by_alias=by_alias,
-                exclude_unset=exclude_unset,
-                exclude_defaults=exclude_defaults,
-                exclude_none=exclude_none,
-                exclude_computed_fields=exclude_computed_fields,
-                round_trip=round_trip,
-                warnings=warnings,
-                fallback=fallback,
-                serialize_as_any=serialize_as_any,
-                polymorphic_serialization=polymorphic_serialization,
-            )
+    def dump_json(self, *, events: bool = True) -> str:
+        """`model_dump_json()` (without `events`: `model_dump_json(exclude={"events"})`), the
+        same text, with the invoice and its lines written by `model_json`, which remembers
+        them: written once, they are the same objects in every later state of the order (the
+        containers are copied, never their items), and they were nine tenths of a dump,
+        which the mapper makes for every event (`bogfoer_mapper.states.stored`)."""
+        if self.invoice is None:
+            return self.model_dump_json(exclude=None if events else _EVENTS)
         rest = self.__pydantic_serializer__.to_json(
-            self, exclude=_INVOICE_AND_EVENTS if exclude else _INVOICE
+            self, exclude=_INVOICE if events else _INVOICE_AND_EVENTS
         )
         # Where the invoice and its lines were: before the field after them (the first
         # such text: before it come strings, in which a quote is escaped, and literals).

@@ -39,7 +39,6 @@ DEFAULT_SIZE = 2048
 # The text each of a batch's events was parsed from, by the event object's `id()` (the event
 # kept beside it: an id is only an object's while it lives).
 EventTexts = Mapping[int, tuple[SalesEvent, str]]
-_EVENTS = {"events"}
 # Where a state's JSON without its events had them: the field after them. The first such
 # text is the field itself: the fields before it are a string, an int and strings, and a
 # quote inside a JSON string is escaped.
@@ -56,8 +55,8 @@ def stored(state: OrderState, texts: EventTexts | None = None) -> tuple[str, boo
     """
     held = bool(state.holds_raised)
     if not texts or not state.events:
-        return state.model_dump_json(), held
-    head = state.model_dump_json(exclude=_EVENTS)
+        return state.dump_json(), held
+    head = state.dump_json(events=False)
     at = head.index(_AFTER_EVENTS)
     events = ",".join(_event_text(event, texts) for event in state.events)
     return f'{head[:at]},"events":[{events}]{head[at:]}', held
