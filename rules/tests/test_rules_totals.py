@@ -180,7 +180,7 @@ def test_net_priced_rounding_line_is_net() -> None:
 def test_amounts_totals_are_each_lines_vat_of_summed(
     amounts: list[tuple[int, int]], incl_vat: bool
 ) -> None:
-    """`amounts_totals` writes `vat_of` out for speed: the same sums, line by line."""
+    """`amounts_totals` is each line's `vat_of`, summed, and the total with or without it."""
     vat = sum(vat_of(amount, rate, incl_vat=incl_vat) for amount, rate in amounts)
     total = sum(amount for amount, _ in amounts) + (0 if incl_vat else vat)
     assert amounts_totals(amounts, incl_vat=incl_vat) == (total, vat)

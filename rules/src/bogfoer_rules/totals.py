@@ -99,15 +99,7 @@ def amounts_totals(amounts: Sequence[tuple[int, int]], *, incl_vat: bool) -> Tot
     unit price, VAT rate), line by line (`document_totals` of built lines)."""
     total = vat = 0
     for amount, rate in amounts:
-        # `vat_of(amount, rate, incl_vat=incl_vat)`, written out (two calls a line, for
-        # every line of every order): the same rounding, half away from zero.
-        numerator = amount * rate
-        denominator = _BASIS + rate if incl_vat else _BASIS
-        line_vat, remainder = divmod(-numerator if numerator < 0 else numerator, denominator)
-        if 2 * remainder >= denominator:
-            line_vat += 1
-        if numerator < 0:
-            line_vat = -line_vat
+        line_vat = vat_of(amount, rate, incl_vat=incl_vat)
         vat += line_vat
         total += amount if incl_vat else amount + line_vat
     return Totals(total, vat)
