@@ -591,8 +591,6 @@ def _provider_facts(out: _Out, config: TenantConfig) -> None:
         if type(event) not in _PROVIDER_EVENTS:
             continue
         if type(event) is PaymentFeeEvent:
-            if event.data.provider in PROVIDER_FEEDS:
-                continue  # booked by its payout (`_fee`)
             _fee(
                 out,
                 config,
