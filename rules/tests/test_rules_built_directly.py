@@ -28,7 +28,7 @@ from collections.abc import Callable
 import pytest
 from rules_factories import captured, config, fee, paid, placed, refunded, run
 from rules_factories import line as order_line
-from test_rules_golden import _bench, _cases, _shuffled
+from test_rules_golden import _bench, _cases, _shuffled, decided
 
 from bogfoer_contracts import postings
 from bogfoer_contracts.events import (
@@ -216,17 +216,12 @@ def _contents(state: OrderState) -> list[object]:
 @pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])
 def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -> None:
     assert callable(stream)
-    events, config_of, now = stream()
-    states: dict[str, OrderState] = {}
     builders: dict[type, Callable[..., postings.PostingCommand]] = {
         postings.CreateInvoice: checked.CreateInvoice,
         postings.RegisterPayment: checked.RegisterPayment,
     }
     seen: Counter[type] = Counter()
-    for event in events:
-        key = f"{event.tenant_id}/{state_key(event)}"
-        decision = decide(event, config_of(event), states.get(key), now)
-        states[key] = decision.state
+    for decision in decided(stream()):
         for command in decision.commands:
             builder = builders.get(type(command))
             if builder is None:

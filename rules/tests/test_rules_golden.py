@@ -163,6 +163,17 @@ def _decision_text(decision: Decision) -> bytes:
     ).encode()
 
 
+def decided(stream: Stream) -> Iterator[Decision]:
+    """Each event of the stream decided on its order's state as the event before left it."""
+    events, config_of, now = stream
+    states: dict[str, OrderState] = {}
+    for event in events:
+        key = f"{event.tenant_id}/{state_key(event)}"
+        decision = decide(event, config_of(event), states.get(key), now)
+        states[key] = decision.state
+        yield decision
+
+
 def _decisions(stream: Stream, stored: bool, legacy: bool = False) -> Iterator[bytes]:
     events, config_of, now = stream
     states: dict[str, OrderState] = {}
