@@ -15,23 +15,18 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
-from test_rules_golden import Stream, _bench, _cases, _shuffled
+from test_rules_golden import Stream, _bench, _cases, _shuffled, decided
 
 from bogfoer_contracts import postings
 from bogfoer_contracts.events import RefundLine
 from bogfoer_contracts.postings import POSTING_COMMAND, PostingCommand, command_json
 from bogfoer_rules import checked
 from bogfoer_rules.documents import ROUNDING_LINE_ID, CreditDraft, InvoicedLine, credit_lines
-from bogfoer_rules.policy import OrderState, decide, state_key
+from bogfoer_rules.policy import OrderState
 
 
 def _built(stream: Stream) -> Iterator[tuple[list[PostingCommand], OrderState]]:
-    events, config_of, now = stream
-    states: dict[str, OrderState] = {}
-    for event in events:
-        key = f"{event.tenant_id}/{state_key(event)}"
-        decision = decide(event, config_of(event), states.get(key), now)
-        states[key] = decision.state
+    for decision in decided(stream):
         yield decision.commands, decision.state
 
 
