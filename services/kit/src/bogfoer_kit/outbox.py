@@ -76,6 +76,28 @@ class OutboxRow:
     headers: dict[str, str] = field(default_factory=dict)
     trace: Context | None = None
 
+    @classmethod
+    def of(cls, tenant_id: str, topic: str, payload: str, trace: Context | None) -> OutboxRow:
+        """`OutboxRow(tenant_id, topic, payload, trace=trace)` (no headers of its own), its
+        fields set through their slots: the frozen class's `__init__` sets each through
+        `object.__setattr__` (~1 against ~0.4 µs; the mapper writes a row a command)."""
+        made = _new(cls)
+        _SET_ROW_TENANT(made, tenant_id)
+        _SET_ROW_TOPIC(made, topic)
+        _SET_ROW_PAYLOAD(made, payload)
+        _SET_ROW_HEADERS(made, {})
+        _SET_ROW_TRACE(made, trace)
+        return made
+
+
+# Each of a row's slots, set directly (`OutboxRow.of`).
+_new = object.__new__
+_SET_ROW_TENANT = OutboxRow.__dict__["tenant_id"].__set__
+_SET_ROW_TOPIC = OutboxRow.__dict__["topic"].__set__
+_SET_ROW_PAYLOAD = OutboxRow.__dict__["payload"].__set__
+_SET_ROW_HEADERS = OutboxRow.__dict__["headers"].__set__
+_SET_ROW_TRACE = OutboxRow.__dict__["trace"].__set__
+
 
 async def enqueue(
     conn: Conn, tenant_id: str, topic: str, payload: str, headers: dict[str, str] | None = None
@@ -124,7 +146,7 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
         topics.append(topic)
         payloads.append(payload)
         headers.append(stored_text)
-        records.append(Outgoing(topic, payload.encode(), key, published))
+        records.append(Outgoing.of(topic, payload.encode(), key, published))
     seqs = await conn.fetchval(
         "WITH written AS (INSERT INTO outbox (tenant_id, topic, payload, headers)"
         " SELECT tenant_id, topic, payload, headers::jsonb FROM ROWS FROM"

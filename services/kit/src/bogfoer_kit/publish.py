@@ -63,6 +63,31 @@ class Outgoing:
     cause: Record | None = None
     trace: Context | None = None
 
+    @classmethod
+    def of(
+        cls, topic: str, value: bytes, key: bytes | None, headers: Mapping[str, str]
+    ) -> Outgoing:
+        """`Outgoing(topic, value, key, headers)`, its fields set through their slots: the
+        frozen class's `__init__` sets each through `object.__setattr__` (~1.1 against
+        ~0.4 µs; an outbox makes one a row, the mapper's poll thousands)."""
+        made = _new(cls)
+        _SET_OUT_TOPIC(made, topic)
+        _SET_OUT_VALUE(made, value)
+        _SET_OUT_KEY(made, key)
+        _SET_OUT_HEADERS(made, headers)
+        _SET_OUT_CAUSE(made, None)
+        _SET_OUT_TRACE(made, None)
+        return made
+
+
+# Each of an outgoing record's slots, set directly (`Outgoing.of`).
+_new = object.__new__
+_SET_OUT_TOPIC = Outgoing.__dict__["topic"].__set__
+_SET_OUT_VALUE = Outgoing.__dict__["value"].__set__
+_SET_OUT_KEY = Outgoing.__dict__["key"].__set__
+_SET_OUT_HEADERS = Outgoing.__dict__["headers"].__set__
+_SET_OUT_CAUSE = Outgoing.__dict__["cause"].__set__
+_SET_OUT_TRACE = Outgoing.__dict__["trace"].__set__
 
 # A partition's records of one call: each with its key, value and headers as handed over.
 _Placed = list[tuple[Outgoing, bytes | None, bytes, list[tuple[str, bytes]]]]

@@ -62,6 +62,24 @@ class Arrival:
     payload: str
     trace: Context | None = None
 
+    @classmethod
+    def of(cls, event: SalesEvent, payload: str, trace: Context | None) -> Arrival:
+        """`Arrival(event, payload, trace)`, its fields set through their slots: the frozen
+        class's `__init__` sets each through `object.__setattr__` (~0.7 against ~0.3 µs; a
+        poll makes one a record)."""
+        made = _new(cls)
+        _SET_EVENT(made, event)
+        _SET_PAYLOAD(made, payload)
+        _SET_TRACE(made, trace)
+        return made
+
+
+# Each of an arrival's slots, set directly (`Arrival.of`).
+_new = object.__new__
+_SET_EVENT = Arrival.__dict__["event"].__set__
+_SET_PAYLOAD = Arrival.__dict__["payload"].__set__
+_SET_TRACE = Arrival.__dict__["trace"].__set__
+
 
 class Mapper:
     def __init__(
@@ -85,7 +103,7 @@ class Mapper:
             except (ValidationError, ValueError) as exc:
                 batch.dead_letter(record, "invalid_event", str(exc))
                 continue
-            arrivals.append(Arrival(event, record.value.decode(), record.trace_context()))
+            arrivals.append(Arrival.of(event, record.value.decode(), record.trace_context()))
         if arrivals:
             await self.map_arrivals(arrivals)
 
@@ -485,7 +503,7 @@ class _Writes:
         for command in commands:
             kinds.append(command.kind)
             payload = command_json(command).decode()
-            outbox.append(OutboxRow(tenant, POSTINGS_COMMANDS, payload, trace=trace))
+            outbox.append(OutboxRow.of(tenant, POSTINGS_COMMANDS, payload, trace))
         for hold in holds:
             self.holds.append(hold.reason)
             result = PostingResult(
