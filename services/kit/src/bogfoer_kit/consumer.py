@@ -42,6 +42,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import operator
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -192,6 +193,9 @@ class Record:
 
 _NO_TRACE = otel_context.Context()
 
+# A record's `position`, by one C call (the property's call and tuple cost twice as much).
+_POSITION: Callable[[Record], Position] = operator.attrgetter("topic", "partition", "offset")
+
 # Each of a record's slots, set directly (`Record.of`).
 _new_record = object.__new__
 _SET_TOPIC = Record.__dict__["topic"].__set__
@@ -322,12 +326,28 @@ class Progress:
         # so that a batch that fails is taken again from its partition's right offset.
         by_tenant: dict[tuple[str, int, str], list[Record]] = {}
         done = self.done
+        end = outcome.end
+        # Each key's tenant decoded once a poll, not once a record (`Record.tenant`).
+        tenant_of: dict[bytes | None, str] = {}
         for record in records:
-            tp = (record.topic, record.partition)
-            outcome.end[tp] = max(outcome.end.get(tp, 0), record.offset + 1)
-            if not done or record.position not in done:  # else done after a failure before it
-                key = (record.topic, record.partition, record.tenant)
-                by_tenant.setdefault(key, []).append(record)
+            topic, partition, offset, key = (
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+            )
+            tp = (topic, partition)
+            if end.get(tp, 0) <= offset:
+                end[tp] = offset + 1
+            if not done or (topic, partition, offset) not in done:  # else done after a failure
+                tenant = tenant_of.get(key)
+                if tenant is None:
+                    tenant = tenant_of[key] = record.tenant
+                group = by_tenant.get((topic, partition, tenant))
+                if group is None:
+                    by_tenant[(topic, partition, tenant)] = [record]
+                else:
+                    group.append(record)
         finished = outcome.finished
         tenants = await asyncio.gather(
             *(self._tenant(key[2], mine, finished) for key, mine in by_tenant.items())
@@ -361,7 +381,7 @@ class Progress:
         """A tenant's records in order, together or one at a time where that is due, up to
         the first failure."""
         result = _TenantResult()
-        alone = any(r.position in self.alone for r in records)
+        alone = bool(self.alone) and any(r.position in self.alone for r in records)
         groups = [[r] for r in records] if alone else [records]
         async with self.concurrency:
             for group in groups:
@@ -385,7 +405,7 @@ class Progress:
                         return result
                     batch = TenantBatch(tenant, group)
                     batch.dead_letter(group[0], "processing_error", f"{exc!r}")
-                positions = [record.position for record in group]
+                positions = list(map(_POSITION, group))
                 if self.attempts or self.bugs or self.alone:  # after a failure only
                     for position in positions:
                         self.attempts.pop(position, None)
