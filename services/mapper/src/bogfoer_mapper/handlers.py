@@ -415,10 +415,10 @@ class Mapper:
 async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arrival]:
     """The arrivals whose event was not seen before (a redelivery, a webhook delivered
     twice, a second copy in this batch: dropped by its id), in order."""
-    seen = await store.seen_events(conn, tenant, [(a.event.id, a.event.backfill) for a in arrivals])
+    identities = [(a.event.id, a.event.backfill) for a in arrivals]  # once an event
+    seen = await store.seen_events(conn, tenant, identities)
     fresh: list[Arrival] = []
-    for arrival in arrivals:
-        identity = (arrival.event.id, arrival.event.backfill)
+    for arrival, identity in zip(arrivals, identities, strict=True):
         if identity in seen:
             log.debug("event %s seen before; nothing to do", arrival.event.id)
             EVENTS.labels(arrival.event.type, "duplicate").inc()

@@ -58,7 +58,15 @@ def stored(state: OrderState, texts: EventTexts | None = None) -> tuple[str, boo
         return state.dump_json(), held
     head = state.dump_json(events=False)
     at = head.index(_AFTER_EVENTS)
-    events = ",".join(_event_text(event, texts) for event in state.events)
+    # A list, not a generator (`join` makes one of it first), each text found inline.
+    events = ",".join(
+        [
+            found[1]
+            if (found := texts.get(id(event))) is not None and found[0] is event
+            else _event_text(event, texts)
+            for event in state.events
+        ]
+    )
     return f'{head[:at]},"events":[{events}]{head[at:]}', held
 
 
