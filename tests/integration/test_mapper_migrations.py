@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from importlib import resources
 
+import asyncpg
+import pytest
+
 from bogfoer_contracts.events import parse_event
 from bogfoer_kit.db import Conn, create_pool, migrate
 from bogfoer_mapper import store
@@ -118,3 +121,42 @@ async def _relfilenodes(conn: Conn) -> list[tuple[str, int]]:
         " AND relnamespace = 'mapper'::regnamespace ORDER BY relname"
     )
     return [(r["relname"], r["relfilenode"]) for r in rows]
+
+
+async def test_events_keyed_by_identity_find_and_map_what_they_did_before(
+    fresh_database: str,
+) -> None:
+    """008: the events' primary key is their identity (tenant, id, backfill), no longer seq:
+    events stored before are found by the same ids, a copy is still dropped (a copy recorded
+    as mapped is the key's error), and a waiting event is still mapped by its seq."""
+    tenant = new_tenant()
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        async with pool.acquire() as conn:
+            await _migrated_up_to(conn, "008_events_identity_key.sql")
+            await store.record_mapped(conn, tenant, [("e-1", "order:1", None, False)], ["x"])
+            [waiting] = await store.record_events(conn, tenant, [("e-2", "order:1", "{}", True)])
+        assert (await migrate(pool, "bogfoer_mapper"))[0] == "008_events_identity_key.sql"
+        async with pool.acquire() as conn, conn.transaction():
+            indexes = await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'mapper'"
+                " AND tablename = 'events' ORDER BY indexname"
+            )
+            assert [r["indexname"] for r in indexes] == ["events_pkey", "events_unprocessed"]
+            assert "(tenant_id, event_id, backfill)" in indexes[0]["indexdef"]
+            wanted = [("e-1", False), ("e-2", True), ("e-2", False)]
+            assert await store.seen_events(conn, tenant, wanted) == {("e-1", False), ("e-2", True)}
+            copies: list[tuple[str, str, str | None, bool]] = [
+                ("e-1", "order:1", "{}", False),
+                ("e-2", "order:1", "{}", True),
+            ]
+            assert await store.record_events(conn, tenant, copies) == [None, None]
+            assert [seq for seq, _ in await store.unprocessed(conn, tenant)] == [waiting]
+            assert waiting is not None
+            await store.mark_processed(conn, tenant, [(waiting, "y")])
+            assert await store.unprocessed(conn, tenant) == []
+            with pytest.raises(asyncpg.UniqueViolationError):
+                async with conn.transaction():
+                    await store.record_mapped(conn, tenant, [copies[0]], ["z"])
+    finally:
+        await pool.close()

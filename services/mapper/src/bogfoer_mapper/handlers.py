@@ -584,8 +584,8 @@ class _Writes:
         written = await enqueue_many(conn, self.outbox)
         if self.mapped:
             await store.record_mapped(conn, self.tenant, self.mapped, self.mapped_outcomes)
-        await store.mark_processed(conn, self.processed)
-        await store.forget_events(conn, self.forgotten)
+        await store.mark_processed(conn, self.tenant, self.processed)
+        await store.forget_events(conn, self.tenant, self.forgotten)
         # Once per series, not per event: a label lookup costs more than the increment.
         for (event_type, outcome), n in Counter(self.events).items():
             EVENTS.labels(event_type, outcome).inc(n)

@@ -137,17 +137,28 @@ async def unprocessed(
     return [(r["seq"], known[r["seq"]] if r["payload"] is None else r["payload"]) for r in rows]
 
 
-async def forget_events(conn: Conn, seqs: list[int]) -> None:
+# Stored events by seq are the tenant's waiting ones (`unprocessed`): found through
+# `events_unprocessed` (tenant, seq), the only index on seq (008).
+
+
+async def forget_events(conn: Conn, tenant_id: str, seqs: list[int]) -> None:
+    """Forget these of the tenant's waiting events (by seq)."""
     if seqs:
-        await conn.execute("DELETE FROM events WHERE seq = ANY($1::bigint[])", seqs)
+        await conn.execute(
+            "DELETE FROM events WHERE tenant_id = $1 AND NOT processed AND seq = ANY($2::bigint[])",
+            tenant_id,
+            seqs,
+        )
 
 
-async def mark_processed(conn: Conn, outcomes: list[tuple[int, str]]) -> None:
-    """(seq, outcome) of events mapped."""
+async def mark_processed(conn: Conn, tenant_id: str, outcomes: list[tuple[int, str]]) -> None:
+    """(seq, outcome) of the tenant's waiting events, mapped."""
     if outcomes:
         await conn.execute(
             "UPDATE events SET processed = true, outcome = o.outcome"
-            " FROM unnest($1::bigint[], $2::text[]) AS o(seq, outcome) WHERE events.seq = o.seq",
+            " FROM unnest($2::bigint[], $3::text[]) AS o(seq, outcome)"
+            " WHERE events.tenant_id = $1 AND NOT events.processed AND events.seq = o.seq",
+            tenant_id,
             [seq for seq, _ in outcomes],
             [outcome for _, outcome in outcomes],
         )
