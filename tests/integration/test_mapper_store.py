@@ -112,3 +112,40 @@ async def test_recording_as_mapped_an_event_stored_already_is_refused(fresh_data
             assert stored == 2
     finally:
         await pool.close()
+
+
+async def test_states_known_stored_are_updated_and_the_others_inserted(
+    fresh_database: str,
+) -> None:
+    """`save_states` told which keys are stored: those updated, the others inserted without
+    `ON CONFLICT` — the same rows an upsert writes. A key wrongly taken for new is the
+    primary key's error, one wrongly taken for stored an `AssertionError`: never a state
+    silently lost."""
+    tenant = new_tenant()
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        await migrate(pool, "bogfoer_mapper")
+        async with pool.acquire() as conn:
+            first = await store.save_states(conn, tenant, {"order:1": ("{}", True)})
+            version = await store.save_states(
+                conn, tenant, {"order:1": ('{"a":1}', False), "order:2": ("[]", True)}, {"order:1"}
+            )
+            rows = await conn.fetch(
+                "SELECT state_key, state, held, version FROM order_states WHERE tenant_id = $1"
+                " ORDER BY state_key",
+                tenant,
+            )
+            assert [tuple(r) for r in rows] == [
+                ("order:1", '{"a":1}', False, version),
+                ("order:2", "[]", True, version),
+            ]
+            assert version != first
+            async with conn.transaction():
+                with pytest.raises(asyncpg.UniqueViolationError):
+                    await store.save_states(conn, tenant, {"order:1": ("{}", False)}, set())
+            async with conn.transaction():
+                with pytest.raises(AssertionError):
+                    await store.save_states(conn, tenant, {"order:3": ("{}", False)}, {"order:3"})
+            assert await store.load_states(conn, tenant, ["order:3"]) == {}
+    finally:
+        await pool.close()

@@ -348,8 +348,9 @@ class Mapper:
             writes.decided(key, decision, event, seq, payload, _outcome(decision), trace)
         # The events' own texts: not dumped again (`states.stored`).
         texts = {id(e): (e, payload) for _, payload, e, _, _ in events if e is not None}
+        # The states found stored are updated, the others inserted (`store.save_states`).
         version = await store.save_states(
-            conn, tenant, {k: stored(state, texts) for k, state in changed.items()}
+            conn, tenant, {k: stored(state, texts) for k, state in changed.items()}, rows
         )
         writes.new_origins(rows, loaded)
         return await writes.store(conn), version, changed
