@@ -11,11 +11,13 @@ import pytest
 
 from bogfoer_contracts.events import parse_event
 from bogfoer_kit.db import Conn, create_pool, migrate
+from bogfoer_kit.outbox import OutboxRelay, OutboxRow, enqueue_many
 from bogfoer_mapper import store
 from bogfoer_rules.policy import OrderState
 
 from .conftest import new_tenant
 from .test_mapper_isolation import placed
+from .test_outbox_in_hand import Recorded
 
 BEFORE = "005_text_payloads.sql"
 
@@ -158,5 +160,33 @@ async def test_events_keyed_by_identity_find_and_map_what_they_did_before(
             with pytest.raises(asyncpg.UniqueViolationError):
                 async with conn.transaction():
                     await store.record_mapped(conn, tenant, [copies[0]], ["z"])
+    finally:
+        await pool.close()
+
+
+async def test_outbox_rows_written_before_runs_are_published_after(fresh_database: str) -> None:
+    """009: outbox rows may hold a run of a tenant's records; a row written before (one
+    record, the old columns) is still published, in order before the runs written after."""
+    tenant = new_tenant()
+    pool = await create_pool(fresh_database, "mapper")
+    try:
+        async with pool.acquire() as conn:
+            await _migrated_up_to(conn, "009_outbox_batches.sql")
+            await conn.execute(
+                "INSERT INTO outbox (tenant_id, topic, payload, headers)"
+                ' VALUES ($1, \'postings.commands.v1\', \'{"n": 0}\', \'{"b": "1", "a": "2"}\')',
+                tenant,
+            )
+        assert (await migrate(pool, "bogfoer_mapper"))[0] == "009_outbox_batches.sql"
+        async with pool.acquire() as conn, conn.transaction():
+            rows = [OutboxRow(tenant, "postings.commands.v1", f'{{"n": {n}}}') for n in (1, 2)]
+            await enqueue_many(conn, rows)
+        published = Recorded()
+        assert await OutboxRelay(published, pool).relay() == 3
+        assert [(r.value, dict(r.headers)) for r in published.records] == [
+            (b'{"n": 0}', {"content-type": "application/json", "a": "2", "b": "1"}),
+            (b'{"n": 1}', {"content-type": "application/json"}),
+            (b'{"n": 2}', {"content-type": "application/json"}),
+        ]
     finally:
         await pool.close()

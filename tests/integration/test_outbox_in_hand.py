@@ -86,8 +86,11 @@ async def _committed(pool: asyncpg.Pool, rows: list[OutboxRow]) -> Written:
 
 
 async def _left(pool: asyncpg.Pool) -> int:
+    """Records left in the outbox (a row holds one or a run of them)."""
     async with pool.acquire() as conn:
-        left: int = await conn.fetchval("SELECT count(*) FROM outbox")
+        left: int = await conn.fetchval(
+            "SELECT coalesce(sum(coalesce(cardinality(payloads), 1)), 0) FROM outbox"
+        )
     return left
 
 
@@ -170,10 +173,12 @@ async def test_a_row_another_run_holds_is_left_to_it(pool: asyncpg.Pool) -> None
     tenant's partition before it; they go once it is released."""
     rows = _rows(new_tenant())
     relay = OutboxRelay(recorded := Recorded(), pool)
-    written = await _committed(pool, rows)
-    relay.committed(written)
+    # Three rows: one record, one, and a run of two.
+    relay.committed(await _committed(pool, rows[:1]))
+    relay.committed(written := await _committed(pool, rows[1:2]))
+    relay.committed(await _committed(pool, rows[2:]))
     async with pool.acquire() as other, other.transaction():
-        await other.execute("SELECT seq FROM outbox WHERE seq = $1 FOR UPDATE", written.seqs[1])
+        await other.execute("SELECT seq FROM outbox WHERE seq = $1 FOR UPDATE", written.seqs[0])
         # A deadline, not a timing: a run that waited for the held row would never end.
         assert await asyncio.wait_for(relay.relay(), 30) == 1
         assert [r.value for r in recorded.records] == [rows[0].payload.encode()]
@@ -214,3 +219,33 @@ async def test_a_row_keeps_the_trace_it_was_written_in_and_an_empty_one_none(
     read_back = Recorded()
     assert await OutboxRelay(read_back, pool).relay() == 4
     assert _as_sent(read_back.records) == _as_sent(written.records)
+
+
+async def test_a_run_of_a_tenants_records_is_one_row_published_in_order(
+    pool: asyncpg.Pool,
+) -> None:
+    """`enqueue_many` writes each run of consecutive records of one tenant as one table row
+    (a lone record as a row of its own): records of tenants interleaved are still published
+    in the order they were written, read back or from memory alike."""
+    first, second = new_tenant(), new_tenant()
+    a, b = _rows(first), _rows(second)
+    rows = [a[0], a[1], b[0], a[2], a[3], b[1], b[2]]
+    written = await _committed(pool, rows)
+    assert len(written.seqs) == 4
+    async with pool.acquire() as conn:
+        shapes = await conn.fetch(
+            "SELECT tenant_id, cardinality(payloads) AS n FROM outbox WHERE seq = ANY($1)"
+            " ORDER BY seq",
+            written.seqs,
+        )
+    assert [(r["tenant_id"], r["n"]) for r in shapes] == [
+        (first, 2),
+        (second, None),
+        (first, 2),
+        (second, 2),
+    ]
+    read_back = Recorded()
+    assert await OutboxRelay(read_back, pool).relay() == 7
+    assert [r.value for r in read_back.records] == [r.payload.encode() for r in rows]
+    assert _as_sent(read_back.records) == _as_sent(written.records)
+    assert await _left(pool) == 0

@@ -8,6 +8,12 @@ Each service's migrations create its own `outbox` table with the columns used he
 crash between publish and delete publishes a row again; every consumer drops such a
 duplicate by its event id or posting key.
 
+A row holds one record (`topic`, `payload`, `headers`) or a run of one tenant's records
+written together (`topics`, `payloads`, `headers_list`: `enqueue_many` writes each run of
+consecutive records of a tenant as one row): its records are published together, in their
+order, and deleted together. A run in one row was a heap tuple, an index entry and a WAL
+record fewer per record to insert, lock and delete (the mapper's commands of a tenant batch).
+
 A writer that keeps what it wrote (`enqueue_many` returns it) hands it to the relay once its
 transaction committed (`OutboxRelay.committed`): the next run publishes those rows from
 memory and deletes them in one statement, instead of locking them and reading them back.
@@ -44,7 +50,10 @@ from bogfoer_kit.publish import Outgoing, Publisher
 
 log = logging.getLogger(__name__)
 
-RELAY_ROWS = 2000  # rows a relay run takes at a time
+# Rows a relay run takes at a time (a row of a run holds up to a poll's records of a tenant:
+# the mapper's rows, written once per tenant batch, and only as many wait as polls failed
+# to publish, each redelivered poll's events dropped as seen).
+RELAY_ROWS = 2000
 RETRY_SECONDS = 0.05  # rows left behind another run's are asked for again after this
 
 # A relay run's rows: the oldest it can lock (another run's are skipped, so one slow tenant
@@ -54,13 +63,14 @@ RETRY_SECONDS = 0.05  # rows left behind another run's are asked for again after
 # taken are one range of the primary key. Tenants in $2 were found behind in this run's
 # earlier batch: not taken again.
 _TAKE = (
-    "WITH taken AS MATERIALIZED (SELECT seq, tenant_id, topic, payload, headers FROM outbox"
+    "WITH taken AS MATERIALIZED (SELECT seq, tenant_id, topic, payload, headers, topics,"
+    " payloads, headers_list FROM outbox"
     " WHERE tenant_id <> ALL($2::text[]) ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " held AS (SELECT o.tenant_id, min(o.seq) AS seq FROM outbox o"
     " WHERE o.seq <= (SELECT max(seq) FROM taken)"
     " AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.seq = o.seq) GROUP BY o.tenant_id)"
-    " SELECT t.seq, t.tenant_id, t.topic, t.payload, t.headers::text AS headers,"
-    " coalesce(t.seq > h.seq, false) AS behind"
+    " SELECT t.seq, t.tenant_id, t.topic, t.payload, t.headers::text AS headers, t.topics,"
+    " t.payloads, t.headers_list, coalesce(t.seq > h.seq, false) AS behind"
     " FROM taken t LEFT JOIN held h USING (tenant_id) ORDER BY t.seq"
 )
 
@@ -107,30 +117,60 @@ async def enqueue(
 
 @dataclass(frozen=True)
 class Written:
-    """Rows `enqueue_many` wrote: their seqs, and each as the relay would read it back."""
+    """What `enqueue_many` wrote: the seqs of its table rows, and each record as the relay
+    would read it back."""
 
     seqs: list[int]
     records: list[Outgoing]
 
 
-async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
-    """Rows in one statement, published in this order.
+_INSERT_ONE = (
+    "INSERT INTO outbox (tenant_id, topic, payload, headers) VALUES ($1, $2, $3, $4::jsonb)"
+    " RETURNING seq"
+)
+# A run's topics and headers as one JSON array each (`db.json_texts`), its payloads a text[].
+_INSERT_RUN = (
+    "INSERT INTO outbox (tenant_id, topics, payloads, headers_list) VALUES ($1,"
+    " ARRAY(SELECT t FROM json_array_elements_text($2::json) WITH ORDINALITY AS a(t, n)"
+    " ORDER BY n), $3::text[],"
+    " ARRAY(SELECT t FROM json_array_elements_text($4::json) WITH ORDINALITY AS a(t, n)"
+    " ORDER BY n)) RETURNING seq"
+)
 
-    A row without headers written in an empty context (a record that came without a
-    trace: most of the mapper's rows) is stored as `{}` and published with the headers
-    every such row has (`_PLAIN`, one object), not with two dicts of its own made by
-    merging and sorting nothing. Short columns go as one JSON array each
-    (`db.json_texts`); the seqs come back as one array, not a row each."""
+
+async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
+    """Records in order, published in this order: each run of consecutive records of one
+    tenant in one table row (a statement each), a lone record in a row of its own.
+
+    A record without headers written in an empty context (a record that came without a
+    trace: most of the mapper's) is stored as `{}` and published with the headers every
+    such record has (`_PLAIN`, one object), not with two dicts of its own made by merging
+    and sorting nothing. A run's stored headers are each record's JSON with its keys in
+    jsonb's order (`_as_jsonb`), so that a run read back publishes them as a record of its
+    own read back does, and as they are published from memory."""
     if not rows:
         return Written([], [])
-    tenants, topics, payloads, headers, records = [], [], [], [], []
-    keys: dict[str, bytes] = {}
+    seqs: list[int] = []
+    records: list[Outgoing] = []
+    start = 0
+    while start < len(rows):
+        tenant = rows[start].tenant_id
+        end = start + 1
+        while end < len(rows) and rows[end].tenant_id == tenant:
+            end += 1
+        seqs.append(await _enqueue_run(conn, tenant, rows[start:end], records))
+        start = end
+    return Written(seqs, records)
+
+
+async def _enqueue_run(
+    conn: Conn, tenant: str, rows: Sequence[OutboxRow], records: list[Outgoing]
+) -> int:
+    """One tenant's records in one table row; each appended to `records` as published."""
+    key = key_for(tenant)
+    topics, payloads, headers = [], [], []
     for row in rows:
-        tenant, topic, payload = row.tenant_id, row.topic, row.payload
-        key = keys.get(tenant)
-        if key is None:
-            key = keys[tenant] = key_for(tenant)
-        trace = row.trace
+        topic, payload, trace = row.topic, row.payload, row.trace
         if not row.headers and trace is not None and not trace:
             stored_text, published = "{}", _PLAIN
         else:
@@ -139,27 +179,20 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
             # has nothing to inject: skipped, a few µs a row.
             if trace is None or trace:
                 propagate.inject(carrier, context=trace)
-            stored = {**row.headers, **carrier}
+            stored = _as_jsonb({**row.headers, **carrier})
             stored_text = json.dumps(stored) if stored else "{}"
-            published = _with_content_type(_as_jsonb(stored))
-        tenants.append(tenant)
+            published = _with_content_type(stored)
         topics.append(topic)
         payloads.append(payload)
         headers.append(stored_text)
         records.append(Outgoing.of(topic, payload.encode(), key, published))
-    seqs = await conn.fetchval(
-        "WITH written AS (INSERT INTO outbox (tenant_id, topic, payload, headers)"
-        " SELECT tenant_id, topic, payload, headers::jsonb FROM ROWS FROM"
-        " (json_array_elements_text($1::json), json_array_elements_text($2::json),"
-        " unnest($3::text[]), json_array_elements_text($4::json))"
-        " WITH ORDINALITY AS row(tenant_id, topic, payload, headers, n) ORDER BY n"
-        " RETURNING seq) SELECT array_agg(seq ORDER BY seq) FROM written",
-        json_texts(tenants),
-        json_texts(topics),
-        payloads,
-        json_texts(headers),
-    )
-    return Written(list(seqs), records)
+    if len(rows) == 1:
+        seq: int = await conn.fetchval(_INSERT_ONE, tenant, topics[0], payloads[0], headers[0])
+    else:
+        seq = await conn.fetchval(
+            _INSERT_RUN, tenant, json_texts(topics), payloads, json_texts(headers)
+        )
+    return seq
 
 
 # A record's headers where its row has none: shared by every such record, never changed
@@ -168,9 +201,22 @@ _PLAIN: Mapping[str, str] = MappingProxyType({"content-type": "application/json"
 
 
 def _outgoing(tenant_id: str, topic: str, payload: str, headers: dict[str, str]) -> Outgoing:
-    """A row as it is published. Inside its own trace: its headers keep the traceparent it
-    was written in."""
+    """A record as it is published. Inside its own trace: its headers keep the traceparent
+    it was written in."""
     return Outgoing(topic, payload.encode(), key_for(tenant_id), _with_content_type(headers))
+
+
+def _read_back(row: asyncpg.Record) -> list[Outgoing]:
+    """A table row's records, in order."""
+    tenant = row["tenant_id"]
+    if row["payloads"] is None:
+        return [_outgoing(tenant, row["topic"], row["payload"], json.loads(row["headers"]))]
+    return [
+        _outgoing(tenant, topic, payload, json.loads(headers))
+        for topic, payload, headers in zip(
+            row["topics"], row["payloads"], row["headers_list"], strict=True
+        )
+    ]
 
 
 def _with_content_type(headers: dict[str, str]) -> Mapping[str, str]:
@@ -252,22 +298,13 @@ class OutboxRelay:
                         # Handed over in order (the idempotent producer keeps a partition's
                         # order), all acks awaited, then the rows deleted.
                         if ours:
-                            await self.publisher.publish(
-                                [
-                                    _outgoing(
-                                        r["tenant_id"],
-                                        r["topic"],
-                                        r["payload"],
-                                        json.loads(r["headers"]),
-                                    )
-                                    for r in ours
-                                ]
-                            )
+                            records = [record for r in ours for record in _read_back(r)]
+                            await self.publisher.publish(records)
                             await conn.execute(
                                 "DELETE FROM outbox WHERE seq = ANY($1::bigint[])",
                                 [r["seq"] for r in ours],
                             )
-                        sent += len(ours)
+                            sent += len(records)
                     if len(rows) < RELAY_ROWS:
                         # All that was committed when the run began (a consumer's flush after
                         # its poll); rows committed since are their writer's to ask for.
@@ -306,6 +343,7 @@ class OutboxRelay:
             )
             if counts is None or tuple(counts) != (len(seqs), len(seqs)):
                 return 0
-            await self.publisher.publish([r for written in in_hand for r in written.records])
+            records = [r for written in in_hand for r in written.records]
+            await self.publisher.publish(records)
             await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", seqs)
-        return len(seqs)
+        return len(records)
