@@ -18,6 +18,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from bogfoer_contracts.topics import POSTINGS_COMMANDS, POSTINGS_RESULTS, SALES_EVENTS, dlq_topic
 from bogfoer_contracts.topology import MAPPER
+from bogfoer_kit import outbox
 from bogfoer_kit.deadletter import dlq_headers
 from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
 from bogfoer_kit.publish import Outgoing, Publisher
@@ -248,4 +249,40 @@ async def test_a_run_of_a_tenants_records_is_one_row_published_in_order(
     assert await OutboxRelay(read_back, pool).relay() == 7
     assert [r.value for r in read_back.records] == [r.payload.encode() for r in rows]
     assert _as_sent(read_back.records) == _as_sent(written.records)
+    assert await _left(pool) == 0
+
+
+async def test_a_relay_run_holds_a_bounded_number_of_records(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run longer than RUN_RECORDS is written as several rows, and a relay run takes
+    RELAY_ROWS rows at a time: however long the backlog (polls mapped while Kafka refused
+    every publish), a relay run holds at most RELAY_ROWS x RUN_RECORDS records, and still
+    publishes all of them, in order."""
+    monkeypatch.setattr(outbox, "RUN_RECORDS", 3)
+    monkeypatch.setattr(outbox, "RELAY_ROWS", 2)
+    tenant = new_tenant()
+    rows = [
+        OutboxRow(tenant, POSTINGS_COMMANDS, f'{{"posting_key": "ordre/{n}"}}') for n in range(11)
+    ]
+    written = await _committed(pool, rows)
+    async with pool.acquire() as conn:
+        sizes = await conn.fetch(
+            "SELECT coalesce(cardinality(payloads), 1) AS n FROM outbox WHERE seq = ANY($1)"
+            " ORDER BY seq",
+            written.seqs,
+        )
+    assert [r["n"] for r in sizes] == [3, 3, 3, 2]
+
+    class Largest(Recorded):
+        largest = 0
+
+        async def publish(self, records: Sequence[Outgoing]) -> None:
+            self.largest = max(self.largest, len(records))
+            await super().publish(records)
+
+    read_back = Largest()
+    assert await OutboxRelay(read_back, pool).relay() == 11
+    assert read_back.largest == 6  # two rows of three
+    assert [r.value for r in read_back.records] == [r.payload.encode() for r in rows]
     assert await _left(pool) == 0

@@ -50,10 +50,15 @@ from bogfoer_kit.publish import Outgoing, Publisher
 
 log = logging.getLogger(__name__)
 
-# Rows a relay run takes at a time (a row of a run holds up to a poll's records of a tenant:
-# the mapper's rows, written once per tenant batch, and only as many wait as polls failed
-# to publish, each redelivered poll's events dropped as seen).
-RELAY_ROWS = 2000
+# Records a row of a run holds at most (a longer run is written as several rows, in order),
+# and rows a relay run takes at a time: together they bound what a run holds in memory to
+# RELAY_ROWS x RUN_RECORDS records (100,000), however many rows waited — a backlog builds
+# while Kafka refuses the publishes and the consumers go on mapping what they poll, a row
+# per tenant a poll, each of up to a poll's records (10,000). Rows of one record (the
+# poster's results) go 200 a round trip; the mapper's are published from memory
+# (`OutboxRelay.committed`) unless something older waits.
+RUN_RECORDS = 500
+RELAY_ROWS = 200
 RETRY_SECONDS = 0.05  # rows left behind another run's are asked for again after this
 
 # A relay run's rows: the oldest it can lock (another run's are skipped, so one slow tenant
@@ -140,7 +145,8 @@ _INSERT_RUN = (
 
 async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
     """Records in order, published in this order: each run of consecutive records of one
-    tenant in one table row (a statement each), a lone record in a row of its own.
+    tenant in one table row (a statement each; up to RUN_RECORDS a row), a lone record in a
+    row of its own.
 
     A record without headers written in an empty context (a record that came without a
     trace: most of the mapper's) is stored as `{}` and published with the headers every
@@ -155,8 +161,8 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
     start = 0
     while start < len(rows):
         tenant = rows[start].tenant_id
-        end = start + 1
-        while end < len(rows) and rows[end].tenant_id == tenant:
+        end, last = start + 1, min(start + RUN_RECORDS, len(rows))
+        while end < last and rows[end].tenant_id == tenant:
             end += 1
         seqs.append(await _enqueue_run(conn, tenant, rows[start:end], records))
         start = end
