@@ -31,11 +31,17 @@ from bogfoer_ledger.tokens import TenantTokens
 from bogfoer_ledger.web.routes import STATIC, web_router
 
 # The collector's thresholds once started (`bogfoer_kit.serve`): a young collection every
-# 20,000 allocations (Python's: 700), each older generation after 20 of the one before (10).
-# A poll's objects (its records, commands, postings: ~20 a command) live until the poll is
-# done, so at 700 the young collections walked the poll's objects again every few dozen
-# commands, and what survived them was walked again in the older generations.
-GC_THRESHOLDS = (20_000, 20, 20)
+# 100,000 allocations (Python's: 700), each older generation after 20 of the one before (10).
+# A poll's objects (its records, commands, postings) live until the poll is done, so at 700
+# the young collections walked the poll's objects again every few dozen commands, and what
+# survived them was walked again in the older generations. The count is of objects made and
+# not freed yet: a poll of ~2,700 commands keeps 20,000-30,000 alive at its peak, so at
+# 20,000 a young pass came nearly every poll (6 a repetition of the bench's 20,000), found
+# nothing to free and cost 9-14 ms each (56-84 ms of the process's CPU a repetition, at
+# load 5-7). At 100,000 such a poll is freed by reference counting before a pass walks it
+# (none in a repetition; ~1 ms of collection in all); a poll of `POLL_RECORDS` (10,000, many
+# partitions busy) may still meet one pass.
+GC_THRESHOLDS = (100_000, 20, 20)
 
 
 def create_app(settings: LedgerSettings) -> FastAPI:
