@@ -57,7 +57,12 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
                 # The connection must be free for the rollback.
                 await asyncio.gather(claiming, return_exceptions=True)
                 raise
-            claimed = await claiming
+            try:
+                claimed = await claiming
+            finally:
+                # A failed claim's task holds its exception, whose traceback holds this
+                # frame: let go of it, or the batch waits for the collector (a cycle).
+                del claiming
             changes = (
                 await store.apply_commands(conn, commands, claimed=claimed) if commands else []
             )

@@ -177,12 +177,14 @@ async def _copy(conn: Conn, copy: Copy) -> None:
     copying = asyncio.ensure_future(
         conn.copy_records_to_table(copy.table, columns=copy.columns, records=copy.records)
     )
+    watched = [copying]  # the listener's: emptied once the copy is over
     lost = False
 
     def on_lost(_: object) -> None:
         nonlocal lost
         lost = True
-        copying.cancel()
+        for task in watched:
+            task.cancel()
 
     conn.add_termination_listener(on_lost)
     try:
@@ -197,6 +199,10 @@ async def _copy(conn: Conn, copy: Copy) -> None:
     finally:
         with contextlib.suppress(asyncpg.InterfaceError):
             conn.remove_termination_listener(on_lost)
+        # A failed copy's task holds its exception, whose traceback holds this frame: let go
+        # of the task, or the copy's rows and the batch's frames wait for the collector.
+        watched.clear()
+        del copying
 
 
 async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
@@ -422,6 +428,9 @@ async def apply_commands(
         # The connection must be free for the caller's rollback.
         if writing is not None:
             await asyncio.gather(writing, return_exceptions=True)
+        # The failed part's task holds its exception, whose traceback holds this frame: let
+        # go of it, or the batch's commands and postings wait for the collector (a cycle).
+        writing = None
         raise
     return changes
 
