@@ -8,13 +8,16 @@ record done after it is not handled again."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections import Counter
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
 
+from bogfoer_kit import consumer
 from bogfoer_kit.consumer import PollOutcome, Progress, Record, TenantBatch
 from bogfoer_kit.deadletter import (
     MAX_BACKOFF_SECONDS,
@@ -429,3 +432,31 @@ async def test_consumers_pay_the_starts_costs_before_the_first_poll(
     consumers.loops["inbound"] = _Loop()  # type: ignore[assignment]
     await consumers.start()
     assert calls == ["ping", "collect", "freeze", "poll"]
+
+
+async def test_a_failed_poll_leaves_no_cycle() -> None:
+    """A fetch that fails (`getmany` raising a KafkaError, polled again a second later)
+    leaves nothing for the collector: the fetch is a task the poll awaits, and its exception,
+    raised in the poll's frame, held that frame through its traceback while the frame held
+    the task that held the exception — a cycle a failed poll, kept until the collector's next
+    young pass (the mapper's every 1,000,000 objects)."""
+
+    class Refusing:
+        async def getmany(self, timeout_ms: int) -> dict[object, list[object]]:
+            raise KafkaConnectionError("the broker went away")
+
+    loop = object.__new__(consumer.SubscriptionLoop)
+    loop.consumer = Refusing()
+    loop.stopping = asyncio.Event()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with pytest.raises(KafkaConnectionError):
+            await loop._poll()
+        gc.collect()
+        assert [o for o in gc.garbage if isinstance(o, KafkaConnectionError | asyncio.Task)] == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

@@ -588,7 +588,12 @@ class SubscriptionLoop:
             fetch.cancel()  # stopping: nothing taken is committed, it comes again
             await asyncio.gather(fetch, return_exceptions=True)
             return []
-        batches = fetch.result()
+        try:
+            batches = fetch.result()
+        finally:
+            # A failed fetch's task holds its exception, whose traceback holds this frame:
+            # let go of the tasks, or each failed poll is a cycle left for the collector.
+            del fetch, stop
         return [Record.of(r) for records in batches.values() for r in records]
 
     async def _run(self) -> None:
