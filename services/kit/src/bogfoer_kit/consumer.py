@@ -68,6 +68,7 @@ from bogfoer_kit.deadletter import (
 from bogfoer_kit.kafka import UndeclaredSubscription, client_options
 from bogfoer_kit.publish import Outgoing, Publisher
 from bogfoer_kit.settings import ServiceSettings
+from bogfoer_kit.slots import setters
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +199,15 @@ _POSITION: Callable[[Record], Position] = operator.attrgetter("topic", "partitio
 
 # Each of a record's slots, set directly (`Record.of`).
 _new_record = object.__new__
-_SET_TOPIC = Record.__dict__["topic"].__set__
-_SET_PARTITION = Record.__dict__["partition"].__set__
-_SET_OFFSET = Record.__dict__["offset"].__set__
-_SET_KEY = Record.__dict__["key"].__set__
-_SET_VALUE = Record.__dict__["value"].__set__
-_SET_HEADERS = Record.__dict__["headers"].__set__
-_SET_TIMESTAMP_MS = Record.__dict__["timestamp_ms"].__set__
+(
+    _SET_TOPIC,
+    _SET_PARTITION,
+    _SET_OFFSET,
+    _SET_KEY,
+    _SET_VALUE,
+    _SET_HEADERS,
+    _SET_TIMESTAMP_MS,
+) = setters(Record, "topic", "partition", "offset", "key", "value", "headers", "timestamp_ms")
 
 
 def dead_letter_of(record: Record, reason: str, detail: str) -> Outgoing:

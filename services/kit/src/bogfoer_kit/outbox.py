@@ -47,6 +47,7 @@ from opentelemetry.context import Context
 from bogfoer_contracts.topics import key_for
 from bogfoer_kit.db import Conn, json_texts
 from bogfoer_kit.publish import Outgoing, Publisher
+from bogfoer_kit.slots import setters
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,9 @@ class OutboxRow:
 
 # Each of a row's slots, set directly (`OutboxRow.of`).
 _new = object.__new__
-_SET_ROW_TENANT = OutboxRow.__dict__["tenant_id"].__set__
-_SET_ROW_TOPIC = OutboxRow.__dict__["topic"].__set__
-_SET_ROW_PAYLOAD = OutboxRow.__dict__["payload"].__set__
-_SET_ROW_HEADERS = OutboxRow.__dict__["headers"].__set__
-_SET_ROW_TRACE = OutboxRow.__dict__["trace"].__set__
+_SET_ROW_TENANT, _SET_ROW_TOPIC, _SET_ROW_PAYLOAD, _SET_ROW_HEADERS, _SET_ROW_TRACE = setters(
+    OutboxRow, "tenant_id", "topic", "payload", "headers", "trace"
+)
 
 
 async def enqueue(

@@ -37,6 +37,7 @@ from prometheus_client import Counter
 
 from bogfoer_contracts.topology import ServiceKafka
 from bogfoer_kit.kafka import UndeclaredTopic, notice_publish_failure, producer_of
+from bogfoer_kit.slots import setters
 
 if TYPE_CHECKING:
     from bogfoer_kit.consumer import Record
@@ -82,12 +83,9 @@ class Outgoing:
 
 # Each of an outgoing record's slots, set directly (`Outgoing.of`).
 _new = object.__new__
-_SET_OUT_TOPIC = Outgoing.__dict__["topic"].__set__
-_SET_OUT_VALUE = Outgoing.__dict__["value"].__set__
-_SET_OUT_KEY = Outgoing.__dict__["key"].__set__
-_SET_OUT_HEADERS = Outgoing.__dict__["headers"].__set__
-_SET_OUT_CAUSE = Outgoing.__dict__["cause"].__set__
-_SET_OUT_TRACE = Outgoing.__dict__["trace"].__set__
+_SET_OUT_TOPIC, _SET_OUT_VALUE, _SET_OUT_KEY, _SET_OUT_HEADERS, _SET_OUT_CAUSE, _SET_OUT_TRACE = (
+    setters(Outgoing, "topic", "value", "key", "headers", "cause", "trace")
+)
 
 # A partition's records of one call: each with its key, value and headers as handed over.
 _Placed = list[tuple[Outgoing, bytes | None, bytes, list[tuple[str, bytes]]]]

@@ -38,6 +38,7 @@ from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import PoisonMessage, dlq_headers, is_transient
 from bogfoer_kit.outbox import OutboxRelay, OutboxRow, Written, enqueue_many
 from bogfoer_kit.publish import Publisher
+from bogfoer_kit.slots import setters
 from bogfoer_kit.telemetry import traced
 from bogfoer_mapper import store
 from bogfoer_mapper.metrics import COMMANDS, EVENTS, HOLDS
@@ -76,9 +77,7 @@ class Arrival:
 
 # Each of an arrival's slots, set directly (`Arrival.of`).
 _new = object.__new__
-_SET_EVENT = Arrival.__dict__["event"].__set__
-_SET_PAYLOAD = Arrival.__dict__["payload"].__set__
-_SET_TRACE = Arrival.__dict__["trace"].__set__
+_SET_EVENT, _SET_PAYLOAD, _SET_TRACE = setters(Arrival, "event", "payload", "trace")
 
 
 class Mapper:
