@@ -34,8 +34,10 @@ not their seqs'.)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -132,20 +134,27 @@ _INSERT_ONE = (
     "INSERT INTO outbox (tenant_id, topic, payload, headers) VALUES ($1, $2, $3, $4::jsonb)"
     " RETURNING seq"
 )
-# A run's topics and headers as one JSON array each (`db.json_texts`), its payloads a text[].
+# A run's topics and headers as one JSON array each (`db.json_texts`), its payloads a text[],
+# cut into rows of up to $5 records (RUN_RECORDS) in the statement: one round trip a run,
+# the seqs back as one array in the order written.
 _INSERT_RUN = (
-    "INSERT INTO outbox (tenant_id, topics, payloads, headers_list) VALUES ($1,"
+    "WITH run AS (SELECT"
     " ARRAY(SELECT t FROM json_array_elements_text($2::json) WITH ORDINALITY AS a(t, n)"
-    " ORDER BY n), $3::text[],"
+    " ORDER BY n) AS topics, $3::text[] AS payloads,"
     " ARRAY(SELECT t FROM json_array_elements_text($4::json) WITH ORDINALITY AS a(t, n)"
-    " ORDER BY n)) RETURNING seq"
+    " ORDER BY n) AS headers),"
+    " written AS (INSERT INTO outbox (tenant_id, topics, payloads, headers_list)"
+    " SELECT $1, topics[i:i + $5 - 1], payloads[i:i + $5 - 1], headers[i:i + $5 - 1]"
+    " FROM run, generate_series(1, cardinality(payloads), $5::int) AS i ORDER BY i"
+    " RETURNING seq)"
+    " SELECT array_agg(seq ORDER BY seq) FROM written"
 )
 
 
 async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
     """Records in order, published in this order: each run of consecutive records of one
-    tenant in one table row (a statement each; up to RUN_RECORDS a row), a lone record in a
-    row of its own.
+    tenant in one statement, as rows of up to RUN_RECORDS records; a lone record in a row of
+    its own (the columns of one).
 
     A record without headers written in an empty context (a record that came without a
     trace: most of the mapper's) is stored as `{}` and published with the headers every
@@ -157,21 +166,19 @@ async def enqueue_many(conn: Conn, rows: Sequence[OutboxRow]) -> Written:
         return Written([], [])
     seqs: list[int] = []
     records: list[Outgoing] = []
-    start = 0
-    while start < len(rows):
-        tenant = rows[start].tenant_id
-        end, last = start + 1, min(start + RUN_RECORDS, len(rows))
-        while end < last and rows[end].tenant_id == tenant:
-            end += 1
-        seqs.append(await _enqueue_run(conn, tenant, rows[start:end], records))
-        start = end
+    for tenant, run in itertools.groupby(rows, key=_TENANT):
+        seqs += await _enqueue_run(conn, tenant, list(run), records)
     return Written(seqs, records)
+
+
+_TENANT = operator.attrgetter("tenant_id")
 
 
 async def _enqueue_run(
     conn: Conn, tenant: str, rows: Sequence[OutboxRow], records: list[Outgoing]
-) -> int:
-    """One tenant's records in one table row; each appended to `records` as published."""
+) -> list[int]:
+    """One tenant's records in one statement (rows of up to RUN_RECORDS); each appended to
+    `records` as published. Returns the rows' seqs."""
     key = key_for(tenant)
     topics, payloads, headers = [], [], []
     for row in rows:
@@ -192,12 +199,11 @@ async def _enqueue_run(
         headers.append(stored_text)
         records.append(Outgoing.of(topic, payload.encode(), key, published))
     if len(rows) == 1:
-        seq: int = await conn.fetchval(_INSERT_ONE, tenant, topics[0], payloads[0], headers[0])
-    else:
-        seq = await conn.fetchval(
-            _INSERT_RUN, tenant, json_texts(topics), payloads, json_texts(headers)
-        )
-    return seq
+        return [await conn.fetchval(_INSERT_ONE, tenant, topics[0], payloads[0], headers[0])]
+    seqs = await conn.fetchval(
+        _INSERT_RUN, tenant, json_texts(topics), payloads, json_texts(headers), RUN_RECORDS
+    )
+    return list(seqs)
 
 
 # A record's headers where its row has none: shared by every such record, never changed
