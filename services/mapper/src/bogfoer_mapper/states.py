@@ -63,18 +63,16 @@ def stored(state: OrderState, texts: EventTexts | None = None) -> tuple[str, boo
         [
             found[1]
             if (found := texts.get(id(event))) is not None and found[0] is event
-            else _event_text(event, texts)
+            else _dumped(event)
             for event in state.events
         ]
     )
     return f'{head[:at]},"events":[{events}]{head[at:]}', held
 
 
-def _event_text(event: SalesEvent, texts: EventTexts) -> str:
-    found = texts.get(id(event))
-    if found is not None and found[0] is event:
-        return found[1]
-    # As the state's dump writes it: by the event's own class (`SerializeAsAny`).
+def _dumped(event: SalesEvent) -> str:
+    """An event not in the batch's texts, as the state's dump writes it: by the event's own
+    class (`SerializeAsAny`)."""
     text: str = type(event).__pydantic_serializer__.to_json(event).decode()
     return text
 

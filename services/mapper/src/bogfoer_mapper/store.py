@@ -188,27 +188,22 @@ async def load_states(
 
 # Each statement takes the tenant ($1), the keys ($2, a JSON array), the states ($3, a
 # text[]), whether each holds something back ($4, a JSON array) and the version ($5).
-_UPSERT_STATES = (
-    "INSERT INTO order_states (tenant_id, state_key, state, held, version)"
-    " SELECT $1, key, state, held::boolean, $5 FROM ROWS FROM"
-    " (json_array_elements_text($2::json), unnest($3::text[]),"
+_STATE_ROWS = (
+    " FROM ROWS FROM (json_array_elements_text($2::json), unnest($3::text[]),"
     " json_array_elements_text($4::json)) AS s(key, state, held)"
-    " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
-    " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
-    " updated_at = now()"
 )
 _INSERT_STATES = (
     "INSERT INTO order_states (tenant_id, state_key, state, held, version)"
-    " SELECT $1, key, state, held::boolean, $5 FROM ROWS FROM"
-    " (json_array_elements_text($2::json), unnest($3::text[]),"
-    " json_array_elements_text($4::json)) AS s(key, state, held)"
+    " SELECT $1, key, state, held::boolean, $5" + _STATE_ROWS
+)
+_UPSERT_STATES = (
+    _INSERT_STATES + " ON CONFLICT (tenant_id, state_key) DO UPDATE SET"
+    " state = EXCLUDED.state, held = EXCLUDED.held, version = EXCLUDED.version,"
+    " updated_at = now()"
 )
 _UPDATE_STATES = (
-    "UPDATE order_states SET state = s.state, held = s.held::boolean, version = $5,"
-    " updated_at = now() FROM ROWS FROM"
-    " (json_array_elements_text($2::json), unnest($3::text[]),"
-    " json_array_elements_text($4::json)) AS s(key, state, held)"
-    " WHERE tenant_id = $1 AND state_key = s.key"
+    "UPDATE order_states SET state = s.state, held = s.held::boolean, version = $5,"  # noqa: S608 - constants
+    " updated_at = now()" + _STATE_ROWS + " WHERE tenant_id = $1 AND state_key = s.key"
 )
 
 
