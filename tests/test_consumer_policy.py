@@ -27,6 +27,7 @@ from bogfoer_kit.deadletter import (
     is_transient,
 )
 from bogfoer_kit.publish import Outgoing
+from tests.garbage import kept
 
 TOPIC = "sales.events.v1"
 
@@ -448,15 +449,8 @@ async def test_a_failed_poll_leaves_no_cycle() -> None:
     loop = object.__new__(consumer.SubscriptionLoop)
     loop.consumer = Refusing()
     loop.stopping = asyncio.Event()
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with kept() as garbage:
         with pytest.raises(KafkaConnectionError):
             await loop._poll()
         gc.collect()
-        assert [o for o in gc.garbage if isinstance(o, KafkaConnectionError | asyncio.Task)] == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+        assert [o for o in garbage if isinstance(o, KafkaConnectionError | asyncio.Task)] == []

@@ -18,6 +18,7 @@ import pytest
 
 from bogfoer_kit.consumer import Record, TenantBatch
 from bogfoer_ledger import handlers, store
+from tests.garbage import kept
 from tests.integration.test_ledger_order import TENANT, _batches, _Subscriptions
 
 pytestmark = pytest.mark.integration
@@ -25,16 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def garbage() -> Iterator[list[Any]]:
-    """What the collector would free, kept (`DEBUG_SAVEALL`) for the test to look at."""
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        yield gc.garbage
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    with kept() as found:
+        yield found
 
 
 def _left(garbage: list[Any]) -> list[str]:
