@@ -58,7 +58,7 @@ async def test_a_failed_copy_leaves_no_cycle(ledger_pool: asyncpg.Pool, garbage:
     assert _left(garbage) == []
 
 
-@pytest.mark.parametrize("failing", ["claim", "_execute_all"])
+@pytest.mark.parametrize("failing", ["claim_run", "_execute_all"])
 async def test_a_failed_command_batch_leaves_no_cycle(
     ledger_pool: asyncpg.Pool,
     garbage: list[Any],

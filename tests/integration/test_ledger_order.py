@@ -453,8 +453,12 @@ async def _snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
         "SELECT posting_key, from_state, to_state, detail, error::text, topic, partition,"
         ' "offset", at FROM posting_transitions ORDER BY posting_key, id'
     )
+    # The records tracked: a row each, or a tenant batch's run (`store.claim_run`; the test's
+    # records are one tenant's, so a run's span is its records).
     applied = await pool.fetch(
-        'SELECT topic, partition, "offset" FROM ledger_applied ORDER BY 1, 2, 3'
+        'SELECT topic, partition, "offset" FROM ledger_applied UNION ALL'
+        " SELECT topic, partition, generate_series(first_offset, last_offset)"
+        " FROM ledger_applied_runs ORDER BY 1, 2, 3"
     )
     return {
         "postings": [plain(r) for r in postings],

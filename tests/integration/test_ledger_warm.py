@@ -93,7 +93,8 @@ async def test_warming_writes_nothing(
         finally:
             await ledger_pool.release(conn)
     rows = await ledger_pool.fetchrow(
-        "SELECT (SELECT count(*) FROM ledger_applied) AS applied,"
+        "SELECT (SELECT count(*) FROM ledger_applied) + (SELECT count(*) FROM ledger_applied_runs)"
+        " AS applied,"
         " (SELECT count(*) FROM postings) AS postings,"
         " (SELECT count(*) FROM posting_transitions) AS history"
     )

@@ -5,7 +5,8 @@ landing mid-stream lands in the middle of a batch: in a tenant batch's transacti
 the poll's records are published, or before its offsets are committed. A SIGTERM lets the
 poll in hand finish; a SIGKILL leaves whatever it was doing half done.
 
-The ledger records every Kafka record it applied (`ledger_applied`) and every posting's
+The ledger records every Kafka record it applied (`ledger_applied`, a tenant batch's as one
+run in `ledger_applied_runs`) and every posting's
 transitions in one transaction, so its tables show exactly what it did with each record.
 The mapper consumes and publishes (through its outbox); its output topic shows whether a
 restart lost or repeated anything. Ingest's Kafka path (`ingest.inbound.v1` →
@@ -176,7 +177,7 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
     db = await asyncpg.connect(fresh_database)
 
     async def applied() -> int:
-        return await _tracked(db, POSTINGS_RESULTS, partition, our_offsets)
+        return await _tracked(db, POSTINGS_RESULTS, partition, tenant, our_offsets)
 
     stack = _crash_stack(tmp_path, topics, fresh_database, "ledger", group)
     try:
@@ -194,8 +195,9 @@ async def test_ledger_stopped_mid_stream_applies_every_result_exactly_once(
                     topics, f"{group}.results", POSTINGS_RESULTS, partition
                 )
                 last_applied = await db.fetchval(
-                    'SELECT max("offset") FROM ledger.ledger_applied WHERE topic = $1'
-                    " AND partition = $2",
+                    'SELECT max(o) FROM (SELECT "offset" AS o FROM ledger.ledger_applied'
+                    " WHERE topic = $1 AND partition = $2 UNION ALL SELECT last_offset"
+                    " FROM ledger.ledger_applied_runs WHERE topic = $1 AND partition = $2) AS t",
                     POSTINGS_RESULTS,
                     partition,
                 )
@@ -279,7 +281,7 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
     db = await asyncpg.connect(fresh_database)
 
     async def applied() -> int:
-        return await _tracked(db, POSTINGS_COMMANDS, partition, our_offsets)
+        return await _tracked(db, POSTINGS_COMMANDS, partition, tenant, our_offsets)
 
     async def all_committed() -> bool:
         committed = await _committed(topics, f"{group}.commands", POSTINGS_COMMANDS, partition)
@@ -310,14 +312,22 @@ async def test_ledger_killed_mid_stream_records_every_command_exactly_once(
     assert {(r["state"], r["lines"]) for r in rows} == {("pending", 1)}
 
 
-async def _tracked(db: asyncpg.Connection, topic: str, partition: int, offsets: list[int]) -> int:
-    """How many of these records the ledger tracks as applied."""
+async def _tracked(
+    db: asyncpg.Connection, topic: str, partition: int, tenant: str, offsets: list[int]
+) -> int:
+    """How many of these records (the tenant's) the ledger tracks as applied exactly once:
+    by a row of its own, or in one of the tenant's runs (`store.claim_run`), not by two."""
     n: int = await db.fetchval(
-        "SELECT count(*) FROM ledger.ledger_applied"
-        ' WHERE topic = $1 AND partition = $2 AND "offset" = ANY($3::bigint[])',
+        "SELECT count(*) FROM unnest($3::bigint[]) AS o WHERE"
+        " (SELECT count(*) FROM ledger.ledger_applied a"
+        '  WHERE a.topic = $1 AND a.partition = $2 AND a."offset" = o)'
+        " + (SELECT count(*) FROM ledger.ledger_applied_runs r"
+        "  WHERE r.topic = $1 AND r.partition = $2 AND r.tenant = $4"
+        "  AND o BETWEEN r.first_offset AND r.last_offset) = 1",
         topic,
         partition,
         offsets,
+        tenant,
     )
     return n
 

@@ -44,9 +44,13 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
         # Parsed in the transaction, not before it: a poll's tenant batches run together,
         # and this one's first statements run while the next one is parsed. Its records are
         # tracked while they are parsed (the claim needs only their positions): PostgreSQL
-        # inserts the batch's tracking rows while this process parses it.
+        # takes the tenant's lock while this process parses the batch, then tracks it as
+        # one run (`store.claim_run`), the records refused by the parse included (they are
+        # dead-lettered whenever they come).
         async with pool.acquire() as conn, conn.transaction():
-            claiming = asyncio.ensure_future(store.claim(conn, [_ref(r) for r in batch.records]))
+            claiming = asyncio.ensure_future(
+                store.claim_run(conn, batch.tenant, [_ref(r) for r in batch.records])
+            )
             await asyncio.sleep(0)  # its statement sent before the parse holds the loop
             try:
                 commands: list[tuple[store.RecordRef, store.Command, str | None]] = [
@@ -75,8 +79,10 @@ def register(consumers: Consumers, pool: asyncpg.Pool) -> None:
         ]
         if not results:
             return
+        # Tracked as one run from the first result to the last: a record refused between
+        # them is in its span, and refused again (dead-lettered) whenever it comes.
         async with pool.acquire() as conn, conn.transaction():
-            changes = await store.apply_results(conn, results)
+            changes = await store.apply_results(conn, results, tenant=batch.tenant)
         count_transitions((r.tenant_id, r.kind, old, new) for r, (old, new) in changes)
 
     async def on_actions(batch: TenantBatch) -> None:

@@ -64,6 +64,78 @@ async def claim(conn: Conn, refs: list[RecordRef]) -> set[RecordRef]:
     return fresh
 
 
+# The partition's lock, shared (the rollout's check of an older ledger's claims takes it
+# exclusive: migration 007), and the tenant's (`_lock_tenants`), taken before the runs are
+# read: a statement sees what was committed when it started, so the lock is a statement of
+# its own.
+_LOCK_RUN = (
+    "SELECT pg_advisory_xact_lock_shared(hashtext('ledger-applied:' || $1::text || ':'"
+    " || $2::int)), pg_advisory_xact_lock(hashtext('ledger-tenant:' || $3::text))"
+)
+
+# The tenant's runs and the records tracked alone (before migration 007) within the batch's
+# span; the batch tracked as one run when there are none (every batch but a redelivered one).
+_CLAIM_RUN = (
+    "WITH seen AS (SELECT first_offset, last_offset FROM ledger_applied_runs"
+    " WHERE topic = $1::text AND partition = $2::int AND tenant = $3::text"
+    " AND last_offset >= $4::bigint AND first_offset <= $5::bigint"
+    ' UNION ALL SELECT "offset", "offset" FROM ledger_applied'
+    ' WHERE topic = $1::text AND partition = $2::int AND "offset" BETWEEN $4 AND $5),'
+    " tracked AS (INSERT INTO ledger_applied_runs (topic, partition, tenant, first_offset,"
+    " last_offset) SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT FROM seen))"
+    " SELECT first_offset, last_offset FROM seen"
+)
+
+_TRACK_RUNS = (
+    "INSERT INTO ledger_applied_runs (topic, partition, tenant, first_offset, last_offset)"
+    " SELECT $1::text, $2::int, $3::text, f, l FROM unnest($4::bigint[], $5::bigint[]) AS r(f, l)"
+)
+
+
+async def claim_run(conn: Conn, tenant: str, refs: list[RecordRef]) -> set[RecordRef]:
+    """`claim` for a tenant batch (`bogfoer_kit.consumer`): `refs` are `tenant`'s (the
+    record key's) records of a partition in offset order with none of that tenant's left out
+    between them, and they are tracked as one row, their run (migration 007), not a row
+    each. A record in a run of the tenant's, or tracked alone (`claim`), was applied
+    before. The fresh records of a redelivered batch are tracked as runs of their own, the
+    records between them applied before left out (each record in one run). A record that
+    failed alone and was dead-lettered is in no run: it is handled again when it comes
+    again, as a record tracked a row each was (a watermark, the highest offset applied,
+    would hold it as applied once a later record of the tenant's was). Takes the tenant's
+    lock (`_lock_tenants`) first: a batch applied twice at once (a member that lost its
+    partition still at work) waits for the other and finds its run."""
+    fresh: set[RecordRef] = set()
+    for (topic, partition), positions in _by_partition(refs).items():
+        mine = sorted((refs[n] for n in positions), key=lambda ref: ref.offset)
+        await conn.execute(_LOCK_RUN, topic, partition, tenant)
+        first, last = mine[0].offset, mine[-1].offset
+        seen = await conn.fetch(_CLAIM_RUN, topic, partition, tenant, first, last)
+        if not seen:  # tracked as one run
+            fresh.update(mine)
+            continue
+        spans = [(r[0], r[1]) for r in seen]
+        runs: list[list[RecordRef]] = []
+        previous = False
+        for ref in mine:
+            new = not any(start <= ref.offset <= end for start, end in spans)
+            if new and previous:
+                runs[-1].append(ref)
+            elif new:
+                runs.append([ref])
+            previous = new
+        if runs:
+            await conn.execute(
+                _TRACK_RUNS,
+                topic,
+                partition,
+                tenant,
+                [run[0].offset for run in runs],
+                [run[-1].offset for run in runs],
+            )
+            fresh.update(ref for run in runs for ref in run)
+    return fresh
+
+
 _LOCK_TENANTS = (
     "SELECT pg_advisory_xact_lock(hashtext('ledger-tenant:' || tenant))"
     " FROM json_array_elements_text($1::json) AS tenant ORDER BY tenant"
@@ -438,6 +510,9 @@ async def apply_commands(
 # Each statement the command handler runs, with arguments that touch no row (`warm`).
 _WARMING: tuple[Statement, ...] = (
     (_CLAIM, ("", 0, [])),
+    (_LOCK_RUN, ("", 0, "")),
+    (_CLAIM_RUN, ("", 0, "", 0, -1)),  # tracks nothing: the transaction is rolled back
+    (_TRACK_RUNS, ("", 0, "", [], [])),
     (_LOCK_TENANTS, ("[]",)),
     (_LOAD, ("[]",)),
     (_INSERT_COMMANDED, ("", 0, "[]", "[]", "[]", [], "[]", [], "[]", [])),
@@ -492,11 +567,13 @@ async def apply_command(
 
 
 async def apply_results(
-    conn: Conn, results: list[tuple[RecordRef, PostingResult]]
+    conn: Conn, results: list[tuple[RecordRef, PostingResult]], *, tenant: str | None = None
 ) -> list[tuple[PostingResult, Change]]:
     """Record results, in order, in the caller's transaction; the state changes they made.
-    A record applied before changes nothing."""
-    claimed = await claim(conn, [ref for ref, _ in results])
+    A record applied before changes nothing. With `tenant`, the results are a tenant batch's
+    (the record key's, `claim_run`), tracked as a run; else a row each (`claim`)."""
+    refs = [ref for ref, _ in results]
+    claimed = await (claim(conn, refs) if tenant is None else claim_run(conn, tenant, refs))
     todo = [r for r in results if r[0] in claimed]
     if not todo:
         return []
