@@ -213,6 +213,52 @@ async def test_an_event_stored_already_is_not_mapped_again_when_the_lookup_misse
     assert [r["processed"] for r in rows] == [True, True]
 
 
+async def test_a_copy_of_an_event_mapped_before_is_dropped_by_its_state(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An active tenant's batch is not looked up in the events table first: a copy of an
+    event an earlier batch mapped (a redelivery) is dropped by its order's state, which
+    keeps the ids of the events it has seen — nothing published twice, no second row, its
+    state not written again, counted as a duplicate — and a second copy in one batch
+    before its state is reached."""
+    tenant, broker, mapper = await configured(pool)
+    first, second = placed(tenant, "A"), placed(tenant, "B")
+    await mapper.on_events(batch_of(tenant, [first]))
+    await mapper.outbox.relay()
+    async with pool.acquire() as conn:
+        version = await conn.fetchval(
+            "SELECT version FROM order_states WHERE tenant_id = $1", tenant
+        )
+
+    async def seen_events(*_: Any) -> set[tuple[str, bool]]:
+        raise AssertionError("an active tenant's events looked up before their states")
+
+    monkeypatch.setattr(mapper_store, "seen_events", seen_events)
+    duplicates = {"type": "order.placed", "outcome": "duplicate"}
+    before = REGISTRY.get_sample_value("bogfoer_mapper_events_total", duplicates) or 0.0
+    await mapper.on_events(batch_of(tenant, [first, second, second]))
+    await mapper.outbox.relay()
+    after = REGISTRY.get_sample_value("bogfoer_mapper_events_total", duplicates) or 0.0
+
+    commands = [json.loads(v) for t, _, v in broker.published if t == "postings.commands.v1"]
+    keys = [c["posting_key"] for c in commands]
+    assert len(keys) == 4  # contact and invoice of A and of B, once
+    assert len(set(keys)) == 4
+    assert after - before == 2
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_id, processed FROM events WHERE tenant_id = $1 ORDER BY seq", tenant
+        )
+        versions = await conn.fetch(
+            "SELECT state_key, version FROM order_states WHERE tenant_id = $1", tenant
+        )
+    assert [(r["event_id"], r["processed"]) for r in rows] == [
+        (json.loads(first)["id"], True),
+        (json.loads(second)["id"], True),
+    ]
+    assert version in {r["version"] for r in versions}  # A's state as the first batch left it
+
+
 async def test_a_batch_whose_statement_fails_is_mapped_one_by_one(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

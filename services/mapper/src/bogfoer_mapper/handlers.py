@@ -126,18 +126,19 @@ class Mapper:
         async with self.pool.acquire() as conn, conn.transaction():
             for tenant in sorted(by_tenant):  # a record's key and its payload may disagree
                 await store.lock_tenant(conn, tenant)
-                fresh = await _unseen(conn, tenant, by_tenant[tenant])
                 config = await store.load_config(conn, tenant)
                 if config is None or not config.active:
                     # Kept unprocessed: mapped when (active) settings arrive (the cutover
                     # still applies then), instead of being marked done and a later copy
                     # dropped.
+                    fresh = await _unseen(conn, tenant, by_tenant[tenant])
                     await store.record_events(conn, tenant, [_row(a) for a in fresh])
                     if config is None and fresh:
                         for arrival in fresh:
                             EVENTS.labels(arrival.event.type, "waiting_for_settings").inc()
                         log.info("%d events wait for tenant %s's settings", len(fresh), tenant)
                     continue
+                fresh = _distinct(by_tenant[tenant])
                 written += await self._process_pending(conn, config, fresh, saved)
         self.states.committed(saved)
         for rows in written:  # committed: published from memory by the poll's flush
@@ -265,15 +266,19 @@ class Mapper:
         self, conn: Conn, config: TenantConfig, fresh: list[Arrival], saved: StateWrites
     ) -> list[Written]:
         """Map every event of the tenant that waits, in order, then `fresh` (this batch's
-        events not seen before, parsed already): states read and written, the fresh events
+        events, each once, parsed already): states read and written, the fresh events
         recorded as mapped, and commands and holds put in the outbox, in a few statements
-        for all of them. Should a statement fail for a reason other than an outage, the
-        fresh events are recorded as waiting and every waiting event is mapped again one by
-        one, each in a savepoint, so the event it failed for is found and dead-lettered.
-        Returns the outbox rows written together, for the relay once the transaction
-        committed (those written one by one it reads back from the table). The states
-        written go to `saved`: those of the batch once its savepoint is released, those
-        written one by one as unknown (`bogfoer_mapper.states`)."""
+        for all of them. A copy of an event an earlier batch mapped (a redelivery, a webhook
+        delivered twice) is dropped by its order's state, which keeps the ids of the events
+        it has seen (`decide`'s `duplicate_event`), not by a look-up of the batch's ids in
+        the events table first. Should a statement fail for a reason other than an outage,
+        the fresh events are recorded as waiting (a copy of a stored event dropped there)
+        and every waiting event is mapped again one by one, each in a savepoint, so the
+        event it failed for is found and dead-lettered. Returns the outbox rows written
+        together, for the relay once the transaction committed (those written one by one it
+        reads back from the table). The states written go to `saved`: those of the batch
+        once its savepoint is released, those written one by one as unknown
+        (`bogfoer_mapper.states`)."""
         if not config.active:
             return []  # kept waiting, as in `map_arrivals`
         tenant = config.tenant_id
@@ -291,6 +296,9 @@ class Mapper:
             log.exception("mapping %d events of %s together failed", len(pending), tenant)
             seqs = await store.record_events(conn, tenant, [_row(a) for a in fresh])
             arrived = {seq: a for seq, a in zip(seqs, fresh, strict=True) if seq is not None}
+            for seq, arrival in zip(seqs, fresh, strict=True):
+                if seq is None:  # stored before: a copy
+                    EVENTS.labels(arrival.event.type, "duplicate").inc()
             pending = await store.unprocessed(
                 conn, tenant, {seq: a.payload for seq, a in arrived.items()}
             )
@@ -342,6 +350,11 @@ class Mapper:
             except Exception as exc:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
                 writes.dead_letter(seq, payload, exc, event)
+                continue
+            if seq is None and decision.ignored == _DUPLICATE:
+                # A copy of an event its state has seen: dropped, as a copy found in the
+                # events table was — no row, its state not written again.
+                writes.duplicate(event)
                 continue
             states[key] = changed[key] = decision.state
             writes.decided(key, decision, event, seq, payload, _outcome(decision), trace)
@@ -428,6 +441,23 @@ async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arri
     return fresh
 
 
+def _distinct(arrivals: list[Arrival]) -> list[Arrival]:
+    """The arrivals without the second copy of an event in this batch (its id and backfill
+    flag), in order; copies of events of earlier batches are left to their states."""
+    identities: set[tuple[str, bool]] = set()
+    distinct: list[Arrival] = []
+    for arrival in arrivals:
+        event = arrival.event
+        identity = (event.id, event.backfill)
+        if identity in identities:
+            log.debug("event %s twice in one batch; the second dropped", event.id)
+            EVENTS.labels(event.type, "duplicate").inc()
+            continue
+        identities.add(identity)
+        distinct.append(arrival)
+    return distinct
+
+
 def _state(
     stored: tuple[int, str | None], known: tuple[int, policy.OrderState] | None
 ) -> policy.OrderState:
@@ -439,6 +469,9 @@ def _state(
         raise AssertionError(f"no text for a state not held as version {version}")
     return known[1]
 
+
+# `decide`'s reason for an event whose id its state has seen.
+_DUPLICATE = "duplicate_event"
 
 # An outcome by its counts of commands and holds: the same few texts, made once each.
 _OUTCOMES: dict[tuple[int, int], str] = {}
@@ -538,6 +571,10 @@ class _Writes:
         else:
             self.processed.append((seq, outcome))
         self.events.append((event.type, "mapped"))
+
+    def duplicate(self, event: SalesEvent) -> None:
+        """A fresh copy of an event seen before: counted, nothing written."""
+        self.events.append((event.type, "duplicate"))
 
     def dead_letter(
         self, seq: int | None, payload: str, exc: Exception, event: SalesEvent | None = None
