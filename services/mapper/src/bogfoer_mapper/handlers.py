@@ -293,7 +293,11 @@ class Mapper:
         except Exception as exc:
             if is_transient(exc):
                 raise  # the whole batch is retried (the connection may be gone)
-            log.exception("mapping %d events of %s together failed", len(pending), tenant)
+            if _a_copy(exc):
+                # Not a fault: a copy its order's state did not know (see `store.record_mapped`).
+                log.info("a copy of an event of %s stopped by its id: one by one", tenant)
+            else:
+                log.exception("mapping %d events of %s together failed", len(pending), tenant)
             seqs = await store.record_events(conn, tenant, [_row(a) for a in fresh])
             arrived = {seq: a for seq, a in zip(seqs, fresh, strict=True) if seq is not None}
             for seq, arrival in zip(seqs, fresh, strict=True):
@@ -439,6 +443,16 @@ async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arri
         seen.add(identity)
         fresh.append(arrival)
     return fresh
+
+
+def _a_copy(exc: Exception) -> bool:
+    """Whether a batch failed on the events' primary key: a copy of an event stored before
+    that its order's state did not know (`store.record_mapped`). Not a fault: logged
+    without its traceback."""
+    return (
+        isinstance(exc, asyncpg.UniqueViolationError)
+        and getattr(exc, "constraint_name", None) == store.EVENTS_KEY
+    )
 
 
 def _distinct(arrivals: list[Arrival]) -> list[Arrival]:

@@ -46,6 +46,8 @@ _INSERT_EVENTS = (
     " json_array_elements_text($6::json))"
     " WITH ORDINALITY AS e(event_id, state_key, payload, backfill, outcome, n) ORDER BY n"
 )
+# The events' primary key (migration 008): their identity (tenant, event id, backfill).
+EVENTS_KEY = "events_pkey"
 # A second copy of an id (seen before, or twice in one batch) left out.
 _INSERT_NEW_EVENTS = _INSERT_EVENTS + " ON CONFLICT DO NOTHING"
 
@@ -106,10 +108,14 @@ async def record_mapped(
     of the batch, ~1.2-1.6 µs an event in PostgreSQL and ~1.1 in Python, for the copies a
     redelivery brings now and then). So no `ON CONFLICT`: PostgreSQL's speculative
     insertion for it (a look into the unique index before each row and a second write to
-    confirm it) was about a third of the statement (~2.5 µs an event). A copy all the same
-    — one its state does not know, a bug — is the unique index's error, not a silent skip
-    of an event just decided: the mapper then records the batch's events to wait
-    (dropping the copy there) and maps them again one by one."""
+    confirm it) was about a third of the statement (~2.5 µs an event). A copy its state
+    does not know is the primary key's error (`EVENTS_KEY`), not a silent skip of an
+    event just decided: the mapper then records the batch's events to wait (dropping the
+    copy there) and maps them again one by one. That is the intended way for the copies
+    only the key knows, not a bug: a live copy arriving after a backfill re-opened its
+    order (the new state forgot the live ids), or a copy whose payload names another
+    order (a payment first sent without its order). Never `ON CONFLICT DO NOTHING` here:
+    the copy would have been decided already, and booked a second time."""
     await conn.execute(_INSERT_EVENTS, *_event_columns(tenant_id, events, outcomes))
 
 
