@@ -1,17 +1,21 @@
 """A tenant batch of commands tracked as one run (`store.claim_run`, migration 007): each
 record applied exactly once, the redeliveries that overlap a run, leave a record out of one
-or meet a record tracked a row each included, and an older ledger's claim during a rollout."""
+or meet a record tracked a row each included, overlapping cuts of a tenant's records claimed
+at once, and an older ledger's claim during a rollout."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 import pytest
 
 from bogfoer_contracts.postings import POSTING_COMMAND
 from bogfoer_kit.consumer import Handler, Record, TenantBatch
+from bogfoer_kit.db import Conn
 from bogfoer_kit.deadletter import is_transient
 from bogfoer_ledger import handlers, store
-from tests.integration.conftest import new_tenant
+from tests.integration.conftest import eventually, new_tenant
 from tests.integration.test_ledger_order import COMMANDS, _Subscriptions, payment
 
 pytestmark = pytest.mark.integration
@@ -95,6 +99,51 @@ async def test_records_tracked_a_row_each_were_applied_before(ledger_pool: async
     await on_commands(TenantBatch(tenant, [_record(tenant, o) for o in range(100, 104)]))
     assert await _applied(ledger_pool, tenant) == [100, 102, 103]
     assert await _runs(ledger_pool, tenant) == [(100, 100), (102, 103)]
+
+
+async def test_overlapping_cuts_claimed_at_once_are_each_applied_once(
+    ledger_pool: asyncpg.Pool,
+) -> None:
+    # Two ledgers at one tenant's records of a partition at once (a member that lost the
+    # partition in a rebalance still at work), each a cut of its own: the second claims
+    # while the first's run is not committed yet, which its statement cannot see. The
+    # tenant's lock (`store.claim_run`) makes it wait for the first's commit and find its run.
+    tenant = new_tenant()
+    first = [store.RecordRef(COMMANDS, PARTITION, o) for o in range(10, 51)]
+    second = [store.RecordRef(COMMANDS, PARTITION, o) for o in range(30, 81)]
+
+    async def claim(conn: Conn, refs: list[store.RecordRef]) -> list[int]:
+        """The offsets claimed fresh."""
+        return sorted(ref.offset for ref in await store.claim_run(conn, tenant, refs))
+
+    async def claim_and_commit(conn: Conn, refs: list[store.RecordRef]) -> list[int]:
+        async with conn.transaction():
+            return await claim(conn, refs)
+
+    async with (
+        ledger_pool.acquire() as one,
+        ledger_pool.acquire() as two,
+        asyncio.TaskGroup() as tasks,  # the second's claim cancelled if the test fails
+    ):
+        async with one.transaction():  # held open until the second's claim is sent
+            first_claimed = await claim(one, first)
+            second_claim = tasks.create_task(claim_and_commit(two, second))
+
+            async def second_claim_sent() -> bool:
+                # Waiting for a lock the first holds, or (without one) claimed already.
+                return second_claim.done() or bool(
+                    await ledger_pool.fetchval(
+                        "SELECT $1 = ANY(pg_blocking_pids($2))",
+                        one.get_server_pid(),
+                        two.get_server_pid(),
+                    )
+                )
+
+            await eventually(second_claim_sent, within=10, what="the second claim sent")
+        second_claimed = await asyncio.wait_for(second_claim, 10)  # the first committed
+    assert not set(first_claimed) & set(second_claimed), "claimed fresh by both"
+    assert sorted(first_claimed + second_claimed) == list(range(10, 81))
+    assert await _runs(ledger_pool, tenant) == [(10, 50), (51, 80)]
 
 
 async def test_an_older_ledgers_claim_in_a_runs_span_fails_transiently(
