@@ -32,6 +32,7 @@ from test_rules_golden import _bench, _cases, _shuffled, decided
 
 from bogfoer_contracts import postings
 from bogfoer_contracts.events import (
+    Customer,
     LineKind,
     OrderLine,
     PaymentCapturedEvent,
@@ -41,10 +42,12 @@ from bogfoer_contracts.events import (
 )
 from bogfoer_contracts.postings import command_json
 from bogfoer_rules import checked
-from bogfoer_rules.documents import _invoiced_line, _line, danish_date
+from bogfoer_rules.documents import _invoiced_line, _line, contact_identity, danish_date
 from bogfoer_rules.policy import (
     _COMMAND_GIVEN,
+    _CONTACT_GIVEN,
     _CONTAINERS,
+    _FEE_LINE_GIVEN,
     Decision,
     OrderState,
     _before,
@@ -219,7 +222,9 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
     builders: dict[type, Callable[..., postings.PostingCommand]] = {
         postings.CreateInvoice: checked.CreateInvoice,
         postings.RegisterPayment: checked.RegisterPayment,
+        postings.EnsureContact: checked.EnsureContact,
     }
+    given_fields = {**_COMMAND_GIVEN, postings.EnsureContact: _CONTACT_GIVEN}
     seen: Counter[type] = Counter()
     for decision in decided(stream()):
         for command in decision.commands:
@@ -227,7 +232,7 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
             if builder is None:
                 continue
             seen[type(command)] += 1
-            assert command.model_fields_set == _COMMAND_GIVEN[type(command)]
+            assert command.model_fields_set == given_fields[type(command)]
             given = {name: getattr(command, name) for name in command.model_fields_set}
             again = builder(**given)
             assert again == command
@@ -236,6 +241,52 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
             assert command_json(again) == command_json(command)
     assert seen[postings.CreateInvoice] > 0
     assert seen[postings.RegisterPayment] > 0
+    assert seen[postings.EnsureContact] > 0
+
+
+@pytest.mark.parametrize("stream", [_bench, _cases])
+def test_a_payouts_fee_lines_built_directly_are_the_builders(stream: object) -> None:
+    """`_payout`'s fee lines (each naming the key it supersedes), every one of the streams'
+    payouts: the builder's instance for the same fields, the VAT codes their default."""
+    assert callable(stream)
+    seen = 0
+    for decision in decided(stream()):
+        for command in decision.commands:
+            if not isinstance(command, postings.CreateVoucher) or command.purpose != "fee":
+                continue
+            for line in command.lines:
+                if line.supersedes is None:
+                    continue  # a provider's own fee (`_fee`), built by the builder
+                seen += 1
+                assert line.model_fields_set == _FEE_LINE_GIVEN
+                given = {name: getattr(line, name) for name in line.model_fields_set}
+                again = checked.VoucherLineSpec(**given)
+                assert again == line
+                assert again.model_fields_set == line.model_fields_set
+                assert list(again.__dict__) == list(line.__dict__)
+                assert again.model_dump_json() == line.model_dump_json()
+    assert seen > 0
+
+
+def test_the_collective_contact_is_the_settings_own() -> None:
+    """Remembered per settings (`documents._collective_contact`): the builder's contact, and
+    settings with another collective name get theirs, not the first one's."""
+    first = config(trigger="order_paid")
+    renamed = first.model_copy(update={"collective_contact_name": "Webshop-salg"})
+    for cfg in (first, renamed, first):
+        part, contact = contact_identity(
+            Customer.model_validate({"name": "A", "billing_address": {"country": "DK"}}), cfg
+        )
+        assert part == "collective"
+        made = checked.ContactSpec(name=cfg.collective_contact_name, country="DK")
+        assert contact == made
+        assert contact.model_fields_set == made.model_fields_set
+    assert (
+        contact_identity(
+            Customer.model_validate({"name": "A", "billing_address": {"country": "DK"}}), renamed
+        )[1].name
+        == "Webshop-salg"
+    )
 
 
 @pytest.mark.parametrize("stream", [_bench, _shuffled, _cases])

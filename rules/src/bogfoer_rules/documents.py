@@ -22,8 +22,8 @@ from bogfoer_rules.holds import HoldReason
 from bogfoer_rules.totals import (
     ROUNDING_DESCRIPTION,
     PricedLine,
+    Totals,
     TotalsMismatch,
-    amounts_totals,
     checked_totals,
     document_totals,
     format_minor,
@@ -124,7 +124,27 @@ def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, Con
             is_person=customer.kind == "person",
             vat_number=vat_number,
         )
-    return "collective", checked.ContactSpec(name=config.collective_contact_name, country="DK")
+    return "collective", _collective_contact(config)
+
+
+# `_collective_contact`'s answers: the settings' id -> (the settings, their contact). The
+# settings are held, so their id is not reused while their contact is here.
+_COLLECTIVE: dict[int, tuple[TenantConfig, ContactSpec]] = {}
+_COLLECTIVE_KEPT = 256
+
+
+def _collective_contact(config: TenantConfig) -> ContactSpec:
+    """The tenant's collective contact, built once for these settings (frozen, so it cannot
+    change): every order of a tenant without a contact per e-mail names it, and its
+    commands may share it, as frozen as they are."""
+    found = _COLLECTIVE.get(id(config))
+    if found is not None and found[0] is config:
+        return found[1]
+    contact = checked.ContactSpec(name=config.collective_contact_name, country="DK")
+    if len(_COLLECTIVE) >= _COLLECTIVE_KEPT:
+        _COLLECTIVE.clear()
+    _COLLECTIVE[id(config)] = (config, contact)
+    return contact
 
 
 def _vat_problem(line: OrderLine, zone: Zone, expected: int, config: TenantConfig) -> Problem:
@@ -202,23 +222,31 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         )
     zone = zone_of(order.customer)
     accounts = line_accounts(config, zone)
-    # One pass: each line's account checked and its invoice line built (`_line`), its
-    # amount and rate for the totals; a problem found later leaves them unused.
+    # One pass: each line's account checked and its invoice line built (`_line`), and
+    # Dinero's totals of the lines (`amounts_totals`) summed as they come: a VAT-bearing
+    # line's VAT is computed on its own basis, which is the document's unless the bases
+    # are mixed (a problem, below); a zero-rated line's VAT is 0 on either basis, and its
+    # amount the same in the total. A problem found later leaves them unused.
     lines: list[InvoicedLine] = []
-    amounts: list[tuple[int, int]] = []
     bases: set[bool] = set()
     any_incl_vat = False
+    total = vat = 0
     for line in order.lines:
         kind = line.kind
         account, rate = accounts[kind]
         if line.vat_rate != rate:
             return _vat_problem(line, zone, rate, config)
         incl = line.prices_include_vat
+        amount = line.quantity * line.unit_price
         if rate > 0:
             bases.add(incl)
+            line_vat = vat_of(amount, rate, incl_vat=incl)
+            vat += line_vat
+            total += amount if incl else amount + line_vat
+        else:
+            total += amount
         any_incl_vat = any_incl_vat or incl
         lines.append(_line(line, kind, account, rate))
-        amounts.append((line.quantity * line.unit_price, rate))
     if len(bases) > 1:
         return Problem(
             "mixed_price_basis",
@@ -227,8 +255,11 @@ def map_order(order: Order, config: TenantConfig) -> InvoiceDraft | Problem:
         )
     # With only zero-rated lines the basis changes nothing; then follow the shop.
     incl_vat = bases.pop() if bases else any_incl_vat
+    if total == order.total and vat == order.vat_total:
+        # `checked_totals`' answer when nothing differs (most orders): no rounding line.
+        return InvoiceDraft(lines, incl_vat, total, vat, zone)
     totals_check = checked_totals(
-        amounts_totals(amounts, incl_vat=incl_vat),
+        Totals(total, vat),
         incl_vat=incl_vat,
         expected_total=order.total,
         expected_vat=order.vat_total,

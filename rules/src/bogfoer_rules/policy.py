@@ -50,6 +50,7 @@ from bogfoer_contracts.model import (
 from bogfoer_contracts.postings import (
     CreateInvoice,
     CreateVoucher,
+    EnsureContact,
     PostingCommand,
     PostingKind,
     RegisterPayment,
@@ -542,22 +543,50 @@ def _advance(
     # A payment's key, and a refund's id, looked at before its rule is called: every event
     # of an order after them walks them again, and once booked there is nothing to do.
     tenant_id, scheme = config.tenant_id, state.key_scheme
+    # A payment can be booked or held only once its order is invoiced or was cancelled
+    # before that (`_payment`): until then it waits, and its key (a new one for every order,
+    # derived for each of its events) need not be made. Neither changes during the walk
+    # (`_invoice` came before it, the cancellation was admitted), and no payment was
+    # emitted while there was no invoice, so `_payment` would have done nothing.
+    payments_wait = state.invoice is None and not state.cancelled_before_invoice
     for event in state.events:
-        payment = _payment_of(event)
-        if payment is not None:
-            provider, reference, amount, currency, at = payment
-            key = _posting_key(scheme, tenant_id, "payment", provider, reference)
+        # A payment's fields read in place, not by a call returning a tuple of them (for
+        # every event of the order, every time one of its events arrives).
+        if type(event) is PaymentCapturedEvent:
+            if payments_wait:
+                continue
+            captured = event.data
+            key = _posting_key(scheme, tenant_id, "payment", captured.provider, captured.payment_id)
             if key not in state.emitted:
                 _payment(
                     out,
                     config,
                     event,
                     key,
-                    provider=provider,
-                    reference=reference,
-                    amount=amount,
-                    currency=currency,
-                    at=at,
+                    provider=captured.provider,
+                    reference=captured.payment_id,
+                    amount=captured.amount,
+                    currency=captured.currency,
+                    at=captured.captured_at,
+                )
+        elif type(event) is OrderPaidEvent:
+            paid = event.data
+            if payments_wait or paid.payment.provider in PROVIDER_FEEDS:
+                continue  # waits, or booked from the provider's own payment.captured
+            key = _posting_key(
+                scheme, tenant_id, "payment", paid.payment.provider, paid.payment.reference
+            )
+            if key not in state.emitted:
+                _payment(
+                    out,
+                    config,
+                    event,
+                    key,
+                    provider=paid.payment.provider,
+                    reference=paid.payment.reference,
+                    amount=paid.amount,
+                    currency=paid.currency,
+                    at=paid.paid_at,
                 )
         elif type(event) is OrderCancelledEvent:
             _cancel_credit(out, config, event)
@@ -667,14 +696,24 @@ def _invoice(out: _Out, config: TenantConfig, placed: OrderPlacedEvent) -> None:
     contact_part, contact = contact_identity(order.customer, config)
     contact_key = out.state.posting_key(config.tenant_id, "contact", contact_part)
     source_ids = list(dict.fromkeys([placed.id, trigger_event.id]))
+    # `checked.EnsureContact(...)` of these six fields, built directly (`_CONTACT_GIVEN`):
+    # its keyword handling cost twice the instance it built, once an order.
     out.emit(
-        checked.EnsureContact(
-            posting_key=contact_key,
-            tenant_id=config.tenant_id,
-            organization_id=config.dinero_organization_id,
-            source_event_ids=[placed.id],
-            issued_at=trigger_event.occurred_at,
-            contact=contact,
+        built(
+            EnsureContact,
+            {
+                "posting_key": contact_key,
+                "tenant_id": config.tenant_id,
+                "organization_id": config.dinero_organization_id,
+                "source_event_ids": [placed.id],
+                "depends_on": [],
+                "issued_at": trigger_event.occurred_at,
+                "revision": 0,
+                "summary": False,
+                "kind": "contact",
+                "contact": contact,
+            },
+            set(_CONTACT_GIVEN),
         )
     )
     # `checked.CreateInvoice(...)` of every field but `revision` and `kind`, built directly
@@ -719,30 +758,6 @@ def _reverse_charge_note(order: Order) -> str:
         f"Omvendt betalingspligt / reverse charge (VAT Directive art. 138, 196). "
         f"Køberens momsnummer: {vat_number}"
     )
-
-
-def _payment_of(event: SalesEvent) -> tuple[str, str, int, str, dt.datetime] | None:
-    """A payment event's provider, reference, amount, currency and time; None for any
-    other event, and for an order paid through a provider whose own feed books it."""
-    if type(event) is PaymentCapturedEvent:
-        captured = event.data
-        return (
-            captured.provider,
-            captured.payment_id,
-            captured.amount,
-            captured.currency,
-            captured.captured_at,
-        )
-    if type(event) is OrderPaidEvent and event.data.payment.provider not in PROVIDER_FEEDS:
-        paid = event.data
-        return (
-            paid.payment.provider,
-            paid.payment.reference,
-            paid.amount,
-            paid.currency,
-            paid.paid_at,
-        )
-    return None
 
 
 def _payment(
@@ -1002,14 +1017,22 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
         elif bt.reporting_category != "payout":
             unknown.append(f"{bt.reporting_category} {bt.id} ({format_minor(bt.net)})")
         if fee:
+            # `checked.VoucherLineSpec(...)` of these five fields, built directly
+            # (`_FEE_LINE_GIVEN`): a line for each of a payout's transactions.
             fees.append(
-                checked.VoucherLineSpec(
-                    description=f"Gebyr {data.provider} {bt.id}"
-                    + (f" ({bt.source})" if bt.source else ""),
-                    account_number=config.fee_account,
-                    balancing_account_number=deposit,
-                    amount=fee,
-                    supersedes=fee_key(out.state, config.tenant_id, data.provider, bt.id),
+                built(
+                    VoucherLineSpec,
+                    {
+                        "description": f"Gebyr {data.provider} {bt.id}"
+                        + (f" ({bt.source})" if bt.source else ""),
+                        "account_number": config.fee_account,
+                        "balancing_account_number": deposit,
+                        "amount": fee,
+                        "account_vat_code": "none",
+                        "balancing_account_vat_code": "none",
+                        "supersedes": fee_key(out.state, config.tenant_id, data.provider, bt.id),
+                    },
+                    set(_FEE_LINE_GIVEN),
                 )
             )
     if fees:
@@ -1041,6 +1064,12 @@ def _payout(out: _Out, config: TenantConfig, event: PayoutPaidEvent) -> None:
             key,
             "voucher",
         )
+
+
+# The fields `_payout` gives a fee line (the VAT codes their default, "none").
+_FEE_LINE_GIVEN = frozenset(
+    {"description", "account_number", "balancing_account_number", "amount", "supersedes"}
+)
 
 
 def _refund_provider(event: OrderRefundedEvent, order: Order) -> str | None:
@@ -1347,6 +1376,12 @@ _COMMAND_GIVEN: dict[type, frozenset[str]] = {
     model: frozenset(model.model_fields) - {"revision", "kind"}
     for model in (CreateInvoice, RegisterPayment)
 }
+
+
+# The fields `_invoice` gives the contact it ensures (the others their defaults).
+_CONTACT_GIVEN = frozenset(
+    {"posting_key", "tenant_id", "organization_id", "source_event_ids", "issued_at", "contact"}
+)
 
 
 def _register_payment(
