@@ -10,9 +10,10 @@
   state it was given until it changes one (`_Out.own`); over every golden stream, no
   decision changes the state it was given, and each container of a state that changed is
   the state's own.
-- `_invoice`'s `CreateInvoice` and `_register_payment`'s `RegisterPayment`: built without
-  the builders, each command of every golden stream the builder's instance for the same
-  fields, every one given but `revision` and `kind`.
+- `_invoice`'s `CreateInvoice` and `EnsureContact`, `_register_payment`'s `RegisterPayment`
+  and `_emit_credit_note`'s `CreateCreditNote`: built without the builders, each command of
+  every golden stream the builder's instance for the same fields (every one given but
+  `revision` and `kind`; the contact's six), and `_payout`'s fee lines likewise.
 - `documents._line`: an order line's invoice line built without the builders, the very
   instance the builders (`checked`, held to validation in `test_rules_constructed`) give.
 """
@@ -223,6 +224,7 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
         postings.CreateInvoice: checked.CreateInvoice,
         postings.RegisterPayment: checked.RegisterPayment,
         postings.EnsureContact: checked.EnsureContact,
+        postings.CreateCreditNote: checked.CreateCreditNote,
     }
     given_fields = {**_COMMAND_GIVEN, postings.EnsureContact: _CONTACT_GIVEN}
     seen: Counter[type] = Counter()
@@ -242,6 +244,7 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
     assert seen[postings.CreateInvoice] > 0
     assert seen[postings.RegisterPayment] > 0
     assert seen[postings.EnsureContact] > 0
+    assert seen[postings.CreateCreditNote] > 0
 
 
 @pytest.mark.parametrize("stream", [_bench, _cases])

@@ -48,6 +48,7 @@ from bogfoer_contracts.model import (
     storable_json,
 )
 from bogfoer_contracts.postings import (
+    CreateCreditNote,
     CreateInvoice,
     CreateVoucher,
     EnsureContact,
@@ -550,6 +551,8 @@ def _advance(
     # emitted while there was no invoice, so `_payment` would have done nothing.
     payments_wait = state.invoice is None and not state.cancelled_before_invoice
     for event in state.events:
+        if type(event) not in _WALKED:
+            continue  # the order's placement and fulfilment: one look, not five
         # A payment's fields read in place, not by a call returning a tuple of them (for
         # every event of the order, every time one of its events arrives).
         if type(event) is PaymentCapturedEvent:
@@ -610,6 +613,18 @@ def _advance(
             elif state.invoice is not None:
                 _provider_refund(out, config, event)
     return _decision(state, out.commands, out.holds)
+
+
+# The events `_advance`'s walk over an order's events has a rule for.
+_WALKED: frozenset[type] = frozenset(
+    {
+        PaymentCapturedEvent,
+        OrderPaidEvent,
+        OrderCancelledEvent,
+        OrderRefundedEvent,
+        PaymentRefundedEvent,
+    }
+)
 
 
 def _provider_facts(out: _Out, config: TenantConfig) -> None:
@@ -1216,29 +1231,38 @@ def _emit_credit_note(
     assert invoice is not None
     assert order is not None
     credited: dict[str, int] = out.own("credited_quantities")
+    invoiced = {item.line_id for item in state.invoice_lines}  # once, not once a line
     for line in credit.lines:
-        if line.line_id in {item.line_id for item in state.invoice_lines}:
+        if line.line_id in invoiced:
             credited[line.line_id] = credited.get(line.line_id, 0) + line.spec.quantity
     state.credited_total += credit.total
+    # `checked.CreateCreditNote(...)` of every field but `revision` and `kind`, built
+    # directly (`_COMMAND_GIVEN`), as an invoice is.
     out.emit(
-        checked.CreateCreditNote(
-            posting_key=key,
-            tenant_id=config.tenant_id,
-            organization_id=config.dinero_organization_id,
-            source_event_ids=[event.id],
-            depends_on=[invoice.posting_key],
-            issued_at=event.occurred_at,
-            invoice_key=invoice.posting_key,
-            contact_key=invoice.contact_key,
-            date=danish_date(at),
-            currency=invoice.currency,
-            description=f"Kreditnota, {order_title(order)}",
-            lines=[line.spec for line in credit.lines],
-            show_lines_incl_vat=credit.show_lines_incl_vat,
-            expected_total=credit.total,
-            expected_vat=credit.vat,
-            booking=config.booking_mode,
-            summary=summarised(config),
+        built(
+            CreateCreditNote,
+            {
+                "posting_key": key,
+                "tenant_id": config.tenant_id,
+                "organization_id": config.dinero_organization_id,
+                "source_event_ids": [event.id],
+                "depends_on": [invoice.posting_key],
+                "issued_at": event.occurred_at,
+                "revision": 0,
+                "summary": summarised(config),
+                "kind": "credit_note",
+                "invoice_key": invoice.posting_key,
+                "contact_key": invoice.contact_key,
+                "date": danish_date(at),
+                "currency": invoice.currency,
+                "description": f"Kreditnota, {order_title(order)}",
+                "lines": [line.spec for line in credit.lines],
+                "show_lines_incl_vat": credit.show_lines_incl_vat,
+                "expected_total": credit.total,
+                "expected_vat": credit.vat,
+                "booking": config.booking_mode,
+            },
+            set(_COMMAND_GIVEN[CreateCreditNote]),
         )
     )
 
@@ -1374,7 +1398,7 @@ def _refund_payment(
 # holds each such command to the builder's instance).
 _COMMAND_GIVEN: dict[type, frozenset[str]] = {
     model: frozenset(model.model_fields) - {"revision", "kind"}
-    for model in (CreateInvoice, RegisterPayment)
+    for model in (CreateInvoice, RegisterPayment, CreateCreditNote)
 }
 
 
