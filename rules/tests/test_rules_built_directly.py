@@ -137,6 +137,8 @@ def test_a_new_state_built_directly_is_the_validated_one() -> None:
     other = _new_state("order:1043")
     for name in _CONTAINERS:
         assert getattr(direct, name) is not getattr(other, name), name
+        assert type(getattr(direct, name)) is type(getattr(made, name)), name
+        assert not getattr(made, name), name  # `_new_state` writes each out empty
 
 
 def test_a_copy_replaced_directly_is_what_model_copy_gives() -> None:

@@ -329,7 +329,23 @@ _EMPTY_STATE = checked.without_text_walk(OrderState)(key="").__dict__
 def _new_state(key: str) -> OrderState:
     """`OrderState(key=key)` without validating (one per order, payment and payout): its
     key is a `state_key`, and every other field its default, each container its own."""
-    return built(OrderState, _own_containers({**_EMPTY_STATE, "key": key}), {"key"})
+    # Every container a new empty one (what copying the empty defaults gives), in one
+    # dictionary: a new state for every order, and for every fee's payment and payout.
+    return built(
+        OrderState,
+        {
+            **_EMPTY_STATE,
+            "key": key,
+            "seen_event_ids": [],
+            "events": [],
+            "invoice_lines": [],
+            "credited_quantities": {},
+            "done_refunds": [],
+            "emitted": [],
+            "holds_raised": [],
+        },
+        {"key"},
+    )
 
 
 def state_key(event: SalesEvent) -> str:
@@ -635,6 +651,8 @@ def _provider_facts(out: _Out, config: TenantConfig) -> None:
         if type(event) not in _PROVIDER_EVENTS:
             continue
         if type(event) is PaymentFeeEvent:
+            if event.data.provider in PROVIDER_FEEDS:
+                continue  # booked with its payout (`_fee`), every fee of a Stripe payment
             _fee(
                 out,
                 config,
