@@ -243,6 +243,12 @@ def test_invoices_and_payments_built_directly_are_the_builders(stream: object) -
             assert again.model_fields_set == command.model_fields_set
             assert list(again.__dict__) == list(command.__dict__)
             assert command_json(again) == command_json(command)
+            if isinstance(command, postings.EnsureContact):
+                spec = command.contact
+                made = checked.ContactSpec(**{n: getattr(spec, n) for n in spec.model_fields_set})
+                assert made == spec
+                assert made.model_fields_set == spec.model_fields_set
+                assert list(made.__dict__) == list(spec.__dict__)
     assert seen[postings.CreateInvoice] > 0
     assert seen[postings.RegisterPayment] > 0
     assert seen[postings.EnsureContact] > 0

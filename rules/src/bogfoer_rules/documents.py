@@ -117,14 +117,22 @@ def contact_identity(customer: Customer, config: TenantConfig) -> tuple[str, Con
         vat_number = (
             valid_eu_vat_number(customer.vat_number) if customer.kind == "business" else None
         )
-        return email, checked.ContactSpec(
-            name=customer.name,
-            email=email,
-            country=customer.billing_address.country,
-            is_person=customer.kind == "person",
-            vat_number=vat_number,
+        # `checked.ContactSpec(...)` of every field, built directly (an order's contact).
+        return email, built(
+            ContactSpec,
+            {
+                "name": customer.name,
+                "email": email,
+                "country": customer.billing_address.country,
+                "is_person": customer.kind == "person",
+                "vat_number": vat_number,
+            },
+            set(_CONTACT_FIELDS),
         )
     return "collective", _collective_contact(config)
+
+
+_CONTACT_FIELDS = frozenset(ContactSpec.model_fields)
 
 
 # `_collective_contact`'s answers: the settings' id -> (the settings, their contact). The
