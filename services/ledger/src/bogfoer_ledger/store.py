@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -92,6 +94,11 @@ _TRACK_RUNS = (
 )
 
 
+def _outside(spans: list[tuple[int, int]], ref: RecordRef) -> bool:
+    """Whether the record is in none of these spans (first, last offset) tracked before."""
+    return not any(first <= ref.offset <= last for first, last in spans)
+
+
 async def claim_run(conn: Conn, tenant: str, refs: list[RecordRef]) -> set[RecordRef]:
     """`claim` for a tenant batch (`bogfoer_kit.consumer`): `refs` are `tenant`'s (the
     record key's) records of a partition in offset order with none of that tenant's left out
@@ -113,16 +120,9 @@ async def claim_run(conn: Conn, tenant: str, refs: list[RecordRef]) -> set[Recor
         if not seen:  # tracked as one run
             fresh.update(mine)
             continue
-        spans = [(r[0], r[1]) for r in seen]
-        runs: list[list[RecordRef]] = []
-        previous = False
-        for ref in mine:
-            new = not any(start <= ref.offset <= end for start, end in spans)
-            if new and previous:
-                runs[-1].append(ref)
-            elif new:
-                runs.append([ref])
-            previous = new
+        new = functools.partial(_outside, [(r[0], r[1]) for r in seen])
+        # Each stretch of consecutive new records, a run of its own.
+        runs = [list(run) for is_new, run in itertools.groupby(mine, key=new) if is_new]
         if runs:
             await conn.execute(
                 _TRACK_RUNS,
