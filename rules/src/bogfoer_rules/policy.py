@@ -82,6 +82,9 @@ PROVIDER_FEEDS: frozenset[str] = frozenset({"stripe"})
 # Stripe retries a webhook for up to three days; an event still waiting for its order after
 # that will not be rescued by a retry, so a person should look.
 WAIT_LIMIT = dt.timedelta(days=3)
+# Why an event whose id its order's state has seen changes nothing: a copy (the mapper
+# drops an active tenant's copies by it, without a row of their own).
+DUPLICATE_EVENT = "duplicate_event"
 # How an order's posting keys are made: 2 = `posting_key` (injective); 1 = the keys before
 # escaping (`legacy_posting_key`), kept by orders whose state was stored before scheme 2 so
 # none of their documents is emitted again under a new key (docs/contracts.md).
@@ -414,7 +417,7 @@ def decide(
         # sent again (with backfill set) and booked like new.
         current, shared = _new_state(key), _NOTHING_SHARED
     if event.id in current.seen_event_ids:
-        return _ignored(current, "duplicate_event")
+        return _ignored(current, DUPLICATE_EVENT)
     if not config.active:
         # Not marked as seen: once the tenant is active again a replay books it.
         return _ignored(current, "tenant_inactive")

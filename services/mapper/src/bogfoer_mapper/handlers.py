@@ -355,7 +355,7 @@ class Mapper:
                 log.exception("event %s of %s failed in the mapper", seq, tenant)
                 writes.dead_letter(seq, payload, exc, event)
                 continue
-            if seq is None and decision.ignored == _DUPLICATE:
+            if seq is None and decision.ignored == policy.DUPLICATE_EVENT:
                 # A copy of an event its state has seen: dropped, as a copy found in the
                 # events table was — no row, its state not written again.
                 writes.duplicate(event)
@@ -431,18 +431,22 @@ class Mapper:
 
 async def _unseen(conn: Conn, tenant: str, arrivals: list[Arrival]) -> list[Arrival]:
     """The arrivals whose event was not seen before (a redelivery, a webhook delivered
-    twice, a second copy in this batch: dropped by its id), in order."""
-    identities = [(a.event.id, a.event.backfill) for a in arrivals]  # once an event
-    seen = await store.seen_events(conn, tenant, identities)
+    twice: dropped by its stored id; a second copy in this batch: `_distinct`), in order."""
+    distinct = _distinct(arrivals)
+    seen = await store.seen_events(conn, tenant, [_identity(a) for a in distinct])
     fresh: list[Arrival] = []
-    for arrival, identity in zip(arrivals, identities, strict=True):
-        if identity in seen:
+    for arrival in distinct:
+        if _identity(arrival) in seen:
             log.debug("event %s seen before; nothing to do", arrival.event.id)
             EVENTS.labels(arrival.event.type, "duplicate").inc()
             continue
-        seen.add(identity)
         fresh.append(arrival)
     return fresh
+
+
+def _identity(arrival: Arrival) -> tuple[str, bool]:
+    """An event's identity: a copy has the same (the events' primary key, migration 008)."""
+    return arrival.event.id, arrival.event.backfill
 
 
 def _a_copy(exc: Exception) -> bool:
@@ -456,16 +460,15 @@ def _a_copy(exc: Exception) -> bool:
 
 
 def _distinct(arrivals: list[Arrival]) -> list[Arrival]:
-    """The arrivals without the second copy of an event in this batch (its id and backfill
-    flag), in order; copies of events of earlier batches are left to their states."""
+    """The arrivals without the second copy of an event in this batch (its identity), in
+    order; copies of events of earlier batches are left to their states (or `_unseen`)."""
     identities: set[tuple[str, bool]] = set()
     distinct: list[Arrival] = []
     for arrival in arrivals:
-        event = arrival.event
-        identity = (event.id, event.backfill)
+        identity = _identity(arrival)
         if identity in identities:
-            log.debug("event %s twice in one batch; the second dropped", event.id)
-            EVENTS.labels(event.type, "duplicate").inc()
+            log.debug("event %s twice in one batch; the second dropped", arrival.event.id)
+            EVENTS.labels(arrival.event.type, "duplicate").inc()
             continue
         identities.add(identity)
         distinct.append(arrival)
@@ -483,9 +486,6 @@ def _state(
         raise AssertionError(f"no text for a state not held as version {version}")
     return known[1]
 
-
-# `decide`'s reason for an event whose id its state has seen.
-_DUPLICATE = "duplicate_event"
 
 # An outcome by its counts of commands and holds: the same few texts, made once each.
 _OUTCOMES: dict[tuple[int, int], str] = {}
