@@ -188,8 +188,12 @@ async def test_a_batch_records_each_new_event_once_as_mapped_and_drops_copies(
     assert [r["payload"] for r in rows] == [None, None]
 
 
+@pytest.mark.parametrize("copy_from", [mapper_store.COPY_FROM, 1], ids=["inserted", "copied"])
 async def test_a_copy_its_state_does_not_know_is_dropped_by_the_events_key(
-    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+    pool: asyncpg.Pool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    copy_from: int,
 ) -> None:
     """The events' primary key is the last word on a copy whose order's state has not seen
     it: here a copy of order A's event (its id) whose payload names order B, so it is
@@ -199,7 +203,9 @@ async def test_a_copy_its_state_does_not_know_is_dropped_by_the_events_key(
     and the copy is dropped there: B's event of the batch is mapped, nothing of the copy
     is published, nothing dead-lettered, each id stored once. With `ON CONFLICT DO NOTHING`
     on the mapped events' insert the copy would book order B. No error is logged: the
-    key stopping a copy is no fault."""
+    key stopping a copy is no fault. The same when the batch's rows are copied in
+    (`store.COPY_FROM`)."""
+    monkeypatch.setattr(mapper_store, "COPY_FROM", copy_from)
     tenant, broker, mapper = await configured(pool)
     first, second = placed(tenant, "A"), placed(tenant, "C")
     await mapper.on_events(batch_of(tenant, [first]))

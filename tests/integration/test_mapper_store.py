@@ -149,3 +149,61 @@ async def test_states_known_stored_are_updated_and_the_others_inserted(
             assert await store.load_states(conn, tenant, ["order:3"]) == {}
     finally:
         await pool.close()
+
+
+async def test_copied_rows_are_the_rows_inserted(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From `COPY_FROM` rows on, a batch's mapped events and new states are copied in
+    (`COPY ... FROM STDIN`, binary) instead of inserted: the same rows, in the same order
+    (the origins beside them, inserted either way), and a copy the key refuses is the same
+    key's error (`store.EVENTS_KEY`, which the mapper takes for a copy its state did not
+    know)."""
+    mapped: list[tuple[str, str, str | None, bool]] = [
+        (f"m-{t}", f"order:{n}", None, n == 2) for n, t in enumerate(AWKWARD)
+    ]
+    states = {f"order:{n}": (text, n % 2 == 0) for n, text in enumerate(AWKWARD)}
+    origins = [(f"order:{t}", f"key {t}") for t in AWKWARD]
+    pool = await create_pool(fresh_database, "mapper")
+    written: dict[int, tuple[list[tuple[object, ...]], ...]] = {}
+    try:
+        await migrate(pool, "bogfoer_mapper")
+        for copy_from in (1, 10_000):  # copied, inserted
+            monkeypatch.setattr(store, "COPY_FROM", copy_from)
+            tenant = new_tenant()
+            async with pool.acquire() as conn, conn.transaction():
+                await store.record_mapped(conn, tenant, mapped, AWKWARD)
+                version = await store.save_states(conn, tenant, states, set())
+                await store.record_origins(conn, tenant, origins, new=True)
+                event_rows = await conn.fetch(
+                    "SELECT event_id, state_key, payload, backfill, processed, outcome"
+                    " FROM events WHERE tenant_id = $1 ORDER BY seq",
+                    tenant,
+                )
+                states_rows = await conn.fetch(
+                    "SELECT state_key, state, held, version = $2 FROM order_states"
+                    " WHERE tenant_id = $1 ORDER BY state_key",
+                    tenant,
+                    version,
+                )
+                origin_rows = await conn.fetch(
+                    "SELECT state_key, posting_key, revision FROM posting_origins"
+                    " WHERE tenant_id = $1 ORDER BY posting_key, state_key",
+                    tenant,
+                )
+                written[copy_from] = tuple(
+                    [tuple(r) for r in rows] for rows in (event_rows, states_rows, origin_rows)
+                )
+                with pytest.raises(asyncpg.UniqueViolationError) as refused:
+                    async with conn.transaction():
+                        await store.record_mapped(conn, tenant, mapped[:1], AWKWARD[:1])
+                assert refused.value.constraint_name == store.EVENTS_KEY
+        assert written[1] == written[10_000]
+        events, stored, keys = written[1]
+        assert events == [
+            (i, k, None, b, True, t) for (i, k, _, b), t in zip(mapped, AWKWARD, strict=True)
+        ]
+        assert stored == sorted((k, s, h, True) for k, (s, h) in states.items())
+        assert keys == [(s, k, 0) for s, k in sorted(origins, key=lambda o: (o[1], o[0]))]
+    finally:
+        await pool.close()

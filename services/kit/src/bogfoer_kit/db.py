@@ -7,10 +7,12 @@ may start at once; an advisory lock per schema makes exactly one of them migrate
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import ssl
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 
 import asyncpg
@@ -39,6 +41,47 @@ def json_documents(documents: Iterable[str]) -> str:
     (`json_array_elements($n::json)`, each `::text` the document's own text, byte for
     byte): joined as they are, not escaped as strings to be read back (`json_texts`)."""
     return "[" + ",".join(documents) + "]"
+
+
+async def copy_records(
+    conn: Conn, table: str, columns: Sequence[str], records: Sequence[tuple[object, ...]]
+) -> None:
+    """Rows copied into a table (`COPY ... FROM STDIN`, binary: asyncpg's
+    `copy_records_to_table`), in order, ending when the connection is lost. asyncpg (0.32)
+    sends a copy's rows as the socket takes them and waits while it takes none: a connection
+    lost in that wait (PostgreSQL restarted, its backend terminated mid-copy) never wakes it,
+    and the poll hung for good. The connection's termination listener cancels it, and the
+    loss is raised as one (`ConnectionResetError`: transient, the batch comes again). The
+    ledger's `store._copy` does the same for its own copies."""
+    copying = asyncio.ensure_future(
+        conn.copy_records_to_table(table, columns=list(columns), records=records)
+    )
+    watched = [copying]  # the listener's: emptied once the copy is over
+    lost = False
+
+    def on_lost(_: object) -> None:
+        nonlocal lost
+        lost = True
+        for task in watched:
+            task.cancel()
+
+    conn.add_termination_listener(on_lost)
+    try:
+        await copying
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if lost and (task is None or not task.cancelling()):
+            raise ConnectionResetError(
+                f"the connection to PostgreSQL was lost while copying into {table}"
+            ) from None
+        raise
+    finally:
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.remove_termination_listener(on_lost)
+        # A failed copy's task holds its exception, whose traceback holds this frame: let go
+        # of the task, or the copy's rows and the batch's frames wait for the collector.
+        watched.clear()
+        del copying
 
 
 async def create_pool(
