@@ -14,7 +14,7 @@ from bogfoer_kit.db import Conn, copy_records, json_texts
 # arrays and a text[]: no plan, no executor, no JSON lexed and no ORDER BY per row, and
 # PostgreSQL writes a page's rows as one WAL record. Over the bench stream (in-process,
 # 30,000 events, polls of 4,000, back to back with the statements) the new states' write
-# ~10.4-13.8 -> ~5.9-6.8 µs of PostgreSQL's CPU a record (its custom plan copied the states'
+# ~9.1-13.8 -> ~5.9-6.8 µs of PostgreSQL's CPU a record (its custom plan copied the states'
 # text[] constant once more) and asyncpg's encoding ~4.1-4.5 -> ~2.9-3.5 µs of the process's,
 # the mapped events' rows ~8.8-9.9 -> ~8.1-9.0 (their primary key's insert is most of what
 # is left). The posting origins are not copied: no gain measured (~4.0-4.4 µs either way,
