@@ -18,9 +18,9 @@ from bogfoer_kit.db import Conn, copy_records, json_texts
 # text[] constant once more) and asyncpg's encoding ~4.1-4.5 -> ~2.9-3.5 µs of the process's,
 # the mapped events' rows ~8.8-9.9 -> ~8.1-9.0 (their primary key's insert is most of what
 # is left). The posting origins are not copied: no gain measured (~4.0-4.4 µs either way,
-# their key's insert). Below it a copy's second round trip (asyncpg waits for PostgreSQL's
-# CopyInResponse before it sends the rows) costs more than the statement: live traffic's
-# small polls keep the statements (as the ledger's `COPY_FROM`).
+# their key's insert). Below it the statements stay, as the ledger's `COPY_FROM`: a copy's
+# fixed costs (its text parsed and analysed on every call, as a simple query, its insert
+# buffers set up) are spread over few rows there, and small polls were not measured.
 COPY_FROM = 64
 
 
