@@ -578,7 +578,8 @@ class _Writes:
         trace: Context | None,
     ) -> None:
         """`event` mapped: stored already as `seq`, or to be recorded as mapped (None)."""
-        self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
+        if decision.commands or decision.holds:  # most events make neither: no call
+            self.published(state_key, decision.commands, decision.holds, event.occurred_at, trace)
         if seq is None:  # its state keeps the event: the row keeps no payload
             self.mapped.append((event.id, state_key, None, event.backfill))
             self.mapped_outcomes.append(outcome)
