@@ -127,3 +127,19 @@ def test_a_models_json_is_remembered_for_that_instance_only() -> None:
         model_json(PaymentRef(provider="stripe", reference=f"pi_x{n}"))
     assert model_json(first) == text
     assert model_json(other) == other.__pydantic_serializer__.to_json(other)
+
+
+def test_a_models_json_is_remembered_for_at_least_the_bound_of_later_ones() -> None:
+    """`model_json` keeps two generations: a text written just before the newer one filled
+    up is still the same text object `_JSON_KEPT` texts later (an invoice's, written when it
+    is published and again in its state's dump at the end of a poll)."""
+    model_module._JSON_BEFORE.clear()
+    model_module._JSON.clear()
+    for n in range(model_module._JSON_KEPT - 1):
+        model_json(PaymentRef(provider="stripe", reference=f"pi_y{n}"))
+    last = PaymentRef(provider="stripe", reference="pi_last")
+    text = model_json(last)  # the newer generation is full now
+    others = [PaymentRef(provider="stripe", reference=f"pi_z{n}") for n in range(10)]
+    for other in others:  # the first of them starts a new one
+        model_json(other)
+    assert model_json(last) is text
