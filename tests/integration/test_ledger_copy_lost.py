@@ -11,9 +11,38 @@ import asyncpg
 import pytest
 
 from bogfoer_kit.deadletter import is_transient
-from bogfoer_ledger import store
+from bogfoer_ledger import rules, store
 
 pytestmark = pytest.mark.integration
+
+
+def postings_copy(keys: list[str], document: str, at: dt.datetime) -> store.Copy:
+    """The copy of new postings with these keys (`store._copy_commanded`), in order."""
+    new = [
+        rules.Posting(
+            posting_key=key,
+            tenant_id="lost",
+            kind="payment",
+            state="pending",
+            new=True,
+            amount_minor=1,
+            currency="DKK",
+            depends_on=[],
+            command=document,
+            created_at=at,
+            updated_at=at,
+        )
+        for key in keys
+    ]
+    created = {
+        p.posting_key: rules.Transition(
+            p.posting_key, None, "pending", store.RecordRef("t", 0, n), at
+        )
+        for n, p in enumerate(new)
+    }
+    postings, _ = store._copy_commanded(new, created)
+    assert isinstance(postings, store.Copy)
+    return postings
 
 
 async def test_a_copy_whose_backend_is_terminated_fails_as_transient(
@@ -21,11 +50,8 @@ async def test_a_copy_whose_backend_is_terminated_fails_as_transient(
 ) -> None:
     at = dt.datetime.now(dt.UTC)
     document = '{"note": "' + "x" * 900 + '"}'
-    rows: list[tuple[object, ...]] = [
-        (f"lost-{n}", "lost", "payment", "pending", 1, "DKK", [], document, at, at, None)
-        for n in range(100_000)  # ~100 MB: the socket stops taking them long before the end
-    ]
-    copy = store.Copy("postings", store._COPIED_POSTINGS, rows)
+    # ~100 MB: the socket stops taking them long before the end.
+    copy = postings_copy([f"lost-{n}" for n in range(100_000)], document, at)
     async with ledger_pool.acquire() as copying, ledger_pool.acquire() as other:
         backend = await copying.fetchval("SELECT pg_backend_pid()")
 

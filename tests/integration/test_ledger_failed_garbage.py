@@ -19,6 +19,7 @@ import pytest
 from bogfoer_kit.consumer import Record, TenantBatch
 from bogfoer_ledger import handlers, store
 from tests.garbage import kept
+from tests.integration.test_ledger_copy_lost import postings_copy
 from tests.integration.test_ledger_order import TENANT, _batches, _Subscriptions
 
 pytestmark = pytest.mark.integration
@@ -45,16 +46,12 @@ def _left(garbage: list[Any]) -> list[str]:
 
 async def test_a_failed_copy_leaves_no_cycle(ledger_pool: asyncpg.Pool, garbage: list[Any]) -> None:
     at = dt.datetime.now(dt.UTC)
-    rows: list[tuple[object, ...]] = [
-        (f"dup-{n % 5}", "dup", "payment", "pending", 1, "DKK", [], "{}", at, at, None)
-        for n in range(10)  # the same key twice: the primary key's error
-    ]
+    # The same key twice: the primary key's error.
+    copy = postings_copy([f"dup-{n % 5}" for n in range(10)], "{}", at)
     async with ledger_pool.acquire() as conn:
         with pytest.raises(asyncpg.UniqueViolationError):
             async with conn.transaction():
-                await store._execute_all(
-                    conn, [store.Copy("postings", store._COPIED_POSTINGS, rows)]
-                )
+                await store._execute_all(conn, [copy])
     assert _left(garbage) == []
 
 
