@@ -12,8 +12,9 @@ import contextlib
 import json
 import ssl
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from importlib import resources
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -47,15 +48,21 @@ async def copy_records(
     conn: Conn, table: str, columns: Sequence[str], records: Sequence[tuple[object, ...]]
 ) -> None:
     """Rows copied into a table (`COPY ... FROM STDIN`, binary: asyncpg's
-    `copy_records_to_table`), in order, ending when the connection is lost. asyncpg (0.32)
-    sends a copy's rows as the socket takes them and waits while it takes none: a connection
-    lost in that wait (PostgreSQL restarted, its backend terminated mid-copy) never wakes it,
-    and the poll hung for good. The connection's termination listener cancels it, and the
-    loss is raised as one (`ConnectionResetError`: transient, the batch comes again). The
-    ledger's `store._copy` does the same for its own copies."""
-    copying = asyncio.ensure_future(
-        conn.copy_records_to_table(table, columns=list(columns), records=records)
+    `copy_records_to_table`), in order, ending when the connection is lost
+    (`until_lost`)."""
+    await until_lost(
+        conn, table, conn.copy_records_to_table(table, columns=list(columns), records=records)
     )
+
+
+async def until_lost(conn: Conn, table: str, copy: Coroutine[Any, Any, object]) -> None:
+    """A copy into `table`, ended when its connection is lost. asyncpg (0.32) sends a copy's
+    rows as the socket takes them and waits while it takes none: a connection lost in that
+    wait (PostgreSQL restarted, its backend terminated mid-copy) never wakes it, and the
+    poll hung for good. The connection's termination listener cancels it, and the loss is
+    raised as one (`ConnectionResetError`: transient, the batch comes again). The mapper's
+    copies (`copy_records`) and the ledger's own rows (`store._copy`) go through it."""
+    copying = asyncio.ensure_future(copy)
     watched = [copying]  # the listener's: emptied once the copy is over
     lost = False
 

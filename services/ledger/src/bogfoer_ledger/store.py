@@ -9,7 +9,6 @@ loaded, the records folded into them in order (`rules.py`), and what changed wri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import json
@@ -20,7 +19,7 @@ import asyncpg
 
 from bogfoer_contracts.ops import OpsAction, RemapPosting, ResumeTenant, RetryPosting
 from bogfoer_contracts.postings import PostingCommand, PostingResult
-from bogfoer_kit.db import Conn, json_documents, json_texts
+from bogfoer_kit.db import Conn, json_documents, json_texts, until_lost
 from bogfoer_ledger import copy_rows, rules
 from bogfoer_ledger.rules import Change as Change
 from bogfoer_ledger.rules import Command as Command
@@ -240,49 +239,22 @@ async def _execute_all(conn: Conn, statements: Sequence[Statement]) -> None:
 
 
 async def _copy(conn: Conn, copy: Copy) -> None:
-    """`copy_records_to_table`, which ends when the connection is lost. asyncpg (0.32) sends
-    a copy's rows as the socket takes them and waits while it takes none: a connection
-    lost in that wait (PostgreSQL restarted, its backend terminated mid-copy) never wakes
-    it, and the poll hung for good. The connection's termination listener cancels it, and
-    the loss is raised as one (`ConnectionResetError`: transient, the batch comes again)."""
+    """The copy's rows (`copy_rows`' binary rows) sent, ending when the connection is lost
+    (`bogfoer_kit.db.until_lost`)."""
     # A memoryview, which asyncpg sends as it is (an object with the buffer protocol, as its
     # documentation says; its type stub leaves that out): it takes `bytes` for a file's path
     # (`os.fspath`) and opens it.
     source = memoryview(copy.data)
-    copying = asyncio.ensure_future(
+    await until_lost(
+        conn,
+        copy.table,
         conn.copy_to_table(
             copy.table,
             source=source,  # type: ignore[arg-type]
             columns=copy.columns,
             format="binary",
-        )
+        ),
     )
-    watched = [copying]  # the listener's: emptied once the copy is over
-    lost = False
-
-    def on_lost(_: object) -> None:
-        nonlocal lost
-        lost = True
-        for task in watched:
-            task.cancel()
-
-    conn.add_termination_listener(on_lost)
-    try:
-        await copying
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if lost and (task is None or not task.cancelling()):
-            raise ConnectionResetError(
-                f"the connection to PostgreSQL was lost while copying into {copy.table}"
-            ) from None
-        raise
-    finally:
-        with contextlib.suppress(asyncpg.InterfaceError):
-            conn.remove_termination_listener(on_lost)
-        # A failed copy's task holds its exception, whose traceback holds this frame: let go
-        # of the task, or the copy's rows and the batch's frames wait for the collector.
-        watched.clear()
-        del copying
 
 
 async def _write_transitions(conn: Conn, lines: list[Transition]) -> None:
