@@ -28,7 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bogfoer_devstack.offsets import commit_group, end_offsets, records_to_end
 from bogfoer_devstack.shop import signature
 from bogfoer_devstack.stack import Stack
-from bogfoer_kit.db import create_pool, migrate
+from bogfoer_kit.db import Conn, create_pool, migrate
+from bogfoer_kit.deadletter import is_transient
 from bogfoer_kit.kafka import ensure_topics
 from bogfoer_kit.settings import ServiceSettings
 
@@ -175,6 +176,39 @@ async def eventually(
             return time.monotonic() - started
         await asyncio.sleep(interval)
     raise TimeoutError(f"not within {within}s: {what}")
+
+
+async def assert_copy_ends_when_lost(
+    pool: asyncpg.Pool, copy: Callable[[Conn], Awaitable[object]]
+) -> None:
+    """`copy` (a copy far larger than the socket takes at once) fails as a transient fault,
+    within seconds, when its backend is terminated mid-copy: asyncpg sends a copy's rows as
+    the socket takes them and, its connection lost while it waits for the socket, waited for
+    good (`bogfoer_kit.db.until_lost`)."""
+    async with pool.acquire() as copying, pool.acquire() as other:
+        backend = await copying.fetchval("SELECT pg_backend_pid()")
+
+        async def terminate() -> None:
+            for _ in range(2_000):  # until the copy runs, 10 s at most
+                copying_now = await other.fetchval(
+                    "SELECT state = 'active' AND query LIKE 'COPY%' FROM pg_stat_activity"
+                    " WHERE pid = $1",
+                    backend,
+                )
+                if copying_now:
+                    break
+                await asyncio.sleep(0.005)
+            await other.execute("SELECT pg_terminate_backend($1)", backend)
+
+        terminating = asyncio.ensure_future(terminate())
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception) as failed:  # noqa: PT011 - asyncpg's or ours: transient
+            async with asyncio.timeout(30), copying.transaction():
+                await copy(copying)
+        took = asyncio.get_running_loop().time() - started
+        await terminating
+    assert took < 10, f"the copy hung on its lost connection ({took:.1f} s)"
+    assert is_transient(failed.value)
 
 
 def make_stack(workdir: Path, bootstrap: str, db_url: str, **extra_env: str) -> Stack:

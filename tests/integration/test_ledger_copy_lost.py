@@ -4,14 +4,14 @@ waited for good — a ledger whose PostgreSQL restarted mid-copy hung its poll f
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import asyncpg
 import pytest
 
-from bogfoer_kit.deadletter import is_transient
 from bogfoer_ledger import rules, store
+
+from .conftest import assert_copy_ends_when_lost
 
 pytestmark = pytest.mark.integration
 
@@ -52,27 +52,4 @@ async def test_a_copy_whose_backend_is_terminated_fails_as_transient(
     document = '{"note": "' + "x" * 900 + '"}'
     # ~100 MB: the socket stops taking them long before the end.
     copy = postings_copy([f"lost-{n}" for n in range(100_000)], document, at)
-    async with ledger_pool.acquire() as copying, ledger_pool.acquire() as other:
-        backend = await copying.fetchval("SELECT pg_backend_pid()")
-
-        async def terminate() -> None:
-            for _ in range(2_000):  # until the copy runs, 10 s at most
-                copying_now = await other.fetchval(
-                    "SELECT state = 'active' AND query LIKE 'COPY%' FROM pg_stat_activity"
-                    " WHERE pid = $1",
-                    backend,
-                )
-                if copying_now:
-                    break
-                await asyncio.sleep(0.005)
-            await other.execute("SELECT pg_terminate_backend($1)", backend)
-
-        terminating = asyncio.ensure_future(terminate())
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(Exception) as failed:  # noqa: PT011 - asyncpg's or ours: transient
-            async with asyncio.timeout(30), copying.transaction():
-                await store._execute_all(copying, [copy])
-        took = asyncio.get_running_loop().time() - started
-        await terminating
-    assert took < 10, f"the copy hung on its lost connection ({took:.1f} s)"
-    assert is_transient(failed.value)
+    await assert_copy_ends_when_lost(ledger_pool, lambda conn: store._execute_all(conn, [copy]))
