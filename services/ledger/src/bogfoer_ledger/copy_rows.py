@@ -92,8 +92,7 @@ def commanded(new: list[Posting], created: dict[str, Transition]) -> tuple[bytes
     for p in new:
         line = created[p.posting_key]
         ref = line.ref
-        encoded_key = p.posting_key.encode()
-        key = _LENGTH(len(encoded_key)) + encoded_key
+        key = _text(p.posting_key)
         if p.command is None:
             document_length, document = _NULL, b""
         else:
